@@ -1,0 +1,36 @@
+# Petrel: `make run` serves the whole app locally, `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+# pgserver asks platformdirs for a runtime dir; give it one where XDG_RUNTIME_DIR is unset
+export XDG_RUNTIME_DIR ?= /tmp/petrel-runtime-$(shell id -u)
+
+.PHONY: install run test bench status retry clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m shared.cli run
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/run.py
+
+status: install
+	$(PY) -m shared.cli status
+
+retry: install
+	@test -n "$(JOB)" || (echo "usage: make retry JOB=<id> (see make status)"; exit 2)
+	$(PY) -m shared.cli retry $(JOB)
+
+clean:
+	rm -rf $(VENV) dist .pytest_cache

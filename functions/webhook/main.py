@@ -1,0 +1,42 @@
+"""The GitHub webhook: verify, store, hand off, answer fast.
+
+HTTP function for functions-framework:
+    functions-framework --target webhook --source functions/webhook/main.py
+
+It imports neither PyGithub nor openai: it only checks the signature, stores the
+delivery with one job per subscribed function (or posts a CloudEvent to K_SINK), and
+answers. The functions do the work later.
+"""
+
+import sys
+
+import functions_framework
+
+from shared import db, log, settings
+from shared.inbox import Inbox
+
+log.setup()
+try:
+    SETTINGS = settings.current()
+    SETTINGS.require_webhook_secret()
+except settings.SettingsError as error:
+    sys.exit(f"petrel webhook: {error}")
+
+_pool = None
+
+
+def _connection_pool():
+    global _pool
+    if _pool is None:
+        _pool = db.make_pool(db.resolve_url(SETTINGS.database_url, SETTINGS.data_dir))
+    return _pool
+
+
+INBOX = Inbox(SETTINGS, _connection_pool)
+
+
+@functions_framework.http
+def webhook(request):
+    """Receive one GitHub delivery."""
+    answer = INBOX.receive(request.method, request.headers, request.stream.read, request.content_length)
+    return answer.json(), answer.status, {"Content-Type": "application/json"}

@@ -1,0 +1,1 @@
+"""Petrel's shared library: small modules, one concern each, imported only where needed."""

@@ -1,0 +1,192 @@
+"""Action: the only way anything reaches GitHub.
+
+Functions return a plan, a list of typed actions; `execute` applies it. Every action is
+idempotent: comments and reviews carry a hidden marker and are found and edited, not
+posted again; labels are only ever chosen from the repository's existing set;
+reactions are unique per user on GitHub's side. There is no action that approves,
+requests changes, merges, closes or pushes, so nothing a model writes can do those.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Union
+
+log = logging.getLogger("petrel.actions")
+
+REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
+MAX_COMMENT_CHARS = 65536  # GitHub refuses longer bodies
+
+
+def marker(key: str) -> str:
+    """The hidden HTML comment that identifies one of Petrel's comments."""
+    return f"<!-- petrel:{key} -->"
+
+
+def has_marker(body: str | None) -> bool:
+    """True for text Petrel wrote (so Petrel never answers itself)."""
+    return bool(body) and "<!-- petrel:" in body
+
+
+def _marked(key: str, body: str) -> str:
+    text = f"{marker(key)}\n{body}"
+    if len(text) > MAX_COMMENT_CHARS:
+        text = text[: MAX_COMMENT_CHARS - 40] + "\n\n_(truncated by Petrel)_"
+    return text
+
+
+@dataclass(frozen=True)
+class UpsertComment:
+    """Create the issue/PR comment carrying `key`'s marker, or edit it if the body changed."""
+
+    repository: str
+    issue_number: int
+    key: str
+    body: str
+
+    def describe(self) -> str:
+        return f"upsert comment [{self.key}] on {self.repository}#{self.issue_number}: {self.body[:80]!r}"
+
+
+@dataclass(frozen=True)
+class React:
+    """Add a reaction to an issue comment or a pull request review comment."""
+
+    repository: str
+    comment_id: int
+    content: str
+    review_comment: bool = False
+
+    def __post_init__(self):
+        if self.content not in REACTIONS:
+            raise ValueError(f"unknown reaction {self.content!r}")
+
+    def describe(self) -> str:
+        kind = "review comment" if self.review_comment else "comment"
+        return f"react {self.content} on {kind} {self.comment_id} in {self.repository}"
+
+
+@dataclass(frozen=True)
+class AddLabels:
+    """Add labels that already exist in the repository; others are dropped, never created."""
+
+    repository: str
+    issue_number: int
+    labels: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"add labels {', '.join(self.labels)} to {self.repository}#{self.issue_number}"
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    path: str
+    line: int
+    body: str
+    side: str = "RIGHT"
+
+
+@dataclass(frozen=True)
+class PostReview:
+    """Post a review with event COMMENT (never APPROVE or REQUEST_CHANGES), once per key."""
+
+    repository: str
+    pull_number: int
+    commit_sha: str
+    key: str
+    body: str
+    comments: tuple[ReviewComment, ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        return (f"post review [{self.key}] on {self.repository}#{self.pull_number} at {self.commit_sha[:7]} "
+                f"with {len(self.comments)} inline comments")
+
+
+Action = Union[UpsertComment, React, AddLabels, PostReview]
+
+
+def execute(plan: Iterable[Action], client, before_write: Callable[[], None] = lambda: None) -> list[str]:
+    """Apply a plan with a PyGithub client; return one outcome line per action.
+
+    `before_write` is called before each write (it spaces writes per installation).
+    """
+    outcomes = []
+    for action in plan:
+        apply = _APPLY[type(action)]
+        outcome = apply(action, client, before_write)
+        log.info("%s: %s", action.describe(), outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def dry_run(plan: Iterable[Action]) -> list[str]:
+    """Log the plan instead of applying it."""
+    outcomes = []
+    for action in plan:
+        log.info("dry-run, not sent: %s", action.describe())
+        outcomes.append("dry-run")
+    return outcomes
+
+
+def _upsert_comment(action: UpsertComment, client, before_write) -> str:
+    issue = client.get_repo(action.repository, lazy=True).get_issue(action.issue_number)
+    body = _marked(action.key, action.body)
+    for comment in issue.get_comments():
+        if (comment.body or "").startswith(marker(action.key)):
+            if comment.body == body:
+                return f"unchanged comment {comment.id}"
+            before_write()
+            comment.edit(body)
+            return f"edited comment {comment.id}"
+    before_write()
+    created = issue.create_comment(body)
+    return f"created comment {created.id}"
+
+
+def _react(action: React, client, before_write) -> str:
+    kind = "pulls/comments" if action.review_comment else "issues/comments"
+    before_write()
+    # one POST, no read first: GitHub answers 200 with the existing reaction on a repeat
+    headers, data = client.requester.requestJsonAndCheck(
+        "POST", f"/repos/{action.repository}/{kind}/{action.comment_id}/reactions", input={"content": action.content}
+    )
+    return f"reaction {data.get('id')}"
+
+
+def _add_labels(action: AddLabels, client, before_write) -> str:
+    repo = client.get_repo(action.repository, lazy=True)
+    existing = {label.name.lower(): label.name for label in repo.get_labels()}
+    chosen = [existing[name.lower()] for name in action.labels if name.lower() in existing]
+    dropped = [name for name in action.labels if name.lower() not in existing]
+    if dropped:
+        log.warning("labels not in %s, not added: %s", action.repository, ", ".join(dropped))
+    if not chosen:
+        return "no existing label to add"
+    before_write()
+    client.requester.requestJsonAndCheck(
+        "POST", f"/repos/{action.repository}/issues/{action.issue_number}/labels", input={"labels": chosen}
+    )
+    return f"labels {', '.join(chosen)}"
+
+
+def _post_review(action: PostReview, client, before_write) -> str:
+    pull = client.get_repo(action.repository, lazy=True).get_pull(action.pull_number)
+    for review in pull.get_reviews():
+        if (review.body or "").startswith(marker(action.key)):
+            return f"review {review.id} already posted"
+    before_write()
+    headers, data = client.requester.requestJsonAndCheck(
+        "POST",
+        f"/repos/{action.repository}/pulls/{action.pull_number}/reviews",
+        input={
+            "commit_id": action.commit_sha,
+            "body": _marked(action.key, action.body),
+            "event": "COMMENT",
+            "comments": [{"path": c.path, "line": c.line, "side": c.side, "body": c.body} for c in action.comments],
+        },
+    )
+    return f"posted review {data.get('id')}"
+
+
+_APPLY = {UpsertComment: _upsert_comment, React: _react, AddLabels: _add_labels, PostReview: _post_review}

@@ -1,0 +1,181 @@
+"""Petrel's command line: `python -m shared.cli run | status | retry JOB | plan FUNCTION EVENT FILE`.
+
+`run` is what `make run` starts: settings check, embedded Postgres, migrations, the
+HTTP server and the workers. Ctrl-C stops it all, Postgres included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from shared import db, log, settings
+
+DOTENV = Path(".env")
+PLACEHOLDER_SECRET = "change-me"
+
+
+def ensure_dotenv(path: Path = DOTENV) -> bool:
+    """Write a `.env` with a fresh webhook secret if there is none; True when written."""
+    if path.exists():
+        return False
+    path.write_text(
+        "# Written by `make run`. Put the same secret in your GitHub App's webhook settings.\n"
+        f"GITHUB_WEBHOOK_SECRET={secrets.token_hex(32)}\n"
+        "# GITHUB_APP_ID=\n# GITHUB_PRIVATE_KEY_PATH=\n# GITHUB_TOKEN=\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return True
+
+
+def load_settings() -> settings.Settings:
+    """The settings, or one line naming the variable and exit status 2."""
+    try:
+        config = settings.current()
+        config.require_webhook_secret()
+        return config
+    except settings.SettingsError as error:
+        print(f"petrel: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def settings_report(config: settings.Settings) -> str:
+    lines = []
+    for name, meaning in settings.KNOWN.items():
+        present = bool(config.raw.get(name))
+        lines.append(f"  {'set    ' if present else 'not set'}  {name:32} {meaning}")
+    return "\n".join(lines)
+
+
+def database(config: settings.Settings) -> str:
+    try:
+        url = db.resolve_url(config.database_url, config.data_dir)
+        db.migrate(url)
+        return url
+    except db.DatabaseUnavailable as error:
+        print(f"petrel: cannot reach DATABASE_URL: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def command_run(args) -> int:
+    wrote = ensure_dotenv()
+    settings.reset()
+    config = load_settings()
+    log.setup()
+    if wrote:
+        print(f"Wrote {DOTENV} with a new GITHUB_WEBHOOK_SECRET: use the same secret in your GitHub App's webhook settings.")
+    url = database(config)
+    where = "DATABASE_URL" if config.database_url else f"embedded Postgres under {config.data_dir / 'postgres'}"
+    pool = db.make_pool(url, max_size=config.workers + 4)
+
+    from shared.local import LocalStack
+
+    stack = LocalStack(config, url, pool)
+    stack.start()
+    mode = "sending to GitHub" if config.sends_to_github else (
+        "dry-run (PETREL_DRY_RUN)" if config.has_github_credentials else
+        "dry-run: no GitHub credentials, planned actions are logged, nothing is sent")
+    print(
+        f"Petrel is running.\n"
+        f"  webhook URL: http://localhost:{config.port}/webhook  (expose it to GitHub, e.g. with a tunnel)\n"
+        f"  database:    {where}\n"
+        f"  workers:     {config.workers}\n"
+        f"  mode:        {mode}\n"
+        f"Settings:\n{settings_report(config)}\n"
+        f"Ctrl-C stops everything.",
+        flush=True,
+    )
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    stopped.wait()
+    print("Stopping: HTTP server, workers (finishing their current job), Postgres...", flush=True)
+    stack.stop()
+    pool.close()
+    if db.embedded() is not None:
+        db.embedded().stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _pool_for_tools():
+    config = settings.current()
+    return db.connect(database(config), autocommit=True)
+
+
+def command_status(args) -> int:
+    from shared import queue
+
+    with _pool_for_tools() as conn:
+        counts = queue.counts(conn)
+        deliveries = conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+        print(f"deliveries stored: {deliveries}")
+        if not counts:
+            print("no jobs")
+        for function, by_status in counts.items():
+            print(f"{function:16} " + "  ".join(f"{status}={n}" for status, n in sorted(by_status.items())))
+        dead = queue.dead_letters(conn)
+        if dead:
+            print("\ndead letters (retry with: make retry JOB=<id>):")
+            for letter in dead:
+                print(f"  job {letter.id}  {letter.function}  {letter.event}  {letter.repository or '-'}  "
+                      f"delivery {letter.delivery_id}  attempts {letter.attempts}\n    last error: {letter.last_error}")
+    return 0
+
+
+def command_retry(args) -> int:
+    from shared import queue
+
+    with _pool_for_tools() as conn:
+        if queue.retry_dead(conn, args.job):
+            print(f"job {args.job} is queued again")
+            return 0
+    print(f"job {args.job} is not in the dead letter", file=sys.stderr)
+    return 1
+
+
+def command_plan(args) -> int:
+    """Run one function's planner on a saved payload and print the plan (nothing is sent)."""
+    from shared import events
+    from shared.worker import load_handler
+
+    payload = json.loads(Path(args.payload).read_text(encoding="utf-8"))
+    event, _, action = args.event.partition(".")
+    if action and "action" not in payload:
+        payload["action"] = action
+    delivery = events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": "local-plan"}, json.dumps(payload).encode())
+    module = sys.modules[load_handler(args.function).__module__]
+    for step in module.plan(delivery):
+        print(step.describe())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="petrel", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="serve the webhook and the functions, run the workers").set_defaults(func=command_run)
+    sub.add_parser("status", help="queue counts and dead letters").set_defaults(func=command_status)
+    retry = sub.add_parser("retry", help="queue a dead-lettered job again")
+    retry.add_argument("job", type=int)
+    retry.set_defaults(func=command_retry)
+    plan = sub.add_parser("plan", help="print the plan a function makes for a saved payload")
+    plan.add_argument("function")
+    plan.add_argument("event", help="event or event.action, e.g. issue_comment.created")
+    plan.add_argument("payload", help="path of a JSON payload")
+    plan.set_defaults(func=command_plan)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except settings.SettingsError as error:
+        print(f"petrel: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

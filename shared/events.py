@@ -1,0 +1,196 @@
+"""Perception, without I/O: verify a GitHub delivery, parse it, name it, turn it into a CloudEvent.
+
+Everything here is a pure function of headers and bytes, so the webhook function, the
+local runner and the tests share one implementation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+from urllib.parse import parse_qs
+
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+
+MISSING_SIGNATURE = "missing X-Hub-Signature-256 header: configure the webhook secret on GitHub and GITHUB_WEBHOOK_SECRET here"
+BAD_SIGNATURE = "signature mismatch: check that GITHUB_WEBHOOK_SECRET matches the secret configured on GitHub"
+
+
+class WebhookError(Exception):
+    """A delivery Petrel refuses, with the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One GitHub webhook delivery, parsed."""
+
+    id: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository: str | None  # "owner/name"
+    payload: dict
+    payload_json: str  # the JSON text as received, stored as is
+
+    @property
+    def name(self) -> str:
+        """`event.action`, or `event` for events without an action (push, ping)."""
+        return f"{self.event}.{self.action}" if self.action else self.event
+
+    @property
+    def subject(self) -> str | None:
+        """The issue or pull request number the delivery is about, if any."""
+        for key in ("pull_request", "issue"):
+            item = self.payload.get(key)
+            if isinstance(item, dict) and item.get("number") is not None:
+                return str(item["number"])
+        number = self.payload.get("number")
+        return str(number) if isinstance(number, int) else None
+
+    @property
+    def thread(self) -> str | None:
+        """`owner/name#number`: the conversation this delivery belongs to."""
+        if self.repository and self.subject:
+            return f"{self.repository}#{self.subject}"
+        return None
+
+    @property
+    def source(self) -> str:
+        repo = self.payload.get("repository")
+        if isinstance(repo, dict) and repo.get("html_url"):
+            return repo["html_url"]
+        if self.installation_id is not None:
+            return f"urn:github:installation:{self.installation_id}"
+        return "urn:github"
+
+    @property
+    def updated_at(self) -> str | None:
+        """When the pull request last changed, to order competing `synchronize` deliveries."""
+        pull = self.payload.get("pull_request")
+        return pull.get("updated_at") if isinstance(pull, dict) else None
+
+
+def verify_signature(body: bytes, header: str | None, secrets: Sequence[str]) -> None:
+    """Check `X-Hub-Signature-256` (HMAC-SHA256 of the raw body) against any of the secrets.
+
+    Fails closed: no header, or no secret to check with, is a refusal.
+    """
+    if not header:
+        raise WebhookError(401, MISSING_SIGNATURE)
+    scheme, _, digest = header.partition("=")
+    if scheme != "sha256" or not digest:
+        raise WebhookError(401, BAD_SIGNATURE)
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, digest.strip().lower()):
+            return
+    raise WebhookError(401, BAD_SIGNATURE)
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _payload_text(body: bytes, content_type: str) -> str:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookError(400, "body is not UTF-8") from None
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        fields = parse_qs(text, keep_blank_values=True)
+        if "payload" not in fields:
+            raise WebhookError(400, "form-encoded delivery without a 'payload' field")
+        return fields["payload"][0]
+    return text
+
+
+def _strip_nul(value: Any) -> Any:
+    # Postgres jsonb cannot hold U+0000; GitHub content occasionally does.
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    return value
+
+
+def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
+    """Turn verified headers and body into a Delivery, or raise WebhookError(400)."""
+    event = (headers.get("X-GitHub-Event") or "").strip()
+    delivery_id = (headers.get("X-GitHub-Delivery") or "").strip()
+    if not event:
+        raise WebhookError(400, "missing X-GitHub-Event header")
+    if not delivery_id:
+        raise WebhookError(400, "missing X-GitHub-Delivery header")
+    if len(delivery_id) > 200 or not delivery_id.isprintable():
+        raise WebhookError(400, "X-GitHub-Delivery is not a delivery id")
+    if len(event) > 100 or not all(c.isalnum() or c == "_" for c in event):
+        raise WebhookError(400, "X-GitHub-Event is not an event name")
+
+    text = _payload_text(body, headers.get("Content-Type") or "application/json")
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError):
+        raise WebhookError(400, "body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookError(400, "body is not a JSON object")
+    if "\\u0000" in text:
+        payload = _strip_nul(payload)
+        text = json.dumps(payload)
+
+    action = payload.get("action")
+    installation = payload.get("installation")
+    repository = payload.get("repository")
+    return Delivery(
+        id=delivery_id,
+        event=event,
+        action=action if isinstance(action, str) and action else None,
+        installation_id=installation.get("id") if isinstance(installation, dict) and isinstance(installation.get("id"), int) else None,
+        repository=repository.get("full_name") if isinstance(repository, dict) and isinstance(repository.get("full_name"), str) else None,
+        payload=payload,
+        payload_json=text,
+    )
+
+
+def cloudevent_attributes(delivery: Delivery) -> dict[str, str]:
+    """The CloudEvent attributes of a delivery: type, id, source, subject."""
+    attributes = {
+        "specversion": "1.0",
+        "type": f"com.github.{delivery.name}",
+        "id": delivery.id,
+        "source": delivery.source,
+        "datacontenttype": "application/json",
+    }
+    if delivery.subject:
+        attributes["subject"] = delivery.subject
+    return attributes
+
+
+def delivery_from_cloudevent(attributes: Mapping[str, Any], data: Any) -> Delivery:
+    """Rebuild a Delivery from a CloudEvent made by `cloudevent_attributes`."""
+    kind = str(attributes.get("type") or "")
+    if not kind.startswith("com.github."):
+        raise ValueError(f"not a GitHub CloudEvent: type {kind!r}")
+    event, _, action = kind[len("com.github."):].partition(".")
+    payload = data if isinstance(data, dict) else json.loads(data or "{}")
+    installation = payload.get("installation") or {}
+    repository = payload.get("repository") or {}
+    return Delivery(
+        id=str(attributes["id"]),
+        event=event,
+        action=action or None,
+        installation_id=installation.get("id") if isinstance(installation, dict) else None,
+        repository=repository.get("full_name") if isinstance(repository, dict) else None,
+        payload=payload,
+        payload_json=json.dumps(payload),
+    )

@@ -1,0 +1,240 @@
+"""GitHub access: App authentication, installation tokens, retries and rate limits.
+
+- App: a JWT (RS256, `iat` 60 s back for clock drift, `exp` 9 minutes on) buys an
+  installation token; tokens are cached until 5 minutes before they expire, and
+  concurrent requests for one installation share one fetch.
+- Single token: `GITHUB_TOKEN`, for one account.
+- Retries: 5xx on idempotent requests (a POST that failed with a 502 may still have
+  been applied, so it is not repeated here: the job retries and the actions find their
+  own markers). Rate limits (403/429 with `retry-after`, or `x-ratelimit-remaining: 0`)
+  are waited out for any method, up to a cap and never past the job's deadline; beyond
+  that `RetryLater` reschedules the job.
+- Writes are spaced per installation (GitHub's guidance against secondary rate limits).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import jwt
+from github import Auth, Github, GithubException, GithubIntegration
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
+
+from shared import context
+from shared.context import RetryLater
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is replaced
+SECONDARY_RATE_WAIT = 60.0  # GitHub's advice when a secondary limit names no time
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+USER_AGENT = "petrel/0.1"
+
+
+def app_jwt(app_id: int, private_key: str, now: float | None = None) -> str:
+    """A GitHub App JWT: issued 60 s in the past, valid 9 minutes (GitHub allows 10)."""
+    now = int(time.time() if now is None else now)
+    return jwt.encode({"iat": now - 60, "exp": now + 540, "iss": str(app_id)}, private_key, algorithm="RS256")
+
+
+def rate_limit_wait(status: int, headers, body: bytes | None, now: float | None = None) -> float | None:
+    """Seconds to wait before retrying a rate-limited response, or None if it is not one.
+
+    `retry-after` first, then `x-ratelimit-reset` when the quota is spent, else 60 s
+    for a secondary limit that names no time.
+    """
+    if status not in (403, 429):
+        return None
+    now = time.time() if now is None else now
+    retry_after = headers.get("retry-after")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            return SECONDARY_RATE_WAIT
+    if headers.get("x-ratelimit-remaining") == "0" and (headers.get("x-ratelimit-reset") or "").isdigit():
+        return max(0.0, int(headers["x-ratelimit-reset"]) - now) + 1
+    message = ""
+    if body:
+        try:
+            message = str(json.loads(body).get("message", ""))
+        except (ValueError, AttributeError):
+            message = body.decode("utf-8", "replace")
+    if "rate limit" in message.lower():
+        return SECONDARY_RATE_WAIT
+    if status == 429:
+        return SECONDARY_RATE_WAIT
+    return None
+
+
+class GitHubRetry(Retry):
+    """urllib3 retry policy for GitHub (see the module docstring)."""
+
+    def __init__(self, max_wait: float = 60.0, **kwargs):
+        kwargs.setdefault("total", 4)
+        kwargs.setdefault("backoff_factor", 0.5)
+        kwargs["status_forcelist"] = (403, 429, 500, 502, 503, 504)
+        kwargs["allowed_methods"] = None  # decided per response in increment()
+        kwargs["respect_retry_after_header"] = False  # we compute the wait ourselves
+        kwargs["raise_on_status"] = False
+        super().__init__(**kwargs)
+        self.max_wait = max_wait
+        self.wait = 0.0
+
+    def new(self, **kwargs):
+        retry = super().new(**kwargs)
+        retry.max_wait = self.max_wait
+        return retry
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if response is not None:
+            if response.status in (403, 429):
+                return self._rate_limited(method, url, response, error, _pool, _stacktrace)
+            if method not in IDEMPOTENT:
+                raise MaxRetryError(_pool, url or "", None)  # urllib3 hands the response back as is
+        elif error is not None and method not in IDEMPOTENT and not self._is_connection_error(error):
+            raise error  # the request may have reached GitHub: do not send it twice
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        retry.wait = 0.0
+        return retry
+
+    def _rate_limited(self, method, url, response, error, _pool, _stacktrace):
+        body = None
+        wait = rate_limit_wait(response.status, response.headers, None)
+        if wait is None:
+            body = response.data  # only the body can tell a secondary rate limit from a refusal
+            wait = rate_limit_wait(response.status, response.headers, body)
+        if wait is None:
+            if body is None:
+                raise MaxRetryError(_pool, url or "", None)
+            # the body was read to decide, so raise here with it, as PyGithub would
+            raise GithubException(response.status, _json(body), dict(response.headers))
+        left = context.seconds_left()
+        cap = self.max_wait if left is None else min(self.max_wait, left - 5)
+        if wait > cap:
+            raise RetryLater(wait, f"GitHub rate limit on {method} {_path(url)}")
+        try:
+            retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        except MaxRetryError:
+            raise RetryLater(wait, f"GitHub rate limit on {method} {_path(url)}, retries spent") from None
+        log.warning("GitHub rate limit on %s %s: waiting %.0fs", method, _path(url), wait)
+        retry.wait = wait
+        return retry
+
+    def sleep(self, response=None):
+        if self.wait:
+            time.sleep(self.wait)
+        else:
+            self._sleep_backoff()
+
+
+def _json(body: bytes):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"message": body.decode("utf-8", "replace")}
+
+
+def _path(url: str | None) -> str:
+    return (url or "").split("?")[0]
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+
+
+class Installations:
+    """Installation tokens for a GitHub App, cached and fetched once at a time per installation."""
+
+    def __init__(self, app_id: int, private_key: str, api_url: str):
+        self.app_id = app_id
+        self.private_key = private_key
+        self.api_url = api_url
+        self._tokens: dict[int, _Token] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.fetches = 0
+
+    def token(self, installation_id: int) -> str:
+        cached = self._tokens.get(installation_id)
+        if cached and cached.expires_at - TOKEN_REFRESH_MARGIN > time.time():
+            return cached.value
+        with self._locks_guard:
+            lock = self._locks.setdefault(installation_id, threading.Lock())
+        with lock:  # concurrent callers wait for the one fetch
+            cached = self._tokens.get(installation_id)
+            if cached and cached.expires_at - TOKEN_REFRESH_MARGIN > time.time():
+                return cached.value
+            integration = GithubIntegration(
+                base_url=self.api_url, auth=Auth.AppAuthToken(app_jwt(self.app_id, self.private_key)),
+                retry=GitHubRetry(), user_agent=USER_AGENT,
+            )
+            grant = integration.get_access_token(installation_id)
+            expires = grant.expires_at
+            expires_at = expires.replace(tzinfo=expires.tzinfo or timezone.utc).timestamp()
+            self._tokens[installation_id] = _Token(grant.token, expires_at)
+            self.fetches += 1
+            log.info("fetched a token for installation %s, valid until %s", installation_id,
+                     datetime.fromtimestamp(expires_at, timezone.utc).isoformat())
+            return grant.token
+
+
+class WriteSpacing:
+    """Keeps writes at least `seconds` apart per installation (within this process)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._next: dict[object, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: object) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(key, 0.0))
+            self._next[key] = slot + self.seconds
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class GitHubAccess:
+    """Builds PyGithub clients for installations (or for the single token)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.installations = (
+            Installations(settings.app_id, settings.private_key, settings.api_url)
+            if settings.app_id and settings.private_key else None
+        )
+        self.spacing = WriteSpacing(settings.github_write_spacing_seconds)
+
+    def client(self, installation_id: int | None) -> Github:
+        """A client authenticated for the installation; each request names the delivery."""
+        if self.settings.token:
+            auth = Auth.Token(self.settings.token)
+        elif self.installations is not None:
+            if installation_id is None:
+                raise ValueError("this delivery names no installation: a GitHub App cannot act on it")
+            auth = Auth.Token(self.installations.token(installation_id))
+        else:
+            raise ValueError("no GitHub credentials: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN")
+        return Github(
+            base_url=self.settings.api_url,
+            auth=auth,
+            retry=GitHubRetry(max_wait=self.settings.github_max_wait_seconds),
+            user_agent=f"{USER_AGENT} (delivery {context.delivery_id.get()})",
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            timeout=20,
+        )
+
+    def before_write(self, installation_id: int | None) -> None:
+        self.spacing.wait(installation_id)

@@ -1,0 +1,229 @@
+"""Settings from the environment (and a `.env` file), checked once at start-up.
+
+Every problem is reported as one line that names the variable, so a misconfigured
+deployment fails at start with a sentence, not later with a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+# Every variable Petrel reads, with what it is for: `make run` prints which are set.
+KNOWN = {
+    "GITHUB_WEBHOOK_SECRET": "verifies X-Hub-Signature-256 on each delivery",
+    "GITHUB_WEBHOOK_SECRET_PREVIOUS": "also accepted while the secret is rotated",
+    "GITHUB_APP_ID": "GitHub App id (with GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH)",
+    "GITHUB_PRIVATE_KEY": "the App's private key, PEM text",
+    "GITHUB_PRIVATE_KEY_PATH": "path of the App's private key file",
+    "GITHUB_TOKEN": "a single token instead of an App",
+    "GITHUB_API_URL": "GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3)",
+    "OPENAI_API_KEY": "key of the OpenAI-compatible model server",
+    "OPENAI_BASE_URL": "URL of the OpenAI-compatible model server",
+    "PETREL_MODEL": "model for reviews",
+    "PETREL_LIGHT_MODEL": "model for cheap steps",
+    "PETREL_EMBEDDING_MODEL": "model for embeddings",
+    "DATABASE_URL": "Postgres with pgvector (default: embedded under .data/)",
+    "PORT": "HTTP port of `make run`",
+    "PETREL_DRY_RUN": "log planned actions instead of sending them",
+    "K_SINK": "CloudEvents sink (Knative); replaces the local queue",
+}
+
+DEFAULT_API_URL = "https://api.github.com"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or contradicts another; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    webhook_secrets: tuple[str, ...] = ()
+    app_id: int | None = None
+    private_key: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    api_url: str = DEFAULT_API_URL
+    app_slug: str = "petrel"
+    database_url: str | None = field(default=None, repr=False)
+    data_dir: Path = Path(".data")
+    port: int = 8080
+    dry_run: bool = False
+    k_sink: str | None = None
+    workers: int = 2
+    job_max_attempts: int = 5
+    job_lease_seconds: float = 60.0
+    job_timeout_seconds: float = 600.0
+    github_max_wait_seconds: float = 60.0
+    github_write_spacing_seconds: float = 1.0
+    max_body_bytes: int = 25 * 1024 * 1024
+    raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_github_credentials(self) -> bool:
+        return bool(self.token or (self.app_id and self.private_key))
+
+    @property
+    def sends_to_github(self) -> bool:
+        """False in dry-run: either asked for, or forced by missing credentials."""
+        return self.has_github_credentials and not self.dry_run
+
+    def require_webhook_secret(self) -> None:
+        if not self.webhook_secrets:
+            raise SettingsError(
+                "GITHUB_WEBHOOK_SECRET is not set: the webhook cannot verify deliveries "
+                "(set it to the secret configured on the GitHub App)"
+            )
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: KEY=VALUE lines, `#` comments, optional quotes.
+
+    Double-quoted values may span lines (a PEM key) and understand `\\n`.
+    """
+    values: dict[str, str] = {}
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(
+        r"""^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*
+            (?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\n#]*?))\s*(?:\#[^\n]*)?$""",
+        re.MULTILINE | re.VERBOSE | re.DOTALL,
+    )
+    for match in pattern.finditer(text):
+        name, double, single, bare = match.groups()
+        if double is not None:
+            value = double.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+        elif single is not None:
+            value = single
+        else:
+            value = bare.strip()
+        values[name] = value
+    return values
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None:
+        return default
+    if value.strip().lower() in TRUE:
+        return True
+    if value.strip().lower() in FALSE:
+        return False
+    raise SettingsError(f"{name}={value!r} is not a boolean: use 1/0, true/false, yes/no")
+
+
+def _number(env: Mapping[str, str], name: str, default, kind=int, minimum=0):
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number") from None
+    if number < minimum:
+        raise SettingsError(f"{name}={value!r} must be at least {minimum}")
+    return number
+
+
+def _private_key(env: Mapping[str, str]) -> str | None:
+    inline = env.get("GITHUB_PRIVATE_KEY") or None
+    path = env.get("GITHUB_PRIVATE_KEY_PATH") or None
+    if inline and path:
+        raise SettingsError("GITHUB_PRIVATE_KEY and GITHUB_PRIVATE_KEY_PATH are both set: keep one")
+    if path:
+        try:
+            inline = Path(path).expanduser().read_text(encoding="utf-8")
+        except OSError as error:
+            raise SettingsError(f"GITHUB_PRIVATE_KEY_PATH={path!r} cannot be read: {error.strerror}") from None
+    if inline is None:
+        return None
+    inline = inline.replace("\\n", "\n").strip()
+    if "-----BEGIN" not in inline or "PRIVATE KEY-----" not in inline:
+        source = "GITHUB_PRIVATE_KEY_PATH" if path else "GITHUB_PRIVATE_KEY"
+        raise SettingsError(f"{source} does not hold a PEM private key (expected '-----BEGIN ... PRIVATE KEY-----')")
+    return inline + "\n"
+
+
+def from_env(env: Mapping[str, str]) -> Settings:
+    """Build and check the settings from a mapping of environment variables."""
+    secrets = tuple(s for s in (env.get("GITHUB_WEBHOOK_SECRET"), env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS")) if s)
+    if env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS") and not env.get("GITHUB_WEBHOOK_SECRET"):
+        raise SettingsError("GITHUB_WEBHOOK_SECRET_PREVIOUS is set without GITHUB_WEBHOOK_SECRET: set the new secret too")
+
+    app_id = env.get("GITHUB_APP_ID") or None
+    if app_id is not None:
+        if not app_id.strip().isdigit():
+            raise SettingsError(f"GITHUB_APP_ID={app_id!r} is not a number (find it on the App's settings page)")
+        app_id = int(app_id)
+    private_key = _private_key(env)
+    token = env.get("GITHUB_TOKEN") or None
+    if app_id and token:
+        raise SettingsError("GITHUB_APP_ID and GITHUB_TOKEN are both set: use the App or a single token, not both")
+    if app_id and not private_key:
+        raise SettingsError("GITHUB_APP_ID is set but GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH) is not")
+    if private_key and not app_id:
+        raise SettingsError("GITHUB_PRIVATE_KEY is set but GITHUB_APP_ID is not")
+
+    api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", api_url):
+        raise SettingsError(f"GITHUB_API_URL={api_url!r} is not an http(s) URL")
+
+    k_sink = env.get("K_SINK") or None
+    if k_sink and not re.match(r"^https?://", k_sink):
+        raise SettingsError(f"K_SINK={k_sink!r} is not an http(s) URL")
+
+    port = _number(env, "PORT", 8080, minimum=1)
+    if port > 65535:
+        raise SettingsError(f"PORT={port} is not a TCP port (1-65535)")
+
+    return Settings(
+        webhook_secrets=secrets,
+        app_id=app_id,
+        private_key=private_key,
+        token=token,
+        api_url=api_url,
+        app_slug=(env.get("PETREL_APP_SLUG") or "petrel").strip(),
+        database_url=env.get("DATABASE_URL") or None,
+        data_dir=Path(env.get("PETREL_DATA_DIR") or ".data"),
+        port=port,
+        dry_run=_flag(env, "PETREL_DRY_RUN", False),
+        k_sink=k_sink,
+        workers=_number(env, "PETREL_WORKERS", 2, minimum=0),
+        job_max_attempts=_number(env, "PETREL_JOB_MAX_ATTEMPTS", 5, minimum=1),
+        job_lease_seconds=_number(env, "PETREL_JOB_LEASE_SECONDS", 60.0, float, minimum=1),
+        job_timeout_seconds=_number(env, "PETREL_JOB_TIMEOUT_SECONDS", 600.0, float, minimum=1),
+        github_max_wait_seconds=_number(env, "PETREL_GITHUB_MAX_WAIT_SECONDS", 60.0, float),
+        github_write_spacing_seconds=_number(env, "PETREL_GITHUB_WRITE_SPACING_SECONDS", 1.0, float),
+        max_body_bytes=_number(env, "PETREL_MAX_BODY_BYTES", 25 * 1024 * 1024, minimum=1),
+        raw=dict(env),
+    )
+
+
+def environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
+    """The process environment over the `.env` file's values (the environment wins)."""
+    values: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        values.update(read_dotenv(dotenv))
+    values.update(os.environ)
+    return values
+
+
+_current: Settings | None = None
+
+
+def current() -> Settings:
+    """The settings of this process, read once."""
+    global _current
+    if _current is None:
+        _current = from_env(environment())
+    return _current
+
+
+def reset() -> None:
+    """Forget the cached settings (tests, and `make run` after writing `.env`)."""
+    global _current
+    _current = None

@@ -1,0 +1,148 @@
+"""Job workers: take a job, hand its delivery to the function as a CloudEvent, record the outcome.
+
+The function is called in-process through the same entry point functions-framework
+serves, with the same CloudEvent it would receive over HTTP. While it runs, a
+heartbeat keeps the job's lease; if this process dies, the lease runs out and another
+worker takes the job back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+import traceback
+from pathlib import Path
+from typing import Callable, Mapping
+
+import psycopg
+from cloudevents.http import CloudEvent
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from shared import context, events, queue
+from shared.context import RetryLater
+from shared.settings import Settings
+from shared.subscriptions import FUNCTIONS_DIR
+
+log = logging.getLogger("petrel.worker")
+
+Handler = Callable[[CloudEvent], object]
+
+
+def load_handler(name: str, functions_dir: Path = FUNCTIONS_DIR) -> Handler:
+    """Import `functions/<name>/main.py` and return its `handle` entry point."""
+    path = functions_dir / name / "main.py"
+    spec = importlib.util.spec_from_file_location(f"petrel_functions.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handle
+
+
+def cloudevent_for(delivery: events.Delivery) -> CloudEvent:
+    return CloudEvent(events.cloudevent_attributes(delivery), delivery.payload)
+
+
+def load_delivery(conn: psycopg.Connection, delivery_id: str) -> events.Delivery:
+    event, action, installation_id, repository, payload = conn.execute(
+        "SELECT event, action, installation_id, repository, payload FROM deliveries WHERE id = %s", (delivery_id,)
+    ).fetchone()
+    return events.Delivery(delivery_id, event, action, installation_id, repository, payload, "")
+
+
+class Worker:
+    """Runs jobs from the queue, one at a time, until told to stop."""
+
+    def __init__(self, pool: ConnectionPool, settings: Settings, handlers: Mapping[str, Handler],
+                 name: str | None = None, backoff_base: float = queue.BACKOFF_BASE_SECONDS):
+        self.pool = pool
+        self.settings = settings
+        self.handlers = handlers
+        self.name = name or f"worker-{os.getpid()}"
+        self.backoff_base = backoff_base
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when none was ready."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            job = queue.claim(conn, self.settings.job_lease_seconds)
+            if job is None:
+                return False
+            delivery = load_delivery(conn, job.delivery_id)
+        self._run(job, delivery)
+        return True
+
+    def _run(self, job: queue.Job, delivery: events.Delivery) -> None:
+        stop_heartbeat = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
+        heartbeat.start()
+        outcome, error, retry_in = "done", None, None
+        with context.working_on(delivery.id, self.settings.job_timeout_seconds):
+            log.info("%s: running %s for %s (attempt %d/%d)", self.name, job.function, delivery.name,
+                     job.attempts, job.max_attempts)
+            try:
+                handler = self.handlers.get(job.function)
+                if handler is None:
+                    raise LookupError(f"no function named {job.function!r} is loaded")
+                handler(cloudevent_for(delivery))
+            except RetryLater as later:
+                outcome, error, retry_in = "later", str(later), later.seconds
+            except Exception as failure:  # noqa: BLE001 - any failure is recorded on the job, never lost
+                outcome, error = "failed", f"{type(failure).__name__}: {failure}"
+                log.debug("%s", traceback.format_exc())
+            finally:
+                stop_heartbeat.set()
+                heartbeat.join()
+            self._record(job, outcome, error, retry_in)
+
+    def _record(self, job: queue.Job, outcome: str, error: str | None, retry_in: float | None) -> None:
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            if outcome == "done":
+                if not queue.complete(conn, job):
+                    log.warning("job %s finished after its lease was lost; another worker owns it", job.id)
+                return
+            status = queue.fail(conn, job, error or "", retry_in, self.backoff_base)
+            level = logging.ERROR if status == "dead" else logging.WARNING
+            log.log(level, "job %s (%s) %s: %s", job.id, job.function,
+                    "moved to the dead letter" if status == "dead" else "will be retried", error)
+
+    def _heartbeat(self, job: queue.Job, stop: threading.Event) -> None:
+        interval = self.settings.job_lease_seconds / 3
+        while not stop.wait(interval):
+            try:
+                with self.pool.connection() as conn:
+                    conn.autocommit = True
+                    if not queue.extend_lease(conn, job, self.settings.job_lease_seconds):
+                        log.warning("job %s lost its lease", job.id)
+                        return
+            except (PoolTimeout, psycopg.Error) as error:
+                log.warning("could not extend the lease of job %s: %s", job.id, error)
+
+    def run(self, stop: threading.Event, wake: threading.Event | None = None, idle: float = 1.0) -> None:
+        """Run jobs until `stop` is set; sleep `idle` seconds (or until `wake`) when there are none."""
+        wake = wake or threading.Event()
+        while not stop.is_set():
+            try:
+                if self.run_once():
+                    continue
+            except (PoolTimeout, psycopg.OperationalError) as error:
+                log.warning("%s: database unavailable (%s); waiting", self.name, str(error).splitlines()[0] if str(error) else "")
+                stop.wait(idle)
+                continue
+            wake.wait(idle)
+            wake.clear()
+
+
+def listen(url: str, wake: threading.Event, stop: threading.Event) -> None:
+    """Set `wake` whenever a job is queued (Postgres NOTIFY), so idle workers start at once."""
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+                conn.execute(f"LISTEN {queue.NOTIFY_CHANNEL}")
+                while not stop.is_set():
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        wake.set()
+        except psycopg.Error as error:
+            log.debug("job listener reconnecting: %s", error)
+            stop.wait(1.0)

@@ -1,0 +1,117 @@
+"""Shared test fixtures: a real embedded Postgres with pgvector, settings, signed deliveries."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from shared import db, events, settings  # noqa: E402
+
+SECRET = "test-webhook-secret"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One embedded Postgres 16 + pgvector for the whole run, deleted afterwards."""
+    import pgserver
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="petrel-xdg-"))
+    data = Path(tempfile.mkdtemp(prefix="petrel-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="delete")
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server) -> str:
+    url = pg_server.get_uri()
+    db.migrate(url)
+    return url
+
+
+@pytest.fixture
+def clean_db(pg_url):
+    """An empty inbox and queue for each test that uses the database."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE deliveries, jobs RESTART IDENTITY CASCADE")
+    return pg_url
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """Set environment variables for Petrel (and reset its cached settings)."""
+
+    def apply(**values):
+        for name in list(os.environ):
+            if name.startswith(("GITHUB_", "PETREL_", "OPENAI_")) or name in ("DATABASE_URL", "K_SINK", "PORT"):
+                monkeypatch.delenv(name, raising=False)
+        for name, value in values.items():
+            if value is not None:
+                monkeypatch.setenv(name, str(value))
+        settings.reset()
+        return settings.current()
+
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    yield apply
+    settings.reset()
+
+
+@pytest.fixture
+def app_env(env, clean_db):
+    """Settings for the webhook against the test database, dry-run, fast retries."""
+    return env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db, PETREL_JOB_LEASE_SECONDS=30)
+
+
+def signed(payload, event: str, delivery: str | None = None, secret: str = SECRET, form: bool = False):
+    """(headers, body) of a delivery as GitHub signs and sends it."""
+    text = json.dumps(payload) if not isinstance(payload, (bytes, str)) else payload
+    if form:
+        from urllib.parse import urlencode
+
+        body = urlencode({"payload": text}).encode()
+        content_type = "application/x-www-form-urlencoded"
+    else:
+        body = text.encode() if isinstance(text, str) else text
+        content_type = "application/json"
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": events.sign(body, secret),
+        "Content-Type": content_type,
+        "User-Agent": "GitHub-Hookshot/test",
+    }
+    return headers, body
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jobs_of(url: str, delivery_id: str | None = None) -> list[tuple]:
+    """(delivery_id, function, status) of every job, or of one delivery's jobs."""
+    with psycopg.connect(url) as conn:
+        query = "SELECT delivery_id, function, status FROM jobs"
+        if delivery_id:
+            return conn.execute(query + " WHERE delivery_id = %s ORDER BY function", (delivery_id,)).fetchall()
+        return conn.execute(query + " ORDER BY id").fetchall()
+
+
+def count(url: str, sql: str, *params) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchone()[0]

@@ -1,0 +1,1469 @@
+"""A stateful, in-process fake of the GitHub REST API, served over real HTTP.
+
+The real PyGithub client (or ``requests``) talks to it on 127.0.0.1::
+
+    with FakeGitHub() as fake:
+        fake.add_repo("acme/widgets", installation_id=7)
+        fake.add_issue("acme/widgets", 1, pull_request=True)
+        fake.add_token("tok")
+        gh = Github(base_url=fake.url, auth=Auth.Token("tok"), retry=None)
+        gh.get_repo("acme/widgets").get_issue(1).create_comment("hi")
+        assert fake.comments("acme/widgets", 1)[0]["body"] == "hi"
+
+It refuses what GitHub refuses (bad credentials, repositories the token cannot
+see, invalid App JWTs, validation errors) with GitHub's status codes and error
+shapes, paginates with RFC 5988 ``Link`` headers, records every request for
+assertions and can inject faults (``fail``).
+
+Only the standard library, PyJWT and cryptography are used.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import itertools
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+import traceback
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http import HTTPStatus
+from typing import Any, Callable
+
+import jwt
+from jwt.api_jws import PyJWS
+
+__all__ = ["FakeGitHub", "Recorded", "REACTION_CONTENTS", "MAX_COMMENT_BODY"]
+
+DOCS = "https://docs.github.com/rest"
+REACTION_CONTENTS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
+MAX_COMMENT_BODY = 65536
+TOO_LONG_MESSAGE = f"Body is too long (maximum is {MAX_COMMENT_BODY} characters)"
+IAT_MESSAGE = "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
+EXP_MESSAGE = (
+    "'Expiration time' claim ('exp') must be a numeric value representing the future time at which "
+    "the assertion expires"
+)
+MAX_JWT_LIFETIME = 600  # GitHub's 10-minute maximum for App JWTs
+JWT_CLOCK_SKEW = 60
+RATE_LIMIT = 5000
+API_PREFIX = "/api/v3"  # GitHub Enterprise Server style base URLs
+DEFAULT_LABEL_COLORS = {
+    "bug": "d73a4a",
+    "documentation": "0075ca",
+    "duplicate": "cfd3d7",
+    "enhancement": "a2eeef",
+    "good first issue": "7057ff",
+    "help wanted": "008672",
+    "invalid": "e4e669",
+    "question": "d876e3",
+    "wontfix": "ffffff",
+}
+DEFAULT_PERMISSIONS = {
+    "issues": "write",
+    "pull_requests": "write",
+    "contents": "read",
+    "metadata": "read",
+}
+DEFAULT_EVENTS = ["issue_comment", "issues", "pull_request", "pull_request_review_comment"]
+
+
+class _CIDict(dict):
+    """A dict whose string keys are looked up case-insensitively (keys stored lower-case)."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__()
+        for k, v in dict(items).items():
+            self[k] = v
+
+    @staticmethod
+    def _k(key: Any) -> Any:
+        return key.lower() if isinstance(key, str) else key
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(self._k(key), value)
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._k(key))
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(self._k(key))
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(self._k(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._k(key), default)
+
+
+@dataclass
+class Recorded:
+    """One request the fake received (fault-injected ones included)."""
+
+    method: str
+    path: str  # without query string and without any /api/v3 prefix
+    query: dict[str, str]  # first value of each query parameter
+    headers: dict[str, str]  # case-insensitive lookup
+    json: Any  # parsed JSON body, or None (no body / not JSON)
+    status: int
+    timestamp: float  # time.monotonic() when the request arrived
+    raw_path: str = ""  # the path exactly as received (prefix kept), without query
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def _not_found() -> _HTTPError:
+    return _HTTPError(404, {"message": "Not Found", "documentation_url": DOCS})
+
+
+def _bad_credentials() -> _HTTPError:
+    return _HTTPError(401, {"message": "Bad credentials", "documentation_url": DOCS})
+
+
+def _jwt_error(message: str) -> _HTTPError:
+    return _HTTPError(401, {"message": message, "documentation_url": DOCS})
+
+
+def _validation(resource: str, field_name: str, code: str, message: str | None = None) -> _HTTPError:
+    err: dict[str, Any] = {"resource": resource, "code": code, "field": field_name}
+    if message is not None:
+        err["message"] = message
+    return _HTTPError(422, {"message": "Validation Failed", "errors": [err], "documentation_url": DOCS})
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _node_id(kind: str, ident: int) -> str:
+    return f"{kind}_" + base64.b64encode(f"{kind}{ident}".encode()).decode().rstrip("=")
+
+
+def _default_message(status: int, headers: dict[str, str]) -> str:
+    hdrs = _CIDict(headers)
+    if status in (403, 429):
+        if str(hdrs.get("x-ratelimit-remaining", "")) == "0":
+            return "API rate limit exceeded for installation."
+        if status == 429 or "retry-after" in hdrs:
+            return "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+        return "Resource not accessible by integration"
+    return {
+        400: "Problems parsing JSON",
+        401: "Bad credentials",
+        404: "Not Found",
+        409: "Conflict",
+        422: "Validation Failed",
+        500: "Server Error",
+        502: "Server Error",
+        503: "Service Unavailable",
+        504: "We couldn't respond to your request in time. Sorry about that.",
+    }.get(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error")
+
+
+# --------------------------------------------------------------------------- state records
+
+
+@dataclass
+class _Repo:
+    id: int
+    owner: str
+    name: str
+    default_branch: str
+    installation_id: int | None
+    created_at: float
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower name -> label record
+    issues: dict[int, "_Issue"] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass
+class _Issue:
+    id: int
+    pr_id: int
+    number: int
+    title: str
+    body: str
+    user: str
+    is_pr: bool
+    head_sha: str
+    base_sha: str
+    created_at: float
+    updated_at: float
+    labels: list[str] = field(default_factory=list)  # lower-case keys into _Repo.labels
+    comment_ids: list[int] = field(default_factory=list)
+    review_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Comment:
+    id: int
+    repo: str  # lower full name
+    number: int
+    body: str
+    user: str
+    created_at: float
+    updated_at: float
+    kind: str = "issue"  # "issue" or "review"
+    review_id: int | None = None
+    path: str | None = None
+    line: int | None = None
+    side: str | None = None
+    commit_id: str | None = None
+    reactions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Review:
+    id: int
+    repo: str
+    number: int
+    user: str
+    body: str
+    state: str
+    commit_id: str
+    submitted_at: float
+    comment_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Token:
+    token: str
+    login: str
+    installation_id: int | None  # None for add_token tokens
+    repos: set[str] | None  # lower full names; None = all (of the installation)
+    expires_at: float | None
+    permissions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Fault:
+    method: str
+    regex: re.Pattern[str]
+    status: int
+    remaining: int
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+
+
+# --------------------------------------------------------------------------- the fake
+
+
+class FakeGitHub:
+    """A fake GitHub REST API server for tests. See the module docstring."""
+
+    def __init__(self, app_id: int = 4242, app_slug: str = "petrel") -> None:
+        self.app_id = app_id
+        self.app_slug = app_slug
+        self.app_name = app_slug[:1].upper() + app_slug[1:]
+        self.url = ""
+        self.token_ttl_seconds: int = 3600
+        self.requests: list[Recorded] = []
+        self.tokens_issued: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1_000_001)
+        self._repos: dict[str, _Repo] = {}
+        self._installations: dict[int, str] = {}  # installation id -> account login
+        self._users: dict[str, tuple[int, str]] = {}  # login -> (id, type)
+        self._comments: dict[int, _Comment] = {}
+        self._reviews: dict[int, _Review] = {}
+        self._tokens: dict[str, _Token] = {}
+        self._faults: list[_Fault] = []
+        self._app_key: str | None = None
+        self._started_at = time.time()
+        self._request_count = 0
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._conns: set[socket.socket] = set()
+        self._routes = self._build_routes()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> "FakeGitHub":
+        if self._server is not None:
+            return self
+        fake = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.fake = fake
+        server = _Server(("127.0.0.1", 0), Handler)
+        self._server = server
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-github", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+            self._conns.clear()
+        for conn in conns:  # close kept-alive connections so nothing is served after stop()
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "FakeGitHub":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ setup
+
+    def add_repo(
+        self,
+        full_name: str,
+        *,
+        installation_id: int | None = None,
+        default_branch: str = "main",
+        labels: tuple[str, ...] | list[str] = ("bug", "enhancement", "duplicate", "question"),
+    ) -> dict:
+        owner, _, name = full_name.partition("/")
+        if not owner or not name or "/" in name:
+            raise ValueError(f"full_name must be 'owner/repo', got {full_name!r}")
+        with self._lock:
+            self._user(owner, "Organization")
+            repo = _Repo(
+                id=next(self._ids),
+                owner=owner,
+                name=name,
+                default_branch=default_branch,
+                installation_id=installation_id,
+                created_at=time.time(),
+            )
+            for label in labels:
+                self._create_label(repo, label)
+            self._repos[full_name.lower()] = repo
+            if installation_id is not None:
+                self._installations.setdefault(installation_id, owner)
+            return self._repo_json(repo, self.url)
+
+    def add_installation(self, installation_id: int, *, account: str = "octo-org") -> None:
+        """Register an installation that may have no repositories (yet)."""
+        with self._lock:
+            self._user(account, "Organization")
+            self._installations.setdefault(installation_id, account)
+
+    def add_issue(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        title: str = "t",
+        body: str = "",
+        user: str = "octocat",
+        pull_request: bool = False,
+        head_sha: str | None = None,
+    ) -> dict:
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            if number in repo.issues:
+                raise ValueError(f"{full_name}#{number} already exists")
+            self._user(user, "User")
+            now = time.time()
+            issue = _Issue(
+                id=next(self._ids),
+                pr_id=next(self._ids),
+                number=number,
+                title=title,
+                body=body,
+                user=user,
+                is_pr=pull_request,
+                head_sha=head_sha or secrets.token_hex(20),
+                base_sha=secrets.token_hex(20),
+                created_at=now,
+                updated_at=now,
+            )
+            repo.issues[number] = issue
+            return self._issue_json(repo, issue, self.url)
+
+    def add_comment(
+        self, full_name: str, number: int, body: str, *, user: str = "octocat", user_type: str = "User"
+    ) -> dict:
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            issue = repo.issues.get(number)
+            if issue is None:
+                raise KeyError(f"{full_name}#{number} does not exist; add_issue first")
+            uid, _ = self._user(user, user_type)
+            self._users[user] = (uid, user_type)
+            comment = self._new_issue_comment(repo, issue, body, user)
+            return self._comment_json(comment, self.url)
+
+    def set_app_key(self, public_key_pem: str) -> None:
+        if isinstance(public_key_pem, bytes):
+            public_key_pem = public_key_pem.decode()
+        with self._lock:
+            self._app_key = public_key_pem
+
+    def add_token(self, token: str, *, login: str = "petrel-bot", repos: list[str] | None = None) -> None:
+        with self._lock:
+            self._user(login, "User")
+            self._tokens[token] = _Token(
+                token=token,
+                login=login,
+                installation_id=None,
+                repos=None if repos is None else {r.lower() for r in repos},
+                expires_at=None,
+            )
+
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict | None = None,
+        body: dict | None = None,
+    ) -> None:
+        """The next ``times`` requests whose method matches (``"*"`` = any) and whose path
+        ``re.search``-matches ``path_regex`` (tried on the path without and with any /api/v3
+        prefix, query excluded) get ``status`` with ``headers`` and ``body`` instead of service.
+        Applied before authentication and routing; faults are consumed in the order added."""
+        with self._lock:
+            self._faults.append(
+                _Fault(
+                    method=method.upper(),
+                    regex=re.compile(path_regex),
+                    status=status,
+                    remaining=times,
+                    headers={str(k): str(v) for k, v in (headers or {}).items()},
+                    body=body,
+                )
+            )
+
+    # ------------------------------------------------------------------ introspection
+
+    def comments(self, full_name: str, number: int) -> list[dict]:
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            issue = repo.issues[number]
+            return [self._comment_json(self._comments[c], self.url) for c in issue.comment_ids]
+
+    def reactions(self, full_name: str, comment_id: int) -> list[dict]:
+        with self._lock:
+            comment = self._comments.get(comment_id)
+            if comment is None or comment.repo != full_name.lower():
+                raise KeyError(f"no comment {comment_id} in {full_name}")
+            return [self._reaction_json(r) for r in comment.reactions]
+
+    def reviews(self, full_name: str, number: int) -> list[dict]:
+        """Reviews as GitHub returns them, plus a ``comments`` key with their review comments."""
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            issue = repo.issues[number]
+            out = []
+            for rid in issue.review_ids:
+                review = self._reviews[rid]
+                data = self._review_json(review, self.url)
+                data["comments"] = [self._review_comment_json(self._comments[c], self.url) for c in review.comment_ids]
+                out.append(data)
+            return out
+
+    def labels_on(self, full_name: str, number: int) -> list[str]:
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            return [repo.labels[k]["name"] for k in repo.issues[number].labels]
+
+    # ------------------------------------------------------------------ internals: state helpers
+
+    def _repo_for_setup(self, full_name: str) -> _Repo:
+        repo = self._repos.get(full_name.lower())
+        if repo is None:
+            raise KeyError(f"unknown repo {full_name!r}; add_repo first")
+        return repo
+
+    def _user(self, login: str, user_type: str = "User") -> tuple[int, str]:
+        if login not in self._users:
+            self._users[login] = (next(self._ids), user_type)
+        return self._users[login]
+
+    def _create_label(self, repo: _Repo, name: str) -> dict[str, Any]:
+        key = name.lower()
+        if key not in repo.labels:
+            lid = next(self._ids)
+            repo.labels[key] = {
+                "id": lid,
+                "node_id": _node_id("LA", lid),
+                "name": name,
+                "color": DEFAULT_LABEL_COLORS.get(key, "ededed"),
+                "default": key in DEFAULT_LABEL_COLORS,
+                "description": None,
+            }
+        return repo.labels[key]
+
+    def _new_issue_comment(self, repo: _Repo, issue: _Issue, body: str, user: str) -> _Comment:
+        now = time.time()
+        comment = _Comment(
+            id=next(self._ids),
+            repo=repo.full_name.lower(),
+            number=issue.number,
+            body=body,
+            user=user,
+            created_at=now,
+            updated_at=now,
+        )
+        self._comments[comment.id] = comment
+        issue.comment_ids.append(comment.id)
+        issue.updated_at = now
+        return comment
+
+    @property
+    def _bot_login(self) -> str:
+        return f"{self.app_slug}[bot]"
+
+    # ------------------------------------------------------------------ internals: JSON rendering
+
+    def _user_json(self, login: str, base: str) -> dict[str, Any]:
+        uid, utype = self._user(login)
+        q = urllib.parse.quote(login)
+        return {
+            "login": login,
+            "id": uid,
+            "node_id": _node_id("U" if utype != "Bot" else "BOT", uid),
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
+            "gravatar_id": "",
+            "url": f"{base}/users/{q}",
+            "html_url": f"https://github.com/{q}" if utype != "Bot" else f"https://github.com/apps/{self.app_slug}",
+            "type": utype,
+            "site_admin": False,
+        }
+
+    def _app_json(self, base: str) -> dict[str, Any]:
+        owner = next(iter(self._installations.values()), "octo-org")
+        ts = _iso(self._started_at)
+        return {
+            "id": self.app_id,
+            "slug": self.app_slug,
+            "client_id": f"Iv1.{self.app_id:016x}",
+            "node_id": _node_id("A", self.app_id),
+            "owner": self._user_json(owner, base),
+            "name": self.app_name,
+            "description": "",
+            "external_url": "https://example.invalid/petrel",
+            "html_url": f"https://github.com/apps/{self.app_slug}",
+            "created_at": ts,
+            "updated_at": ts,
+            "permissions": dict(DEFAULT_PERMISSIONS),
+            "events": list(DEFAULT_EVENTS),
+            "installations_count": len(self._installations),
+        }
+
+    def _repo_json(self, repo: _Repo, base: str) -> dict[str, Any]:
+        api = f"{base}/repos/{repo.full_name}"
+        ts = _iso(repo.created_at)
+        return {
+            "id": repo.id,
+            "node_id": _node_id("R", repo.id),
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": False,
+            "owner": self._user_json(repo.owner, base),
+            "html_url": f"https://github.com/{repo.full_name}",
+            "description": None,
+            "fork": False,
+            "url": api,
+            "issues_url": f"{api}/issues{{/number}}",
+            "pulls_url": f"{api}/pulls{{/number}}",
+            "labels_url": f"{api}/labels{{/name}}",
+            "comments_url": f"{api}/comments{{/number}}",
+            "issue_comment_url": f"{api}/issues/comments{{/number}}",
+            "created_at": ts,
+            "updated_at": ts,
+            "pushed_at": ts,
+            "default_branch": repo.default_branch,
+            "visibility": "public",
+            "archived": False,
+            "disabled": False,
+            "has_issues": True,
+            "open_issues_count": sum(1 for _ in repo.issues),
+            "permissions": {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True},
+        }
+
+    def _label_json(self, repo: _Repo, label: dict[str, Any], base: str) -> dict[str, Any]:
+        data = dict(label)
+        data["url"] = f"{base}/repos/{repo.full_name}/labels/{urllib.parse.quote(label['name'])}"
+        return data
+
+    def _association(self, repo: _Repo, login: str) -> str:
+        if login == repo.owner:
+            return "OWNER"
+        return "NONE"
+
+    def _reactions_summary(self, reactions: list[dict[str, Any]], url: str) -> dict[str, Any]:
+        summary: dict[str, Any] = {"url": url, "total_count": len(reactions)}
+        for content in REACTION_CONTENTS:
+            summary[content] = sum(1 for r in reactions if r["content"] == content)
+        return summary
+
+    def _issue_json(self, repo: _Repo, issue: _Issue, base: str) -> dict[str, Any]:
+        api = f"{base}/repos/{repo.full_name}/issues/{issue.number}"
+        kind = "pull" if issue.is_pr else "issues"
+        data: dict[str, Any] = {
+            "id": issue.id,
+            "node_id": _node_id("I", issue.id),
+            "url": api,
+            "repository_url": f"{base}/repos/{repo.full_name}",
+            "labels_url": f"{api}/labels{{/name}}",
+            "comments_url": f"{api}/comments",
+            "events_url": f"{api}/events",
+            "html_url": f"https://github.com/{repo.full_name}/{kind}/{issue.number}",
+            "number": issue.number,
+            "state": "open",
+            "state_reason": None,
+            "title": issue.title,
+            "body": issue.body,
+            "user": self._user_json(issue.user, base),
+            "labels": [self._label_json(repo, repo.labels[k], base) for k in issue.labels],
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "locked": False,
+            "active_lock_reason": None,
+            "comments": len(issue.comment_ids),
+            "closed_at": None,
+            "created_at": _iso(issue.created_at),
+            "updated_at": _iso(issue.updated_at),
+            "closed_by": None,
+            "author_association": self._association(repo, issue.user),
+            "draft": False,
+            "reactions": self._reactions_summary([], f"{api}/reactions"),
+        }
+        if issue.is_pr:
+            pr_api = f"{base}/repos/{repo.full_name}/pulls/{issue.number}"
+            data["pull_request"] = {
+                "url": pr_api,
+                "html_url": f"https://github.com/{repo.full_name}/pull/{issue.number}",
+                "diff_url": f"https://github.com/{repo.full_name}/pull/{issue.number}.diff",
+                "patch_url": f"https://github.com/{repo.full_name}/pull/{issue.number}.patch",
+                "merged_at": None,
+            }
+        return data
+
+    def _pull_json(self, repo: _Repo, issue: _Issue, base: str) -> dict[str, Any]:
+        api = f"{base}/repos/{repo.full_name}/pulls/{issue.number}"
+        issue_api = f"{base}/repos/{repo.full_name}/issues/{issue.number}"
+        repo_json = self._repo_json(repo, base)
+        head_ref = f"feature-{issue.number}"
+        return {
+            "id": issue.pr_id,
+            "node_id": _node_id("PR", issue.pr_id),
+            "url": api,
+            "html_url": f"https://github.com/{repo.full_name}/pull/{issue.number}",
+            "diff_url": f"https://github.com/{repo.full_name}/pull/{issue.number}.diff",
+            "patch_url": f"https://github.com/{repo.full_name}/pull/{issue.number}.patch",
+            "issue_url": issue_api,
+            "commits_url": f"{api}/commits",
+            "review_comments_url": f"{api}/comments",
+            "review_comment_url": f"{base}/repos/{repo.full_name}/pulls/comments{{/number}}",
+            "comments_url": f"{issue_api}/comments",
+            "statuses_url": f"{base}/repos/{repo.full_name}/statuses/{issue.head_sha}",
+            "number": issue.number,
+            "state": "open",
+            "locked": False,
+            "title": issue.title,
+            "body": issue.body,
+            "user": self._user_json(issue.user, base),
+            "labels": [self._label_json(repo, repo.labels[k], base) for k in issue.labels],
+            "milestone": None,
+            "active_lock_reason": None,
+            "created_at": _iso(issue.created_at),
+            "updated_at": _iso(issue.updated_at),
+            "closed_at": None,
+            "merged_at": None,
+            "merge_commit_sha": None,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": {
+                "label": f"{repo.owner}:{head_ref}",
+                "ref": head_ref,
+                "sha": issue.head_sha,
+                "user": self._user_json(repo.owner, base),
+                "repo": repo_json,
+            },
+            "base": {
+                "label": f"{repo.owner}:{repo.default_branch}",
+                "ref": repo.default_branch,
+                "sha": issue.base_sha,
+                "user": self._user_json(repo.owner, base),
+                "repo": repo_json,
+            },
+            "author_association": self._association(repo, issue.user),
+            "auto_merge": None,
+            "draft": False,
+            "merged": False,
+            "mergeable": None,
+            "rebaseable": None,
+            "mergeable_state": "unknown",
+            "merged_by": None,
+            "comments": len(issue.comment_ids),
+            "review_comments": sum(len(self._reviews[r].comment_ids) for r in issue.review_ids),
+            "maintainer_can_modify": False,
+            "commits": 1,
+            "additions": 0,
+            "deletions": 0,
+            "changed_files": 0,
+        }
+
+    def _performed_via(self, login: str, base: str) -> dict[str, Any] | None:
+        return self._app_json(base) if login == self._bot_login else None
+
+    def _comment_json(self, comment: _Comment, base: str) -> dict[str, Any]:
+        repo = self._repos[comment.repo]
+        issue = repo.issues[comment.number]
+        api = f"{base}/repos/{repo.full_name}/issues/comments/{comment.id}"
+        kind = "pull" if issue.is_pr else "issues"
+        return {
+            "id": comment.id,
+            "node_id": _node_id("IC", comment.id),
+            "url": api,
+            "html_url": f"https://github.com/{repo.full_name}/{kind}/{comment.number}#issuecomment-{comment.id}",
+            "issue_url": f"{base}/repos/{repo.full_name}/issues/{comment.number}",
+            "body": comment.body,
+            "user": self._user_json(comment.user, base),
+            "created_at": _iso(comment.created_at),
+            "updated_at": _iso(comment.updated_at),
+            "author_association": self._association(repo, comment.user),
+            "performed_via_github_app": self._performed_via(comment.user, base),
+            "reactions": self._reactions_summary(comment.reactions, f"{api}/reactions"),
+        }
+
+    def _review_comment_json(self, comment: _Comment, base: str) -> dict[str, Any]:
+        repo = self._repos[comment.repo]
+        api = f"{base}/repos/{repo.full_name}/pulls/comments/{comment.id}"
+        html = f"https://github.com/{repo.full_name}/pull/{comment.number}#discussion_r{comment.id}"
+        return {
+            "id": comment.id,
+            "node_id": _node_id("PRRC", comment.id),
+            "url": api,
+            "html_url": html,
+            "pull_request_url": f"{base}/repos/{repo.full_name}/pulls/{comment.number}",
+            "pull_request_review_id": comment.review_id,
+            "diff_hunk": "",
+            "path": comment.path,
+            "position": comment.line,
+            "original_position": comment.line,
+            "line": comment.line,
+            "original_line": comment.line,
+            "side": comment.side,
+            "start_line": None,
+            "start_side": None,
+            "subject_type": "line",
+            "commit_id": comment.commit_id,
+            "original_commit_id": comment.commit_id,
+            "body": comment.body,
+            "user": self._user_json(comment.user, base),
+            "created_at": _iso(comment.created_at),
+            "updated_at": _iso(comment.updated_at),
+            "author_association": self._association(repo, comment.user),
+            "reactions": self._reactions_summary(comment.reactions, f"{api}/reactions"),
+            "_links": {
+                "self": {"href": api},
+                "html": {"href": html},
+                "pull_request": {"href": f"{base}/repos/{repo.full_name}/pulls/{comment.number}"},
+            },
+        }
+
+    def _review_json(self, review: _Review, base: str) -> dict[str, Any]:
+        repo = self._repos[review.repo]
+        html = f"https://github.com/{repo.full_name}/pull/{review.number}#pullrequestreview-{review.id}"
+        pr = f"{base}/repos/{repo.full_name}/pulls/{review.number}"
+        return {
+            "id": review.id,
+            "node_id": _node_id("PRR", review.id),
+            "user": self._user_json(review.user, base),
+            "body": review.body,
+            "state": review.state,
+            "html_url": html,
+            "pull_request_url": pr,
+            "author_association": self._association(repo, review.user),
+            "submitted_at": _iso(review.submitted_at),
+            "commit_id": review.commit_id,
+            "_links": {"html": {"href": html}, "pull_request": {"href": pr}},
+        }
+
+    def _reaction_json(self, reaction: dict[str, Any], base: str | None = None) -> dict[str, Any]:
+        return {
+            "id": reaction["id"],
+            "node_id": _node_id("REA", reaction["id"]),
+            "user": self._user_json(reaction["user"], self.url if base is None else base),
+            "content": reaction["content"],
+            "created_at": _iso(reaction["created_at"]),
+        }
+
+    def _installation_json(self, installation_id: int, base: str) -> dict[str, Any]:
+        account = self._installations[installation_id]
+        ts = _iso(self._started_at)
+        return {
+            "id": installation_id,
+            "account": self._user_json(account, base),
+            "repository_selection": "selected",
+            "access_tokens_url": f"{base}/app/installations/{installation_id}/access_tokens",
+            "repositories_url": f"{base}/installation/repositories",
+            "html_url": f"https://github.com/organizations/{account}/settings/installations/{installation_id}",
+            "app_id": self.app_id,
+            "app_slug": self.app_slug,
+            "target_id": self._user(account)[0],
+            "target_type": "Organization",
+            "permissions": dict(DEFAULT_PERMISSIONS),
+            "events": list(DEFAULT_EVENTS),
+            "created_at": ts,
+            "updated_at": ts,
+            "single_file_name": None,
+            "suspended_at": None,
+            "suspended_by": None,
+        }
+
+    # ------------------------------------------------------------------ internals: request handling
+
+    def _build_routes(self) -> list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any, dict[str, str]]]]]:
+        R = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+        N = r"(?P<number>\d+)"
+        C = r"(?P<cid>\d+)"
+        spec = [
+            ("GET", r"/app", self._h_get_app),
+            ("GET", r"/app/installations", self._h_list_installations),
+            ("GET", r"/app/installations/(?P<iid>\d+)", self._h_get_installation),
+            ("POST", r"/app/installations/(?P<iid>\d+)/access_tokens", self._h_access_token),
+            ("GET", R + r"/installation", self._h_repo_installation),
+            ("GET", r"/installation/repositories", self._h_installation_repos),
+            ("GET", r"/rate_limit", self._h_rate_limit),
+            ("GET", R, self._h_get_repo),
+            ("GET", R + r"/labels", self._h_list_labels),
+            ("GET", R + r"/issues/" + N, self._h_get_issue),
+            ("GET", R + r"/issues/" + N + r"/comments", self._h_list_comments),
+            ("POST", R + r"/issues/" + N + r"/comments", self._h_create_comment),
+            ("GET", R + r"/issues/" + N + r"/labels", self._h_issue_labels),
+            ("POST", R + r"/issues/" + N + r"/labels", self._h_add_labels),
+            ("GET", R + r"/issues/comments/" + C, self._h_get_comment),
+            ("PATCH", R + r"/issues/comments/" + C, self._h_edit_comment),
+            ("GET", R + r"/issues/comments/" + C + r"/reactions", self._h_list_reactions_issue),
+            ("POST", R + r"/issues/comments/" + C + r"/reactions", self._h_create_reaction_issue),
+            ("GET", R + r"/pulls/" + N, self._h_get_pull),
+            ("GET", R + r"/pulls/" + N + r"/reviews", self._h_list_reviews),
+            ("POST", R + r"/pulls/" + N + r"/reviews", self._h_create_review),
+            ("GET", R + r"/pulls/" + N + r"/comments", self._h_list_review_comments),
+            ("GET", R + r"/pulls/comments/" + C, self._h_get_review_comment),
+            ("GET", R + r"/pulls/comments/" + C + r"/reactions", self._h_list_reactions_review),
+            ("POST", R + r"/pulls/comments/" + C + r"/reactions", self._h_create_reaction_review),
+        ]
+        return [(m, re.compile(p + r"/?\Z"), h) for m, p, h in spec]
+
+    def _rate_headers(self) -> dict[str, str]:
+        self._request_count += 1
+        remaining = max(RATE_LIMIT - self._request_count, 1)
+        return {
+            "x-ratelimit-limit": str(RATE_LIMIT),
+            "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-used": str(RATE_LIMIT - remaining),
+            "x-ratelimit-reset": str(int(self._started_at) + 3600),
+            "x-ratelimit-resource": "core",
+            "x-github-request-id": f"{secrets.token_hex(2).upper()}:{secrets.token_hex(3).upper()}:"
+            f"{secrets.token_hex(4).upper()}:{secrets.token_hex(4).upper()}:{secrets.token_hex(4).upper()}",
+            "x-github-api-version-selected": "2022-11-28",
+            "x-github-media-type": "github.v3; format=json",
+        }
+
+    def _handle(
+        self, method: str, raw_path: str, query_string: str, headers: _CIDict, raw_body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Returns (status, json body, extra headers). Called with the lock held."""
+        path = raw_path
+        prefix = ""
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            prefix = API_PREFIX
+            path = path[len(API_PREFIX) :] or "/"
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
+        body: Any = None
+        body_error = False
+        if raw_body:
+            try:
+                body = json.loads(raw_body)
+            except ValueError:
+                body_error = True
+        record = Recorded(
+            method=method,
+            path=path,
+            query=query,
+            headers=headers,
+            json=body,
+            status=0,
+            timestamp=time.monotonic(),
+            raw_path=raw_path,
+        )
+        self.requests.append(record)
+        rate = self._rate_headers()
+
+        status, payload, extra = self._dispatch(method, path, prefix, raw_path, query, headers, body, body_error)
+        record.status = status
+        out_headers = dict(rate)
+        out_headers.update(extra)
+        return status, payload, out_headers
+
+    def _dispatch(
+        self,
+        method: str,
+        path: str,
+        prefix: str,
+        raw_path: str,
+        query: dict[str, str],
+        headers: _CIDict,
+        body: Any,
+        body_error: bool,
+    ) -> tuple[int, Any, dict[str, str]]:
+        # 1. fault injection, before auth and routing
+        for fault in self._faults:
+            if fault.remaining <= 0:
+                continue
+            if fault.method not in ("*", method):
+                continue
+            if not (fault.regex.search(path) or fault.regex.search(raw_path)):
+                continue
+            fault.remaining -= 1
+            self._faults = [f for f in self._faults if f.remaining > 0]
+            payload = fault.body if fault.body is not None else {
+                "message": _default_message(fault.status, fault.headers),
+                "documentation_url": DOCS,
+            }
+            return fault.status, payload, dict(fault.headers)
+
+        base = self.url + prefix
+        try:
+            # 2. authentication
+            auth = headers.get("authorization", "")
+            scheme, _, credential = auth.strip().partition(" ")
+            scheme = scheme.lower()
+            credential = credential.strip()
+            is_app_path = (
+                path == "/app"
+                or path.startswith("/app/")
+                or re.fullmatch(r"/repos/[^/]+/[^/]+/installation/?", path) is not None
+            )
+            token: _Token | None = None
+            if is_app_path:
+                if scheme != "bearer" or not credential:
+                    raise _jwt_error("A JSON web token could not be decoded")
+                self._verify_jwt(credential)
+            else:
+                if scheme not in ("token", "bearer") or not credential:
+                    raise _bad_credentials()
+                token = self._tokens.get(credential)
+                if token is None:
+                    raise _bad_credentials()
+                if token.expires_at is not None and time.time() >= token.expires_at:
+                    raise _bad_credentials()
+                if token.installation_id is not None and token.installation_id not in self._installations:
+                    raise _bad_credentials()
+
+            # 3. routing (unknown path or wrong method -> 404, as GitHub does)
+            route_as = "GET" if method == "HEAD" else method
+            for route_method, pattern, handler in self._routes:
+                m = pattern.match(path)
+                if m and route_method == route_as:
+                    break
+            else:
+                raise _not_found()
+            if body_error:
+                raise _HTTPError(400, {"message": "Problems parsing JSON", "documentation_url": DOCS})
+            ctx = _Ctx(base=base, query=query, body=body, token=token, params=m.groupdict(), method=method, path=path)
+            if "owner" in ctx.params:
+                ctx.repo = self._visible_repo(ctx.params["owner"], ctx.params["repo"], token)
+            return handler(ctx)
+        except _HTTPError as e:
+            return e.status, e.body, dict(e.headers)
+
+    def _verify_jwt(self, token: str) -> dict[str, Any]:
+        undecodable = "A JSON web token could not be decoded"
+        if self._app_key is None:
+            raise _jwt_error(undecodable)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _jwt_error(undecodable) from None
+        if header.get("alg") != "RS256":
+            raise _jwt_error(undecodable)
+        try:
+            # Verify the signature only (RS256 only); claims are checked below by hand so that
+            # an integer ``iss`` (which GitHub accepts) is not refused by PyJWT's own checks.
+            payload = PyJWS().decode(token, self._app_key, algorithms=["RS256"])
+            claims = json.loads(payload)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise _jwt_error(undecodable) from None
+        if not isinstance(claims, dict):
+            raise _jwt_error(undecodable)
+
+        def numeric(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        now = time.time()
+        iat, exp, iss = claims.get("iat"), claims.get("exp"), claims.get("iss")
+        if not numeric(iat):
+            raise _jwt_error(IAT_MESSAGE)
+        if not numeric(exp):
+            raise _jwt_error(EXP_MESSAGE)
+        if iss is None:
+            raise _jwt_error("Missing 'issuer' claim ('iss') in JWT")
+        if str(iss) != str(self.app_id) or isinstance(iss, bool):
+            raise _jwt_error(f"'Issuer' claim ('iss') {iss!r} does not match this GitHub App's ID")
+        if exp - iat > MAX_JWT_LIFETIME:
+            raise _jwt_error("'Expiration time' claim ('exp') is too far in the future")
+        if exp <= now:
+            raise _jwt_error(EXP_MESSAGE)
+        if iat > now + JWT_CLOCK_SKEW:
+            raise _jwt_error("'Issued at' claim ('iat') must be an Integer representing a time in the past")
+        return claims
+
+    def _visible_repo(self, owner: str, name: str, token: _Token | None) -> _Repo:
+        full = f"{urllib.parse.unquote(owner)}/{urllib.parse.unquote(name)}".lower()
+        repo = self._repos.get(full)
+        if repo is None:
+            raise _not_found()
+        if token is None:  # App JWT endpoints: the app sees repos it is installed on
+            if repo.installation_id is None:
+                raise _not_found()
+            return repo
+        if token.installation_id is not None and repo.installation_id != token.installation_id:
+            raise _not_found()
+        if token.repos is not None and full not in token.repos:
+            raise _not_found()
+        return repo
+
+    def _author(self, token: _Token | None) -> str:
+        assert token is not None
+        if token.installation_id is not None:
+            self._user(self._bot_login, "Bot")
+            return self._bot_login
+        return token.login
+
+    def _paginate(self, ctx: "_Ctx", items: list[Any]) -> tuple[int, Any, dict[str, str]]:
+        def as_int(name: str, default: int) -> int:
+            try:
+                return int(ctx.query.get(name, default))
+            except (TypeError, ValueError):
+                return default
+
+        per_page = min(max(as_int("per_page", 30), 1), 100)
+        page = max(as_int("page", 1), 1)
+        total = len(items)
+        last = max((total + per_page - 1) // per_page, 1)
+        chunk = items[(page - 1) * per_page : page * per_page]
+        extra: dict[str, str] = {}
+        if total > per_page:
+            others = {k: v for k, v in ctx.query.items() if k not in ("page", "per_page")}
+
+            def link(p: int, rel: str) -> str:
+                q = urllib.parse.urlencode({**others, "per_page": per_page, "page": p})
+                return f'<{ctx.base}{ctx.path}?{q}>; rel="{rel}"'
+
+            links = []
+            if page > 1:
+                links.append(link(min(page - 1, last), "prev"))
+            if page < last:
+                links.append(link(page + 1, "next"))
+                links.append(link(last, "last"))
+            if page > 1:
+                links.append(link(1, "first"))
+            if links:
+                extra["Link"] = ", ".join(links)
+        return 200, chunk, extra
+
+    def _issue(self, ctx: "_Ctx") -> _Issue:
+        issue = ctx.repo.issues.get(int(ctx.params["number"]))
+        if issue is None:
+            raise _not_found()
+        return issue
+
+    def _pull(self, ctx: "_Ctx") -> _Issue:
+        issue = self._issue(ctx)
+        if not issue.is_pr:
+            raise _not_found()
+        return issue
+
+    def _comment(self, ctx: "_Ctx", kind: str) -> _Comment:
+        comment = self._comments.get(int(ctx.params["cid"]))
+        if comment is None or comment.kind != kind or comment.repo != ctx.repo.full_name.lower():
+            raise _not_found()
+        return comment
+
+    # ------------------------------------------------------------------ handlers
+
+    def _h_get_app(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return 200, self._app_json(ctx.base), {}
+
+    def _h_list_installations(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        items = [self._installation_json(i, ctx.base) for i in sorted(self._installations)]
+        return self._paginate(ctx, items)
+
+    def _h_get_installation(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        iid = int(ctx.params["iid"])
+        if iid not in self._installations:
+            raise _not_found()
+        return 200, self._installation_json(iid, ctx.base), {}
+
+    def _h_repo_installation(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        assert ctx.repo.installation_id is not None
+        return 200, self._installation_json(ctx.repo.installation_id, ctx.base), {}
+
+    def _h_access_token(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        iid = int(ctx.params["iid"])
+        if iid not in self._installations:
+            raise _not_found()
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        repos: set[str] | None = None
+        names = body.get("repositories")
+        if names:
+            repos = set()
+            for name in names:
+                full = f"{self._installations[iid]}/{name}".lower() if "/" not in str(name) else str(name).lower()
+                r = self._repos.get(full)
+                if r is None or r.installation_id != iid:
+                    raise _validation(
+                        "Installation",
+                        "repositories",
+                        "invalid",
+                        "There is at least one repository that does not exist or is not accessible "
+                        "to the parent installation.",
+                    )
+                repos.add(full)
+        permissions = body.get("permissions") or dict(DEFAULT_PERMISSIONS)
+        token = "ghs_" + secrets.token_urlsafe(27).replace("-", "A").replace("_", "b")[:36]
+        expires = time.time() + self.token_ttl_seconds
+        self._tokens[token] = _Token(
+            token=token,
+            login=self._bot_login,
+            installation_id=iid,
+            repos=repos,
+            expires_at=expires,
+            permissions=permissions,
+        )
+        self._user(self._bot_login, "Bot")
+        expires_iso = _iso(expires)
+        self.tokens_issued.append({"installation_id": iid, "token": token, "expires_at": expires_iso})
+        data: dict[str, Any] = {
+            "token": token,
+            "expires_at": expires_iso,
+            "permissions": permissions,
+            "repository_selection": "selected",
+        }
+        if repos is not None:
+            data["repositories"] = [self._repo_json(self._repos[r], ctx.base) for r in sorted(repos)]
+        return 201, data, {}
+
+    def _h_installation_repos(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        token = ctx.token
+        assert token is not None
+        repos = [
+            r
+            for key, r in sorted(self._repos.items())
+            if (token.installation_id is None or r.installation_id == token.installation_id)
+            and (token.repos is None or key in token.repos)
+        ]
+        status, chunk, extra = self._paginate(ctx, [self._repo_json(r, ctx.base) for r in repos])
+        return status, {"total_count": len(repos), "repository_selection": "selected", "repositories": chunk}, extra
+
+    def _h_rate_limit(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        remaining = max(RATE_LIMIT - self._request_count, 1)
+        core = {
+            "limit": RATE_LIMIT,
+            "remaining": remaining,
+            "reset": int(self._started_at) + 3600,
+            "used": RATE_LIMIT - remaining,
+        }
+        return 200, {"resources": {"core": core}, "rate": core}, {}
+
+    def _h_get_repo(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return 200, self._repo_json(ctx.repo, ctx.base), {}
+
+    def _h_list_labels(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return self._paginate(ctx, [self._label_json(ctx.repo, l, ctx.base) for l in ctx.repo.labels.values()])
+
+    def _h_get_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return 200, self._issue_json(ctx.repo, self._issue(ctx), ctx.base), {}
+
+    def _h_get_pull(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return 200, self._pull_json(ctx.repo, self._pull(ctx), ctx.base), {}
+
+    def _h_list_comments(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._issue(ctx)
+        return self._paginate(ctx, [self._comment_json(self._comments[c], ctx.base) for c in issue.comment_ids])
+
+    def _check_body(self, ctx: "_Ctx", resource: str) -> str:
+        body = ctx.body.get("body") if isinstance(ctx.body, dict) else None
+        if body is None or body == "":
+            raise _validation(resource, "body", "missing_field")
+        if not isinstance(body, str):
+            raise _validation(resource, "body", "invalid")
+        if len(body) > MAX_COMMENT_BODY:
+            raise _validation(resource, "body", "custom", TOO_LONG_MESSAGE)
+        return body
+
+    def _h_create_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._issue(ctx)
+        body = self._check_body(ctx, "IssueComment")
+        comment = self._new_issue_comment(ctx.repo, issue, body, self._author(ctx.token))
+        data = self._comment_json(comment, ctx.base)
+        return 201, data, {"Location": data["url"]}
+
+    def _h_get_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return 200, self._comment_json(self._comment(ctx, "issue"), ctx.base), {}
+
+    def _h_edit_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        comment = self._comment(ctx, "issue")
+        if comment.user != self._author(ctx.token):
+            raise _HTTPError(403, {"message": "Resource not accessible by integration", "documentation_url": DOCS})
+        body = self._check_body(ctx, "IssueComment")
+        comment.body = body
+        comment.updated_at = time.time()
+        return 200, self._comment_json(comment, ctx.base), {}
+
+    def _list_reactions(self, ctx: "_Ctx", kind: str) -> tuple[int, Any, dict[str, str]]:
+        comment = self._comment(ctx, kind)
+        items = comment.reactions
+        content = ctx.query.get("content")
+        if content:
+            items = [r for r in items if r["content"] == content]
+        return self._paginate(ctx, [self._reaction_json(r, ctx.base) for r in items])
+
+    def _create_reaction(self, ctx: "_Ctx", kind: str) -> tuple[int, Any, dict[str, str]]:
+        comment = self._comment(ctx, kind)
+        content = ctx.body.get("content") if isinstance(ctx.body, dict) else None
+        if content is None:
+            raise _validation("Reaction", "content", "missing_field")
+        if content not in REACTION_CONTENTS:
+            raise _validation("Reaction", "content", "invalid")
+        user = self._author(ctx.token)
+        for existing in comment.reactions:
+            if existing["user"] == user and existing["content"] == content:
+                return 200, self._reaction_json(existing, ctx.base), {}
+        reaction = {"id": next(self._ids), "user": user, "content": content, "created_at": time.time()}
+        comment.reactions.append(reaction)
+        return 201, self._reaction_json(reaction, ctx.base), {}
+
+    def _h_list_reactions_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return self._list_reactions(ctx, "issue")
+
+    def _h_create_reaction_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return self._create_reaction(ctx, "issue")
+
+    def _h_list_reactions_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return self._list_reactions(ctx, "review")
+
+    def _h_create_reaction_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return self._create_reaction(ctx, "review")
+
+    def _h_issue_labels(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._issue(ctx)
+        return self._paginate(ctx, [self._label_json(ctx.repo, ctx.repo.labels[k], ctx.base) for k in issue.labels])
+
+    def _h_add_labels(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._issue(ctx)
+        raw = ctx.body
+        if isinstance(raw, dict):
+            raw = raw.get("labels")
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list):
+            raise _validation("Label", "labels", "missing_field")
+        names: list[str] = []
+        for item in raw:
+            if isinstance(item, dict):
+                item = item.get("name")
+            if not isinstance(item, str) or not item.strip():
+                raise _validation("Label", "name", "invalid")
+            names.append(item.strip())
+        for name in names:
+            label = self._create_label(ctx.repo, name)  # GitHub creates unknown labels here
+            key = label["name"].lower()
+            if key not in issue.labels:
+                issue.labels.append(key)
+        if names:
+            issue.updated_at = time.time()
+        return 200, [self._label_json(ctx.repo, ctx.repo.labels[k], ctx.base) for k in issue.labels], {}
+
+    def _h_list_reviews(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._pull(ctx)
+        return self._paginate(ctx, [self._review_json(self._reviews[r], ctx.base) for r in issue.review_ids])
+
+    def _h_list_review_comments(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._pull(ctx)
+        ids = [c for r in issue.review_ids for c in self._reviews[r].comment_ids]
+        return self._paginate(ctx, [self._review_comment_json(self._comments[c], ctx.base) for c in ids])
+
+    def _h_get_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return 200, self._review_comment_json(self._comment(ctx, "review"), ctx.base), {}
+
+    def _h_create_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._pull(ctx)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        event = body.get("event")
+        if event not in (None, "COMMENT"):
+            raise _validation("PullRequestReview", "event", "invalid", f"only event COMMENT is faked, got {event!r}")
+        text = body.get("body") or ""
+        if not isinstance(text, str):
+            raise _validation("PullRequestReview", "body", "invalid")
+        if len(text) > MAX_COMMENT_BODY:
+            raise _validation("PullRequestReview", "body", "custom", TOO_LONG_MESSAGE)
+        commit_id = body.get("commit_id") or issue.head_sha
+        if not isinstance(commit_id, str) or not re.fullmatch(r"[0-9a-fA-F]{7,40}", commit_id):
+            raise _validation("PullRequestReview", "commit_id", "invalid")
+        raw_comments = body.get("comments") or []
+        if not isinstance(raw_comments, list):
+            raise _validation("PullRequestReview", "comments", "invalid")
+        for rc in raw_comments:
+            if not isinstance(rc, dict):
+                raise _validation("PullRequestReviewComment", "comments", "invalid")
+            if not isinstance(rc.get("path"), str) or not rc["path"]:
+                raise _validation("PullRequestReviewComment", "path", "missing_field")
+            if not isinstance(rc.get("body"), str) or not rc["body"]:
+                raise _validation("PullRequestReviewComment", "body", "missing_field")
+            if len(rc["body"]) > MAX_COMMENT_BODY:
+                raise _validation("PullRequestReviewComment", "body", "custom", TOO_LONG_MESSAGE)
+            line = rc.get("line", rc.get("position"))
+            if not isinstance(line, int) or isinstance(line, bool) or line < 1:
+                raise _validation("PullRequestReviewComment", "line", "invalid")
+            if rc.get("side", "RIGHT") not in ("LEFT", "RIGHT"):
+                raise _validation("PullRequestReviewComment", "side", "invalid")
+        if not text and not raw_comments:
+            raise _HTTPError(
+                422,
+                {
+                    "message": "Unprocessable Entity",
+                    "errors": ["Review body is required when event is COMMENT"],
+                    "documentation_url": DOCS,
+                },
+            )
+        user = self._author(ctx.token)
+        now = time.time()
+        review = _Review(
+            id=next(self._ids),
+            repo=ctx.repo.full_name.lower(),
+            number=issue.number,
+            user=user,
+            body=text,
+            state="COMMENTED",
+            commit_id=commit_id,
+            submitted_at=now,
+        )
+        for rc in raw_comments:
+            comment = _Comment(
+                id=next(self._ids),
+                repo=review.repo,
+                number=issue.number,
+                body=rc["body"],
+                user=user,
+                created_at=now,
+                updated_at=now,
+                kind="review",
+                review_id=review.id,
+                path=rc["path"],
+                line=rc.get("line", rc.get("position")),
+                side=rc.get("side", "RIGHT"),
+                commit_id=commit_id,
+            )
+            self._comments[comment.id] = comment
+            review.comment_ids.append(comment.id)
+        self._reviews[review.id] = review
+        issue.review_ids.append(review.id)
+        issue.updated_at = now
+        return 200, self._review_json(review, ctx.base), {}
+
+
+@dataclass
+class _Ctx:
+    base: str
+    query: dict[str, str]
+    body: Any
+    token: _Token | None
+    params: dict[str, str]
+    method: str
+    path: str
+    repo: Any = None  # _Repo when the route has owner/repo
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 drops SYNs under concurrent connects (1 s retransmit)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # quiet (client resets etc.)
+        pass
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    fake: FakeGitHub
+    protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # headers and body go out in one write (flushed after each request)
+    disable_nagle_algorithm = True
+    server_version = "GitHub.com"
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        with self.fake._lock:
+            self.fake._conns.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.fake._lock:
+                self.fake._conns.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def log_error(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length > 0 else b""
+        split = urllib.parse.urlsplit(self.path)
+        headers = _CIDict({k: v for k, v in self.headers.items()})
+        try:
+            with self.fake._lock:
+                status, payload, extra = self.fake._handle(self.command, split.path, split.query, headers, raw_body)
+        except Exception:  # a bug in the fake: answer 500 with the traceback rather than hang or print
+            status, extra = 500, {}
+            payload = {"message": "Server Error", "fake_github_traceback": traceback.format_exc()}
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        for k, v in extra.items():
+            if k.lower() not in ("content-type", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
