@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import jwt
-from github import Auth, Github, GithubException, GithubIntegration
+from github import Auth, Github, GithubException
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
@@ -174,18 +174,16 @@ class Installations:
             cached = self._tokens.get(installation_id)
             if cached and cached.expires_at - TOKEN_REFRESH_MARGIN > time.time():
                 return cached.value
-            integration = GithubIntegration(
-                base_url=self.api_url, auth=Auth.AppAuthToken(app_jwt(self.app_id, self.private_key)),
-                retry=GitHubRetry(), user_agent=USER_AGENT,
-            )
-            grant = integration.get_access_token(installation_id)
-            expires = grant.expires_at
-            expires_at = expires.replace(tzinfo=expires.tzinfo or timezone.utc).timestamp()
-            self._tokens[installation_id] = _Token(grant.token, expires_at)
+            app = Github(base_url=self.api_url, auth=Auth.AppAuthToken(app_jwt(self.app_id, self.private_key)),
+                         retry=GitHubRetry(), user_agent=USER_AGENT, seconds_between_requests=None,
+                         seconds_between_writes=None)
+            _, grant = app.requester.requestJsonAndCheck("POST", f"/app/installations/{installation_id}/access_tokens")
+            expires_at = datetime.fromisoformat(grant["expires_at"].replace("Z", "+00:00")).timestamp()
+            self._tokens[installation_id] = _Token(grant["token"], expires_at)
             self.fetches += 1
             log.info("fetched a token for installation %s, valid until %s", installation_id,
                      datetime.fromtimestamp(expires_at, timezone.utc).isoformat())
-            return grant.token
+            return grant["token"]
 
 
 class WriteSpacing:

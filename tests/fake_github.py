@@ -283,6 +283,7 @@ class FakeGitHub:
         self._reviews: dict[int, _Review] = {}
         self._tokens: dict[str, _Token] = {}
         self._faults: list[_Fault] = []
+        self._slow: list[list] = []
         self._app_key: str | None = None
         self._started_at = time.time()
         self._request_count = 0
@@ -459,6 +460,20 @@ class FakeGitHub:
                     body=body,
                 )
             )
+
+    def slow(self, method: str, path_regex: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` matching requests are applied at once but answered ``seconds`` late:
+        what a client sees when GitHub did the write and the answer never reached it in time."""
+        with self._lock:
+            self._slow.append([method.upper(), re.compile(path_regex), seconds, times])
+
+    def _response_delay(self, method: str, path: str) -> float:
+        with self._lock:
+            for rule in self._slow:
+                if rule[3] > 0 and rule[0] in ("*", method) and rule[1].search(path):
+                    rule[3] -= 1
+                    return rule[2]
+        return 0.0
 
     # ------------------------------------------------------------------ introspection
 
@@ -1455,6 +1470,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except Exception:  # a bug in the fake: answer 500 with the traceback rather than hang or print
             status, extra = 500, {}
             payload = {"message": "Server Error", "fake_github_traceback": traceback.format_exc()}
+        delay = self.fake._response_delay(self.command, split.path)
+        if delay:  # the request was applied; only the answer is late (a client may give up meanwhile)
+            time.sleep(delay)
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
