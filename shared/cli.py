@@ -7,6 +7,7 @@ HTTP server and the workers. Ctrl-C stops it all, Postgres included.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import signal
@@ -72,41 +73,53 @@ def command_run(args) -> int:
         print(f"Wrote {DOTENV} with a new GITHUB_WEBHOOK_SECRET: use the same secret in your GitHub App's webhook settings.")
     url = database(config)
     where = "DATABASE_URL" if config.database_url else f"embedded Postgres under {config.data_dir / 'postgres'}"
-    pool = db.make_pool(url, max_size=config.workers + 4)
+    pool = None
+    try:  # whatever happens from here on (port in use, Ctrl-C during start-up), Postgres is stopped
+        pool = db.make_pool(url, max_size=config.workers + 4)
 
-    from shared.local import LocalStack
+        from shared.local import LocalStack
 
-    stack = LocalStack(config, url, pool)
-    stack.start()
-    mode = "sending to GitHub" if config.sends_to_github else (
-        "dry-run (PETREL_DRY_RUN)" if config.has_github_credentials else
-        "dry-run: no GitHub credentials, planned actions are logged, nothing is sent")
-    print(
-        f"Petrel is running.\n"
-        f"  webhook URL: http://localhost:{config.port}/webhook  (expose it to GitHub, e.g. with a tunnel)\n"
-        f"  database:    {where}\n"
-        f"  workers:     {config.workers}\n"
-        f"  mode:        {mode}\n"
-        f"Settings:\n{settings_report(config)}\n"
-        f"Ctrl-C stops everything.",
-        flush=True,
-    )
-    stopped = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
-    stopped.wait()
-    print("Stopping: HTTP server, workers (finishing their current job), Postgres...", flush=True)
-    stack.stop()
-    pool.close()
-    if db.embedded() is not None:
-        db.embedded().stop()
+        stack = LocalStack(config, url, pool)
+        stack.start()
+        stopped = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+        mode = "sending to GitHub" if config.sends_to_github else (
+            "dry-run (PETREL_DRY_RUN)" if config.has_github_credentials else
+            "dry-run: no GitHub credentials, planned actions are logged, nothing is sent")
+        print(
+            f"Petrel is running.\n"
+            f"  webhook URL: http://localhost:{config.port}/webhook  (expose it to GitHub, e.g. with a tunnel)\n"
+            f"  database:    {where}\n"
+            f"  workers:     {config.workers}\n"
+            f"  mode:        {mode}\n"
+            f"Settings:\n{settings_report(config)}\n"
+            f"Ctrl-C stops everything.",
+            flush=True,
+        )
+        stopped.wait()
+        print("Stopping: HTTP server, workers (finishing their current job), Postgres...", flush=True)
+        stack.stop()
+    finally:
+        if pool is not None:
+            pool.close()
+        if db.embedded() is not None:
+            db.embedded().stop()
     print("Stopped.", flush=True)
     return 0
 
 
+@contextlib.contextmanager
 def _pool_for_tools():
+    """A connection for status/retry; an embedded Postgres they had to start is stopped after."""
     config = settings.current()
-    return db.connect(database(config), autocommit=True)
+    try:
+        with db.connect(database(config), autocommit=True) as conn:
+            yield conn
+    finally:
+        embedded = db.embedded()
+        if embedded is not None and embedded.started_here:  # not when `make run` is serving it
+            embedded.stop()
 
 
 def command_status(args) -> int:

@@ -7,6 +7,7 @@ Migrations are plain SQL files in `shared/migrations/`, applied in order, once.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -29,14 +30,18 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir).resolve()
         self._server = None
+        self.started_here = False  # True when start() launched the server (False: it was running)
 
     def start(self) -> str:
         """Start (or attach to) the server and return its connection URI."""
         import pgserver  # heavy only when used; deployed functions get DATABASE_URL
+        from pgserver.utils import PostmasterInfo
 
         if self._server is not None:
             return self._server.get_uri()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        running = PostmasterInfo.read_from_pgdata(self.data_dir)
+        self.started_here = not (running is not None and running.is_running())
         self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
         with psycopg.connect(self._server.get_uri(), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -48,7 +53,9 @@ class EmbeddedPostgres:
 
         if self._server is not None or (self.data_dir / "postmaster.pid").exists():
             server = self._server
-            user = getattr(server, "system_user", None) if server else None
+            # as root, pgserver runs Postgres as the `pgserver` user (pg_ctl refuses to run as root)
+            as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+            user = getattr(server, "system_user", None) if server else ("pgserver" if as_root else None)
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=user)
             self._server = None
 

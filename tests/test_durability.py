@@ -1,0 +1,199 @@
+"""Nothing lost, nothing done twice: redelivery storms, a worker killed mid-job, Postgres down."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+import pytest
+from conftest import ROOT, count, free_port, jobs_of, signed
+from fake_github import FakeGitHub
+from werkzeug.serving import make_server
+
+import payloads
+from shared import function as function_module, queue
+from shared.db import make_pool
+from shared.local import create_app
+from shared.worker import Worker, load_handler
+
+REPO = "Codertocat/Hello-World"
+TOKEN = "ghp_" + "d" * 36
+
+
+@pytest.fixture
+def server(app_env):
+    """The local HTTP app (what `make run` serves) on a free loopback port."""
+    pool = make_pool(app_env.database_url)
+    port = free_port()
+    httpd = make_server("127.0.0.1", port, create_app({}, pool), threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield port
+    httpd.shutdown()
+    pool.close()
+    webhook_module = sys.modules.get("petrel_functions.webhook")
+    if webhook_module is not None and webhook_module._pool is not None:
+        webhook_module._pool.close()
+
+
+def post(port: int, headers: dict, body: bytes) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/webhook", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def test_fifty_simultaneous_redeliveries_make_one_set_of_jobs(server, app_env):
+    headers, body = signed(payloads.example("pull_request", "opened"), "pull_request")
+    barrier = threading.Barrier(50)
+    statuses = []
+
+    def redeliver():
+        barrier.wait()
+        statuses.append(post(server, headers, body))
+
+    threads = [threading.Thread(target=redeliver) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(statuses) == 50 and all(200 <= s < 300 for s in statuses), statuses
+    assert statuses.count(202) == 1  # one stored it; the others were told it was a duplicate
+    assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 1
+    assert sorted(f for _, f, _ in jobs_of(app_env.database_url)) == ["pr_review", "pr_summary"]
+
+
+def test_over_25_mb_is_refused_without_reading_the_body(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
+    conn.putrequest("POST", "/webhook")
+    for name, value in {"X-GitHub-Event": "push", "X-GitHub-Delivery": "big", "Content-Type": "application/json",
+                        "X-Hub-Signature-256": "sha256=00", "Content-Length": str(26 * 1024 * 1024)}.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(b"{" * 1024)  # 1 KiB of the announced 26 MiB: the answer must not wait for the rest
+    response = conn.getresponse()
+    assert response.status == 413
+    conn.close()
+
+
+WORKER_SCRIPT = """
+import sys, threading
+from shared import settings, log
+from shared.db import make_pool
+from shared.worker import Worker, load_handler
+log.setup()
+config = settings.current()
+pool = make_pool(config.database_url)
+Worker(pool, config, {"commands": load_handler("commands")}, name="doomed").run(threading.Event(), idle=0.1)
+"""
+
+
+def test_worker_killed_mid_job_the_job_is_retried_and_finishes_once(clean_db, env):
+    github = FakeGitHub().start()
+    try:
+        github.add_repo(REPO)
+        github.add_issue(REPO, 1)
+        github.add_token(TOKEN, repos=[REPO])
+        values = dict(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
+                      PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="3")
+        config = env(**values)
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            from test_help_command import _delivery
+
+            queue.accept(conn, _delivery(payloads.comment("/help"), "kill-1"), ["commands"], 5)
+        # GitHub applies the comment but answers late: the worker dies before it hears back
+        github.slow("POST", r"/issues/1/comments$", 30)
+        child = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], cwd=ROOT,
+                                 env={**os.environ, **values, "PYTHONPATH": str(ROOT)},
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            assert wait_until(lambda: len(github.comments(REPO, 1)) == 1), "the worker never wrote"
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
+        finally:
+            child.kill()
+        assert jobs_of(clean_db) == [("kill-1", "commands", "running")]  # the lease is still held by the dead
+        function_module._access = None
+        pool = make_pool(clean_db)
+        try:
+            worker = Worker(pool, config, {"commands": load_handler("commands")}, name="survivor")
+            assert wait_until(worker.run_once, timeout=15, interval=0.2)  # once the lease has expired
+        finally:
+            pool.close()
+        with psycopg.connect(clean_db) as conn:
+            status, attempts = conn.execute("SELECT status, attempts FROM jobs").fetchone()
+        assert (status, attempts) == ("done", 2)
+        assert len(github.comments(REPO, 1)) == 1  # found by its marker, not posted again
+    finally:
+        github.stop()
+        function_module._access = None
+
+
+def opened(number: int):
+    """A signed pull_request.opened for PR `number` (different PRs: none supersedes another)."""
+    payload = payloads.example("pull_request", "opened")
+    payload["pull_request"]["number"] = payload["number"] = number
+    return signed(payload, "pull_request")
+
+
+def stop_postgres(pg_server):
+    from pgserver._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_server.pgdata, user=pg_server.system_user)
+
+
+def test_database_down_answers_503_then_recovers_and_loses_nothing(server, app_env, pg_server):
+    pool = make_pool(app_env.database_url)
+    stop, ran = threading.Event(), []
+
+    def handler(event):
+        ran.append(event["id"])
+
+    worker = Worker(pool, app_env, {"pr_review": handler, "pr_summary": handler}, name="steady")
+    thread = threading.Thread(target=worker.run, args=(stop,), kwargs={"idle": 0.1}, daemon=True)
+    thread.start()
+    try:
+        before = opened(1)
+        assert post(server, *before) == 202
+        assert wait_until(lambda: len(ran) == 2)
+
+        stop_postgres(pg_server)
+        try:
+            during = opened(2)
+            assert post(server, *during) == 503
+        finally:
+            pg_server.ensure_postgres_running()
+
+        # GitHub (or the user) redelivers the refused delivery; a new one arrives too
+        assert post(server, *during) == 202
+        after = opened(3)
+        assert post(server, *after) == 202
+        assert wait_until(lambda: len(ran) == 6, timeout=30)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        pool.close()
+    ids = [h["X-GitHub-Delivery"] for h, _ in (before, during, after)]
+    assert sorted(ran) == sorted(ids * 2)  # each delivery handled once per function
+    assert {s for _, _, s in jobs_of(app_env.database_url)} == {"done"}
+    assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 3

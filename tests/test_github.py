@@ -1,0 +1,227 @@
+"""shared/github against the fake GitHub: App JWT and tokens, single token, GHES, retries, rate limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fake_github import FakeGitHub
+from github import BadCredentialsException, GithubException
+
+from shared import actions, context, settings
+from shared.context import RetryLater
+from shared.github import GitHubAccess, Installations, WriteSpacing, app_jwt, rate_limit_wait
+
+REPO = "octo-org/app"
+TOKEN = "ghp_" + "a" * 36
+
+
+@pytest.fixture(scope="module")
+def key():
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return pem, public
+
+
+@pytest.fixture
+def fake(key):
+    github = FakeGitHub(app_id=4242).start()
+    github.set_app_key(key[1])
+    github.add_repo(REPO, installation_id=7)
+    github.add_issue(REPO, 1)
+    github.add_token(TOKEN, login="octo-bot", repos=[REPO])
+    yield github
+    github.stop()
+
+
+def access(fake, key=None, **extra) -> GitHubAccess:
+    values = {"GITHUB_API_URL": fake.url, "PETREL_GITHUB_WRITE_SPACING_SECONDS": "0", **extra}
+    if key:
+        values.update(GITHUB_APP_ID="4242", GITHUB_PRIVATE_KEY=key[0])
+    elif "GITHUB_TOKEN" not in extra:
+        values["GITHUB_TOKEN"] = TOKEN
+    return GitHubAccess(settings.from_env(values))
+
+
+def test_app_jwt_claims(key):
+    now = 1_800_000_000
+    claims = jwt.decode(app_jwt(4242, key[0], now=now), key[1], algorithms=["RS256"], options={"verify_exp": False, "verify_iat": False})
+    assert claims == {"iat": now - 60, "exp": now + 540, "iss": "4242"}
+    assert claims["exp"] - claims["iat"] <= 600
+
+
+def test_installation_token_is_fetched_once_and_cached(fake, key):
+    installations = Installations(4242, key[0], fake.url)
+    first = installations.token(7)
+    assert installations.token(7) == first
+    assert [t["installation_id"] for t in fake.tokens_issued] == [7]
+    assert fake.tokens_issued[0]["token"] == first
+
+
+def test_token_is_replaced_five_minutes_before_it_expires(fake, key):
+    fake.token_ttl_seconds = 299  # already inside the 5-minute margin
+    installations = Installations(4242, key[0], fake.url)
+    installations.token(7)
+    installations.token(7)
+    assert len(fake.tokens_issued) == 2
+    fake.token_ttl_seconds = 301
+    installations = Installations(4242, key[0], fake.url)
+    installations.token(7)
+    installations.token(7)
+    assert len(fake.tokens_issued) == 3
+
+
+def test_concurrent_requests_for_one_installation_share_one_fetch(fake, key):
+    installations = Installations(4242, key[0], fake.url)
+    barrier = threading.Barrier(12)
+    tokens = []
+
+    def fetch():
+        barrier.wait()
+        tokens.append(installations.token(7))
+
+    threads = [threading.Thread(target=fetch) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(tokens)) == 1 and len(tokens) == 12
+    assert len(fake.tokens_issued) == 1
+
+
+def test_wrong_app_key_is_refused(fake):
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with pytest.raises(GithubException) as error:
+        Installations(4242, other, fake.url).token(7)
+    assert error.value.status == 401
+
+
+def test_app_client_acts_as_the_installation(fake, key):
+    client = access(fake, key).client(7)
+    comment = client.get_repo(REPO).get_issue(1).create_comment("hello")
+    assert comment.user.login == "petrel[bot]"
+
+
+def test_app_client_needs_an_installation(fake, key):
+    with pytest.raises(ValueError, match="names no installation"):
+        access(fake, key).client(None)
+
+
+def test_single_token_mode(fake):
+    client = access(fake).client(None)
+    assert client.get_repo(REPO).get_issue(1).create_comment("hi").user.login == "octo-bot"
+    with pytest.raises(BadCredentialsException):
+        access(fake, GITHUB_TOKEN="ghp_" + "b" * 36).client(None).get_repo(REPO).get_issue(1)
+
+
+def test_github_enterprise_server_base_url(fake):
+    client = access(fake, GITHUB_API_URL=fake.url + "/api/v3").client(None)
+    assert client.get_repo(REPO).full_name == REPO
+    assert fake.requests[-1].raw_path == f"/api/v3/repos/{REPO}"
+
+
+def test_unknown_path_is_404(fake):
+    client = access(fake).client(None)
+    with pytest.raises(GithubException) as error:
+        client.get_repo("octo-org/missing")
+    assert error.value.status == 404
+
+
+def test_server_errors_on_reads_are_retried(fake):
+    fake.fail("GET", rf"^/repos/{REPO}$", 502, times=2)
+    assert access(fake).client(None).get_repo(REPO).full_name == REPO
+    assert [r.status for r in fake.requests if r.path == f"/repos/{REPO}"] == [502, 502, 200]
+
+
+def test_server_error_on_a_write_is_not_repeated(fake):
+    fake.fail("POST", r"/issues/1/comments$", 502)
+    issue = access(fake).client(None).get_repo(REPO).get_issue(1)
+    with pytest.raises(GithubException) as error:
+        issue.create_comment("once")
+    assert error.value.status == 502
+    assert len([r for r in fake.requests if r.method == "POST"]) == 1
+
+
+def test_secondary_rate_limit_with_retry_after_is_waited_out_then_written_once(fake):
+    fake.fail("POST", r"/issues/1/comments$", 403, headers={"retry-after": "1"})
+    issue = access(fake).client(None).get_repo(REPO).get_issue(1)
+    issue.create_comment("after the limit")
+    posts = [r for r in fake.requests if r.method == "POST"]
+    assert [r.status for r in posts] == [403, 201]
+    assert posts[1].timestamp - posts[0].timestamp >= 1.0
+    assert [c["body"] for c in fake.comments(REPO, 1)] == ["after the limit"]
+
+
+def test_primary_rate_limit_waits_until_the_reset(fake):
+    reset = int(time.time()) + 1
+    fake.fail("GET", rf"^/repos/{REPO}$", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
+    assert access(fake).client(None).get_repo(REPO).full_name == REPO
+    calls = [r for r in fake.requests if r.path == f"/repos/{REPO}"]
+    assert [r.status for r in calls] == [403, 200]
+
+
+def test_rate_limit_beyond_the_cap_reschedules_the_job(fake):
+    fake.fail("POST", r"/issues/1/comments$", 429, headers={"retry-after": "120"})
+    issue = access(fake, PETREL_GITHUB_MAX_WAIT_SECONDS="60").client(None).get_repo(REPO).get_issue(1)
+    with pytest.raises(RetryLater) as later:
+        issue.create_comment("later")
+    assert later.value.seconds == 120
+    assert fake.comments(REPO, 1) == []
+
+
+def test_rate_limit_past_the_job_deadline_reschedules_the_job(fake):
+    fake.fail("GET", rf"^/repos/{REPO}$", 403, headers={"retry-after": "30"})
+    client = access(fake, PETREL_GITHUB_MAX_WAIT_SECONDS="60").client(None)
+    with context.working_on("d-1", timeout_seconds=10), pytest.raises(RetryLater) as later:
+        client.get_repo(REPO)
+    assert later.value.seconds == 30
+
+
+def test_secondary_rate_limit_named_only_in_the_body_waits_60s(fake):
+    fake.fail("GET", rf"^/repos/{REPO}$", 403, body={"message": "You have exceeded a secondary rate limit."})
+    client = access(fake, PETREL_GITHUB_MAX_WAIT_SECONDS="10").client(None)
+    with pytest.raises(RetryLater) as later:
+        client.get_repo(REPO)
+    assert later.value.seconds == 60
+
+
+def test_forbidden_that_is_not_a_rate_limit_fails_at_once(fake):
+    fake.fail("GET", rf"^/repos/{REPO}$", 403, body={"message": "Resource not accessible by integration"})
+    with pytest.raises(GithubException) as error:
+        access(fake).client(None).get_repo(REPO)
+    assert error.value.status == 403 and "not accessible" in error.value.data["message"]
+    assert len([r for r in fake.requests if r.path == f"/repos/{REPO}"]) == 1
+
+
+@pytest.mark.parametrize("status,headers,body,expected", [
+    (403, {"retry-after": "7"}, None, 7.0),
+    (429, {"retry-after": "0"}, None, 0.0),
+    (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000"}, None, 11.0),
+    (403, {}, b'{"message": "secondary rate limit"}', 60.0),
+    (429, {}, None, 60.0),
+    (403, {}, b'{"message": "Must have admin rights"}', None),
+    (404, {"retry-after": "5"}, None, None),
+])
+def test_rate_limit_wait(status, headers, body, expected):
+    assert rate_limit_wait(status, headers, body, now=990) == expected
+
+
+def test_writes_are_spaced_per_installation(fake):
+    spacing = WriteSpacing(0.2)
+    client = access(fake).client(None)
+    plan = [actions.UpsertComment(REPO, 1, f"k{n}", "text") for n in range(3)]
+    actions.execute(plan, client, lambda: spacing.wait(7))
+    posts = [r.timestamp for r in fake.requests if r.method == "POST"]
+    assert len(posts) == 3
+    assert all(later - earlier >= 0.2 for earlier, later in zip(posts, posts[1:]))
+    started = time.monotonic()
+    spacing.wait(8)  # another installation is not held back by installation 7
+    assert time.monotonic() - started < 0.2
