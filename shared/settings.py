@@ -89,9 +89,9 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     text = path.read_text(encoding="utf-8")
     pattern = re.compile(
-        r"""^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*
-            (?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\n#]*?))\s*(?:\#[^\n]*)?$""",
-        re.MULTILINE | re.VERBOSE | re.DOTALL,
+        r"""^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*
+            (?:"((?:[^"\\]|\\.)*)"|'([^'\n]*)'|([^\n#]*?))[ \t]*(?:\#[^\n]*)?$""",
+        re.MULTILINE | re.VERBOSE,
     )
     for match in pattern.finditer(text):
         name, double, single, bare = match.groups()

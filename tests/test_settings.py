@@ -86,3 +86,15 @@ def test_environment_wins_over_dotenv(tmp_path, monkeypatch):
     monkeypatch.setenv("PORT", "9100")
     values = settings.environment(path)
     assert (values["PORT"], values["PETREL_WORKERS"]) == ("9100", "3")
+
+
+def test_env_example_is_a_valid_configuration_once_the_secret_is_set():
+    from pathlib import Path
+
+    values = read_dotenv(Path(__file__).resolve().parent.parent / ".env.example")
+    values["GITHUB_WEBHOOK_SECRET"] = "s"
+    config = from_env(values)
+    config.require_webhook_secret()
+    assert config.port == 8080 and not config.sends_to_github
+    documented = set(values)
+    assert {"GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_TOKEN", "DATABASE_URL", "PETREL_DRY_RUN", "K_SINK"} <= documented
