@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Callable, Mapping
@@ -108,8 +109,15 @@ class Worker:
                     "moved to the dead letter" if status == "dead" else "will be retried", error)
 
     def _heartbeat(self, job: queue.Job, stop: threading.Event) -> None:
+        # Past the job's timeout the lease is no longer extended: a hung function loses
+        # its job to another worker instead of holding it forever.
         interval = self.settings.job_lease_seconds / 3
+        give_up = time.monotonic() + self.settings.job_timeout_seconds
         while not stop.wait(interval):
+            if time.monotonic() > give_up:
+                log.error("job %s ran past %.0fs: its lease will lapse and another worker will retry it",
+                          job.id, self.settings.job_timeout_seconds)
+                return
             try:
                 with self.pool.connection() as conn:
                     conn.autocommit = True

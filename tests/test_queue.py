@@ -179,3 +179,32 @@ def test_concurrent_claimers_never_take_the_same_job(clean_db):
     for t in threads:
         t.join()
     assert sorted(taken) == list(range(1, 41))
+
+
+def test_a_hung_job_stops_extending_its_lease_after_the_timeout(clean_db):
+    from shared import settings
+    from shared.db import make_pool
+    from shared.worker import Worker
+
+    config = settings.from_env({"PETREL_JOB_LEASE_SECONDS": "1", "PETREL_JOB_TIMEOUT_SECONDS": "1"})
+    release = threading.Event()
+    pool = make_pool(clean_db)
+    try:
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            queue.accept(conn, delivery_of(payloads.example("push"), "push"), ["memory_indexer"], 5)
+        worker = Worker(pool, config, {"memory_indexer": lambda event: release.wait(30)})
+        thread = threading.Thread(target=worker.run_once)
+        thread.start()
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            taken_back = None
+            for _ in range(100):  # the lease (1 s) lapses once the timeout (1 s) has passed
+                taken_back = queue.claim(conn, 30)
+                if taken_back:
+                    break
+                threading.Event().wait(0.1)
+            assert taken_back is not None and taken_back.attempts == 2
+        release.set()
+        thread.join()
+    finally:
+        release.set()
+        pool.close()
