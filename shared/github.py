@@ -128,9 +128,11 @@ class GitHubRetry(Retry):
         retry.wait = wait
         return retry
 
+    pause = staticmethod(time.sleep)  # tests record the waits instead of sleeping
+
     def sleep(self, response=None):
         if self.wait:
-            time.sleep(self.wait)
+            self.pause(self.wait)
         else:
             self._sleep_backoff()
 
@@ -189,18 +191,20 @@ class Installations:
 class WriteSpacing:
     """Keeps writes at least `seconds` apart per installation (within this process)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, clock=time.monotonic, sleep=time.sleep):
         self.seconds = seconds
+        self._clock = clock
+        self._sleep = sleep
         self._next: dict[object, float] = {}
         self._lock = threading.Lock()
 
     def wait(self, key: object) -> None:
-        with self._lock:
-            now = time.monotonic()
+        with self._lock:  # each writer books the next free slot, then sleeps until it
+            now = self._clock()
             slot = max(now, self._next.get(key, 0.0))
             self._next[key] = slot + self.seconds
         if slot > now:
-            time.sleep(slot - now)
+            self._sleep(slot - now)
 
 
 class GitHubAccess:

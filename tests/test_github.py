@@ -14,7 +14,7 @@ from github import BadCredentialsException, GithubException
 
 from shared import actions, context, settings
 from shared.context import RetryLater
-from shared.github import GitHubAccess, Installations, WriteSpacing, app_jwt, rate_limit_wait
+from shared.github import GitHubAccess, GitHubRetry, Installations, WriteSpacing, app_jwt, rate_limit_wait
 
 REPO = "octo-org/app"
 TOKEN = "ghp_" + "a" * 36
@@ -150,22 +150,31 @@ def test_server_error_on_a_write_is_not_repeated(fake):
     assert len([r for r in fake.requests if r.method == "POST"]) == 1
 
 
-def test_secondary_rate_limit_with_retry_after_is_waited_out_then_written_once(fake):
-    fake.fail("POST", r"/issues/1/comments$", 403, headers={"retry-after": "1"})
+@pytest.fixture
+def waits(monkeypatch):
+    """The rate-limit waits GitHubRetry makes, recorded instead of slept."""
+    recorded = []
+    monkeypatch.setattr(GitHubRetry, "pause", staticmethod(recorded.append))
+    return recorded
+
+
+def test_secondary_rate_limit_with_retry_after_is_waited_out_then_written_once(fake, waits):
+    fake.fail("POST", r"/issues/1/comments$", 403, headers={"retry-after": "3"})
     issue = access(fake).client(None).get_repo(REPO).get_issue(1)
     issue.create_comment("after the limit")
     posts = [r for r in fake.requests if r.method == "POST"]
     assert [r.status for r in posts] == [403, 201]
-    assert posts[1].timestamp - posts[0].timestamp >= 1.0
+    assert waits == [3.0]
     assert [c["body"] for c in fake.comments(REPO, 1)] == ["after the limit"]
 
 
-def test_primary_rate_limit_waits_until_the_reset(fake):
-    reset = int(time.time()) + 1
+def test_primary_rate_limit_waits_until_the_reset(fake, waits):
+    reset = int(time.time()) + 20
     fake.fail("GET", rf"^/repos/{REPO}$", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
     assert access(fake).client(None).get_repo(REPO).full_name == REPO
     calls = [r for r in fake.requests if r.path == f"/repos/{REPO}"]
     assert [r.status for r in calls] == [403, 200]
+    assert len(waits) == 1 and 19 <= waits[0] <= 21  # until the reset, plus a second
 
 
 def test_rate_limit_beyond_the_cap_reschedules_the_job(fake):
@@ -214,14 +223,24 @@ def test_rate_limit_wait(status, headers, body, expected):
     assert rate_limit_wait(status, headers, body, now=990) == expected
 
 
-def test_writes_are_spaced_per_installation(fake):
-    spacing = WriteSpacing(0.2)
+def test_writes_are_spaced_per_installation():
+    now = [100.0]
+    slept = []
+    spacing = WriteSpacing(1.0, clock=lambda: now[0], sleep=slept.append)
+    spacing.wait(7)          # first write: at once
+    spacing.wait(7)          # second: one second after the first
+    now[0] += 0.25
+    spacing.wait(7)          # third: booked after the second, 1.75 s from now
+    spacing.wait(8)          # another installation is not held back
+    now[0] += 5
+    spacing.wait(7)          # long after: at once
+    assert slept == [1.0, 1.75]
+
+
+def test_the_executor_spaces_every_write_and_only_writes(fake):
+    calls = []
     client = access(fake).client(None)
     plan = [actions.UpsertComment(REPO, 1, f"k{n}", "text") for n in range(3)]
-    actions.execute(plan, client, lambda: spacing.wait(7))
-    posts = [r.timestamp for r in fake.requests if r.method == "POST"]
-    assert len(posts) == 3
-    assert all(later - earlier >= 0.2 for earlier, later in zip(posts, posts[1:]))
-    started = time.monotonic()
-    spacing.wait(8)  # another installation is not held back by installation 7
-    assert time.monotonic() - started < 0.2
+    plan.append(actions.UpsertComment(REPO, 1, "k0", "text"))  # unchanged: no write
+    actions.execute(plan, client, lambda: calls.append(len([r for r in fake.requests if r.method == "POST"])))
+    assert calls == [0, 1, 2]  # called before each of the three POSTs, never for reads

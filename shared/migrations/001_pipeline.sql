@@ -35,4 +35,5 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_ready ON jobs (run_at, id) WHERE status IN ('queued', 'running');
 CREATE INDEX jobs_serial_running ON jobs (serial_key) WHERE status = 'running';
-CREATE INDEX jobs_supersede ON jobs (function, supersede_key) WHERE status IN ('queued', 'running');
+-- every status: supersession compares against done jobs too (a late, older push is stale)
+CREATE INDEX jobs_supersede ON jobs (function, supersede_key, event_time) WHERE supersede_key IS NOT NULL;
