@@ -11,6 +11,7 @@ import contextlib
 import json
 import secrets
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -64,6 +65,16 @@ def database(config: settings.Settings) -> str:
         raise SystemExit(2) from None
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server will
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
 def command_run(args) -> int:
     wrote = ensure_dotenv()
     settings.reset()
@@ -71,6 +82,10 @@ def command_run(args) -> int:
     log.setup()
     if wrote:
         print(f"Wrote {DOTENV} with a new GITHUB_WEBHOOK_SECRET: use the same secret in your GitHub App's webhook settings.")
+    if not port_is_free(config.port):
+        print(f"petrel: PORT {config.port} is in use: stop what listens there or set PORT to a free port",
+              file=sys.stderr)
+        return 2
     url = database(config)
     where = "DATABASE_URL" if config.database_url else f"embedded Postgres under {config.data_dir / 'postgres'}"
     pool = None

@@ -76,9 +76,7 @@ class Inbox:
             log.info("redelivery of %s: already stored, nothing to do", delivery.name)
             return Answer(200, {"delivery": delivery.id, "duplicate": True})
         log.info("stored %s for %s: jobs %s", delivery.name, delivery.repository or "-", ",".join(accepted.jobs) or "none")
-        if delivery.event == "ping":
-            return Answer(200, {"delivery": delivery.id, "pong": True})
-        return Answer(202, {"delivery": delivery.id, "event": delivery.name, "jobs": list(accepted.jobs)})
+        return _acknowledge(delivery, jobs=list(accepted.jobs))
 
     def _forward(self, conn: psycopg.Connection, delivery: events.Delivery, functions: list[str]) -> Answer:
         """K_SINK mode (Knative): store the delivery, then post one CloudEvent to the sink."""
@@ -95,7 +93,14 @@ class Inbox:
                     # the delivery stays stored with forwarded_at empty: a redelivery forwards it
                     return Answer(503, {"error": f"K_SINK did not accept the event ({error}); redeliver later"})
             conn.execute("UPDATE deliveries SET forwarded_at = now() WHERE id = %s", (delivery.id,))
-        return Answer(202, {"delivery": delivery.id, "event": delivery.name, "sink": bool(functions)})
+        return _acknowledge(delivery, sink=bool(functions))
+
+
+def _acknowledge(delivery: events.Delivery, **details) -> Answer:
+    """200 "pong" for GitHub's ping; 202 and what was done with the delivery for the rest."""
+    if delivery.event == "ping":
+        return Answer(200, {"delivery": delivery.id, "pong": True})
+    return Answer(202, {"delivery": delivery.id, "event": delivery.name, **details})
 
 
 def _read_at_most(read: Callable[[int], bytes], size: int) -> bytes:

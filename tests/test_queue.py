@@ -196,6 +196,10 @@ def test_a_hung_job_stops_extending_its_lease_after_the_timeout(clean_db):
         thread = threading.Thread(target=worker.run_once)
         thread.start()
         with psycopg.connect(clean_db, autocommit=True) as conn:
+            for _ in range(100):  # the worker holds the job first
+                if conn.execute("SELECT status FROM jobs").fetchone()[0] == "running":
+                    break
+                threading.Event().wait(0.05)
             taken_back = None
             for _ in range(100):  # the lease (1 s) lapses once the timeout (1 s) has passed
                 taken_back = queue.claim(conn, 30)
