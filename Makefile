@@ -11,10 +11,10 @@ export XDG_RUNTIME_DIR ?= /tmp/petrel-runtime-$(shell id -u)
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	touch $@
 
 install: $(VENV)/.installed
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 
 run: install
 	$(PY) -m shared.cli run

@@ -88,20 +88,23 @@ def accept(conn: psycopg.Connection, delivery: Delivery, functions: list[str], m
 
 def supersede_older(conn: psycopg.Connection, function: str, key: str) -> int:
     """Mark queued jobs superseded when a newer job of the same pull request exists."""
-    # SKIP LOCKED: rows another worker is claiming right now are left to that worker
-    # (it runs this check too), and two claimers never wait on each other's rows.
+    # The newest live job is found from the top of an index, so this costs the same
+    # however many pushes the pull request has had. SKIP LOCKED: rows another worker is
+    # claiming right now are left to that worker (it runs this check too).
     return conn.execute(
-        """UPDATE jobs SET status = 'superseded', finished_at = now(),
+        """WITH newest AS (
+               SELECT event_time, id FROM jobs
+               WHERE function = %(function)s AND supersede_key = %(key)s
+                 AND status IN ('queued', 'running', 'done')
+               ORDER BY event_time DESC, id DESC LIMIT 1)
+           UPDATE jobs SET status = 'superseded', finished_at = now(),
                   last_error = 'superseded by a newer push to the pull request'
            WHERE id IN (
-               SELECT old.id FROM jobs AS old
-               WHERE old.function = %s AND old.supersede_key = %s AND old.status = 'queued'
-                 AND EXISTS (SELECT 1 FROM jobs AS new
-                             WHERE new.function = old.function AND new.supersede_key = old.supersede_key
-                               AND new.status IN ('queued', 'running', 'done') AND new.id <> old.id
-                               AND (new.event_time, new.id) > (old.event_time, old.id))
-               FOR UPDATE SKIP LOCKED)""",
-        (function, key),
+               SELECT old.id FROM jobs AS old, newest
+               WHERE old.function = %(function)s AND old.supersede_key = %(key)s AND old.status = 'queued'
+                 AND (old.event_time, old.id) < (newest.event_time, newest.id)
+               FOR UPDATE OF old SKIP LOCKED)""",
+        {"function": function, "key": key},
     ).rowcount
 
 

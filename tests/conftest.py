@@ -76,6 +76,20 @@ def app_env(env, clean_db):
     return env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db, PETREL_JOB_LEASE_SECONDS=30)
 
 
+@pytest.fixture(scope="session")
+def app_key() -> tuple[str, str]:
+    """A GitHub App key pair made for the run: (private PEM, public PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
 def signed(payload, event: str, delivery: str | None = None, secret: str = SECRET, form: bool = False):
     """(headers, body) of a delivery as GitHub signs and sends it."""
     text = json.dumps(payload) if not isinstance(payload, (bytes, str)) else payload

@@ -20,14 +20,9 @@ REPO = "octo-org/app"
 TOKEN = "ghp_" + "a" * 36
 
 
-@pytest.fixture(scope="module")
-def key():
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return pem, public
+@pytest.fixture
+def key(app_key):
+    return app_key
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import sys
 
 import pytest
 from conftest import ROOT, jobs_of, signed
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_github import FakeGitHub
 from functions_framework import create_app
 
@@ -33,16 +31,6 @@ def _commands_module():
 
 
 commands = _commands_module()
-
-
-@pytest.fixture(scope="module")
-def app_key():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
 
 
 @pytest.fixture

@@ -35,5 +35,7 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_ready ON jobs (run_at, id) WHERE status IN ('queued', 'running');
 CREATE INDEX jobs_serial_running ON jobs (serial_key) WHERE status = 'running';
--- every status: supersession compares against done jobs too (a late, older push is stale)
-CREATE INDEX jobs_supersede ON jobs (function, supersede_key, event_time) WHERE supersede_key IS NOT NULL;
+-- supersession: the queued jobs of a pull request, and its newest job in any status
+CREATE INDEX jobs_supersede_queued ON jobs (function, supersede_key) WHERE status = 'queued';
+CREATE INDEX jobs_supersede_newest ON jobs (function, supersede_key, event_time DESC, id DESC)
+    WHERE supersede_key IS NOT NULL;

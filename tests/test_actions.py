@@ -1,0 +1,114 @@
+"""The action executor against the fake GitHub: every action idempotent, labels never invented."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fake_github import FakeGitHub
+from github import Auth, Github
+
+from shared import actions
+
+REPO = "octo-org/app"
+TOKEN = "ghp_" + "e" * 36
+HEAD = "f" * 40
+
+
+@pytest.fixture
+def fake():
+    github = FakeGitHub().start()
+    github.add_repo(REPO, labels=("bug", "Enhancement", "duplicate"))
+    github.add_issue(REPO, 1)
+    github.add_issue(REPO, 2, pull_request=True, head_sha=HEAD)
+    github.add_token(TOKEN, login="petrel-bot", repos=[REPO])
+    yield github
+    github.stop()
+
+
+@pytest.fixture
+def client(fake):
+    return Github(base_url=fake.url, auth=Auth.Token(TOKEN), retry=None,
+                  seconds_between_requests=None, seconds_between_writes=None)
+
+
+def writes(fake) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in fake.requests if r.method != "GET"]
+
+
+def test_upsert_creates_then_edits_then_leaves_alone(fake, client):
+    actions.execute([actions.UpsertComment(REPO, 1, "summary", "v1")], client)
+    actions.execute([actions.UpsertComment(REPO, 1, "summary", "v2")], client)
+    actions.execute([actions.UpsertComment(REPO, 1, "summary", "v2")], client)
+    [comment] = fake.comments(REPO, 1)
+    assert comment["body"] == "<!-- petrel:summary -->\nv2"
+    assert [m for m, _ in writes(fake)] == ["POST", "PATCH"]
+
+
+def test_upsert_finds_its_comment_among_many_pages(fake, client):
+    for n in range(130):
+        fake.add_comment(REPO, 1, f"chatter {n}")
+    actions.execute([actions.UpsertComment(REPO, 1, "late", "first")], client)
+    outcome = actions.execute([actions.UpsertComment(REPO, 1, "late", "first")], client)
+    assert outcome[0].startswith("unchanged comment")
+    assert len(fake.comments(REPO, 1)) == 131
+
+
+def test_a_quoted_marker_is_not_mistaken_for_petrels_comment(fake, client):
+    fake.add_comment(REPO, 1, "> <!-- petrel:help -->\n> the help text")
+    actions.execute([actions.UpsertComment(REPO, 1, "help", "the help text")], client)
+    assert len(fake.comments(REPO, 1)) == 2
+
+
+def test_overlong_body_is_truncated_to_what_github_accepts(fake, client):
+    actions.execute([actions.UpsertComment(REPO, 1, "big", "x" * 70_000)], client)
+    [comment] = fake.comments(REPO, 1)
+    assert len(comment["body"]) <= actions.MAX_COMMENT_CHARS and comment["body"].endswith("_(truncated by Petrel)_")
+
+
+def test_labels_are_only_chosen_among_existing_ones(fake, client, caplog):
+    with caplog.at_level(logging.WARNING):
+        actions.execute([actions.AddLabels(REPO, 1, ("enhancement", "security", "bug"))], client)
+    assert sorted(fake.labels_on(REPO, 1)) == ["Enhancement", "bug"]  # the repository's own spelling
+    assert any("security" in r.getMessage() for r in caplog.records)
+    before = len(writes(fake))
+    actions.execute([actions.AddLabels(REPO, 1, ("wontfix",))], client)
+    assert len(writes(fake)) == before  # nothing existing to add: no request at all
+
+
+def test_review_is_a_comment_review_posted_once_per_key(fake, client):
+    review = actions.PostReview(REPO, 2, HEAD, f"review:{HEAD}", "Looks fine.",
+                                (actions.ReviewComment("src/app.py", 3, "nit"),))
+    actions.execute([review], client)
+    actions.execute([review], client)
+    [posted] = fake.reviews(REPO, 2)
+    assert posted["state"] == "COMMENTED"
+    assert posted["body"].startswith(f"<!-- petrel:review:{HEAD} -->")
+    assert [(c["path"], c["line"]) for c in posted["comments"]] == [("src/app.py", 3)]
+    assert [r.json["event"] for r in fake.requests if r.method == "POST"] == ["COMMENT"]
+
+
+def test_reaction_repeated_is_still_one_reaction(fake, client):
+    comment = fake.add_comment(REPO, 1, "/help")
+    react = actions.React(REPO, comment["id"], "eyes")
+    actions.execute([react, react], client)
+    assert [r["content"] for r in fake.reactions(REPO, comment["id"])] == ["eyes"]
+
+
+def test_unknown_reaction_cannot_be_planned():
+    with pytest.raises(ValueError):
+        actions.React(REPO, 1, "thumbsup")
+
+
+def test_no_action_can_approve_merge_close_or_push():
+    kinds = {cls.__name__ for cls in actions._APPLY}
+    assert kinds == {"UpsertComment", "React", "AddLabels", "PostReview"}
+    assert not hasattr(actions.PostReview, "event")  # the review event is always COMMENT
+
+
+def test_dry_run_sends_nothing_and_describes_each_action(caplog):
+    plan = [actions.UpsertComment(REPO, 1, "help", "hi"), actions.AddLabels(REPO, 1, ("bug",))]
+    with caplog.at_level(logging.INFO):
+        assert actions.dry_run(plan) == ["dry-run", "dry-run"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [f"dry-run, not sent: {a.describe()}" for a in plan]
