@@ -1,0 +1,302 @@
+"""Diffs, without I/O: parse, classify, number, rank, pack into chunks, and place comments.
+
+The model sees each hunk with the new-side line numbers written in front of the lines it
+may comment on; removed lines stay readable but carry no number. Whatever line the model
+answers is checked here against the hunks before it is posted: GitHub refuses a review
+comment on a line outside the diff (422), and Petrel never sends one.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable
+
+import unidiff
+
+ADDED, REMOVED, CONTEXT = "+", "-", " "
+
+LANGUAGES = {
+    ".py": "Python", ".pyi": "Python", ".js": "JavaScript", ".jsx": "JavaScript", ".mjs": "JavaScript",
+    ".ts": "TypeScript", ".tsx": "TypeScript", ".go": "Go", ".rs": "Rust", ".java": "Java", ".kt": "Kotlin",
+    ".c": "C", ".h": "C", ".cc": "C++", ".cpp": "C++", ".hpp": "C++", ".cs": "C#", ".rb": "Ruby",
+    ".php": "PHP", ".swift": "Swift", ".scala": "Scala", ".sh": "Shell", ".sql": "SQL", ".lua": "Lua",
+    ".md": "Markdown", ".rst": "reStructuredText", ".txt": "text", ".yml": "YAML", ".yaml": "YAML",
+    ".json": "JSON", ".toml": "TOML", ".ini": "INI", ".cfg": "INI", ".html": "HTML", ".css": "CSS",
+}
+DOC_EXTENSIONS = {".md", ".rst", ".txt", ".adoc"}
+CONFIG_EXTENSIONS = {".yml", ".yaml", ".json", ".toml", ".ini", ".cfg", ".xml", ".properties"}
+# Review order: what breaks things first.
+KIND_ORDER = {"source": 0, "test": 1, "config": 2, "docs": 3}
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str  # "+", "-" or " "
+    old: int | None
+    new: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Hunk:
+    old_start: int
+    old_length: int
+    new_start: int
+    new_length: int
+    section: str
+    lines: tuple[Line, ...]
+
+    @property
+    def new_lines(self) -> list[int]:
+        """New-side lines a RIGHT-side comment may target: added and context lines."""
+        return [line.new for line in self.lines if line.new is not None]
+
+    @property
+    def added(self) -> int:
+        return sum(1 for line in self.lines if line.kind == ADDED)
+
+    @property
+    def removed(self) -> int:
+        return sum(1 for line in self.lines if line.kind == REMOVED)
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    path: str
+    old_path: str | None
+    status: str  # added, removed, modified, renamed
+    binary: bool
+    hunks: tuple[Hunk, ...] = field(default_factory=tuple)
+
+    @property
+    def added(self) -> int:
+        return sum(h.added for h in self.hunks)
+
+    @property
+    def removed(self) -> int:
+        return sum(h.removed for h in self.hunks)
+
+    @property
+    def changed(self) -> int:
+        return self.added + self.removed
+
+    @property
+    def kind(self) -> str:
+        return file_kind(self.path)
+
+    @property
+    def language(self) -> str:
+        return LANGUAGES.get(posixpath.splitext(self.path)[1].lower(), "")
+
+    def commentable(self) -> set[int]:
+        return {n for h in self.hunks for n in h.new_lines}
+
+
+def _decode(diff: str | bytes) -> str:
+    if isinstance(diff, str):
+        return diff
+    # A diff may mix encodings (a latin-1 file among UTF-8 ones). Undecodable bytes become
+    # U+FFFD: line structure and numbering are unchanged, which is what comments depend on.
+    return diff.decode("utf-8", errors="replace")
+
+
+def _strip_prefix(name: str | None) -> str | None:
+    if name is None or name == "/dev/null":
+        return None
+    return name[2:] if name[:2] in ("a/", "b/") else name
+
+
+def parse(diff: str | bytes) -> list[FileDiff]:
+    """Parse a unified (git) diff into files and hunks with old and new line numbers."""
+    patch = unidiff.PatchSet(_decode(diff))
+    files = []
+    for patched in patch:
+        old_path = _strip_prefix(patched.source_file)
+        new_path = _strip_prefix(patched.target_file)
+        if patched.is_added_file:
+            status = "added"
+        elif patched.is_removed_file:
+            status = "removed"
+        elif patched.is_rename:
+            status = "renamed"
+        else:
+            status = "modified"
+        hunks = tuple(
+            Hunk(
+                h.source_start, h.source_length, h.target_start, h.target_length, (h.section_header or "").strip(),
+                tuple(Line(line.line_type, line.source_line_no, line.target_line_no, line.value.rstrip("\r\n"))
+                      for line in h if line.line_type in (ADDED, REMOVED, CONTEXT)),
+            )
+            for h in patched
+        )
+        path = new_path or old_path or patched.path
+        files.append(FileDiff(path, old_path if old_path != path else None, status, bool(patched.is_binary_file), hunks))
+    return files
+
+
+def file_kind(path: str) -> str:
+    """source, test, config or docs, from the path alone."""
+    lowered = path.lower()
+    name = posixpath.basename(lowered)
+    ext = posixpath.splitext(name)[1]
+    parts = lowered.split("/")
+    if (any(p in ("test", "tests", "spec", "specs", "__tests__", "testing") for p in parts[:-1])
+            or name.startswith("test_") or posixpath.splitext(name)[0].endswith(("_test", ".test", "_spec", ".spec"))):
+        return "test"
+    if ext in DOC_EXTENSIONS or "docs" in parts[:-1] or "doc" in parts[:-1] or name in ("readme", "changelog", "license"):
+        return "docs"
+    if ext in CONFIG_EXTENSIONS or name.startswith(".") or name in ("dockerfile", "makefile"):
+        return "config"
+    return "source"
+
+
+def rank(files: Iterable[FileDiff]) -> list[FileDiff]:
+    """Source before tests before config before docs; within a kind, most changed lines first."""
+    return sorted(files, key=lambda f: (KIND_ORDER[f.kind], -f.changed, f.path))
+
+
+def render_hunk(hunk: Hunk) -> str:
+    """A hunk for the model: new-side numbers on the lines it may comment on."""
+    out = [f"@@ -{hunk.old_start},{hunk.old_length} +{hunk.new_start},{hunk.new_length} @@ {hunk.section}".rstrip()]
+    for line in hunk.lines:
+        number = f"{line.new:>5}" if line.new is not None else "     "
+        out.append(f"{number} {line.kind}{line.text}")
+    return "\n".join(out)
+
+
+def render_file(file: FileDiff, hunks: Iterable[Hunk] | None = None) -> str:
+    header = f"### {file.path}"
+    if file.old_path:
+        header += f" (renamed from {file.old_path})"
+    header += f" [{file.status}, +{file.added} -{file.removed}]"
+    return "\n".join([header, *(render_hunk(h) for h in (file.hunks if hunks is None else hunks))])
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Part of a pull request small enough for one model call."""
+
+    files: tuple[FileDiff, ...]  # each holding only the hunks in this chunk
+    text: str
+    tokens: int
+
+    @property
+    def changed(self) -> int:
+        return sum(f.changed for f in self.files)
+
+
+@dataclass(frozen=True)
+class Packing:
+    chunks: list[Chunk]
+    not_reviewed: list[tuple[str, str]]  # (path, reason)
+
+
+def pack(files: Iterable[FileDiff], chunk_tokens: int, estimate: Callable[[str], int],
+         max_chunks: int | None = None) -> Packing:
+    """Pack ranked files into chunks of at most `chunk_tokens`; a large file is split by hunks.
+
+    Binary files, files without hunks, hunks larger than a chunk, and whatever does not fit
+    in `max_chunks` are reported in `not_reviewed` with the reason: nothing is dropped silently.
+    """
+    chunks: list[Chunk] = []
+    not_reviewed: list[tuple[str, str]] = []
+    current: list[tuple[FileDiff, list[Hunk]]] = []
+    used = 0
+
+    def close() -> None:
+        nonlocal current, used
+        if current:
+            text = "\n\n".join(render_file(f, hs) for f, hs in current)
+            chunks.append(Chunk(tuple(replace(f, hunks=tuple(hs)) for f, hs in current), text, used))
+        current, used = [], 0
+
+    for file in files:
+        if file.binary:
+            not_reviewed.append((file.path, "binary file"))
+            continue
+        if not file.hunks:
+            not_reviewed.append((file.path, "renamed without changes" if file.status == "renamed" else "no text changes"))
+            continue
+        header = estimate(render_file(file, []))
+        placed, too_large, left_out = 0, [], 0
+        for hunk in file.hunks:
+            cost = estimate(render_hunk(hunk)) + 1
+            if header + cost > chunk_tokens:
+                too_large.append(hunk)
+                continue
+            opens_file = not (current and current[-1][0] is file)
+            if used + cost + (header if opens_file else 0) > chunk_tokens:
+                close()
+                opens_file = True
+            if max_chunks is not None and len(chunks) >= max_chunks:
+                left_out += 1
+                continue
+            if opens_file:
+                current.append((file, []))
+                used += header
+            current[-1][1].append(hunk)
+            used += cost
+            placed += 1
+        if too_large:
+            lines = ", ".join(f"{h.new_start}-{h.new_start + max(h.new_length, 1) - 1}" for h in too_large)
+            not_reviewed.append((file.path, f"too large for one model call (lines {lines})"))
+        if left_out:
+            not_reviewed.append((file.path, "review budget reached" if not placed and not too_large
+                                 else f"partly reviewed: review budget reached ({left_out} of {len(file.hunks)} hunks left)"))
+    close()
+    return Packing(chunks, not_reviewed)
+
+
+def hunk_at(file: FileDiff, line: int, slack: int = 0) -> Hunk | None:
+    """The hunk whose new-side range holds `line` (widened by `slack` lines)."""
+    for hunk in file.hunks:
+        lines = hunk.new_lines
+        if lines and lines[0] - slack <= line <= lines[-1] + slack:
+            return hunk
+    return None
+
+
+def place(file: FileDiff, line: int, max_move: int = 3) -> int | None:
+    """Where a comment for `line` may land: the line itself if it is in the diff, else the
+    nearest line of the same hunk within `max_move` lines, else None (it goes to the body)."""
+    hunk = hunk_at(file, line, slack=max_move)
+    if hunk is None:
+        return None
+    nearest = min(hunk.new_lines, key=lambda n: (abs(n - line), n))
+    return nearest if abs(nearest - line) <= max_move else None
+
+
+def changed_new_lines(file: FileDiff) -> set[int]:
+    return {line.new for h in file.hunks for line in h.lines if line.kind == ADDED}
+
+
+def restrict(files: list[FileDiff], since: list[FileDiff]) -> list[FileDiff]:
+    """The parts of a pull request's diff that changed in `since` (the diff from the last
+    reviewed head to the new head): hunks that overlap lines added or removed since then.
+
+    Comments still land on the pull request's own diff, so they stay valid for GitHub.
+    """
+    touched: dict[str, set[int]] = {}
+    for file in since:
+        lines = changed_new_lines(file)
+        for hunk in file.hunks:
+            if hunk.removed and not hunk.added:  # a pure removal touches the line where it was
+                lines.add(max(hunk.new_start, 1))
+        touched[file.path] = lines
+    result = []
+    for file in files:
+        if file.path not in touched:
+            continue
+        lines = touched[file.path]
+        kept = tuple(h for h in file.hunks if lines.intersection(range(h.new_start, h.new_start + max(h.new_length, 1))))
+        if kept:
+            result.append(replace(file, hunks=kept))
+    return result
+
+
+def whitespace_only(file: FileDiff) -> bool:
+    """True when the file's change only moves whitespace around."""
+    removed = "".join("".join(l.text.split()) for h in file.hunks for l in h.lines if l.kind == REMOVED)
+    added = "".join("".join(l.text.split()) for h in file.hunks for l in h.lines if l.kind == ADDED)
+    return bool(file.hunks) and removed == added
