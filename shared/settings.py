@@ -62,7 +62,23 @@ class Settings:
     github_max_wait_seconds: float = 60.0
     github_write_spacing_seconds: float = 1.0
     max_body_bytes: int = 25 * 1024 * 1024
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    light_model: str = "gpt-4o-mini"
+    embedding_model: str = "text-embedding-3-small"
+    model_context_tokens: int = 128_000
+    light_model_context_tokens: int = 128_000
+    model_price: tuple[float, float] = (0.0, 0.0)  # USD per million prompt / completion tokens
+    light_model_price: tuple[float, float] = (0.0, 0.0)
+    model_timeout_seconds: float = 120.0
+    model_max_output_tokens: int = 4096
+    model_max_retries: int = 2
     raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_model(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
 
     @property
     def has_github_credentials(self) -> bool:
@@ -103,6 +119,13 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = bare.strip()
         values[name] = value
     return values
+
+
+def _base_url(env: Mapping[str, str]) -> str | None:
+    value = (env.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or None
+    if value and not re.match(r"^https?://[^/\s]+", value):
+        raise SettingsError(f"OPENAI_BASE_URL={value!r} is not an http(s) URL (e.g. http://localhost:11434/v1 for Ollama)")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -148,6 +171,20 @@ def _private_key(env: Mapping[str, str]) -> str | None:
     return inline + "\n"
 
 
+def _price(env: Mapping[str, str], name: str) -> tuple[float, float]:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return (0.0, 0.0)
+    try:
+        prompt, _, completion = value.partition("/")
+        price = (float(prompt), float(completion or prompt))
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a price: write prompt/completion USD per million tokens, e.g. 0.15/0.6") from None
+    if min(price) < 0:
+        raise SettingsError(f"{name}={value!r} must not be negative")
+    return price
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     """Build and check the settings from a mapping of environment variables."""
     secrets = tuple(s for s in (env.get("GITHUB_WEBHOOK_SECRET"), env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS")) if s)
@@ -176,6 +213,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
     if k_sink and not re.match(r"^https?://", k_sink):
         raise SettingsError(f"K_SINK={k_sink!r} is not an http(s) URL")
 
+    model = (env.get("PETREL_MODEL") or "gpt-4o-mini").strip()
     port = _number(env, "PORT", 8080, minimum=1)
     if port > 65535:
         raise SettingsError(f"PORT={port} is not a TCP port (1-65535)")
@@ -199,6 +237,19 @@ def from_env(env: Mapping[str, str]) -> Settings:
         github_max_wait_seconds=_number(env, "PETREL_GITHUB_MAX_WAIT_SECONDS", 60.0, float),
         github_write_spacing_seconds=_number(env, "PETREL_GITHUB_WRITE_SPACING_SECONDS", 1.0, float),
         max_body_bytes=_number(env, "PETREL_MAX_BODY_BYTES", 25 * 1024 * 1024, minimum=1),
+        openai_api_key=env.get("OPENAI_API_KEY") or None,
+        openai_base_url=_base_url(env),
+        model=model,
+        light_model=(env.get("PETREL_LIGHT_MODEL") or model).strip(),
+        embedding_model=(env.get("PETREL_EMBEDDING_MODEL") or "text-embedding-3-small").strip(),
+        model_context_tokens=_number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048),
+        light_model_context_tokens=_number(env, "PETREL_LIGHT_MODEL_CONTEXT_TOKENS",
+                                           _number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048), minimum=2048),
+        model_price=_price(env, "PETREL_MODEL_PRICE"),
+        light_model_price=_price(env, "PETREL_LIGHT_MODEL_PRICE") if env.get("PETREL_LIGHT_MODEL_PRICE") else _price(env, "PETREL_MODEL_PRICE"),
+        model_timeout_seconds=_number(env, "PETREL_MODEL_TIMEOUT_SECONDS", 120.0, float, minimum=1),
+        model_max_output_tokens=_number(env, "PETREL_MODEL_MAX_OUTPUT_TOKENS", 4096, minimum=64),
+        model_max_retries=_number(env, "PETREL_MODEL_MAX_RETRIES", 2, minimum=0),
         raw=dict(env),
     )
 
