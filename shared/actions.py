@@ -103,7 +103,20 @@ class PostReview:
                 f"with {len(self.comments)} inline comments")
 
 
-Action = Union[UpsertComment, React, AddLabels, PostReview]
+@dataclass(frozen=True)
+class UpdateDescription:
+    """Write a marked section into a pull request's description, leaving the author's text alone."""
+
+    repository: str
+    pull_number: int
+    key: str
+    text: str
+
+    def describe(self) -> str:
+        return f"update the [{self.key}] section of {self.repository}#{self.pull_number}'s description"
+
+
+Action = Union[UpsertComment, React, AddLabels, PostReview, UpdateDescription]
 
 
 def execute(plan: Iterable[Action], client, before_write: Callable[[], None] = lambda: None) -> list[str]:
@@ -171,22 +184,57 @@ def _add_labels(action: AddLabels, client, before_write) -> str:
 
 
 def _post_review(action: PostReview, client, before_write) -> str:
-    pull = client.get_repo(action.repository, lazy=True).get_pull(action.pull_number)
-    for review in pull.get_reviews():
+    from github import GithubException
+    from github.PaginatedList import PaginatedList
+    from github.PullRequestReview import PullRequestReview
+
+    path = f"/repos/{action.repository}/pulls/{action.pull_number}/reviews"
+    for review in PaginatedList(PullRequestReview, client.requester, path, None):
         if (review.body or "").startswith(marker(action.key)):
             return f"review {review.id} already posted"
+    comments = [{"path": c.path, "line": c.line, "side": c.side, "body": c.body} for c in action.comments]
+    body = action.body
+    try:
+        before_write()
+        _, data = client.requester.requestJsonAndCheck(
+            "POST", path, input={"commit_id": action.commit_sha, "body": _marked(action.key, body),
+                                 "event": "COMMENT", "comments": comments})
+        return f"posted review {data.get('id')} with {len(comments)} inline comments"
+    except GithubException as error:
+        if error.status != 422 or not comments:
+            raise
+        # GitHub refused an inline comment (the diff moved since it was read): the review is
+        # not lost; its comments go into the body, and the body says so.
+        log.warning("GitHub refused the review's inline comments (%s): posting them in the body", error.data)
+        moved = "\n".join(f"- `{c.path}` line {c.line}: {_first_line(c.body)}" for c in action.comments)
+        body += (f"\n\n**GitHub refused these as inline comments, so they are here instead**\n{moved}")
+        before_write()
+        _, data = client.requester.requestJsonAndCheck(
+            "POST", path, input={"commit_id": action.commit_sha, "body": _marked(action.key, body),
+                                 "event": "COMMENT", "comments": []})
+        return f"posted review {data.get('id')}; {len(comments)} inline comments moved to its body after a 422"
+
+
+def _first_line(text: str) -> str:
+    return text.split("\n\n<!-- petrel:")[0].replace("\n", " ")[:500]
+
+
+def _update_description(action: UpdateDescription, client, before_write) -> str:
+    path = f"/repos/{action.repository}/pulls/{action.pull_number}"
+    _, pull = client.requester.requestJsonAndCheck("GET", path)
+    start, end = marker(action.key), marker(f"/{action.key}")
+    current = pull.get("body") or ""
+    section = f"{start}\n{action.text.strip()}\n{end}"
+    if start in current and end in current:
+        updated = current[: current.index(start)] + section + current[current.index(end) + len(end):]
+    else:
+        updated = f"{current.rstrip()}\n\n{section}" if current.strip() else section
+    if updated == current:
+        return "description unchanged"
     before_write()
-    headers, data = client.requester.requestJsonAndCheck(
-        "POST",
-        f"/repos/{action.repository}/pulls/{action.pull_number}/reviews",
-        input={
-            "commit_id": action.commit_sha,
-            "body": _marked(action.key, action.body),
-            "event": "COMMENT",
-            "comments": [{"path": c.path, "line": c.line, "side": c.side, "body": c.body} for c in action.comments],
-        },
-    )
-    return f"posted review {data.get('id')}"
+    client.requester.requestJsonAndCheck("PATCH", path, input={"body": updated})
+    return "description updated"
 
 
-_APPLY = {UpsertComment: _upsert_comment, React: _react, AddLabels: _add_labels, PostReview: _post_review}
+_APPLY = {UpsertComment: _upsert_comment, React: _react, AddLabels: _add_labels, PostReview: _post_review,
+          UpdateDescription: _update_description}

@@ -184,6 +184,48 @@ def command_plan(args) -> int:
     return 0
 
 
+def command_review(args) -> int:
+    """Plan a review of a local `base..head` (or of a saved pull_request payload's shas in a
+    local clone) and print it. Nothing is sent to GitHub; the model is called."""
+    from shared.llm import Model, ModelError
+    from shared.pulls import LocalPull
+    from shared.review import plan_review
+
+    config = settings.current()
+    if args.payload:
+        payload = json.loads(Path(args.payload).read_text(encoding="utf-8"))
+        pull = payload.get("pull_request") or {}
+        base, head = pull["base"]["sha"], pull["head"]["sha"]
+        repository = (payload.get("repository") or {}).get("full_name", "local/repository")
+        source = LocalPull(args.repo, base, head, repository, int(pull["number"]), pull.get("title") or "",
+                           pull.get("body") or "")
+    else:
+        base, _, head = args.range.partition("..")
+        source = LocalPull(args.repo, base, head.lstrip(".") or "HEAD")
+    loaded = source.config()
+    if loaded.error:
+        print(f"petrel: {loaded.error} (going on with the defaults)", file=sys.stderr)
+    try:
+        model = Model(config, function="cli", repository=source.repository,
+                      names={"review": loaded.config.models.review, "light": loaded.config.models.light})
+        steps, report, skipped = plan_review(source, model, loaded.config, args.since, forced=True)
+    except (ModelError, ValueError) as error:
+        print(f"petrel: {error}", file=sys.stderr)
+        return 2
+    if skipped:
+        print(f"nothing to review: {skipped}")
+        return 0
+    review = steps[0]
+    print(f"Review of {source.repository} {base[:12]}..{report.info.head_sha[:12]}: "
+          f"{report.chunks} chunk(s), {model.calls} model call(s), "
+          f"{model.prompt_tokens + model.completion_tokens} tokens, "
+          f"{report.lines_to_model} of {report.lines_changed} changed lines sent to the model\n")
+    for comment in review.comments:
+        print(f"--- {comment.path}:{comment.line}\n{comment.body.split(chr(10) + chr(10) + '<!-- petrel:')[0]}\n")
+    print("--- review body\n" + review.body)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="petrel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("event", help="event or event.action, e.g. issue_comment.created")
     plan.add_argument("payload", help="path of a JSON payload")
     plan.set_defaults(func=command_plan)
+    review = sub.add_parser("review", help="plan a review of a local git range and print it (nothing is sent)")
+    review.add_argument("--repo", default=".", help="path of a local git repository (default: here)")
+    target = review.add_mutually_exclusive_group(required=True)
+    target.add_argument("--range", help="BASE..HEAD, e.g. main..my-branch")
+    target.add_argument("--payload", help="a saved pull_request webhook payload: its base and head shas")
+    review.add_argument("--since", help="review only what changed since this commit (an earlier reviewed head)")
+    review.set_defaults(func=command_review)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

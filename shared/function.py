@@ -1,8 +1,10 @@
 """How a Petrel function handles one CloudEvent: rebuild the delivery, plan, then act.
 
-Each `functions/<name>/main.py` is a functions-framework CloudEvent function whose body
-is `return function.run(event, plan)`. `plan(delivery)` is the function's own logic and
-returns a list of actions; this module applies them (or logs them in dry-run mode).
+Each `functions/<name>/main.py` is a functions-framework CloudEvent function. The simple
+ones are `return function.run(event, plan)`, where `plan(delivery)` returns a list of
+actions; this module applies them (or logs them in dry-run mode). Functions that read
+GitHub or the database first use the pieces directly: `delivery_of`, `job_scope`,
+`github_client`, `database`, `act`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ log = logging.getLogger("petrel.function")
 Planner = Callable[[events.Delivery], list[Action]]
 
 _access = None
+_pool = None
 
 
 def github_access():
@@ -31,21 +34,54 @@ def github_access():
     return _access
 
 
-def run(cloud_event, plan: Planner) -> list[str]:
-    """Plan and act on one CloudEvent; return the outcome of each action."""
-    attributes = {key: cloud_event[key] for key in ("id", "type", "source")}
-    delivery = events.delivery_from_cloudevent(attributes, cloud_event.data)
-    config = settings.current()
-    nested = context.delivery_id.get() == delivery.id  # the local worker already set the deadline
-    scope = contextlib.nullcontext() if nested else context.working_on(delivery.id, config.job_timeout_seconds)
-    with scope:
-        steps = plan(delivery)
-        if not steps:
-            log.info("%s: nothing to do", delivery.name)
-            return []
-        if not config.sends_to_github:
-            return actions.dry_run(steps)
-        access = github_access()
-        client = access.client(delivery.installation_id)
-        return actions.execute(steps, client, lambda: access.before_write(delivery.installation_id))
+def github_client(delivery: events.Delivery):
+    """A PyGithub client for the delivery's installation, or None without credentials."""
+    if not settings.current().has_github_credentials:
+        return None
+    return github_access().client(delivery.installation_id)
 
+
+def database():
+    """The process's connection pool (`DATABASE_URL`, or the embedded Postgres)."""
+    global _pool
+    if _pool is None:
+        from shared import db
+
+        config = settings.current()
+        _pool = db.make_pool(db.resolve_url(config.database_url, config.data_dir))
+    return _pool
+
+
+def delivery_of(cloud_event) -> events.Delivery:
+    attributes = {key: cloud_event[key] for key in ("id", "type", "source")}
+    return events.delivery_from_cloudevent(attributes, cloud_event.data)
+
+
+@contextlib.contextmanager
+def job_scope(delivery: events.Delivery):
+    """The delivery id on every log line and request, and the job's deadline (unless the
+    local worker has set both already)."""
+    if context.delivery_id.get() == delivery.id:
+        yield
+        return
+    with context.working_on(delivery.id, settings.current().job_timeout_seconds):
+        yield
+
+
+def act(delivery: events.Delivery, steps: list[Action], client=None) -> list[str]:
+    """Apply a plan (or log it in dry-run mode); return the outcome of each action."""
+    if not steps:
+        log.info("%s: nothing to do", delivery.name)
+        return []
+    if not settings.current().sends_to_github:
+        return actions.dry_run(steps)
+    access = github_access()
+    client = client or access.client(delivery.installation_id)
+    return actions.execute(steps, client, lambda: access.before_write(delivery.installation_id))
+
+
+def run(cloud_event, plan: Planner) -> list[str]:
+    """Plan and act on one CloudEvent."""
+    delivery = delivery_of(cloud_event)
+    with job_scope(delivery):
+        return act(delivery, plan(delivery))

@@ -102,7 +102,7 @@ def test_unknown_reaction_cannot_be_planned():
 
 def test_no_action_can_approve_merge_close_or_push():
     kinds = {cls.__name__ for cls in actions._APPLY}
-    assert kinds == {"UpsertComment", "React", "AddLabels", "PostReview"}
+    assert kinds == {"UpsertComment", "React", "AddLabels", "PostReview", "UpdateDescription"}
     assert not hasattr(actions.PostReview, "event")  # the review event is always COMMENT
 
 

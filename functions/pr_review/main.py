@@ -1,26 +1,69 @@
-"""Review pull requests: inline comments on the changed lines, incremental on new pushes.
+"""Review pull requests: inline comments that land, any size, incremental on new pushes.
 
-Its behaviour arrives in a later issue; until then it receives its events and plans
-nothing, so the pipeline (subscriptions, queue, CloudEvents) is real for it already.
+Runs on pull_request opened, reopened, ready_for_review and synchronize. The planning
+is in shared/review.py; this module gathers what it needs (the pull request from GitHub,
+the repository's config, the last reviewed head, a model with the repository's budget),
+then posts the review and remembers the head it reviewed.
 """
 
 import logging
 
 import functions_framework
 
-from shared import function
+from shared import function, notices, settings
+from shared.llm import BudgetExceeded, Model, ModelError
+from shared.pulls import GitHubPull
+from shared.review import plan_review
+from shared.reviews import ReviewStore
+from shared.usage import PostgresLedger
 
-SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review", "pull_request.synchronize")
+SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
+              "pull_request.synchronize")
 
 log = logging.getLogger("petrel.pr_review")
+WORK = "review this pull request"
 
 
-def plan(delivery) -> list:
-    log.info("%s received; pr_review plans no action yet", delivery.name)
-    return []
+def review(delivery, number: int, forced: bool = False) -> list[str]:
+    """Review pull request `number` of the delivery's repository; return the action outcomes."""
+    client = function.github_client(delivery)
+    if client is None:
+        log.info("dry-run without GitHub credentials: cannot read %s#%s to review it", delivery.repository, number)
+        return []
+    repository = delivery.repository
+    pull = GitHubPull(client, repository, number)
+    loaded = pull.config()
+    steps = notices.config_error(repository, number, loaded)
+    config = loaded.config
+    if not config.review.auto and not forced:
+        log.info("automatic review is off in this repository's config")
+        return function.act(delivery, steps, client)
+    pool = function.database()
+    store = ReviewStore(pool)
+    last = store.last(repository, number)
+    report = None
+    try:
+        model = Model(settings.current(), function="pr_review", repository=repository, ledger=PostgresLedger(pool),
+                      daily_budget=config.daily_token_budget,
+                      names={"review": config.models.review, "light": config.models.light})
+        review_steps, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced)
+        if skipped:
+            log.info("not reviewed: %s", skipped)
+        steps += review_steps
+    except BudgetExceeded as error:
+        steps.append(notices.budget_spent(repository, number, error, WORK))
+    except ModelError as error:
+        steps.append(notices.model_unavailable(repository, number, str(error), WORK))
+    outcomes = function.act(delivery, steps, client)
+    if report is not None and settings.current().sends_to_github:
+        store.save(repository, number, report.info.head_sha, len(report.reviewed), len(report.comments),
+                   len(report.not_reviewed))
+    return outcomes
 
 
 @functions_framework.cloud_event
 def handle(event):
-    """Handle one subscribed GitHub event."""
-    function.run(event, plan)
+    """Review the pull request of a pull_request delivery."""
+    delivery = function.delivery_of(event)
+    with function.job_scope(delivery):
+        review(delivery, int(delivery.payload["pull_request"]["number"]))

@@ -1,26 +1,65 @@
 """Summarize pull requests in one comment, edited in place as the pull request changes.
 
-Its behaviour arrives in a later issue; until then it receives its events and plans
-nothing, so the pipeline (subscriptions, queue, CloudEvents) is real for it already.
+Runs on pull_request opened, reopened, ready_for_review, synchronize and edited. The
+planning is in shared/summary.py; this module reads the pull request and its config,
+and asks the review state for the status line.
 """
 
 import logging
 
 import functions_framework
 
-from shared import function
+from shared import function, notices, settings
+from shared.llm import BudgetExceeded, Model, ModelError
+from shared.pulls import GitHubPull
+from shared.review import skip_reason
+from shared.reviews import ReviewStore
+from shared.summary import plan_summary, review_status
+from shared.usage import PostgresLedger
 
-SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review", "pull_request.synchronize", "pull_request.edited")
+SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
+              "pull_request.synchronize", "pull_request.edited")
 
 log = logging.getLogger("petrel.pr_summary")
+WORK = "summarize this pull request"
 
 
-def plan(delivery) -> list:
-    log.info("%s received; pr_summary plans no action yet", delivery.name)
-    return []
+def summarize(delivery, number: int, forced: bool = False) -> list[str]:
+    client = function.github_client(delivery)
+    if client is None:
+        log.info("dry-run without GitHub credentials: cannot read %s#%s to summarize it", delivery.repository, number)
+        return []
+    repository = delivery.repository
+    pull = GitHubPull(client, repository, number)
+    loaded = pull.config()
+    steps = notices.config_error(repository, number, loaded)
+    config = loaded.config
+    if config.summary.auto or forced:
+        info = pull.info()
+        pool = function.database()
+        status = review_status(skip_reason(info, config), ReviewStore(pool).last(repository, number), info.head_sha)
+        try:
+            model = Model(settings.current(), function="pr_summary", repository=repository,
+                          ledger=PostgresLedger(pool), daily_budget=config.daily_token_budget,
+                          names={"review": config.models.review, "light": config.models.light})
+            steps += plan_summary(info, pull.diff(), model, config, status)
+        except BudgetExceeded as error:
+            steps.append(notices.budget_spent(repository, number, error, WORK))
+        except ModelError as error:
+            steps.append(notices.model_unavailable(repository, number, str(error), WORK))
+    return function.act(delivery, steps, client)
 
 
 @functions_framework.cloud_event
 def handle(event):
-    """Handle one subscribed GitHub event."""
-    function.run(event, plan)
+    """Write or refresh the summary of the pull request of a pull_request delivery."""
+    delivery = function.delivery_of(event)
+    with function.job_scope(delivery):
+        if delivery.action == "edited" and (
+                "title" not in (delivery.payload.get("changes") or {})
+                or (delivery.payload.get("sender") or {}).get("type") == "Bot"):
+            # the summary depends on the title, not on the description (which Petrel may have
+            # just edited itself: answering that edit would loop)
+            log.info("edit without a new title: the summary stays")
+            return
+        summarize(delivery, int(delivery.payload["pull_request"]["number"]))

@@ -1,0 +1,187 @@
+"""Where a pull request's facts come from: GitHub (PyGithub) or a local git repository.
+
+Both give the same things to the review and the summary: the pull request's details,
+its whole diff, the diff since an earlier head (None when that head is gone, as after a
+force-push), the findings Petrel already posted, and the repository's configuration.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from shared import config as repo_config
+from shared.actions import has_marker
+
+DIFF_MEDIA_TYPE = "application/vnd.github.v3.diff"
+
+
+@dataclass(frozen=True)
+class PullInfo:
+    repository: str
+    number: int
+    title: str
+    body: str
+    draft: bool
+    labels: tuple[str, ...]
+    author: str
+    author_is_bot: bool
+    head_sha: str
+    base_sha: str
+    base_ref: str
+
+
+@dataclass(frozen=True)
+class PostedFinding:
+    path: str
+    line: int | None
+    body: str
+
+
+class PullSource(Protocol):
+    def info(self) -> PullInfo: ...
+    def diff(self) -> str: ...
+    def diff_since(self, old_head: str) -> str | None: ...
+    def posted_findings(self) -> list[PostedFinding]: ...
+    def config(self) -> repo_config.LoadedConfig: ...
+
+
+def info_from_payload(repository: str, pull: dict) -> PullInfo:
+    """PullInfo from a webhook's or the REST API's pull request object."""
+    user = pull.get("user") or {}
+    return PullInfo(
+        repository=repository,
+        number=int(pull["number"]),
+        title=pull.get("title") or "",
+        body=pull.get("body") or "",
+        draft=bool(pull.get("draft")),
+        labels=tuple(label.get("name", "") for label in pull.get("labels") or []),
+        author=user.get("login", ""),
+        author_is_bot=user.get("type") == "Bot",
+        head_sha=(pull.get("head") or {}).get("sha", ""),
+        base_sha=(pull.get("base") or {}).get("sha", ""),
+        base_ref=(pull.get("base") or {}).get("ref", ""),
+    )
+
+
+class GitHubPull:
+    """A pull request on GitHub, read through a PyGithub client."""
+
+    def __init__(self, client, repository: str, number: int):
+        self.client = client
+        self.repository = repository
+        self.number = number
+        self._info: PullInfo | None = None
+
+    def _get(self, path: str, accept: str | None = None):
+        headers = {"Accept": accept} if accept else None
+        _, data = self.client.requester.requestJsonAndCheck("GET", path, headers=headers)
+        return data
+
+    def info(self) -> PullInfo:
+        if self._info is None:
+            self._info = info_from_payload(self.repository, self._get(f"/repos/{self.repository}/pulls/{self.number}"))
+        return self._info
+
+    def diff(self) -> str:
+        data = self._get(f"/repos/{self.repository}/pulls/{self.number}", DIFF_MEDIA_TYPE)
+        return (data or {}).get("data", "") if isinstance(data, dict) else ""
+
+    def diff_since(self, old_head: str) -> str | None:
+        from github import GithubException
+
+        head = self.info().head_sha
+        try:
+            comparison = self._get(f"/repos/{self.repository}/compare/{old_head}...{head}")
+        except GithubException as error:
+            if error.status == 404:
+                return None  # the old head no longer exists: a force-push
+            raise
+        if comparison.get("status") not in ("ahead", "identical"):
+            return None  # diverged or behind: history was rewritten
+        data = self._get(f"/repos/{self.repository}/compare/{old_head}...{head}", DIFF_MEDIA_TYPE)
+        return (data or {}).get("data", "") if isinstance(data, dict) else ""
+
+    def posted_findings(self) -> list[PostedFinding]:
+        from github.PaginatedList import PaginatedList
+        from github.PullRequestComment import PullRequestComment
+
+        comments = PaginatedList(PullRequestComment, self.client.requester,
+                                 f"/repos/{self.repository}/pulls/{self.number}/comments", None)
+        return [PostedFinding(c.path, c.line or c.original_line, c.body) for c in comments if has_marker(c.body)]
+
+    def config(self) -> repo_config.LoadedConfig:
+        return repo_config.load(contents_fetcher(self.client), self.repository)
+
+
+def contents_fetcher(client):
+    """A config.Fetch over GitHub's contents API (default branch)."""
+    from github import GithubException
+
+    def fetch(repository: str, path: str):
+        try:
+            content = client.get_repo(repository, lazy=True).get_contents(path)
+        except GithubException as error:
+            if error.status == 404:
+                return None
+            raise
+        if isinstance(content, list):
+            return None  # a directory
+        return content.decoded_content.decode("utf-8", errors="replace"), content.sha
+
+    return fetch
+
+
+class LocalPull:
+    """A `base..head` range of a local git repository, seen as a pull request."""
+
+    def __init__(self, path: str | Path, base: str, head: str, repository: str = "local/repository", number: int = 0,
+                 title: str = "", body: str = ""):
+        self.path = Path(path)
+        self.base, self.head = base, head
+        self.repository, self.number = repository, number
+        self.title, self.body = title, body
+
+    def _git(self, *args: str) -> str:
+        result = subprocess.run(["git", "-C", str(self.path), *args], capture_output=True)
+        if result.returncode != 0:
+            raise ValueError(f"git {' '.join(args)}: {result.stderr.decode(errors='replace').strip()}")
+        return result.stdout.decode("utf-8", errors="replace")
+
+    def info(self) -> PullInfo:
+        head = self._git("rev-parse", self.head).strip()
+        base = self._git("merge-base", self.base, self.head).strip()
+        title = self.title or self._git("log", "-1", "--format=%s", head).strip()
+        return PullInfo(self.repository, self.number, title, self.body, False, (), "local", False, head, base, self.base)
+
+    def diff(self) -> str:
+        return self._git("diff", "--find-renames", f"{self.base}...{self.head}")
+
+    def diff_since(self, old_head: str) -> str | None:
+        if subprocess.run(["git", "-C", str(self.path), "merge-base", "--is-ancestor", old_head, self.head],
+                          capture_output=True).returncode != 0:
+            return None
+        return self._git("diff", "--find-renames", f"{old_head}..{self.head}")
+
+    def posted_findings(self) -> list[PostedFinding]:
+        return []
+
+    def config(self) -> repo_config.LoadedConfig:
+        def fetch(repository: str, path: str):
+            if repository != self.repository:
+                return None
+            try:
+                text = self._git("show", f"{self.base}:{path}")
+            except ValueError:
+                return None
+            return text, self._git("rev-parse", f"{self.base}:{path}").strip()
+
+        return repo_config.load(fetch, self.repository)
+
+
+def fingerprint_of(body: str) -> str | None:
+    match = re.search(r"<!-- petrel:finding:([0-9a-f]+) -->", body or "")
+    return match.group(1) if match else None

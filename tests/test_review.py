@@ -1,0 +1,260 @@
+"""Planning reviews on real git history (a repository made here) with the fake model server.
+
+The fake model answers like a reviewer that reads the numbered diff: it reports every line
+that contains `BUG` at the number Petrel wrote in front of it. So a finding lands only if
+the numbering, the packing and the placement all work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+
+from shared import diff, llm, settings
+from shared.config import DEFAULTS, PathsConfig
+from shared.llm import Model
+from shared.pulls import LocalPull, PostedFinding
+from shared.review import FINDINGS_SCHEMA, fingerprint, plan_review, skip_reason
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str | bytes | None], message: str) -> str:
+    for name, content in files.items():
+        path = repo / name
+        if content is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+SERVICE = "\n".join(f"def step_{n}(value):\n    return value + {n}\n" for n in range(40))
+
+
+@pytest.fixture
+def repo(tmp_path):
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    commit(path, {"app/service.py": SERVICE, "README.md": "# Service\n", "old.txt": "to be removed\n",
+                  "package-lock.json": "{}\n"}, "base")
+    git(path, "checkout", "-q", "-b", "feature")
+    return path
+
+
+def reviewer(request: dict):
+    """The fake model: findings at every numbered line containing BUG; nothing trivial."""
+    schema = (request.get("response_format") or {}).get("json_schema", {}).get("name")
+    text = request["messages"][-1]["content"]
+    if schema == "triage":
+        return {"json": {"trivial": []}}
+    if schema == "summary":
+        return {"json": {"walkthrough": "w", "files": []}}
+    findings, path = [], None
+    for line in text.splitlines():
+        header = re.match(r"### (\S+)", line)
+        if header:
+            path = header.group(1)
+        numbered = re.match(r"\s*(\d+) \+(.*)$", line)
+        if numbered and "BUG" in numbered.group(2):
+            findings.append({"path": path, "line": int(numbered.group(1)), "severity": "major",
+                             "body": f"This line has a bug: {numbered.group(2).strip()}", "suggestion": None})
+    return {"json": {"findings": findings}}
+
+
+@pytest.fixture
+def model_server():
+    server = FakeOpenAI().start()
+    server.responder = reviewer
+    llm._MODES.clear()
+    yield server
+    server.stop()
+
+
+def make_model(server, **env) -> Model:
+    values = {"OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-test", "PETREL_MODEL_MAX_RETRIES": "0",
+              **env}
+    return Model(settings.from_env(values), function="pr_review", repository="local/repository")
+
+
+def review_requests(server) -> list[dict]:
+    return [r for r in server.chat_requests()
+            if (r.get("response_format") or {}).get("json_schema", {}).get("name") == "findings"]
+
+
+def edited_service(**bugs: int) -> str:
+    lines = SERVICE.splitlines()
+    for text, index in bugs.items():
+        lines[index] = f"    return value * 2  # BUG {text}"
+    return "\n".join(lines) + "\n"
+
+
+def test_findings_land_on_the_numbered_lines_and_every_file_is_accounted_for(repo, model_server):
+    commit(repo, {"app/service.py": edited_service(first=1), "README.md": "# Service\n\nUsage.\n",
+                  "old.txt": None, "package-lock.json": "{\"v\": 2}\n", "logo.png": b"\x89PNG\r\n\x1a\n\x00\x01"},
+           "change")
+    steps, report, skipped = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    assert skipped is None
+    [review] = steps
+    assert [(c.path, c.line) for c in review.comments] == [("app/service.py", 2)]
+    assert review.comments[0].body.startswith("**major**: This line has a bug")
+    assert "<!-- petrel:finding:" in review.comments[0].body
+    assert review.key == f"review:{report.info.head_sha}" and review.commit_sha == report.info.head_sha
+    assert report.reviewed == ["README.md", "app/service.py"]
+    assert dict(report.not_reviewed) == {
+        "old.txt": "deleted",
+        "package-lock.json": "excluded by default (lock file)",
+        "logo.png": "excluded by default (binary)",
+    }
+    for path in ("old.txt", "package-lock.json", "logo.png"):
+        assert f"`{path}`" in review.body
+    assert (report.lines_to_model, report.lines_changed) == (4, 7)  # not the deleted line nor the lock file's two
+
+
+def test_model_lines_outside_the_diff_move_or_go_to_the_body(repo, model_server):
+    commit(repo, {"app/service.py": edited_service(one=1)}, "change")
+    near, far = 5, 60  # line 5 is 3 lines from the hunk's last line (2 + 3 context lines is 5)
+    model_server.responder = lambda request: {"json": {"findings": [
+        {"path": "app/service.py", "line": 7, "severity": "major", "body": "near the diff", "suggestion": "x = 1"},
+        {"path": "app/service.py", "line": far, "severity": "critical", "body": "far from the diff", "suggestion": None},
+        {"path": "not/in/diff.py", "line": 1, "severity": "major", "body": "invented file", "suggestion": None},
+    ]}}
+    steps, report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    [review] = steps
+    assert [(c.path, c.line) for c in review.comments] == [("app/service.py", near)]
+    assert "```suggestion" not in review.comments[0].body  # it was meant for another line
+    assert report.moved == [("app/service.py", 7, near)]
+    assert {(p, l) for p, l, _, _ in report.in_body} == {("app/service.py", far), ("not/in/diff.py", 1)}
+    assert "far from the diff" in review.body and "invented file" in review.body
+
+
+def test_suggestions_become_suggestion_blocks(repo, model_server):
+    commit(repo, {"app/service.py": edited_service(one=1)}, "change")
+    model_server.responder = lambda request: {"json": {"findings": [
+        {"path": "app/service.py", "line": 2, "severity": "minor", "body": "Use addition.",
+         "suggestion": "    return value + 1"}]}}
+    [review], _, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    assert "```suggestion\n    return value + 1\n```" in review.comments[0].body
+
+
+def test_garbage_from_the_model_lists_the_files_as_not_reviewed(repo, model_server):
+    commit(repo, {"app/service.py": edited_service(one=1)}, "change")
+    model_server.responder = lambda request: "I am not JSON at all"
+    [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    assert review.comments == ()
+    assert report.not_reviewed == [("app/service.py", "model error: the model (gpt-4o-mini) returned invalid findings twice")]
+    assert "model error" in review.body
+
+
+def test_severity_floor_and_comment_limit(repo, model_server):
+    commit(repo, {"app/service.py": edited_service(a=1, b=5, c=9, d=13)}, "change")
+    config = replace(DEFAULTS, review=replace(DEFAULTS.review, max_comments=2, min_severity="major"))
+    severities = iter(["info", "major", "critical", "major"])
+
+    def answer(request):
+        found = reviewer(request)["json"]["findings"]
+        return {"json": {"findings": [dict(f, severity=next(severities)) for f in found]}}
+
+    model_server.responder = answer
+    [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), config, None)
+    assert len(review.comments) == 2 and review.comments[0].body.startswith("**critical**")
+    assert (report.below_severity, report.over_limit) == (1, 1)
+    assert len(report.in_body) == 1  # the third finding above the floor: listed, not lost
+
+
+def test_incremental_review_sends_only_what_changed_since_the_last_head(repo, model_server):
+    first = commit(repo, {"app/service.py": edited_service(one=1)}, "first push")
+    plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    commit(repo, {"app/service.py": edited_service(one=1, two=61)}, "second push")
+    before = len(review_requests(model_server))
+    [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, first)
+    sent = "\n".join(r["messages"][-1]["content"] for r in review_requests(model_server)[before:])
+    assert "BUG two" in sent and "BUG one" not in sent
+    assert [(c.path, c.line) for c in review.comments] == [("app/service.py", 62)]
+    assert report.incremental_from == first and f"since `{first[:7]}`" in review.body
+
+
+def test_force_push_dropping_the_reviewed_head_reviews_everything(repo, model_server):
+    gone = commit(repo, {"app/service.py": edited_service(one=1)}, "first push")
+    git(repo, "reset", "-q", "--hard", "main")
+    commit(repo, {"app/service.py": edited_service(one=1, two=61)}, "rewritten")
+    [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, gone)
+    assert report.incremental_from is None
+    assert sorted(c.line for c in review.comments) == [2, 62]
+
+
+def test_head_already_reviewed_is_skipped(repo, model_server):
+    head = commit(repo, {"app/service.py": edited_service(one=1)}, "push")
+    steps, report, skipped = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, head)
+    assert steps == [] and "already reviewed" in skipped
+    assert model_server.chat_requests() == []
+
+
+def test_findings_posted_before_are_not_repeated(repo, model_server):
+    commit(repo, {"app/service.py": edited_service(one=1, two=61)}, "push")
+
+    class Posted(LocalPull):
+        def posted_findings(self):
+            text = "This line has a bug: return value * 2  # BUG one"
+            return [PostedFinding("app/service.py", 9, f"x <!-- petrel:finding:{fingerprint('app/service.py', text)} -->")]
+
+    [review], report, _ = plan_review(Posted(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    assert [c.line for c in review.comments] == [62]
+    assert report.already_posted == 1 and "already posted" in review.body
+
+
+def test_whitespace_and_trivial_files_skip_the_heavy_pass(repo, model_server):
+    commit(repo, {"app/service.py": SERVICE.replace("value + 3", "value  +  3"), "app/other.py": "x = 1  # BUG\n",
+                  "app/version.py": "VERSION = '2'\n"}, "push")
+
+    def answer(request):
+        if request["response_format"]["json_schema"]["name"] == "triage":
+            return {"json": {"trivial": [{"path": "app/version.py", "reason": "version bump"},
+                                         {"path": "invented.py", "reason": "not shown"}]}}
+        return reviewer(request)
+
+    model_server.responder = answer
+    [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    assert dict(report.trivial) == {"app/service.py": "whitespace only", "app/version.py": "trivial: version bump"}
+    sent = "\n".join(r["messages"][-1]["content"] for r in review_requests(model_server))
+    assert "app/version.py" not in sent and "app/service.py" not in sent and "app/other.py" in sent
+    assert "**Skipped as trivial**" in review.body
+
+
+def test_path_filters_from_config(repo, model_server):
+    commit(repo, {"app/service.py": edited_service(one=1), "docs/guide.md": "BUG in docs\n"}, "push")
+    config = replace(DEFAULTS, paths=PathsConfig(exclude=("docs/**",)))
+    [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), config, None)
+    assert ("docs/guide.md", "excluded by paths.exclude: docs/**") in report.not_reviewed
+
+
+@pytest.mark.parametrize("change,reason", [
+    (dict(draft=True), "draft"), (dict(author_is_bot=True, author="dependabot[bot]"), "bot"),
+    (dict(labels=("No-Review",)), "labelled"), (dict(body="WIP\n@petrel ignore"), "@petrel ignore"),
+])
+def test_skip_reasons(repo, change, reason):
+    head = commit(repo, {"app/service.py": edited_service(one=1)}, "push")
+    info = replace(LocalPull(repo, "main", "feature").info(), **change)
+    assert reason in skip_reason(info, DEFAULTS)
+    assert skip_reason(replace(info, draft=False, author_is_bot=False, labels=(), body=""), DEFAULTS) is None
+    assert head
+
+
+def test_non_utf8_and_renamed_files(repo, model_server):
+    git(repo, "mv", "app/service.py", "app/renamed.py")
+    commit(repo, {"app/renamed.py": edited_service(one=1), "data/latin.txt": "Caf\xe9 BUG\n".encode("latin-1")}, "push")
+    [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    assert ("app/renamed.py", 2) in [(c.path, c.line) for c in review.comments]
+    assert ("data/latin.txt", 1) in [(c.path, c.line) for c in review.comments]
