@@ -14,8 +14,9 @@ from shared.llm import BudgetExceeded
 
 CONFIG_ERROR = ("Petrel could not use `{path}` ({source}): {error}\n\n"
                 "Until it is fixed on the default branch, Petrel goes on with the default configuration.")
-BUDGET_SPENT = ("Petrel did not {work}: this repository's daily token budget ({budget:,} tokens) is spent. "
-                "It starts again at 00:00 UTC. To allow more, raise `daily_token_budget` in `{path}`.")
+BUDGET_SPENT = ("Petrel is paused on this repository until 00:00 UTC: its daily token budget ({budget:,} tokens) "
+                "is spent, so reviews, summaries and replies wait until then. To allow more, raise "
+                "`daily_token_budget` in `{path}`.")
 MODEL_UNAVAILABLE = "Petrel could not {work}: {reason}."
 
 
@@ -26,11 +27,14 @@ def config_error(repository: str, number: int, loaded: LoadedConfig) -> list[Ups
     return [UpsertComment(repository, number, f"config-error:{loaded.sha or 'unknown'}", body)]
 
 
-def budget_spent(repository: str, number: int, error: BudgetExceeded, work: str) -> UpsertComment:
+def budget_spent(repository: str, number: int, error: BudgetExceeded) -> UpsertComment:
+    """One notice per thread and day, whichever function met the limit first."""
     day = datetime.now(timezone.utc).date().isoformat()
-    body = BUDGET_SPENT.format(work=work, budget=error.budget, path=CONFIG_PATH)
+    body = BUDGET_SPENT.format(budget=error.budget, path=CONFIG_PATH)
     return UpsertComment(repository, number, f"budget:{day}", body)
 
 
 def model_unavailable(repository: str, number: int, reason: str, work: str) -> UpsertComment:
-    return UpsertComment(repository, number, "model-unavailable", MODEL_UNAVAILABLE.format(work=work, reason=reason))
+    """One notice per kind of work (review, summary...) on the thread, edited as the reason changes."""
+    key = f"model-unavailable:{work.split()[0]}"
+    return UpsertComment(repository, number, key, MODEL_UNAVAILABLE.format(work=work, reason=reason))

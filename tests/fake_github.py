@@ -15,12 +15,20 @@ see, invalid App JWTs, validation errors) with GitHub's status codes and error
 shapes, paginates with RFC 5988 ``Link`` headers, records every request for
 assertions and can inject faults (``fail``).
 
+Pull requests made with ``add_pull`` carry a real unified diff: it is served by the diff media
+type, ``/pulls/{n}/files`` and the PR's additions/deletions, and review comments are judged
+against it as GitHub does (a comment off the diff refuses the whole review, 422). ``add_compare``
+answers ``/compare/{base}...{head}`` (other pairs 404) and ``add_file`` serves
+``/contents/{path}?ref=`` with git blob shas.
+
 Only the standard library, PyJWT and cryptography are used.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import http.server
 import itertools
 import json
@@ -39,7 +47,7 @@ from typing import Any, Callable
 import jwt
 from jwt.api_jws import PyJWS
 
-__all__ = ["FakeGitHub", "Recorded", "REACTION_CONTENTS", "MAX_COMMENT_BODY"]
+__all__ = ["FakeGitHub", "Recorded", "REACTION_CONTENTS", "MAX_COMMENT_BODY", "parse_diff"]
 
 DOCS = "https://docs.github.com/rest"
 REACTION_CONTENTS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
@@ -72,6 +80,19 @@ DEFAULT_PERMISSIONS = {
     "metadata": "read",
 }
 DEFAULT_EVENTS = ["issue_comment", "issues", "pull_request", "pull_request_review_comment"]
+MAX_PULL_FILES = 3000  # GET /pulls/{n}/files lists at most 3000 files
+MAX_DIFF_FILES = 300  # the diff media type of a PR refuses more files than this (406)
+MAX_COMPARE_FILES = 300  # compare lists at most 300 files
+MAX_CONTENT_SIZE = 1024 * 1024  # larger files come back with encoding "none" and empty content
+REVIEW_DOCS = "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"
+CONTENTS_DOCS = "https://docs.github.com/rest/repos/contents#get-repository-content"
+COMPARE_DOCS = "https://docs.github.com/rest/commits/commits#compare-two-commits"
+LINE_NOT_IN_DIFF = "Pull request review thread line must be part of the diff"
+PATH_NOT_IN_DIFF = "Pull request review thread path could not be resolved"
+START_NOT_IN_HUNK = "Pull request review thread start line must be part of the same hunk as the line."
+START_AFTER_END = "Pull request review thread start line must precede the end line."
+COMMIT_NOT_IN_PULL = "commit_id is not part of the pull request"
+DIFF_MEDIA_RE = re.compile(r"application/vnd\.github(?:\.v3)?\.diff")
 
 
 class _CIDict(dict):
@@ -172,6 +193,272 @@ def _default_message(status: int, headers: dict[str, str]) -> str:
     }.get(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error")
 
 
+# --------------------------------------------------------------------------- unified diffs
+#
+# The fake judges review comments against the diff with its own small parser (it does not
+# import the project's code, so that it judges independently).
+
+_HUNK_RE = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def _unquote_path(s: str) -> str:
+    """Undo git's C-style quoting of a path ("a/t\303\244st" -> a/täst); plain paths pass through."""
+    s = s.rstrip("\t")  # git appends a tab to ---/+++ names that contain a space
+    if len(s) < 2 or not (s.startswith('"') and s.endswith('"')):
+        return s
+    out = bytearray()
+    body, i = s[1:-1], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt in "01234567" and re.fullmatch(r"[0-7]{3}", body[i + 1 : i + 4]):
+                out.append(int(body[i + 1 : i + 4], 8))
+                i += 4
+                continue
+            out.append(_C_ESCAPES.get(nxt, ord(nxt)))
+            i += 2
+            continue
+        out += ch.encode()
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _strip_prefix(path: str) -> str | None:
+    path = _unquote_path(path)
+    if path == "/dev/null":
+        return None
+    if path[:2] in ("a/", "b/"):
+        return path[2:]
+    return path
+
+
+def _split_git_header(rest: str) -> tuple[str | None, str | None]:
+    """The two paths of ``diff --git a/X b/Y`` (ambiguous when names contain " b/"; the
+    ---/+++ and rename lines, when present, override what this finds)."""
+    if rest.startswith('"'):
+        m = re.match(r'("(?:[^"\\]|\\.)*")\s+(.*)\Z', rest)
+        if m:
+            return _strip_prefix(m.group(1)), _strip_prefix(m.group(2))
+    idx = rest.find(' "')
+    if idx > 0 and rest.endswith('"'):
+        return _strip_prefix(rest[:idx]), _strip_prefix(rest[idx + 1 :])
+    if len(rest) % 2 == 1:  # "a/X b/X": the same name twice
+        half = len(rest) // 2
+        a, b = rest[:half], rest[half + 1 :]
+        if rest[half] == " " and a[2:] == b[2:]:
+            return _strip_prefix(a), _strip_prefix(b)
+    idx = rest.find(" b/")
+    if idx > 0:
+        return _strip_prefix(rest[:idx]), _strip_prefix(rest[idx + 1 :])
+    return None, None
+
+
+@dataclass
+class PatchLine:
+    """One line of a file's patch. ``kind``: "@" (hunk header), " ", "+", "-" or "\\"."""
+
+    kind: str
+    text: str  # the line exactly as in the diff
+    old: int | None  # old-file line number (context and removed lines)
+    new: int | None  # new-file line number (context and added lines)
+    hunk: int  # index of the hunk the line belongs to
+
+
+@dataclass
+class FileDiff:
+    old_path: str | None = None
+    new_path: str | None = None
+    status: str = "modified"  # added, removed, modified, renamed, copied, changed
+    binary: bool = False
+    old_blob: str | None = None  # abbreviated, from the ``index`` line
+    new_blob: str | None = None
+    lines: list[PatchLine] = field(default_factory=list)  # hunk headers included; index = diff position
+    additions: int = 0
+    deletions: int = 0
+
+    @property
+    def filename(self) -> str:
+        return self.new_path if self.new_path is not None else (self.old_path or "")
+
+    @property
+    def patch(self) -> str | None:
+        """What GitHub's files APIs give as ``patch``: the hunks; None for binary or hunk-less files."""
+        if self.binary or not self.lines:
+            return None
+        return "\n".join(line.text for line in self.lines)
+
+    def find(self, side: str, number: int) -> int | None:
+        """Index in ``lines`` of the diff line that is ``number`` on ``side`` (RIGHT: new-file
+        numbers of context and added lines; LEFT: old-file numbers of context and removed lines)."""
+        for i, line in enumerate(self.lines):
+            if side == "RIGHT" and line.kind in (" ", "+") and line.new == number:
+                return i
+            if side == "LEFT" and line.kind in (" ", "-") and line.old == number:
+                return i
+        return None
+
+    def hunk_text(self, index: int, start_index: int | None = None) -> str:
+        """GitHub's ``diff_hunk`` of a comment: from the hunk header down to the commented line."""
+        first = index if start_index is None else min(index, start_index)
+        head = first
+        while head > 0 and self.lines[head].kind != "@":
+            head -= 1
+        return "\n".join(line.text for line in self.lines[head : index + 1])
+
+
+def parse_diff(text: str) -> list[FileDiff]:
+    """Parse git's unified diff format (renames, copies, mode changes, binary files included)."""
+    return list(_parse_diff_cached(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_diff_cached(text: str) -> tuple[FileDiff, ...]:
+    lines = text.split("\n")
+    files: list[FileDiff] = []
+    cur: FileDiff | None = None
+    flags: set[str] = set()
+    in_binary_patch = False
+
+    def finish() -> None:
+        if cur is None:
+            return
+        if "new" in flags or (cur.old_path is None and cur.new_path is not None and "header" not in flags):
+            cur.status = "added"
+        elif "deleted" in flags or (cur.new_path is None and cur.old_path is not None and "header" not in flags):
+            cur.status = "removed"
+        elif "rename" in flags:
+            cur.status = "renamed"
+        elif "copy" in flags:
+            cur.status = "copied"
+        elif "mode" in flags and not cur.lines and not cur.binary:
+            cur.status = "changed"
+        else:
+            cur.status = "modified"
+        if cur.status == "added":
+            cur.old_path = None
+        if cur.status == "removed":
+            cur.new_path = None
+
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("diff --git "):
+            finish()
+            cur = FileDiff()
+            flags = {"header"}
+            in_binary_patch = False
+            cur.old_path, cur.new_path = _split_git_header(line[len("diff --git ") :])
+            files.append(cur)
+            i += 1
+            continue
+        if cur is None or in_binary_patch:
+            i += 1
+            continue
+        m = _HUNK_RE.match(line)
+        if m:
+            old_no, new_no = int(m.group(1)), int(m.group(3))
+            old_left = int(m.group(2)) if m.group(2) is not None else 1
+            new_left = int(m.group(4)) if m.group(4) is not None else 1
+            hunk = sum(1 for pl in cur.lines if pl.kind == "@")
+            cur.lines.append(PatchLine("@", line, None, None, hunk))
+            i += 1
+            while i < len(lines) and (old_left > 0 or new_left > 0):
+                body = lines[i]
+                kind = body[:1] or " "  # an empty line is a context line whose space was stripped
+                if body.startswith("diff --git ") or _HUNK_RE.match(body):
+                    break
+                if kind == "+" and new_left > 0:
+                    cur.lines.append(PatchLine("+", body, None, new_no, hunk))
+                    new_no, new_left = new_no + 1, new_left - 1
+                    cur.additions += 1
+                elif kind == "-" and old_left > 0:
+                    cur.lines.append(PatchLine("-", body, old_no, None, hunk))
+                    old_no, old_left = old_no + 1, old_left - 1
+                    cur.deletions += 1
+                elif kind == " " and old_left > 0 and new_left > 0:
+                    cur.lines.append(PatchLine(" ", body, old_no, new_no, hunk))
+                    old_no, new_no, old_left, new_left = old_no + 1, new_no + 1, old_left - 1, new_left - 1
+                elif kind == "\\":
+                    cur.lines.append(PatchLine("\\", body, None, None, hunk))
+                else:
+                    break  # malformed: the hunk is shorter than its header says
+                i += 1
+            while i < len(lines) and lines[i].startswith("\\"):  # "\ No newline at end of file"
+                cur.lines.append(PatchLine("\\", lines[i], None, None, hunk))
+                i += 1
+            continue
+        if not cur.lines:  # extended header lines, before the first hunk
+            if line.startswith("new file mode"):
+                flags.add("new")
+            elif line.startswith("deleted file mode"):
+                flags.add("deleted")
+            elif line.startswith("old mode") or line.startswith("new mode"):
+                flags.add("mode")
+            elif line.startswith("rename from "):
+                flags.add("rename")
+                cur.old_path = _unquote_path(line[len("rename from ") :])
+            elif line.startswith("rename to "):
+                flags.add("rename")
+                cur.new_path = _unquote_path(line[len("rename to ") :])
+            elif line.startswith("copy from "):
+                flags.add("copy")
+                cur.old_path = _unquote_path(line[len("copy from ") :])
+            elif line.startswith("copy to "):
+                flags.add("copy")
+                cur.new_path = _unquote_path(line[len("copy to ") :])
+            elif line.startswith("index "):
+                im = re.match(r"index ([0-9a-fA-F]+)\.\.([0-9a-fA-F]+)", line)
+                if im:
+                    cur.old_blob, cur.new_blob = im.group(1).lower(), im.group(2).lower()
+            elif line.startswith("--- "):
+                cur.old_path = _strip_prefix(line[4:])
+            elif line.startswith("+++ "):
+                cur.new_path = _strip_prefix(line[4:])
+            elif line.startswith("Binary files "):
+                cur.binary = True
+            elif line.startswith("GIT binary patch"):
+                cur.binary = True
+                in_binary_patch = True
+        i += 1
+    finish()
+    return tuple(files)
+
+
+def _full_sha(abbrev: str | None, salt: str) -> str:
+    """A 40-hex sha that starts with ``abbrev`` (deterministic), or ``abbrev`` itself if full."""
+    abbrev = (abbrev or "").lower()
+    if re.fullmatch(r"[0-9a-f]{40}", abbrev):
+        return abbrev
+    digest = hashlib.sha1(f"{salt}\0{abbrev}".encode()).hexdigest()
+    return abbrev + digest[len(abbrev) :]
+
+
+def _git_blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _base64_lines(data: bytes) -> str:
+    """Base64 as GitHub's contents API gives it: 60 characters a line, each line ending in \\n."""
+    encoded = base64.b64encode(data).decode()
+    return "".join(encoded[i : i + 60] + "\n" for i in range(0, len(encoded), 60))
+
+
+class _Raw:
+    """A non-JSON response body (the diff media type)."""
+
+    def __init__(self, data: str | bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.data = data.encode() if isinstance(data, str) else data
+        self.content_type = content_type
+
+
+def _unprocessable(*messages: str, docs: str = REVIEW_DOCS) -> _HTTPError:
+    return _HTTPError(
+        422, {"message": "Unprocessable Entity", "errors": list(messages), "documentation_url": docs, "status": "422"}
+    )
+
+
 # --------------------------------------------------------------------------- state records
 
 
@@ -185,6 +472,8 @@ class _Repo:
     created_at: float
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower name -> label record
     issues: dict[int, "_Issue"] = field(default_factory=dict)
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # ref -> path -> content
+    compares: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (base, head) -> record
 
     @property
     def full_name(self) -> str:
@@ -207,6 +496,13 @@ class _Issue:
     labels: list[str] = field(default_factory=list)  # lower-case keys into _Repo.labels
     comment_ids: list[int] = field(default_factory=list)
     review_ids: list[int] = field(default_factory=list)
+    state: str = "open"
+    draft: bool = False
+    base_ref: str | None = None  # None: the repo's default branch
+    head_ref: str | None = None  # None: feature-{number}
+    diff: str | None = None  # None: a PR made by add_issue, whose review comments are not judged
+    heads: list[tuple[str, str | None]] = field(default_factory=list)  # (head sha, diff) of every push
+    closed_at: float | None = None
 
 
 @dataclass
@@ -225,6 +521,10 @@ class _Comment:
     side: str | None = None
     commit_id: str | None = None
     reactions: list[dict[str, Any]] = field(default_factory=list)
+    start_line: int | None = None
+    start_side: str | None = None
+    position: int | None = None
+    diff_hunk: str = ""
 
 
 @dataclass
@@ -402,8 +702,123 @@ class FakeGitHub:
                 created_at=now,
                 updated_at=now,
             )
+            issue.heads.append((issue.head_sha, None))
             repo.issues[number] = issue
             return self._issue_json(repo, issue, self.url)
+
+    def add_pull(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        diff: str,
+        base_sha: str,
+        head_sha: str,
+        base_ref: str = "main",
+        head_ref: str = "feature",
+        title: str = "t",
+        body: str = "",
+        user: str = "octocat",
+        user_type: str = "User",
+        draft: bool = False,
+        labels: tuple[str, ...] | list[str] = (),
+        state: str = "open",
+    ) -> dict:
+        """A pull request (issue and PR) whose ``diff`` (git's unified format) is served by the
+        diff media type and /files, and against which review comments are judged as GitHub
+        does. Returns the PR JSON."""
+        if state not in ("open", "closed"):
+            raise ValueError(f"state must be 'open' or 'closed', got {state!r}")
+        if not isinstance(diff, str):
+            raise TypeError("diff must be str")
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            if number in repo.issues:
+                raise ValueError(f"{full_name}#{number} already exists")
+            uid, _ = self._user(user, user_type)
+            self._users[user] = (uid, user_type)
+            now = time.time()
+            issue = _Issue(
+                id=next(self._ids),
+                pr_id=next(self._ids),
+                number=number,
+                title=title,
+                body=body,
+                user=user,
+                is_pr=True,
+                head_sha=head_sha,
+                base_sha=base_sha,
+                created_at=now,
+                updated_at=now,
+                state=state,
+                draft=draft,
+                base_ref=base_ref,
+                head_ref=head_ref,
+                diff=diff,
+                closed_at=now if state == "closed" else None,
+            )
+            issue.heads.append((head_sha, diff))
+            for name in labels:
+                key = self._create_label(repo, name)["name"].lower()
+                if key not in issue.labels:
+                    issue.labels.append(key)
+            repo.issues[number] = issue
+            return self._pull_json(repo, issue, self.url)
+
+    def set_pull_head(self, full_name: str, number: int, head_sha: str, diff: str) -> dict:
+        """A new push: the PR's head becomes ``head_sha`` and its whole diff ``diff``. Earlier
+        heads stay valid ``commit_id``s for reviews (judged against their own diff)."""
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            issue = repo.issues.get(number)
+            if issue is None or not issue.is_pr:
+                raise KeyError(f"{full_name}#{number} is not a pull request")
+            issue.head_sha = head_sha
+            issue.diff = diff
+            issue.heads.append((head_sha, diff))
+            issue.updated_at = time.time()
+            return self._pull_json(repo, issue, self.url)
+
+    def add_compare(
+        self,
+        full_name: str,
+        base: str,
+        head: str,
+        *,
+        diff: str,
+        status: str = "ahead",
+        ahead_by: int | None = None,
+        behind_by: int | None = None,
+    ) -> dict:
+        """Make ``GET /compare/{base}...{head}`` answer (any other pair is 404, as GitHub answers
+        for a sha that no longer exists). ``ahead_by``/``behind_by`` default from ``status``."""
+        if status not in ("ahead", "behind", "diverged", "identical"):
+            raise ValueError(f"bad compare status {status!r}")
+        defaults = {"ahead": (1, 0), "behind": (0, 1), "diverged": (1, 1), "identical": (0, 0)}[status]
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            repo.compares[(base, head)] = {
+                "base": base,
+                "head": head,
+                "diff": diff,
+                "status": status,
+                "ahead_by": defaults[0] if ahead_by is None else ahead_by,
+                "behind_by": defaults[1] if behind_by is None else behind_by,
+            }
+            return self._compare_json(repo, repo.compares[(base, head)], self.url)
+
+    def add_file(self, full_name: str, path: str, content: str | bytes, *, ref: str | None = None) -> dict:
+        """Put a file at ``path`` in ``ref`` (default: the repo's default branch). Each ref is its
+        own snapshot: files are not inherited between refs. Returns the contents JSON."""
+        data = content.encode() if isinstance(content, str) else bytes(content)
+        path = path.strip("/")
+        if not path:
+            raise ValueError("path must not be empty")
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            ref_key = self._ref_key(repo, ref)
+            repo.files.setdefault(ref_key, {})[path] = data
+            return self._content_json(repo, ref_key, path, data, self.url)
 
     def add_comment(
         self, full_name: str, number: int, body: str, *, user: str = "octocat", user_type: str = "User"
@@ -652,8 +1067,8 @@ class FakeGitHub:
             "events_url": f"{api}/events",
             "html_url": f"https://github.com/{repo.full_name}/{kind}/{issue.number}",
             "number": issue.number,
-            "state": "open",
-            "state_reason": None,
+            "state": issue.state,
+            "state_reason": "completed" if issue.state == "closed" and not issue.is_pr else None,
             "title": issue.title,
             "body": issue.body,
             "user": self._user_json(issue.user, base),
@@ -664,12 +1079,12 @@ class FakeGitHub:
             "locked": False,
             "active_lock_reason": None,
             "comments": len(issue.comment_ids),
-            "closed_at": None,
+            "closed_at": _iso(issue.closed_at) if issue.closed_at is not None else None,
             "created_at": _iso(issue.created_at),
             "updated_at": _iso(issue.updated_at),
             "closed_by": None,
             "author_association": self._association(repo, issue.user),
-            "draft": False,
+            "draft": issue.draft,
             "reactions": self._reactions_summary([], f"{api}/reactions"),
         }
         if issue.is_pr:
@@ -687,7 +1102,9 @@ class FakeGitHub:
         api = f"{base}/repos/{repo.full_name}/pulls/{issue.number}"
         issue_api = f"{base}/repos/{repo.full_name}/issues/{issue.number}"
         repo_json = self._repo_json(repo, base)
-        head_ref = f"feature-{issue.number}"
+        head_ref = issue.head_ref or f"feature-{issue.number}"
+        base_ref = issue.base_ref or repo.default_branch
+        files = parse_diff(issue.diff) if issue.diff else []
         return {
             "id": issue.pr_id,
             "node_id": _node_id("PR", issue.pr_id),
@@ -702,7 +1119,7 @@ class FakeGitHub:
             "comments_url": f"{issue_api}/comments",
             "statuses_url": f"{base}/repos/{repo.full_name}/statuses/{issue.head_sha}",
             "number": issue.number,
-            "state": "open",
+            "state": issue.state,
             "locked": False,
             "title": issue.title,
             "body": issue.body,
@@ -712,7 +1129,7 @@ class FakeGitHub:
             "active_lock_reason": None,
             "created_at": _iso(issue.created_at),
             "updated_at": _iso(issue.updated_at),
-            "closed_at": None,
+            "closed_at": _iso(issue.closed_at) if issue.closed_at is not None else None,
             "merged_at": None,
             "merge_commit_sha": None,
             "assignee": None,
@@ -727,15 +1144,15 @@ class FakeGitHub:
                 "repo": repo_json,
             },
             "base": {
-                "label": f"{repo.owner}:{repo.default_branch}",
-                "ref": repo.default_branch,
+                "label": f"{repo.owner}:{base_ref}",
+                "ref": base_ref,
                 "sha": issue.base_sha,
                 "user": self._user_json(repo.owner, base),
                 "repo": repo_json,
             },
             "author_association": self._association(repo, issue.user),
             "auto_merge": None,
-            "draft": False,
+            "draft": issue.draft,
             "merged": False,
             "mergeable": None,
             "rebaseable": None,
@@ -744,11 +1161,129 @@ class FakeGitHub:
             "comments": len(issue.comment_ids),
             "review_comments": sum(len(self._reviews[r].comment_ids) for r in issue.review_ids),
             "maintainer_can_modify": False,
-            "commits": 1,
-            "additions": 0,
-            "deletions": 0,
-            "changed_files": 0,
+            "commits": len(issue.heads) or 1,
+            "additions": sum(f.additions for f in files),
+            "deletions": sum(f.deletions for f in files),
+            "changed_files": len(files),
         }
+
+    def _file_json(self, repo: _Repo, f: FileDiff, ref: str, base: str) -> dict[str, Any]:
+        """One entry of GET /pulls/{n}/files and of compare's ``files``."""
+        blob = f.old_blob if f.status == "removed" else f.new_blob
+        name = urllib.parse.quote(f.filename)
+        data: dict[str, Any] = {
+            "sha": _full_sha(blob, f.filename),
+            "filename": f.filename,
+            "status": f.status,
+            "additions": f.additions,
+            "deletions": f.deletions,
+            "changes": f.additions + f.deletions,
+            "blob_url": f"https://github.com/{repo.full_name}/blob/{ref}/{name}",
+            "raw_url": f"https://github.com/{repo.full_name}/raw/{ref}/{name}",
+            "contents_url": f"{base}/repos/{repo.full_name}/contents/{name}?ref={ref}",
+        }
+        patch = f.patch
+        if patch is not None:
+            data["patch"] = patch
+        if f.status in ("renamed", "copied") and f.old_path is not None:
+            data["previous_filename"] = f.old_path
+        return data
+
+    @staticmethod
+    def _sha_of(ref: str) -> str:
+        return ref.lower() if re.fullmatch(r"[0-9a-fA-F]{40}", ref) else hashlib.sha1(ref.encode()).hexdigest()
+
+    def _commit_stub(self, repo: _Repo, sha: str, base: str) -> dict[str, Any]:
+        return {
+            "sha": sha,
+            "node_id": _node_id("C", int(sha[:8], 16)),
+            "url": f"{base}/repos/{repo.full_name}/commits/{sha}",
+            "html_url": f"https://github.com/{repo.full_name}/commit/{sha}",
+            "parents": [],
+        }
+
+    def _compare_json(self, repo: _Repo, rec: dict[str, Any], base: str) -> dict[str, Any]:
+        base_sha, head_sha = self._sha_of(rec["base"]), self._sha_of(rec["head"])
+        merge_base = {
+            "ahead": base_sha,
+            "identical": base_sha,
+            "behind": head_sha,
+            "diverged": hashlib.sha1(f"merge-base {base_sha} {head_sha}".encode()).hexdigest(),
+        }[rec["status"]]
+        basehead = f"{rec['base']}...{rec['head']}"
+        html = f"https://github.com/{repo.full_name}/compare/{basehead}"
+        files = parse_diff(rec["diff"])[:MAX_COMPARE_FILES]
+        return {
+            "url": f"{base}/repos/{repo.full_name}/compare/{basehead}",
+            "html_url": html,
+            "permalink_url": f"https://github.com/{repo.full_name}/compare/"
+            f"{repo.owner}:{base_sha}...{repo.owner}:{head_sha}",
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "base_commit": self._commit_stub(repo, base_sha, base),
+            "merge_base_commit": self._commit_stub(repo, merge_base, base),
+            "status": rec["status"],
+            "ahead_by": rec["ahead_by"],
+            "behind_by": rec["behind_by"],
+            "total_commits": rec["ahead_by"],
+            "commits": [],
+            "files": [self._file_json(repo, f, head_sha, base) for f in files],
+        }
+
+    def _ref_key(self, repo: _Repo, ref: str | None) -> str:
+        if not ref:
+            return repo.default_branch
+        for prefix in ("refs/heads/", "refs/tags/", "heads/", "tags/"):
+            if ref.startswith(prefix):
+                return ref[len(prefix) :]
+        return ref
+
+    def _content_links(self, repo: _Repo, ref: str, path: str, sha: str, kind: str, base: str) -> dict[str, Any]:
+        q = urllib.parse.quote(path)
+        url = f"{base}/repos/{repo.full_name}/contents/{q}?ref={urllib.parse.quote(ref, safe='')}"
+        git_url = f"{base}/repos/{repo.full_name}/git/{'blobs' if kind == 'file' else 'trees'}/{sha}"
+        html_url = f"https://github.com/{repo.full_name}/{'blob' if kind == 'file' else 'tree'}/{ref}/{q}"
+        return {
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": sha,
+            "url": url,
+            "git_url": git_url,
+            "html_url": html_url,
+            "download_url": f"https://raw.githubusercontent.com/{repo.full_name}/{ref}/{q}" if kind == "file" else None,
+            "type": kind,
+            "_links": {"self": url, "git": git_url, "html": html_url},
+        }
+
+    def _content_json(self, repo: _Repo, ref: str, path: str, data: bytes, base: str) -> dict[str, Any]:
+        out = self._content_links(repo, ref, path, _git_blob_sha(data), "file", base)
+        out["size"] = len(data)
+        if len(data) > MAX_CONTENT_SIZE:
+            out["content"], out["encoding"] = "", "none"
+        else:
+            out["content"], out["encoding"] = _base64_lines(data), "base64"
+        return out
+
+    def _tree_sha(self, files: dict[str, bytes], prefix: str) -> str:
+        """The git tree sha of directory ``prefix`` ("" = root), as git computes it."""
+        entries: dict[str, tuple[bytes, bytes]] = {}
+        for path, data in files.items():
+            if prefix and not path.startswith(prefix + "/"):
+                continue
+            rest = path[len(prefix) + 1 :] if prefix else path
+            name, _, deeper = rest.partition("/")
+            if deeper:
+                sub = f"{prefix}/{name}" if prefix else name
+                entries[name] = (b"40000", bytes.fromhex(self._tree_sha(files, sub)))
+            else:
+                entries[name] = (b"100644", bytes.fromhex(_git_blob_sha(data)))
+        def order(kv: tuple[str, tuple[bytes, bytes]]) -> str:  # git sorts a tree's name as "name/"
+            return kv[0] + ("/" if kv[1][0] == b"40000" else "")
+
+        body = b"".join(
+            mode + b" " + name.encode() + b"\0" + sha for name, (mode, sha) in sorted(entries.items(), key=order)
+        )
+        return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
 
     def _performed_via(self, login: str, base: str) -> dict[str, Any] | None:
         return self._app_json(base) if login == self._bot_login else None
@@ -784,15 +1319,16 @@ class FakeGitHub:
             "html_url": html,
             "pull_request_url": f"{base}/repos/{repo.full_name}/pulls/{comment.number}",
             "pull_request_review_id": comment.review_id,
-            "diff_hunk": "",
+            "diff_hunk": comment.diff_hunk,
             "path": comment.path,
-            "position": comment.line,
-            "original_position": comment.line,
+            "position": comment.position,
+            "original_position": comment.position,
             "line": comment.line,
             "original_line": comment.line,
             "side": comment.side,
-            "start_line": None,
-            "start_side": None,
+            "start_line": comment.start_line,
+            "original_start_line": comment.start_line,
+            "start_side": comment.start_side,
             "subject_type": "line",
             "commit_id": comment.commit_id,
             "original_commit_id": comment.commit_id,
@@ -813,7 +1349,7 @@ class FakeGitHub:
         repo = self._repos[review.repo]
         html = f"https://github.com/{repo.full_name}/pull/{review.number}#pullrequestreview-{review.id}"
         pr = f"{base}/repos/{repo.full_name}/pulls/{review.number}"
-        return {
+        data = {
             "id": review.id,
             "node_id": _node_id("PRR", review.id),
             "user": self._user_json(review.user, base),
@@ -826,6 +1362,9 @@ class FakeGitHub:
             "commit_id": review.commit_id,
             "_links": {"html": {"href": html}, "pull_request": {"href": pr}},
         }
+        if review.state == "PENDING":  # not submitted yet: GitHub gives no submitted_at
+            del data["submitted_at"]
+        return data
 
     def _reaction_json(self, reaction: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         return {
@@ -885,9 +1424,13 @@ class FakeGitHub:
             ("GET", R + r"/issues/comments/" + C + r"/reactions", self._h_list_reactions_issue),
             ("POST", R + r"/issues/comments/" + C + r"/reactions", self._h_create_reaction_issue),
             ("GET", R + r"/pulls/" + N, self._h_get_pull),
+            ("PATCH", R + r"/pulls/" + N, self._h_edit_pull),
             ("GET", R + r"/pulls/" + N + r"/reviews", self._h_list_reviews),
             ("POST", R + r"/pulls/" + N + r"/reviews", self._h_create_review),
             ("GET", R + r"/pulls/" + N + r"/comments", self._h_list_review_comments),
+            ("GET", R + r"/pulls/" + N + r"/files", self._h_pull_files),
+            ("GET", R + r"/compare/(?P<basehead>.+?)", self._h_compare),
+            ("GET", R + r"/contents(?:/(?P<path>.*?))?", self._h_contents),
             ("GET", R + r"/pulls/comments/" + C, self._h_get_review_comment),
             ("GET", R + r"/pulls/comments/" + C + r"/reactions", self._h_list_reactions_review),
             ("POST", R + r"/pulls/comments/" + C + r"/reactions", self._h_create_reaction_review),
@@ -1010,7 +1553,16 @@ class FakeGitHub:
                 raise _not_found()
             if body_error:
                 raise _HTTPError(400, {"message": "Problems parsing JSON", "documentation_url": DOCS})
-            ctx = _Ctx(base=base, query=query, body=body, token=token, params=m.groupdict(), method=method, path=path)
+            ctx = _Ctx(
+                base=base,
+                query=query,
+                body=body,
+                token=token,
+                params=m.groupdict(),
+                method=method,
+                path=path,
+                headers=headers,
+            )
             if "owner" in ctx.params:
                 ctx.repo = self._visible_repo(ctx.params["owner"], ctx.params["repo"], token)
             return handler(ctx)
@@ -1226,7 +1778,91 @@ class FakeGitHub:
         return 200, self._issue_json(ctx.repo, self._issue(ctx), ctx.base), {}
 
     def _h_get_pull(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
-        return 200, self._pull_json(ctx.repo, self._pull(ctx), ctx.base), {}
+        issue = self._pull(ctx)
+        if ctx.wants_diff():
+            text = issue.diff or ""
+            if len(parse_diff(text)) > MAX_DIFF_FILES:
+                raise _HTTPError(
+                    406,
+                    {
+                        "message": f"Sorry, the diff exceeded the maximum number of files ({MAX_DIFF_FILES}). "
+                        "Consider using 'List pull requests files' API or locally cloning the repository instead.",
+                        "errors": [{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
+                        "documentation_url": "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files",
+                        "status": "406",
+                    },
+                )
+            return 200, _Raw(text), {"x-github-media-type": "github.v3; param=diff"}
+        return 200, self._pull_json(ctx.repo, issue, ctx.base), {}
+
+    def _h_edit_pull(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._pull(ctx)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        if "title" in body:
+            if not isinstance(body["title"], str) or not body["title"].strip():
+                raise _validation("PullRequest", "title", "missing_field")
+            issue.title = body["title"]
+        if "body" in body:
+            if body["body"] is not None and not isinstance(body["body"], str):
+                raise _validation("PullRequest", "body", "invalid")
+            issue.body = body["body"] or ""
+        issue.updated_at = time.time()
+        return 200, self._pull_json(ctx.repo, issue, ctx.base), {}
+
+    def _h_pull_files(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._pull(ctx)
+        files = parse_diff(issue.diff or "")[:MAX_PULL_FILES]
+        return self._paginate(ctx, [self._file_json(ctx.repo, f, issue.head_sha, ctx.base) for f in files])
+
+    def _h_compare(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        basehead = urllib.parse.unquote(ctx.params["basehead"])
+        base, sep, head = basehead.partition("...")
+        if not sep:
+            base, sep, head = basehead.partition("..")
+        rec = ctx.repo.compares.get((base, head)) if sep else None
+        if rec is None:
+            raise _HTTPError(404, {"message": "Not Found", "documentation_url": COMPARE_DOCS, "status": "404"})
+        if ctx.wants_diff():
+            return 200, _Raw(rec["diff"]), {"x-github-media-type": "github.v3; param=diff"}
+        return 200, self._compare_json(ctx.repo, rec, ctx.base), {}
+
+    def _known_refs(self, repo: _Repo) -> set[str]:
+        refs = set(repo.files) | {repo.default_branch}
+        for issue in repo.issues.values():
+            if issue.is_pr:
+                refs.update({issue.base_sha, issue.head_ref or f"feature-{issue.number}", issue.base_ref or ""})
+                refs.update(sha for sha, _ in issue.heads)
+        return refs
+
+    def _h_contents(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        repo = ctx.repo
+        ref = self._ref_key(repo, ctx.query.get("ref"))
+        path = urllib.parse.unquote(ctx.params.get("path") or "").strip("/")
+        if ref not in self._known_refs(repo):
+            message = f"No commit found for the ref {ref}"
+            raise _HTTPError(404, {"message": message, "documentation_url": CONTENTS_DOCS, "status": "404"})
+        files = repo.files.get(ref, {})
+        if path in files:
+            return 200, self._content_json(repo, ref, path, files[path], ctx.base), {}
+        prefix = path + "/" if path else ""
+        children: dict[str, str] = {}  # name -> "file" | "dir"
+        for p in files:
+            if p.startswith(prefix):
+                name, _, deeper = p[len(prefix) :].partition("/")
+                children[name] = "dir" if deeper else "file"
+        if not children and path:
+            raise _HTTPError(404, {"message": "Not Found", "documentation_url": CONTENTS_DOCS, "status": "404"})
+        entries = []
+        for name in sorted(children):
+            child = prefix + name
+            if children[name] == "file":
+                entry = self._content_links(repo, ref, child, _git_blob_sha(files[child]), "file", ctx.base)
+                entry["size"] = len(files[child])
+            else:
+                entry = self._content_links(repo, ref, child, self._tree_sha(files, child), "dir", ctx.base)
+                entry["size"] = 0
+            entries.append(entry)
+        return 200, entries, {}
 
     def _h_list_comments(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(ctx)
@@ -1325,13 +1961,19 @@ class FakeGitHub:
             issue.updated_at = time.time()
         return 200, [self._label_json(ctx.repo, ctx.repo.labels[k], ctx.base) for k in issue.labels], {}
 
+    def _visible_reviews(self, ctx: "_Ctx", issue: _Issue) -> list[_Review]:
+        """A PENDING review is seen only by its author."""
+        me = self._author(ctx.token)
+        reviews = [self._reviews[r] for r in issue.review_ids]
+        return [r for r in reviews if r.state != "PENDING" or r.user == me]
+
     def _h_list_reviews(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
-        return self._paginate(ctx, [self._review_json(self._reviews[r], ctx.base) for r in issue.review_ids])
+        return self._paginate(ctx, [self._review_json(r, ctx.base) for r in self._visible_reviews(ctx, issue)])
 
     def _h_list_review_comments(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
-        ids = [c for r in issue.review_ids for c in self._reviews[r].comment_ids]
+        ids = [c for r in self._visible_reviews(ctx, issue) for c in r.comment_ids]
         return self._paginate(ctx, [self._review_comment_json(self._comments[c], ctx.base) for c in ids])
 
     def _h_get_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
@@ -1341,8 +1983,14 @@ class FakeGitHub:
         issue = self._pull(ctx)
         body = ctx.body if isinstance(ctx.body, dict) else {}
         event = body.get("event")
-        if event not in (None, "COMMENT"):
-            raise _validation("PullRequestReview", "event", "invalid", f"only event COMMENT is faked, got {event!r}")
+        states = {
+            None: "PENDING",  # GitHub: no event leaves the review pending (unsubmitted)
+            "COMMENT": "COMMENTED",
+            "APPROVE": "APPROVED",
+            "REQUEST_CHANGES": "CHANGES_REQUESTED",
+        }
+        if event not in states:
+            raise _validation("PullRequestReview", "event", "invalid")
         text = body.get("body") or ""
         if not isinstance(text, str):
             raise _validation("PullRequestReview", "body", "invalid")
@@ -1363,21 +2011,33 @@ class FakeGitHub:
                 raise _validation("PullRequestReviewComment", "body", "missing_field")
             if len(rc["body"]) > MAX_COMMENT_BODY:
                 raise _validation("PullRequestReviewComment", "body", "custom", TOO_LONG_MESSAGE)
-            line = rc.get("line", rc.get("position"))
-            if not isinstance(line, int) or isinstance(line, bool) or line < 1:
+            for key in ("line", "position", "start_line"):
+                v = rc.get(key)
+                if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                    raise _validation("PullRequestReviewComment", key, "invalid")
+            if rc.get("line") is None and rc.get("position") is None:
                 raise _validation("PullRequestReviewComment", "line", "invalid")
-            if rc.get("side", "RIGHT") not in ("LEFT", "RIGHT"):
-                raise _validation("PullRequestReviewComment", "side", "invalid")
-        if not text and not raw_comments:
-            raise _HTTPError(
-                422,
-                {
-                    "message": "Unprocessable Entity",
-                    "errors": ["Review body is required when event is COMMENT"],
-                    "documentation_url": DOCS,
-                },
-            )
+            for key in ("side", "start_side"):
+                if rc.get(key) is not None and rc[key] not in ("LEFT", "RIGHT"):
+                    raise _validation("PullRequestReviewComment", key, "invalid")
+        if not text and not raw_comments and event in ("COMMENT", "REQUEST_CHANGES"):
+            raise _unprocessable(f"Review body is required when event is {event}")
         user = self._author(ctx.token)
+        if event is None and any(
+            self._reviews[r].state == "PENDING" and self._reviews[r].user == user for r in issue.review_ids
+        ):
+            raise _unprocessable("User can only have one pending review per pull request")
+
+        # A PR made by add_pull is judged against the diff at commit_id; one made by
+        # add_issue(pull_request=True) has no diff and its comments are taken as given.
+        diff: str | None = None
+        if any(d is not None for _, d in issue.heads):
+            matches = [(sha, d) for sha, d in issue.heads if sha.lower().startswith(commit_id.lower())]
+            if not matches:
+                raise _unprocessable(COMMIT_NOT_IN_PULL)
+            commit_id, diff = matches[-1]
+        placed = self._place_review_comments(raw_comments, diff, outdated=commit_id != issue.head_sha)
+
         now = time.time()
         review = _Review(
             id=next(self._ids),
@@ -1385,11 +2045,11 @@ class FakeGitHub:
             number=issue.number,
             user=user,
             body=text,
-            state="COMMENTED",
+            state=states[event],
             commit_id=commit_id,
             submitted_at=now,
         )
-        for rc in raw_comments:
+        for rc, where in zip(raw_comments, placed):
             comment = _Comment(
                 id=next(self._ids),
                 repo=review.repo,
@@ -1401,9 +2061,8 @@ class FakeGitHub:
                 kind="review",
                 review_id=review.id,
                 path=rc["path"],
-                line=rc.get("line", rc.get("position")),
-                side=rc.get("side", "RIGHT"),
                 commit_id=commit_id,
+                **where,
             )
             self._comments[comment.id] = comment
             review.comment_ids.append(comment.id)
@@ -1411,6 +2070,75 @@ class FakeGitHub:
         issue.review_ids.append(review.id)
         issue.updated_at = now
         return 200, self._review_json(review, ctx.base), {}
+
+    def _place_review_comments(
+        self, raw_comments: list[dict[str, Any]], diff: str | None, *, outdated: bool
+    ) -> list[dict[str, Any]]:
+        """Where each comment lands (line, side, start_line, start_side, position, diff_hunk),
+        judged as GitHub does; any bad comment refuses the whole review (422, every reason)."""
+        if diff is None:  # no diff to judge against: keep what was sent
+            return [
+                {
+                    "line": rc.get("line", rc.get("position")),
+                    "side": rc.get("side") or "RIGHT",
+                    "start_line": rc.get("start_line"),
+                    "start_side": (rc.get("start_side") or rc.get("side") or "RIGHT")
+                    if rc.get("start_line") is not None
+                    else None,
+                    "position": rc.get("line", rc.get("position")),
+                }
+                for rc in raw_comments
+            ]
+        files = {f.filename: f for f in parse_diff(diff)}
+        errors: list[str] = []
+        placed: list[dict[str, Any]] = []
+
+        def fail(message: str) -> None:
+            if message not in errors:
+                errors.append(message)
+
+        for rc in raw_comments:
+            f = files.get(rc["path"])
+            if f is None:
+                fail(PATH_NOT_IN_DIFF)
+                placed.append({})
+                continue
+            if rc.get("line") is not None:
+                side = rc.get("side") or "RIGHT"
+                index = f.find(side, rc["line"])
+            else:  # the legacy diff position: lines down from the file's first @@ header
+                pos = rc["position"]
+                index = pos if pos < len(f.lines) and f.lines[pos].kind in (" ", "+", "-") else None
+                side = "LEFT" if index is not None and f.lines[index].kind == "-" else "RIGHT"
+            if index is None:
+                fail(LINE_NOT_IN_DIFF)
+                placed.append({})
+                continue
+            line = f.lines[index].old if side == "LEFT" else f.lines[index].new
+            start_index = None
+            start_side = None
+            if rc.get("start_line") is not None:
+                start_side = rc.get("start_side") or side
+                start_index = f.find(start_side, rc["start_line"])
+                if start_index is None:
+                    fail(LINE_NOT_IN_DIFF)
+                elif f.lines[start_index].hunk != f.lines[index].hunk:
+                    fail(START_NOT_IN_HUNK)
+                elif start_index >= index:
+                    fail(START_AFTER_END)
+            placed.append(
+                {
+                    "line": line,
+                    "side": side,
+                    "start_line": rc.get("start_line"),
+                    "start_side": start_side,
+                    "position": None if outdated else index,
+                    "diff_hunk": f.hunk_text(index, start_index),
+                }
+            )
+        if errors:
+            raise _unprocessable(*errors)
+        return placed
 
 
 @dataclass
@@ -1423,6 +2151,11 @@ class _Ctx:
     method: str
     path: str
     repo: Any = None  # _Repo when the route has owner/repo
+    headers: Any = None  # the request's headers (case-insensitive)
+
+    def wants_diff(self) -> bool:
+        accept = (self.headers or {}).get("accept", "") or ""
+        return any(DIFF_MEDIA_RE.fullmatch(part.split(";")[0].strip().lower()) for part in accept.split(","))
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -1473,9 +2206,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         delay = self.fake._response_delay(self.command, split.path)
         if delay:  # the request was applied; only the answer is late (a client may give up meanwhile)
             time.sleep(delay)
-        data = b"" if payload is None else json.dumps(payload).encode()
+        content_type = "application/json; charset=utf-8"
+        if isinstance(payload, _Raw):
+            data, content_type = payload.data, payload.content_type
+        else:
+            data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         for k, v in extra.items():
             if k.lower() not in ("content-type", "content-length"):
                 self.send_header(k, v)

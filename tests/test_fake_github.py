@@ -382,10 +382,14 @@ def test_reviews(fake, keys):
     r = requests.post(f"{fake.url}/repos/{REPO}/issues/comments/{rc_id}/reactions", json=plus_one, headers=h, timeout=5)
     assert r.status_code == 404  # not an issue comment
 
+    # GitHub accepts APPROVE / REQUEST_CHANGES: the fake stores them with their state, so a
+    # test can assert Petrel never sends one. An unknown event is refused and stores nothing.
     with pytest.raises(GithubException) as exc:
-        pr.create_review(body="lgtm", event="APPROVE")
+        pr.create_review(body="lgtm", event="MERGE")
     assert exc.value.status == 422
     assert len(fake.reviews(REPO, 2)) == 1
+    pr.create_review(body="lgtm", event="APPROVE")
+    assert [r["state"] for r in fake.reviews(REPO, 2)] == ["COMMENTED", "APPROVED"]
     r = requests.post(f"{fake.url}/repos/{REPO}/pulls/1/reviews", json={"body": "x"}, headers=h, timeout=5)
     assert r.status_code == 404  # issue 1 is not a PR
 
@@ -478,3 +482,398 @@ def test_quiet_on_stderr(capfd):
         assert requests.get(f"{f.url}/repos/o/r", headers={"Authorization": "token t"}, timeout=5).status_code == 200
     out, err = capfd.readouterr()
     assert err == "" and out == ""
+
+
+# --------------------------------------------------------------------------- pull request diffs, files, compare
+
+BASE_SHA = "b" * 40
+NEW_HEAD = "c" * 40
+DIFF = "\n".join(
+    [
+        "diff --git a/src/app.py b/src/app.py",
+        "index 3b18e51..a1b2c3d 100644",
+        "--- a/src/app.py",
+        "+++ b/src/app.py",
+        "@@ -1,5 +1,6 @@",
+        " import os",  # old 1, new 1
+        "-import sys",  # old 2
+        "+import sys, json",  # new 2
+        "+import re",  # new 3
+        " ",  # old 3, new 4 (an empty context line)
+        " def main():",  # old 4, new 5
+        "     return 0",  # old 5, new 6
+        "@@ -20,3 +21,4 @@ def helper():",
+        " a = 1",  # old 20, new 21
+        " b = 2",
+        " c = 3",  # old 22, new 23
+        "+d = 4",  # new 24
+        "diff --git a/old_name.py b/lib/new_name.py",
+        "similarity index 90%",
+        "rename from old_name.py",
+        "rename to lib/new_name.py",
+        "index e8823e1..5401050 100644",
+        "--- a/old_name.py",
+        "+++ b/lib/new_name.py",
+        "@@ -12,3 +12,3 @@",
+        " x = 12",
+        "-y = 13",
+        "+y = 14",
+        " z = 15",
+        "diff --git a/logo.png b/logo.png",
+        "index 8352675..80d25bd 100644",
+        "Binary files a/logo.png and b/logo.png differ",
+        "diff --git a/docs/new.md b/docs/new.md",
+        "new file mode 100644",
+        "index 0000000..07f33c4",
+        "--- /dev/null",
+        "+++ b/docs/new.md",
+        "@@ -0,0 +1,2 @@",
+        "+# New",
+        "+text",
+        "diff --git a/gone.txt b/gone.txt",
+        "deleted file mode 100644",
+        "index d3bc718..0000000",
+        "--- a/gone.txt",
+        "+++ /dev/null",
+        "@@ -1,2 +0,0 @@",
+        "-gone",
+        "-bye",
+        "",
+    ]
+)
+SECOND_DIFF = "\n".join(
+    [
+        "diff --git a/src/app.py b/src/app.py",
+        "index 3b18e51..ffff000 100644",
+        "--- a/src/app.py",
+        "+++ b/src/app.py",
+        "@@ -40,2 +40,3 @@",
+        " tail = 1",  # new 40
+        "+more = 2",  # new 41
+        " end = 3",
+        "",
+    ]
+)
+LINE_422 = "Pull request review thread line must be part of the diff"
+PATH_422 = "Pull request review thread path could not be resolved"
+
+
+@pytest.fixture
+def pulled(fake):
+    fake.add_pull(
+        REPO,
+        5,
+        diff=DIFF,
+        base_sha=BASE_SHA,
+        head_sha=HEAD_SHA,
+        base_ref="develop",
+        head_ref="topic/x",
+        title="Add things",
+        body="PR body",
+        user="dependabot[bot]",
+        user_type="Bot",
+        draft=True,
+        labels=("bug", "size/s"),
+    )
+    return fake
+
+
+def raw_get(fake: FakeGitHub, path: str, accept: str, token: str = "user-token") -> requests.Response:
+    return requests.get(
+        fake.url + path, headers={"Authorization": f"token {token}", "Accept": accept}, timeout=5
+    )
+
+
+def post_review(fake: FakeGitHub, number: int, payload: dict, token: str = "user-token") -> requests.Response:
+    return requests.post(
+        f"{fake.url}/repos/{REPO}/pulls/{number}/reviews",
+        json=payload,
+        headers={"Authorization": f"token {token}"},
+        timeout=5,
+    )
+
+
+def test_pull_diff_media_type_and_pull_json(pulled):
+    for accept in ("application/vnd.github.v3.diff", "application/vnd.github.diff"):
+        r = raw_get(pulled, f"/repos/{REPO}/pulls/5", accept)
+        assert r.status_code == 200
+        assert r.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert r.text == DIFF
+    # PyGithub's requester, as Petrel might call it
+    g = gh(pulled, "user-token")
+    status, headers, body = g.requester.requestBlob(
+        "GET", f"/repos/{REPO}/pulls/5", headers={"Accept": "application/vnd.github.v3.diff"}
+    )
+    assert status == 200 and body == DIFF
+
+    pr = g.get_repo(REPO).get_pull(5)
+    assert (pr.head.sha, pr.base.sha, pr.head.ref, pr.base.ref) == (HEAD_SHA, BASE_SHA, "topic/x", "develop")
+    assert pr.draft is True and pr.body == "PR body" and pr.title == "Add things"
+    assert (pr.user.login, pr.user.type) == ("dependabot[bot]", "Bot")
+    assert [l.name for l in pr.labels] == ["bug", "size/s"]
+    assert (pr.additions, pr.deletions, pr.changed_files) == (6, 4, 5)
+    assert pr.mergeable is None
+    assert g.get_repo(REPO).get_issue(5).pull_request is not None
+
+    pulled.set_pull_head(REPO, 5, NEW_HEAD, SECOND_DIFF)
+    assert raw_get(pulled, f"/repos/{REPO}/pulls/5", "application/vnd.github.v3.diff").text == SECOND_DIFF
+    pr = g.get_repo(REPO).get_pull(5)
+    assert pr.head.sha == NEW_HEAD and (pr.additions, pr.deletions, pr.changed_files) == (1, 0, 1)
+    # a PR made by add_issue has an empty diff
+    assert raw_get(pulled, f"/repos/{REPO}/pulls/2", "application/vnd.github.diff").text == ""
+
+
+def test_pull_files_list(pulled):
+    files = list(gh(pulled, "user-token").get_repo(REPO).get_pull(5).get_files())
+    by_name = {f.filename: f for f in files}
+    assert [f.filename for f in files] == ["src/app.py", "lib/new_name.py", "logo.png", "docs/new.md", "gone.txt"]
+    assert [by_name[n].status for n in by_name] == ["modified", "renamed", "modified", "added", "removed"]
+    app = by_name["src/app.py"]
+    assert (app.additions, app.deletions, app.changes) == (3, 1, 4)
+    assert app.patch.startswith("@@ -1,5 +1,6 @@\n import os\n-import sys")
+    assert app.patch.endswith("+d = 4") and "diff --git" not in app.patch
+    assert by_name["lib/new_name.py"].previous_filename == "old_name.py"
+    assert by_name["docs/new.md"].patch == "@@ -0,0 +1,2 @@\n+# New\n+text"
+    assert (by_name["gone.txt"].additions, by_name["gone.txt"].deletions) == (0, 2)
+    assert all(re.fullmatch(r"[0-9a-f]{40}", f.sha) for f in files)
+    assert by_name["src/app.py"].sha.startswith("a1b2c3d")
+
+    raw = raw_get(pulled, f"/repos/{REPO}/pulls/5/files", "application/vnd.github+json").json()
+    binary = next(f for f in raw if f["filename"] == "logo.png")
+    assert "patch" not in binary and binary["changes"] == 0
+    assert "previous_filename" not in next(f for f in raw if f["filename"] == "src/app.py")
+
+    r = raw_get(pulled, f"/repos/{REPO}/pulls/5/files?per_page=2&page=3", "application/json")
+    assert [f["filename"] for f in r.json()] == ["gone.txt"] and 'rel="prev"' in r.headers["Link"]
+
+
+def test_large_pull_files_capped_and_diff_refused(fake):
+    many = "".join(
+        f"diff --git a/f{i}.txt b/f{i}.txt\nnew file mode 100644\nindex 0000000..1111111\n"
+        f"--- /dev/null\n+++ b/f{i}.txt\n@@ -0,0 +1 @@\n+{i}\n"
+        for i in range(3005)
+    )
+    fake.add_pull(REPO, 9, diff=many, base_sha=BASE_SHA, head_sha=HEAD_SHA)
+    r = raw_get(fake, f"/repos/{REPO}/pulls/9/files?per_page=100&page=30", "application/json")
+    assert [f["filename"] for f in r.json()][-1] == "f2999.txt"
+    assert "next" not in r.headers["Link"]
+    assert raw_get(fake, f"/repos/{REPO}/pulls/9/files?per_page=100&page=31", "application/json").json() == []
+    r = raw_get(fake, f"/repos/{REPO}/pulls/9", "application/vnd.github.v3.diff")
+    assert r.status_code == 406
+    assert r.json()["errors"] == [{"resource": "PullRequest", "field": "diff", "code": "too_large"}]
+    assert "maximum number of files (300)" in r.json()["message"]
+
+
+def test_compare(pulled):
+    pulled.add_compare(REPO, HEAD_SHA, NEW_HEAD, diff=SECOND_DIFF)
+    pulled.add_compare(REPO, "main", "topic/x", diff=DIFF, status="diverged", ahead_by=3, behind_by=2)
+    repo = gh(pulled, "user-token").get_repo(REPO)
+    cmp = repo.compare(HEAD_SHA, NEW_HEAD)
+    assert (cmp.status, cmp.ahead_by, cmp.behind_by, cmp.total_commits) == ("ahead", 1, 0, 1)
+    assert cmp.base_commit.sha == HEAD_SHA and cmp.merge_base_commit.sha == HEAD_SHA
+    assert [(f.filename, f.status, f.additions) for f in cmp.files] == [("src/app.py", "modified", 1)]
+    assert cmp.files[0].patch == "@@ -40,2 +40,3 @@\n tail = 1\n+more = 2\n end = 3"
+
+    div = repo.compare("main", "topic/x")  # refs with a slash
+    assert (div.status, div.ahead_by, div.behind_by) == ("diverged", 3, 2)
+    assert div.merge_base_commit.sha not in (div.base_commit.sha, HEAD_SHA)
+    assert len(div.files) == 5
+
+    r = raw_get(pulled, f"/repos/{REPO}/compare/{HEAD_SHA}...{NEW_HEAD}", "application/vnd.github.diff")
+    assert r.status_code == 200 and r.text == SECOND_DIFF
+    assert r.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+    # an unknown pair (e.g. a sha gone after a force-push) is 404
+    with pytest.raises(UnknownObjectException):
+        repo.compare(NEW_HEAD, HEAD_SHA).status
+    r = raw_get(pulled, f"/repos/{REPO}/compare/{'d' * 40}...{NEW_HEAD}", "application/vnd.github.v3.diff")
+    assert r.status_code == 404 and r.json()["message"] == "Not Found"
+
+
+# --------------------------------------------------------------------------- review validation against the diff
+
+
+def comment(path: str, line: int, side: str = "RIGHT", **extra) -> dict:
+    return {"path": path, "line": line, "side": side, "body": f"on {path}:{line}", **extra}
+
+
+def test_review_comments_on_added_context_and_removed_lines_pass(pulled):
+    pr = gh(pulled, "user-token").get_repo(REPO).get_pull(5)
+    review = pr.create_review(
+        body="looks fine",
+        event="COMMENT",
+        comments=[
+            comment("src/app.py", 3),  # added line "+import re"
+            comment("src/app.py", 5),  # context line "def main():"
+            comment("src/app.py", 24),  # added line in the second hunk
+            comment("src/app.py", 2, "LEFT"),  # removed line "-import sys"
+            comment("lib/new_name.py", 13),  # in the renamed file, by its new name
+            comment("src/app.py", 23, start_line=21),  # multi-line, within one hunk
+        ],
+    )
+    assert review.state == "COMMENTED" and review.commit_id == HEAD_SHA
+    [stored] = pulled.reviews(REPO, 5)
+    got = [(c["path"], c["line"], c["side"], c["start_line"]) for c in stored["comments"]]
+    assert got == [
+        ("src/app.py", 3, "RIGHT", None),
+        ("src/app.py", 5, "RIGHT", None),
+        ("src/app.py", 24, "RIGHT", None),
+        ("src/app.py", 2, "LEFT", None),
+        ("lib/new_name.py", 13, "RIGHT", None),
+        ("src/app.py", 23, "RIGHT", 21),
+    ]
+    first = stored["comments"][0]
+    assert first["diff_hunk"] == "@@ -1,5 +1,6 @@\n import os\n-import sys\n+import sys, json\n+import re"
+    assert first["position"] == 4 and first["commit_id"] == HEAD_SHA
+
+    listed = list(pr.get_review_comments())
+    assert [(c.path, c.line, c.side, c.body) for c in listed][:2] == [
+        ("src/app.py", 3, "RIGHT", "on src/app.py:3"),
+        ("src/app.py", 5, "RIGHT", "on src/app.py:5"),
+    ]
+    assert all(c.commit_id == HEAD_SHA and c.user.login == "alice" and c.created_at for c in listed)
+    assert all("in_reply_to_id" not in c.raw_data for c in listed)
+    [listed_review] = list(pr.get_reviews())
+    assert (listed_review.commit_id, listed_review.state, listed_review.body, listed_review.user.login) == (
+        HEAD_SHA,
+        "COMMENTED",
+        "looks fine",
+        "alice",
+    )
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (comment("src/app.py", 12), LINE_422),  # between the two hunks
+        (comment("src/app.py", 2, "RIGHT", body="x"), None),  # valid: control case (new line 2 is added)
+        (comment("src/app.py", 7, "LEFT"), LINE_422),  # old 7 lies outside every hunk
+        (comment("src/app.py", 24, "LEFT"), LINE_422),  # 24 is only a new-file number
+        (comment("README.md", 1), PATH_422),  # not in the diff
+        (comment("old_name.py", 13), PATH_422),  # a renamed file's old name
+        (comment("logo.png", 1), LINE_422),  # a binary file has no lines
+        (comment("src/app.py", 24, start_line=6), "start line must be part of the same hunk"),
+        (comment("src/app.py", 21, start_line=23), "start line must precede the end line"),
+    ],
+)
+def test_review_with_a_comment_outside_the_diff_is_refused_whole(pulled, bad, message):
+    payload = {"body": "r", "event": "COMMENT", "commit_id": HEAD_SHA, "comments": [comment("src/app.py", 3), bad]}
+    r = post_review(pulled, 5, payload)
+    if message is None:
+        assert r.status_code == 200 and len(pulled.reviews(REPO, 5)) == 1
+        return
+    assert r.status_code == 422, r.text
+    data = r.json()
+    assert data["message"] == "Unprocessable Entity" and data["status"] == "422"
+    assert data["documentation_url"] == "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"
+    assert len(data["errors"]) == 1 and message in data["errors"][0]
+    assert pulled.reviews(REPO, 5) == []  # nothing stored, not even the valid comment
+    assert raw_get(pulled, f"/repos/{REPO}/pulls/5/comments", "application/json").json() == []
+
+
+def test_review_commit_id_must_be_a_head_of_the_pull(pulled):
+    r = post_review(pulled, 5, {"body": "r", "event": "COMMENT", "commit_id": "e" * 40})
+    assert r.status_code == 422 and r.json()["errors"] == ["commit_id is not part of the pull request"]
+    assert pulled.reviews(REPO, 5) == []
+
+    pulled.set_pull_head(REPO, 5, NEW_HEAD, SECOND_DIFF)
+    # new head: judged against the new diff
+    r = post_review(pulled, 5, {"event": "COMMENT", "commit_id": NEW_HEAD, "comments": [comment("src/app.py", 41)]})
+    assert r.status_code == 200 and r.json()["commit_id"] == NEW_HEAD
+    r = post_review(pulled, 5, {"event": "COMMENT", "comments": [comment("src/app.py", 3)]})  # default: new head
+    assert r.status_code == 422 and r.json()["errors"] == [LINE_422]
+    # the previous head is still a valid commit_id, judged against its own diff
+    r = post_review(pulled, 5, {"event": "COMMENT", "commit_id": HEAD_SHA, "comments": [comment("src/app.py", 3)]})
+    assert r.status_code == 200 and r.json()["commit_id"] == HEAD_SHA
+    assert [(rv["commit_id"], rv["comments"][0]["position"]) for rv in pulled.reviews(REPO, 5)] == [
+        (NEW_HEAD, 2),
+        (HEAD_SHA, None),  # outdated: no position on the current diff
+    ]
+
+
+def test_review_events_pending_and_approvals_are_stored_with_their_state(pulled):
+    r = post_review(pulled, 5, {"body": "draft", "comments": [comment("src/app.py", 3)]})  # no event
+    assert r.status_code == 200 and r.json()["state"] == "PENDING" and "submitted_at" not in r.json()
+    again = post_review(pulled, 5, {"body": "another draft"})
+    assert again.status_code == 422
+    assert again.json()["errors"] == ["User can only have one pending review per pull request"]
+    # a pending review and its comments are seen only by their author
+    assert [x["state"] for x in raw_get(pulled, f"/repos/{REPO}/pulls/5/reviews", "application/json").json()] == [
+        "PENDING"
+    ]
+    pulled.add_token("other-token", login="carol")
+    assert raw_get(pulled, f"/repos/{REPO}/pulls/5/reviews", "application/json", token="other-token").json() == []
+    assert raw_get(pulled, f"/repos/{REPO}/pulls/5/comments", "application/json", token="other-token").json() == []
+
+    assert post_review(pulled, 5, {"event": "REQUEST_CHANGES"}).status_code == 422  # needs a body
+    assert post_review(pulled, 5, {"event": "APPROVE"}).status_code == 200
+    assert post_review(pulled, 5, {"event": "REQUEST_CHANGES", "body": "no"}).status_code == 200
+    assert [x["state"] for x in pulled.reviews(REPO, 5)] == ["PENDING", "APPROVED", "CHANGES_REQUESTED"]
+
+
+# --------------------------------------------------------------------------- repository contents
+
+
+def git_blob_sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def test_contents_base64_blob_sha_and_404(fake):
+    import base64
+    import shutil
+    import subprocess
+
+    config = ("review:\n  enabled: true\n  # " + "long comment " * 20 + "\n").encode()
+    fake.add_file(REPO, ".github/petrel.yml", config)
+    repo = gh(fake, "user-token").get_repo(REPO)
+    content = repo.get_contents(".github/petrel.yml")
+    assert content.decoded_content == config
+    assert (content.type, content.encoding, content.name) == ("file", "base64", "petrel.yml")
+    assert content.path == ".github/petrel.yml"
+    assert content.size == len(config)
+    assert content.sha == git_blob_sha(config)
+    if shutil.which("git"):
+        out = subprocess.run(["git", "hash-object", "--stdin"], input=config, capture_output=True, check=True)
+        assert content.sha == out.stdout.decode().strip()
+    raw = content.raw_data["content"]
+    assert all(len(line) == 60 for line in raw.split("\n")[:-2]) and raw.endswith("\n") and "\n" in raw
+    assert base64.b64decode(raw) == config
+    assert content.html_url == f"https://github.com/{REPO}/blob/main/.github/petrel.yml"
+    assert content.download_url == f"https://raw.githubusercontent.com/{REPO}/main/.github/petrel.yml"
+
+    with pytest.raises(UnknownObjectException):
+        repo.get_contents(".github/missing.yml")
+    r = raw_get(fake, f"/repos/{REPO}/contents/.github/missing.yml", "application/json")
+    assert r.status_code == 404 and r.json()["message"] == "Not Found"
+    r = raw_get(fake, f"/repos/{REPO}/contents/.github/petrel.yml?ref=nope", "application/json")
+    assert r.status_code == 404 and r.json()["message"] == "No commit found for the ref nope"
+
+
+def test_contents_ref_selects_version_and_directories_list(fake):
+    fake.add_file(REPO, ".github/petrel.yml", "on: main\n")
+    fake.add_file(REPO, ".github/petrel.yml", "on: head\n", ref=HEAD_SHA)
+    fake.add_file(REPO, ".github/workflows/ci.yml", b"\x00binary\xff")
+    repo = gh(fake, "user-token").get_repo(REPO)
+    assert repo.get_contents(".github/petrel.yml").decoded_content == b"on: main\n"
+    assert repo.get_contents(".github/petrel.yml", ref=HEAD_SHA).decoded_content == b"on: head\n"
+    assert repo.get_contents(".github/petrel.yml", ref="refs/heads/main").decoded_content == b"on: main\n"
+    with pytest.raises(UnknownObjectException):
+        repo.get_contents(".github/workflows/ci.yml", ref=HEAD_SHA)  # refs do not inherit files
+
+    listing = repo.get_contents(".github")
+    assert [(c.name, c.type) for c in listing] == [("petrel.yml", "file"), ("workflows", "dir")]
+    assert listing[0].sha == git_blob_sha(b"on: main\n")
+    assert re.fullmatch(r"[0-9a-f]{40}", listing[1].sha)
+    assert repo.get_contents(".github/workflows/ci.yml").decoded_content == b"\x00binary\xff"
+
+
+def test_contents_of_the_org_dot_github_repository(fake, keys):
+    private, _ = keys
+    fake.add_repo("acme/.github", installation_id=INSTALLATION)
+    fake.add_file("acme/.github", ".github/petrel.yml", "org: defaults\n")
+    g = gh(fake, install_token(fake, private))
+    assert g.get_repo("acme/.github").get_contents(".github/petrel.yml").decoded_content == b"org: defaults\n"
+    with pytest.raises(UnknownObjectException):
+        g.get_repo(REPO).get_contents(".github/petrel.yml")  # not in the repo itself

@@ -7,14 +7,13 @@ the numbering, the packing and the placement all work.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAI
+from gitrepo import commit, git, init
 
 from shared import diff, llm, settings
 from shared.config import DEFAULTS, PathsConfig
@@ -23,35 +22,13 @@ from shared.pulls import LocalPull, PostedFinding
 from shared.review import FINDINGS_SCHEMA, fingerprint, plan_review, skip_reason
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def commit(repo: Path, files: dict[str, str | bytes | None], message: str) -> str:
-    for name, content in files.items():
-        path = repo / name
-        if content is None:
-            path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
 SERVICE = "\n".join(f"def step_{n}(value):\n    return value + {n}\n" for n in range(40))
 
 
 @pytest.fixture
 def repo(tmp_path):
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    commit(path, {"app/service.py": SERVICE, "README.md": "# Service\n", "old.txt": "to be removed\n",
-                  "package-lock.json": "{}\n"}, "base")
-    git(path, "checkout", "-q", "-b", "feature")
-    return path
+    return init(tmp_path / "repo", {"app/service.py": SERVICE, "README.md": "# Service\n",
+                                    "old.txt": "to be removed\n", "package-lock.json": "{}\n"})
 
 
 def reviewer(request: dict):

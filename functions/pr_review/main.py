@@ -51,7 +51,7 @@ def review(delivery, number: int, forced: bool = False) -> list[str]:
             log.info("not reviewed: %s", skipped)
         steps += review_steps
     except BudgetExceeded as error:
-        steps.append(notices.budget_spent(repository, number, error, WORK))
+        steps.append(notices.budget_spent(repository, number, error))
     except ModelError as error:
         steps.append(notices.model_unavailable(repository, number, str(error), WORK))
     outcomes = function.act(delivery, steps, client)

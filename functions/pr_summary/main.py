@@ -44,7 +44,7 @@ def summarize(delivery, number: int, forced: bool = False) -> list[str]:
                           names={"review": config.models.review, "light": config.models.light})
             steps += plan_summary(info, pull.diff(), model, config, status)
         except BudgetExceeded as error:
-            steps.append(notices.budget_spent(repository, number, error, WORK))
+            steps.append(notices.budget_spent(repository, number, error))
         except ModelError as error:
             steps.append(notices.model_unavailable(repository, number, str(error), WORK))
     return function.act(delivery, steps, client)

@@ -1,0 +1,227 @@
+"""pr_review and pr_summary end to end: signed delivery -> queue -> worker -> fake model -> fake GitHub.
+
+The pull requests' diffs are real git diffs of a repository made in the test; the fake
+GitHub judges every inline comment against them and refuses (422) what GitHub refuses.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+import psycopg
+import pytest
+from conftest import ROOT, signed
+from fake_github import FakeGitHub
+from fake_openai import FakeOpenAI
+from functions_framework import create_app
+from gitrepo import commit, diff, git, init
+from test_review import SERVICE, edited_service, reviewer
+
+import payloads
+from shared import actions, function as function_module, llm, notices
+from shared.db import make_pool
+from shared.worker import Worker, load_handler
+
+REPO = "Codertocat/Hello-World"
+TOKEN = "ghp_" + "r" * 36
+WEBHOOK = str(ROOT / "functions" / "webhook" / "main.py")
+
+
+@pytest.fixture
+def world(env, clean_db, tmp_path):
+    """Fake GitHub, fake model, a git repository, the webhook and one worker for both functions."""
+    github = FakeGitHub().start()
+    model = FakeOpenAI().start()
+    model.responder = reviewer
+    llm._MODES.clear()
+    github.add_repo(REPO)
+    github.add_token(TOKEN, repos=[REPO])
+    repo = init(tmp_path / "repo", {"app/service.py": SERVICE, "README.md": "# Service\n"})
+    config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
+                 PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test",
+                 PETREL_MODEL_MAX_RETRIES=0)
+    function_module._access = None
+    function_module._pool = None
+    webhook = create_app("webhook", WEBHOOK, "http").test_client()
+    pool = make_pool(clean_db)
+    worker = Worker(pool, config, {name: load_handler(name) for name in ("pr_review", "pr_summary")},
+                    backoff_base=0.01)
+
+    class World:
+        def __init__(self):
+            self.github, self.model, self.repo, self.db = github, model, repo, clean_db
+            self.base = git(repo, "rev-parse", "main")
+
+        def open_pull(self, files, **pull):
+            head = commit(repo, files, "first push")
+            github.add_pull(REPO, 1, diff=diff(repo, "main", head), base_sha=self.base, head_sha=head, **pull)
+            return head
+
+        def push(self, files, *, since=None, force=False):
+            old = git(repo, "rev-parse", "HEAD")
+            if force:
+                git(repo, "reset", "-q", "--hard", "main")
+            head = commit(repo, files, "push")
+            github.set_pull_head(REPO, 1, head, diff(repo, "main", head))
+            if not force:
+                github.add_compare(REPO, since or old, head, diff=diff(repo, since or old, head))
+            return head
+
+        def deliver(self, action, delivery=None, **changes):
+            payload = payloads.with_installation(copy.deepcopy(payloads.example("pull_request", "opened")))
+            payload["action"] = action
+            pull = payload["pull_request"]
+            pull["number"] = payload["number"] = 1
+            pull["head"]["sha"] = git(repo, "rev-parse", "HEAD")
+            pull.update(changes)
+            headers, body = signed(payload, "pull_request", delivery, secret="s")
+            assert webhook.post("/", data=body, headers=headers).status_code in (200, 202)
+            while worker.run_once():
+                pass
+            return headers["X-GitHub-Delivery"]
+
+        def reviews(self):
+            return github.reviews(REPO, 1)
+
+        def comments(self, key):
+            return [c for c in github.comments(REPO, 1) if c["body"].startswith(actions.marker(key))]
+
+    yield World()
+    pool.close()
+    if function_module._pool is not None:
+        function_module._pool.close()
+    function_module._pool = function_module._access = None
+    sys.modules["main"]._pool and sys.modules["main"]._pool.close()
+    github.stop()
+    model.stop()
+
+
+def test_opened_pull_request_gets_one_review_and_one_summary(world):
+    head = world.open_pull({"app/service.py": edited_service(one=1), "README.md": "# Service\n\nMore.\n"})
+    world.deliver("opened")
+    [review] = world.reviews()
+    assert review["state"] == "COMMENTED" and review["commit_id"] == head
+    assert [(c["path"], c["line"], c["side"]) for c in review["comments"]] == [("app/service.py", 2, "RIGHT")]
+    assert review["body"].startswith(actions.marker(f"review:{head}"))
+    [summary] = world.comments("summary")
+    assert "| `app/service.py` | modified +1 -1 |" in summary["body"] and "| `README.md` |" in summary["body"]
+    with psycopg.connect(world.db) as conn:
+        assert conn.execute("SELECT head_sha, comments FROM reviews").fetchone() == (head, 1)
+        functions = {f for (f,) in conn.execute("SELECT function FROM usage")}
+    assert functions == {"pr_review", "pr_summary"}
+
+
+def test_redelivery_posts_nothing_more(world):
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    delivery = world.deliver("opened")
+    world.deliver("opened", delivery=delivery)
+    world.deliver("reopened")  # a new delivery for the same head: already reviewed
+    assert len(world.reviews()) == 1 and len(world.comments("summary")) == 1
+    assert len([r for r in world.model.chat_requests() if "findings" in str(r.get("response_format"))]) == 1
+
+
+def test_new_push_is_reviewed_incrementally_and_the_summary_edited_in_place(world):
+    first = world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    second = world.push({"app/service.py": edited_service(one=1, two=61)})
+    world.deliver("synchronize")
+    first_review, second_review = world.reviews()
+    assert [c["line"] for c in second_review["comments"]] == [62]
+    assert f"since `{first[:7]}`" in second_review["body"] and second_review["commit_id"] == second
+    [summary] = world.comments("summary")
+    assert second[:7] in summary["body"]
+
+
+def test_force_push_reviews_everything_again_without_repeating_findings(world):
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    world.push({"app/service.py": edited_service(one=1, two=61)}, force=True)
+    world.deliver("synchronize")
+    second = world.reviews()[1]
+    assert "since" not in second["body"].splitlines()[1]
+    assert [c["line"] for c in second["comments"]] == [62]  # line 2's finding was posted already
+    assert "already posted earlier were not repeated" in second["body"]
+
+
+def test_draft_is_not_reviewed_and_the_summary_says_why(world):
+    world.open_pull({"app/service.py": edited_service(one=1)}, draft=True)
+    world.deliver("opened", draft=True)
+    assert world.reviews() == []
+    [summary] = world.comments("summary")
+    assert "Not reviewed automatically: draft pull request" in summary["body"]
+
+
+def test_broken_config_is_reported_once_and_defaults_are_used(world):
+    world.github.add_file(REPO, ".github/petrel.yml", "review:\n  max_comments: lots\n")
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    world.push({"app/service.py": edited_service(one=1, two=61)})
+    world.deliver("synchronize")
+    [notice] = [c for c in world.github.comments(REPO, 1) if "config-error" in c["body"]]
+    assert "review.max_comments: expected a whole number from 0 to 200, got 'lots'" in notice["body"]
+    assert len(world.reviews()) == 2  # the reviews went on with the defaults
+
+
+def test_config_turns_automatic_review_off(world):
+    world.github.add_file(REPO, ".github/petrel.yml", "review:\n  auto: false\nsummary:\n  auto: false\n")
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    assert world.reviews() == [] and world.github.comments(REPO, 1) == []
+    assert world.model.chat_requests() == []
+
+
+def test_spent_budget_says_so_once_a_day_and_calls_no_model(world):
+    world.github.add_file(REPO, ".github/petrel.yml", "daily_token_budget: 100\n")
+    with psycopg.connect(world.db, autocommit=True) as conn:
+        conn.execute("INSERT INTO usage (repository, function, model, prompt_tokens, completion_tokens) "
+                     "VALUES (%s, 'pr_review', 'm', 90, 20)", (REPO,))
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    world.deliver("reopened")
+    assert world.reviews() == [] and world.model.chat_requests() == []
+    notices_posted = [c for c in world.github.comments(REPO, 1) if "budget:" in c["body"]]
+    assert len(notices_posted) == 1
+    assert "daily token budget (100 tokens) is spent" in notices_posted[0]["body"]
+    assert not [r for r in world.github.requests if r.method == "PATCH"]  # the summary found the same notice
+
+
+def test_no_model_configured_tells_the_pull_request(world, env):
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=world.db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=world.github.url,
+        PETREL_GITHUB_WRITE_SPACING_SECONDS=0)
+    world.deliver("opened")
+    [notice] = world.comments("model-unavailable:review")
+    assert notice["body"].endswith(notices.MODEL_UNAVAILABLE.format(
+        work="review this pull request", reason=llm.NO_MODEL))
+
+
+def test_refused_inline_comments_move_to_the_body_instead_of_losing_the_review(world):
+    head = world.open_pull({"app/service.py": edited_service(one=1)})
+    client = function_module.github_access().client(None)
+    review = actions.PostReview(REPO, 1, head, f"review:{head}", "Body.", (
+        actions.ReviewComment("app/service.py", 2, "on the diff"),
+        actions.ReviewComment("app/service.py", 70, "outside the diff"),
+    ))
+    [outcome] = actions.execute([review], client)
+    assert "moved to its body after a 422" in outcome
+    [posted] = world.reviews()
+    assert posted["comments"] == []
+    assert "`app/service.py` line 70: outside the diff" in posted["body"]
+    assert "`app/service.py` line 2: on the diff" in posted["body"]
+    statuses = [r.status for r in world.github.requests if r.method == "POST" and r.path.endswith("/reviews")]
+    assert statuses == [422, 200]
+
+
+def test_summary_can_write_the_description_when_configured(world):
+    world.github.add_file(REPO, ".github/petrel.yml", "summary:\n  edit_description: true\n")
+    world.open_pull({"app/service.py": edited_service(one=1)}, body="Author's words.")
+    world.model.responder = lambda request: (
+        {"json": {"walkthrough": "Doubles values.", "files": [{"path": "app/service.py", "summary": "doubles"}]}}
+        if "summary" in str(request.get("response_format")) else reviewer(request))
+    world.deliver("opened")
+    _, pull = function_module.github_access().client(None).requester.requestJsonAndCheck("GET", f"/repos/{REPO}/pulls/1")
+    assert pull["body"].startswith("Author's words.")
+    assert "<!-- petrel:description -->\nDoubles values.\n<!-- petrel:/description -->" in pull["body"]
+    [summary] = world.comments("summary")
+    assert "| `app/service.py` | modified +1 -1 | doubles |" in summary["body"]
