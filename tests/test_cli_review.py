@@ -1,0 +1,75 @@
+"""`python -m shared.cli review`: a review planned on a local git range, printed, nothing sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from fake_openai import FakeOpenAI
+from gitrepo import commit, git, init
+from test_review import SERVICE, edited_service, reviewer
+
+import payloads
+
+
+@pytest.fixture
+def model_server():
+    server = FakeOpenAI().start()
+    server.responder = reviewer
+    yield server
+    server.stop()
+
+
+def run_cli(args, model_server, cwd):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "OPENAI_", "PETREL_"))}
+    env.update(PYTHONPATH=str(ROOT), PETREL_MODEL_MAX_RETRIES="0")
+    if model_server is not None:
+        env.update(OPENAI_BASE_URL=model_server.url + "/v1", OPENAI_API_KEY="sk-test")
+    return subprocess.run([sys.executable, "-m", "shared.cli", "review", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_review_of_a_local_range_prints_comments_and_coverage(tmp_path, model_server):
+    repo = init(tmp_path / "repo", {"app/service.py": SERVICE, "yarn.lock": "a\n"})
+    commit(repo, {"app/service.py": edited_service(one=1), "yarn.lock": "b\n"}, "change")
+    result = run_cli(["--repo", str(repo), "--range", "main..feature"], model_server, tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "--- app/service.py:2\n**major**: This line has a bug" in out
+    assert "`yarn.lock`: excluded by default (lock file)" in out
+    assert "1 chunk(s), 1 model call(s)" in out  # one file left after the filter: no triage call
+    assert "2 of 4 changed lines sent to the model" in out
+    assert "petrel:finding" not in out  # the hidden marker is for GitHub, not for people
+
+
+def test_review_of_a_saved_payload_uses_its_shas(tmp_path, model_server):
+    repo = init(tmp_path / "repo", {"app/service.py": SERVICE})
+    head = commit(repo, {"app/service.py": edited_service(one=1)}, "change")
+    commit(repo, {"app/service.py": edited_service(one=1, two=61)}, "later, not in the payload")
+    payload = payloads.example("pull_request", "opened")
+    payload["pull_request"]["base"]["sha"] = git(repo, "rev-parse", "main")
+    payload["pull_request"]["head"]["sha"] = head
+    path = tmp_path / "pr.json"
+    path.write_text(json.dumps(payload))
+    result = run_cli(["--repo", str(repo), "--payload", str(path)], model_server, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "app/service.py:2" in result.stdout and "app/service.py:62" not in result.stdout
+    assert payload["repository"]["full_name"] in result.stdout
+
+
+def test_without_a_model_it_says_what_to_set(tmp_path):
+    repo = init(tmp_path / "repo", {"a.py": "x = 1\n"})
+    commit(repo, {"a.py": "x = 2\n"}, "change")
+    result = run_cli(["--repo", str(repo), "--range", "main..feature"], None, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "petrel: no model configured: set OPENAI_API_KEY or OPENAI_BASE_URL"
+
+
+def test_unknown_revision_is_one_clear_line(tmp_path, model_server):
+    repo = init(tmp_path / "repo", {"a.py": "x = 1\n"})
+    result = run_cli(["--repo", str(repo), "--range", "main..nope"], model_server, tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("petrel: git ") and "Traceback" not in result.stderr
