@@ -24,6 +24,7 @@ test: install
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/review.py > bench/results/review.md && cat bench/results/review.md
 
 status: install
 	$(PY) -m shared.cli status
