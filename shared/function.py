@@ -52,6 +52,32 @@ def database():
     return _pool
 
 
+def model(name: str, repository: str, config):
+    """The model for function `name` on `repository`: usage recorded, the repository's daily
+    budget and model choices applied."""
+    from shared.llm import Model
+    from shared.usage import PostgresLedger
+
+    return Model(settings.current(), function=name, repository=repository, ledger=PostgresLedger(database()),
+                 daily_budget=config.daily_token_budget,
+                 names={"review": config.models.review, "light": config.models.light})
+
+
+def open_pull(delivery: events.Delivery, number: int, work: str):
+    """(client, pull, loaded config, first steps) for a pull request of the delivery's
+    repository; the first steps report a broken config. None without GitHub credentials."""
+    from shared import notices
+    from shared.pulls import GitHubPull
+
+    client = github_client(delivery)
+    if client is None:
+        log.info("dry-run without GitHub credentials: cannot read %s#%s to %s", delivery.repository, number, work)
+        return None
+    pull = GitHubPull(client, delivery.repository, number)
+    loaded = pull.config()
+    return client, pull, loaded, notices.config_error(delivery.repository, number, loaded)
+
+
 def delivery_of(cloud_event) -> events.Delivery:
     attributes = {key: cloud_event[key] for key in ("id", "type", "source")}
     return events.delivery_from_cloudevent(attributes, cloud_event.data)

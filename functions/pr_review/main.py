@@ -11,11 +11,9 @@ import logging
 import functions_framework
 
 from shared import function, notices, settings
-from shared.llm import BudgetExceeded, Model, ModelError
-from shared.pulls import GitHubPull
+from shared.llm import BudgetExceeded, ModelError
 from shared.review import plan_review
 from shared.reviews import ReviewStore
-from shared.usage import PostgresLedger
 
 SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
               "pull_request.synchronize")
@@ -26,26 +24,19 @@ WORK = "review this pull request"
 
 def review(delivery, number: int, forced: bool = False) -> list[str]:
     """Review pull request `number` of the delivery's repository; return the action outcomes."""
-    client = function.github_client(delivery)
-    if client is None:
-        log.info("dry-run without GitHub credentials: cannot read %s#%s to review it", delivery.repository, number)
+    opened = function.open_pull(delivery, number, WORK)
+    if opened is None:
         return []
-    repository = delivery.repository
-    pull = GitHubPull(client, repository, number)
-    loaded = pull.config()
-    steps = notices.config_error(repository, number, loaded)
-    config = loaded.config
+    client, pull, loaded, steps = opened
+    repository, config = delivery.repository, loaded.config
     if not config.review.auto and not forced:
         log.info("automatic review is off in this repository's config")
         return function.act(delivery, steps, client)
-    pool = function.database()
-    store = ReviewStore(pool)
+    store = ReviewStore(function.database())
     last = store.last(repository, number)
     report = None
     try:
-        model = Model(settings.current(), function="pr_review", repository=repository, ledger=PostgresLedger(pool),
-                      daily_budget=config.daily_token_budget,
-                      names={"review": config.models.review, "light": config.models.light})
+        model = function.model("pr_review", repository, config)
         review_steps, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced)
         if skipped:
             log.info("not reviewed: %s", skipped)

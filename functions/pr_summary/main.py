@@ -9,13 +9,11 @@ import logging
 
 import functions_framework
 
-from shared import function, notices, settings
-from shared.llm import BudgetExceeded, Model, ModelError
-from shared.pulls import GitHubPull
+from shared import function, notices
+from shared.llm import BudgetExceeded, ModelError
 from shared.review import skip_reason
 from shared.reviews import ReviewStore
 from shared.summary import plan_summary, review_status
-from shared.usage import PostgresLedger
 
 SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
               "pull_request.synchronize", "pull_request.edited")
@@ -25,23 +23,17 @@ WORK = "summarize this pull request"
 
 
 def summarize(delivery, number: int, forced: bool = False) -> list[str]:
-    client = function.github_client(delivery)
-    if client is None:
-        log.info("dry-run without GitHub credentials: cannot read %s#%s to summarize it", delivery.repository, number)
+    opened = function.open_pull(delivery, number, WORK)
+    if opened is None:
         return []
-    repository = delivery.repository
-    pull = GitHubPull(client, repository, number)
-    loaded = pull.config()
-    steps = notices.config_error(repository, number, loaded)
-    config = loaded.config
+    client, pull, loaded, steps = opened
+    repository, config = delivery.repository, loaded.config
     if config.summary.auto or forced:
         info = pull.info()
-        pool = function.database()
-        status = review_status(skip_reason(info, config), ReviewStore(pool).last(repository, number), info.head_sha)
+        last = ReviewStore(function.database()).last(repository, number)
+        status = review_status(skip_reason(info, config), last, info.head_sha)
         try:
-            model = Model(settings.current(), function="pr_summary", repository=repository,
-                          ledger=PostgresLedger(pool), daily_budget=config.daily_token_budget,
-                          names={"review": config.models.review, "light": config.models.light})
+            model = function.model("pr_summary", repository, config)
             steps += plan_summary(info, pull.diff(), model, config, status)
         except BudgetExceeded as error:
             steps.append(notices.budget_spent(repository, number, error))
