@@ -45,6 +45,22 @@ Reference (every key, with its default)::
 
     triage:
       auto: true                  # triage new issues automatically
+      labels: true                # suggest labels, chosen only among the repository's own
+      label_threshold: 0.7        # the model's confidence (0 to 1) needed to add a label
+      label_mapping: {}           # names the model may use -> the repository's labels,
+                                  #   e.g. {bug: "type: bug", question: "kind/question"}
+      duplicates: true            # look for duplicates among earlier issues and pull requests
+      duplicate_threshold: 0.85   # confidence for the `duplicate` label and a comment linking
+                                  #   the original
+      related_threshold: 0.6      # confidence for a "possibly related" comment
+      recall_threshold: 0.3       # similarity an earlier issue needs to be shown to the model
+      first_answer: false         # answer from the repository's docs when they answer it
+      bulk: false                 # allow actions on many issues at once (re-triage of
+                                  #   existing issues); off unless opted in
+
+    memory:
+      issues: 200                 # recent issues and pull requests indexed on install, 0 to 5000
+      max_file_bytes: 200000      # larger files are not indexed
 
     paths:                        # which changed files are reviewed
       include: []                 # glob patterns; empty means every file
@@ -139,6 +155,21 @@ class SummaryConfig:
 @dataclass(frozen=True)
 class TriageConfig:
     auto: bool = True
+    labels: bool = True
+    label_threshold: float = 0.7
+    label_mapping: tuple[tuple[str, str], ...] = ()   # (the model's name, the repository's label)
+    duplicates: bool = True
+    duplicate_threshold: float = 0.85
+    related_threshold: float = 0.6
+    recall_threshold: float = 0.3
+    first_answer: bool = False
+    bulk: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    issues: int = 200
+    max_file_bytes: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -161,6 +192,7 @@ class Config:
     triage: TriageConfig = field(default_factory=TriageConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     language: str = "English"
     daily_token_budget: int | None = 500_000
 
@@ -182,7 +214,8 @@ class LoadedConfig:
 
 def _plain(value):
     if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: dict(getattr(value, f.name)) if f.name == "label_mapping" else _plain(getattr(value, f.name))
+                for f in fields(value)}
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
     return value
@@ -514,6 +547,25 @@ def _model(where: str, value):
     return value.strip()
 
 
+def _fraction(where: str, value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    raise ConfigError(f"{where}: expected a number from 0 to 1, got {_show(value)}")
+
+
+def _label_mapping(where: str, value):
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping like 'bug: \"type: bug\"', got {_show(value)}")
+    pairs = []
+    for key, label in value.items():
+        if not isinstance(key, str) or not isinstance(label, str) or not key.strip() or not label.strip():
+            raise ConfigError(f"{where}: expected text: text pairs, got {_show(key)}: {_show(label)}")
+        pairs.append((key.strip(), label.strip()))
+    return tuple(pairs)
+
+
 def _budget(where: str, value):
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         return value
@@ -532,7 +584,19 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable]]] = {
         "concurrency": _whole(1, 16),
     }),
     "summary": (SummaryConfig, {"auto": _boolean, "edit_description": _boolean}),
-    "triage": (TriageConfig, {"auto": _boolean}),
+    "triage": (TriageConfig, {
+        "auto": _boolean,
+        "labels": _boolean,
+        "label_threshold": _fraction,
+        "label_mapping": _label_mapping,
+        "duplicates": _boolean,
+        "duplicate_threshold": _fraction,
+        "related_threshold": _fraction,
+        "recall_threshold": _fraction,
+        "first_answer": _boolean,
+        "bulk": _boolean,
+    }),
+    "memory": (MemoryConfig, {"issues": _whole(0, 5000), "max_file_bytes": _whole(1000, 5_000_000)}),
     "paths": (PathsConfig, {"include": _strings(glob=True), "exclude": _strings(glob=True), "default_excludes": _boolean}),
     "models": (ModelsConfig, {"review": _model, "light": _model}),
 }

@@ -227,7 +227,7 @@ def test_a_malformed_extends_is_an_error(value):
     ("triage:\n  language: French\n", "triage: unknown key 'language' (did you mean 'language' at the top level?)"),
     ("edit_description: true\n", "unknown key 'edit_description' (did you mean 'summary.edit_description'?)"),
     ("auto: false\n", "unknown key 'auto' (did you mean 'review.auto' or 'summary.auto' or 'triage.auto'?)"),
-    ("colour: blue\n", "unknown key 'colour' (known keys: review, summary, triage, paths, models, language, "
+    ("colour: blue\n", "unknown key 'colour' (known keys: review, summary, triage, memory, paths, models, language, "
                        "daily_token_budget, _extends)"),
 ])
 def test_unknown_keys_are_refused_with_a_suggestion(text, error):
@@ -567,3 +567,16 @@ def test_default_excludes_can_be_turned_off_while_own_excludes_stay():
 ])
 def test_glob_translation(pattern, path, expected):
     assert matches(pattern, path) is expected, config.glob_regex(pattern)
+
+
+def test_triage_and_memory_keys():
+    config = parse("triage:\n  label_threshold: 0.5\n  label_mapping: {bug: 'type: bug'}\n  first_answer: true\n"
+                   "memory:\n  issues: 50\n")
+    assert config.triage.label_threshold == 0.5 and config.triage.first_answer
+    assert config.triage.label_mapping == (("bug", "type: bug"),)
+    assert config.memory.issues == 50
+    assert from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="triage.duplicate_threshold: expected a number from 0 to 1, got 2"):
+        parse("triage:\n  duplicate_threshold: 2\n")
+    with pytest.raises(ConfigError, match="triage.label_mapping: expected a mapping"):
+        parse("triage:\n  label_mapping: [bug]\n")
