@@ -1,0 +1,257 @@
+"""Long-term memory: a repository's files, issues, pull requests and feedback in pgvector.
+
+- Every row belongs to one repository, and every query is filtered by it: nothing crosses
+  repositories or installations.
+- Each row stores the embedding model's name; a query compares only vectors of the
+  current model. Rows of another model are re-embedded from their stored text
+  (`reembed_stale`), never mixed in.
+- Retrieval is hybrid: the nearest vectors (HNSW, cosine) and the best full-text matches
+  (Postgres `tsvector`), fused by reciprocal rank, then cut to a token budget.
+- HNSW indexes are partial, one per model and dimension, made on first use. A repository
+  with few rows is searched exactly (faster than the index there, and exact).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+log = logging.getLogger("petrel.memory")
+
+RRF_K = 60               # reciprocal rank fusion constant (Cormack et al.)
+CANDIDATES = 50          # per retriever, before fusion
+EXACT_BELOW = 20_000     # rows of one repository and model under which search is exact
+EF_SEARCH = 200          # HNSW candidate list when the index is used (filtering happens after it)
+KINDS = ("file", "issue", "pull_request", "comment", "feedback")
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True)
+class Document:
+    repository: str
+    kind: str
+    source: str
+    title: str
+    body: str
+    chunk: int = 0
+    version: str | None = None
+    url: str | None = None
+    state: str | None = None
+    installation_id: int | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+
+    def text_for_embedding(self) -> str:
+        return f"{self.title}\n{self.body}" if self.title else self.body
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str
+    source: str
+    chunk: int
+    title: str
+    body: str
+    url: str | None
+    state: str | None
+    start_line: int | None
+    end_line: int | None
+    score: float                    # reciprocal rank fusion score
+    similarity: float | None = None  # cosine similarity, when the vector search found it
+    ranks: dict = field(default_factory=dict)
+
+
+def _vector(values: list[float]) -> str:
+    return "[" + ",".join(f"{v:.6g}" for v in values) + "]"
+
+
+def index_name(model: str, dimension: int) -> str:
+    return f"documents_hnsw_{hashlib.sha1(f'{model}:{dimension}'.encode()).hexdigest()[:12]}"
+
+
+class Memory:
+    """Long-term memory over one connection pool and one embedder."""
+
+    def __init__(self, pool: ConnectionPool, embedder: Embedder):
+        self.pool = pool
+        self.embedder = embedder
+        self._indexed: set[tuple[str, int]] = set()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def ensure_index(self) -> None:
+        """The partial HNSW index for the current model and dimension (made once)."""
+        key = (self.embedder.name, self.embedder.dimension)
+        if key in self._indexed:
+            return
+        statement = sql.SQL(
+            "CREATE INDEX IF NOT EXISTS {name} ON documents USING hnsw "
+            "((embedding::vector({dim})) vector_cosine_ops) WHERE model = {model}"
+        ).format(name=sql.Identifier(index_name(*key)), dim=sql.Literal(key[1]), model=sql.Literal(key[0]))
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('petrel-memory-index'))")
+            conn.execute(statement)
+        self._indexed.add(key)
+
+    def replace(self, repository: str, kind: str, source: str, documents: list[Document]) -> int:
+        """Make `documents` the only rows of one source (a file, an issue), embedding them."""
+        vectors = self.embedder.embed([d.text_for_embedding() for d in documents]) if documents else []
+        if documents:
+            self.ensure_index()
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM documents WHERE repository = %s AND kind = %s AND source = %s",
+                         (repository, kind, source))
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    """INSERT INTO documents (installation_id, repository, kind, source, version, chunk, title, body,
+                                              url, state, start_line, end_line, model, embedding)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector)""",
+                    [(d.installation_id, repository, kind, source, d.version, d.chunk, d.title, d.body, d.url,
+                      d.state, d.start_line, d.end_line, self.embedder.name, _vector(v))
+                     for d, v in zip(documents, vectors)],
+                )
+        return len(documents)
+
+    def delete_source(self, repository: str, kind: str, source: str) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute("DELETE FROM documents WHERE repository = %s AND kind = %s AND source = %s",
+                                (repository, kind, source)).rowcount
+
+    def delete_repository(self, repository: str) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute("DELETE FROM documents WHERE repository = %s", (repository,)).rowcount
+
+    def delete_installation(self, installation_id: int) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute("DELETE FROM documents WHERE installation_id = %s", (installation_id,)).rowcount
+
+    def versions(self, repository: str, kind: str) -> dict[str, str | None]:
+        """The stored version (blob sha, updated_at) of each source of one kind, current model only."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT source, min(version) FROM documents
+                   WHERE repository = %s AND kind = %s AND model = %s GROUP BY source""",
+                (repository, kind, self.embedder.name),
+            ).fetchall()
+        return dict(rows)
+
+    def reembed_stale(self, repository: str, limit: int = 500) -> int:
+        """Re-embed rows written by another model, from their stored text."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT id, title, body FROM documents WHERE repository = %s AND model <> %s
+                   ORDER BY id LIMIT %s""",
+                (repository, self.embedder.name, limit),
+            ).fetchall()
+        if not rows:
+            return 0
+        self.ensure_index()
+        vectors = self.embedder.embed([f"{title}\n{body}" if title else body for _, title, body in rows])
+        with self.pool.connection() as conn, conn.cursor() as cursor:
+            cursor.executemany("UPDATE documents SET model = %s, embedding = %s::vector, updated_at = now() WHERE id = %s",
+                               [(self.embedder.name, _vector(v), row[0]) for row, v in zip(rows, vectors)])
+        log.info("re-embedded %d rows of %s with %s", len(rows), repository, self.embedder.name)
+        return len(rows)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def count(self, repository: str) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute("SELECT count(*) FROM documents WHERE repository = %s AND model = %s",
+                                (repository, self.embedder.name)).fetchone()[0]
+
+    def search(self, repository: str, query: str, k: int = 10, kinds: Iterable[str] | None = None,
+               exclude: Iterable[tuple[str, str]] = ()) -> list[Hit]:
+        """The `k` best rows of `repository` for `query`: vector and full-text ranks fused."""
+        kinds = list(kinds or KINDS)
+        excluded = [f"{kind}:{source}" for kind, source in exclude]
+        vector_hits = self.nearest(repository, query, CANDIDATES, kinds, excluded)
+        text_hits = self._text(repository, query, CANDIDATES, kinds, excluded)
+        fused: dict[tuple, dict] = {}
+        for name, hits in (("vector", vector_hits), ("text", text_hits)):
+            for rank, row in enumerate(hits, start=1):
+                key = (row["kind"], row["source"], row["chunk"])
+                entry = fused.setdefault(key, dict(row, score=0.0, ranks={}))
+                entry["score"] += 1.0 / (RRF_K + rank)
+                entry["ranks"][name] = rank
+                if name == "vector":
+                    entry["similarity"] = row["similarity"]
+        ranked = sorted(fused.values(), key=lambda e: -e["score"])[:k]
+        return [Hit(e["kind"], e["source"], e["chunk"], e["title"], e["body"], e["url"], e["state"], e["start_line"],
+                    e["end_line"], e["score"], e.get("similarity"), e["ranks"]) for e in ranked]
+
+    def nearest(self, repository: str, query: str, k: int, kinds: list[str] | None = None,
+                excluded: list[str] | None = None, exact: bool | None = None) -> list[dict]:
+        """Nearest rows by cosine similarity (with `similarity` = 1 - cosine distance)."""
+        [vector] = self.embedder.embed([query])
+        dim = self.embedder.dimension
+        kinds = list(kinds or KINDS)
+        if exact is None:
+            exact = self.count(repository) < EXACT_BELOW
+        distance = sql.SQL("(embedding::vector({dim}) <=> %(q)s::vector({dim}))").format(dim=sql.Literal(dim))
+        filters = sql.SQL("repository = %(repo)s AND model = %(model)s AND kind = ANY(%(kinds)s) "
+                          "AND NOT (kind || ':' || source = ANY(%(excluded)s))")
+        columns = sql.SQL("kind, source, chunk, title, body, url, state, start_line, end_line")
+        if exact:
+            # a materialized CTE keeps the planner off the (approximate) index
+            query_sql = sql.SQL(
+                "WITH rows AS MATERIALIZED (SELECT {columns}, {distance} AS distance FROM documents WHERE {filters}) "
+                "SELECT *, 1 - distance AS similarity FROM rows ORDER BY distance LIMIT %(k)s"
+            ).format(columns=columns, distance=distance, filters=filters)
+        else:
+            query_sql = sql.SQL(
+                "SELECT {columns}, 1 - {distance} AS similarity FROM documents WHERE {filters} "
+                "ORDER BY {distance} LIMIT %(k)s"
+            ).format(columns=columns, distance=distance, filters=filters)
+        params = {"q": _vector(vector), "repo": repository, "model": self.embedder.name, "kinds": kinds,
+                  "excluded": list(excluded or []), "k": k}
+        with self.pool.connection() as conn, conn.transaction():
+            if not exact:
+                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(EF_SEARCH, k * 2))))
+            cursor = conn.execute(query_sql, params)
+            names = [c.name for c in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def _text(self, repository: str, query: str, k: int, kinds: list[str], excluded: list[str]) -> list[dict]:
+        with self.pool.connection() as conn:
+            cursor = conn.execute(
+                """SELECT kind, source, chunk, title, body, url, state, start_line, end_line,
+                          ts_rank_cd(tsv, q) AS rank
+                   FROM documents, websearch_to_tsquery('english', %(query)s) AS q
+                   WHERE repository = %(repo)s AND model = %(model)s AND kind = ANY(%(kinds)s)
+                     AND NOT (kind || ':' || source = ANY(%(excluded)s)) AND tsv @@ q
+                   ORDER BY rank DESC LIMIT %(k)s""",
+                {"query": _or_query(query), "repo": repository, "model": self.embedder.name, "kinds": kinds,
+                 "excluded": excluded, "k": k},
+            )
+            names = [c.name for c in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _or_query(text: str) -> str:
+    """websearch syntax where any word may match (an issue rarely repeats every word of another)."""
+    words = [w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split() if len(w) > 2][:64]
+    return " or ".join(words)
+
+
+def fit(hits: list[Hit], budget_tokens: int, estimate: Callable[[str], int]) -> list[Hit]:
+    """The best hits whose text fits in `budget_tokens`, in rank order."""
+    kept, used = [], 0
+    for hit in hits:
+        cost = estimate(f"{hit.title}\n{hit.body}") + 8
+        if used + cost > budget_tokens:
+            continue
+        kept.append(hit)
+        used += cost
+    return kept
