@@ -180,3 +180,77 @@ def test_whitespace_only():
 """)[0]
     assert diff.whitespace_only(change)
     assert not diff.whitespace_only(by_path(diff.parse(SMALL))["app/core.py"])
+
+
+# --- real diffs from public projects' history (tests/fixtures/diffs/README.md) ---------------
+
+FIXTURES = {  # file: (files, added, removed) as `git diff --shortstat` counts them
+    "python_small.diff": (5, 151, 68),
+    "rename.diff": (17, 82, 24),
+    "rename_pure.diff": (21, 208, 138),
+    "binary.diff": (26, 295, 116),
+    "binary_nopatch.diff": (26, 295, 116),
+    "latin1.diff": (35, 824, 292),
+    "large.diff": (114, 5102, 2116),
+    "added_removed.diff": (23, 280, 233),
+}
+
+
+def fixture(name: str) -> list[diff.FileDiff]:
+    return diff.parse((DIFFS / name).read_bytes())
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_real_diffs_parse_with_their_git_counts(name):
+    files = fixture(name)
+    assert (len(files), sum(f.added for f in files), sum(f.removed for f in files)) == FIXTURES[name]
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_every_line_offered_to_the_model_is_one_github_accepts(name):
+    """Cross-check with the fake GitHub's own, independent diff parser: a comment on any line
+    Petrel numbers for the model must be accepted (RIGHT side), and no other line is numbered."""
+    from fake_github import parse_diff
+
+    text = (DIFFS / name).read_bytes().decode("utf-8", errors="replace")
+    theirs = {f.filename: f for f in parse_diff(text)}
+    for file in diff.parse(text):
+        accepted = {line.new for line in theirs[file.path].lines if line.kind in (" ", "+")}
+        assert file.commentable() == accepted, file.path
+
+
+def test_renames_binaries_and_mode_changes():
+    renamed = [f for f in fixture("rename.diff") if f.status == "renamed"]
+    assert len(renamed) == 2 and all(f.old_path and f.old_path != f.path for f in renamed)
+    pure = [f for f in fixture("rename_pure.diff") if f.status == "renamed"]
+    assert len(pure) == 1 and pure[0].hunks == ()
+    for name in ("binary.diff", "binary_nopatch.diff"):
+        assert len([f for f in fixture(name) if f.binary]) == 3
+    statuses = {f.status for f in fixture("added_removed.diff")}
+    assert {"added", "removed", "modified"} <= statuses
+
+
+def test_non_utf8_lines_are_kept_with_their_numbers():
+    sheet = {f.path: f for f in fixture("latin1.diff")}["xlrd/sheet.py"]
+    changed = [l for h in sheet.hunks for l in h.lines if l.kind != diff.CONTEXT and "\ufffd" in l.text]
+    assert [(l.kind, l.old, l.new) for l in changed] == [("-", 4, None), ("+", None, 4)]
+    assert changed[1].text.endswith("2005-2013 Stephen John Machin, Lingfo Pty Ltd</p>")
+
+
+def test_large_diff_every_changed_file_is_packed_or_listed():
+    files = diff.rank(fixture("large.diff"))
+    estimate = lambda text: len(text) // 4  # noqa: E731
+    packing = diff.pack(files, chunk_tokens=8000, estimate=estimate, max_chunks=6)
+    packed = {}
+    for chunk in packing.chunks:
+        assert chunk.tokens <= 8000
+        for f in chunk.files:
+            packed[f.path] = packed.get(f.path, 0) + len(f.hunks)
+    listed = {path for path, _ in packing.not_reviewed}
+    for f in files:
+        assert f.path in packed or f.path in listed, f.path
+        if f.path in packed and packed[f.path] < len(f.hunks):
+            assert f.path in listed  # partly reviewed files say so
+    # ranking: the chunks hold source before tests before docs
+    kinds = [diff.file_kind(f.path) for c in packing.chunks for f in c.files]
+    assert kinds == sorted(kinds, key=lambda k: diff.KIND_ORDER[k])
