@@ -55,8 +55,6 @@ Reference (every key, with its default)::
       related_threshold: 0.6      # confidence for a "possibly related" comment
       recall_threshold: 0.3       # similarity an earlier issue needs to be shown to the model
       first_answer: false         # answer from the repository's docs when they answer it
-      bulk: false                 # allow actions on many issues at once (re-triage of
-                                  #   existing issues); off unless opted in
 
     memory:
       issues: 200                 # recent issues and pull requests indexed on install, 0 to 5000
@@ -163,7 +161,6 @@ class TriageConfig:
     related_threshold: float = 0.6
     recall_threshold: float = 0.3
     first_answer: bool = False
-    bulk: bool = False
 
 
 @dataclass(frozen=True)
@@ -594,7 +591,6 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable]]] = {
         "related_threshold": _fraction,
         "recall_threshold": _fraction,
         "first_answer": _boolean,
-        "bulk": _boolean,
     }),
     "memory": (MemoryConfig, {"issues": _whole(0, 5000), "max_file_bytes": _whole(1000, 5_000_000)}),
     "paths": (PathsConfig, {"include": _strings(glob=True), "exclude": _strings(glob=True), "default_excludes": _boolean}),
