@@ -21,6 +21,13 @@ against it as GitHub does (a comment off the diff refuses the whole review, 422)
 answers ``/compare/{base}...{head}`` (other pairs 404) and ``add_file`` serves
 ``/contents/{path}?ref=`` with git blob shas.
 
+The files of each ref are also served as git data, hashed as git hashes them: ``/branches/{b}``,
+``/commits/{ref}``, ``/git/commits/{sha}``, ``/git/trees/{sha}[?recursive=1]`` and
+``/git/blobs/{sha}``. A ref's commit is a parentless commit derived from its tree (a ref that is
+itself a 40-hex sha is its own commit). Trees, commits and blobs once seen stay resolvable after
+``add_file``/``remove_file`` change the ref, as on GitHub. ``GET /repos/{o}/{r}/issues`` lists
+issues and pull requests (filters, sorting, ``since``, pages) and ``PATCH /issues/{n}`` edits them.
+
 Only the standard library, PyJWT and cryptography are used.
 """
 
@@ -92,6 +99,18 @@ PATH_NOT_IN_DIFF = "Pull request review thread path could not be resolved"
 START_NOT_IN_HUNK = "Pull request review thread start line must be part of the same hunk as the line."
 START_AFTER_END = "Pull request review thread start line must precede the end line."
 COMMIT_NOT_IN_PULL = "commit_id is not part of the pull request"
+TREE_DOCS = "https://docs.github.com/rest/git/trees#get-a-tree"
+BLOB_DOCS = "https://docs.github.com/rest/git/blobs#get-a-blob"
+BRANCH_DOCS = "https://docs.github.com/rest/branches/branches#get-a-branch"
+COMMIT_DOCS = "https://docs.github.com/rest/commits/commits#get-a-commit"
+GIT_COMMIT_DOCS = "https://docs.github.com/rest/git/commits#get-a-commit-object"
+ISSUES_DOCS = "https://docs.github.com/rest/issues/issues#list-repository-issues"
+MAX_TREE_ENTRIES = 100_000  # a recursive tree listing stops here and says "truncated": true
+EMPTY_TREE_SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+FILE_MODES = ("100644", "100755")
+FAKE_COMMIT_DATE = 1704067200  # 2024-01-01T00:00:00Z: fixed, so a ref's commit sha depends on its tree only
+FAKE_COMMIT_AUTHOR = ("Petrel Fake", "fake@example.invalid")
+FAKE_COMMIT_MESSAGE = "Files added with FakeGitHub.add_file"
 DIFF_MEDIA_RE = re.compile(r"application/vnd\.github(?:\.v3)?\.diff")
 
 
@@ -445,6 +464,94 @@ def _base64_lines(data: bytes) -> str:
     return "".join(encoded[i : i + 60] + "\n" for i in range(0, len(encoded), 60))
 
 
+def _is_full_sha(text: str) -> bool:
+    return re.fullmatch(r"[0-9a-fA-F]{40}", text) is not None
+
+
+@dataclass(frozen=True)
+class _TreeEntry:
+    name: str
+    mode: str  # as the API gives it: 100644, 100755 or 040000
+    type: str  # "blob" or "tree"
+    sha: str
+    size: int | None  # blobs only
+
+
+def _tree_order(entry: _TreeEntry) -> bytes:
+    """git sorts a tree's entries by name bytes, a subtree's name as if it ended in "/"."""
+    return entry.name.encode() + (b"/" if entry.type == "tree" else b"")
+
+
+def _git_trees(
+    files: dict[str, bytes], modes: dict[str, str] | None = None, *, blobs: dict[str, bytes] | None = None
+) -> tuple[str, dict[str, tuple[_TreeEntry, ...]], dict[str, str]]:
+    """The git trees of a snapshot, hashed as git hashes them: (root tree sha, tree sha ->
+    its entries in git's order, directory path -> tree sha; "" is the root). Each blob is
+    also put in ``blobs`` (sha -> content) when given."""
+    modes = modes or {}
+    root: dict[str, Any] = {}
+    for path, data in files.items():
+        parts = path.split("/")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = (modes.get(path, "100644"), data)
+    trees: dict[str, tuple[_TreeEntry, ...]] = {}
+    dirs: dict[str, str] = {}
+
+    def build(node: dict[str, Any], prefix: str) -> str:
+        entries = []
+        for name, value in node.items():
+            if isinstance(value, dict):
+                sha = build(value, f"{prefix}{name}/")
+                entries.append(_TreeEntry(name, "040000", "tree", sha, None))
+            else:
+                mode, data = value
+                sha = _git_blob_sha(data)
+                if blobs is not None:
+                    blobs[sha] = data
+                entries.append(_TreeEntry(name, mode, "blob", sha, len(data)))
+        entries.sort(key=_tree_order)
+        body = b"".join(
+            e.mode.lstrip("0").encode() + b" " + e.name.encode() + b"\0" + bytes.fromhex(e.sha) for e in entries
+        )
+        sha = hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
+        trees[sha] = tuple(entries)
+        dirs[prefix.rstrip("/")] = sha
+        return sha
+
+    return build(root, ""), trees, dirs
+
+
+def _git_commit_sha(tree_sha: str) -> str:
+    """The sha of a real git commit object: ``tree_sha``, no parent, fixed author and date."""
+    name, email = FAKE_COMMIT_AUTHOR
+    who = f"{name} <{email}> {FAKE_COMMIT_DATE} +0000"
+    body = f"tree {tree_sha}\nauthor {who}\ncommitter {who}\n\n{FAKE_COMMIT_MESSAGE}\n".encode()
+    return hashlib.sha1(b"commit %d\0" % len(body) + body).hexdigest()
+
+
+def _epoch(value: Any, what: str = "time") -> float:
+    """Seconds since the epoch from a number, an ISO 8601 string or a datetime (naive = UTC)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a number, an ISO 8601 string or a datetime")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{what}: not an ISO 8601 time: {value!r}") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    raise TypeError(f"{what} must be a number, an ISO 8601 string or a datetime")
+
+
 class _Raw:
     """A non-JSON response body (the diff media type)."""
 
@@ -474,6 +581,15 @@ class _Repo:
     issues: dict[int, "_Issue"] = field(default_factory=dict)
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # ref -> path -> content
     compares: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (base, head) -> record
+    private: bool = False
+    modes: dict[str, dict[str, str]] = field(default_factory=dict)  # ref -> path -> mode (absent: 100644)
+    versions: dict[str, int] = field(default_factory=dict)  # ref -> bumped on every add_file/remove_file
+    # git objects: every one ever added or seen stays resolvable (GitHub keeps unreachable objects)
+    blobs: dict[str, bytes] = field(default_factory=dict)  # blob sha -> content
+    trees: dict[str, tuple[_TreeEntry, ...]] = field(default_factory=dict)  # tree sha -> entries
+    commits: dict[str, str] = field(default_factory=dict)  # commit sha -> root tree sha
+    git_cache: dict[str, tuple[int, str, str, dict[str, str]]] = field(default_factory=dict)
+    # ref -> (version, commit sha, root tree sha, directory path -> tree sha)
 
     @property
     def full_name(self) -> str:
@@ -503,6 +619,8 @@ class _Issue:
     diff: str | None = None  # None: a PR made by add_issue, whose review comments are not judged
     heads: list[tuple[str, str | None]] = field(default_factory=list)  # (head sha, diff) of every push
     closed_at: float | None = None
+    state_reason: str | None = None  # None on a closed issue reads "completed"
+    closed_by: str | None = None
 
 
 @dataclass
@@ -572,6 +690,7 @@ class FakeGitHub:
         self.app_name = app_slug[:1].upper() + app_slug[1:]
         self.url = ""
         self.token_ttl_seconds: int = 3600
+        self.tree_entry_limit: int = MAX_TREE_ENTRIES  # lower it to see "truncated": true
         self.requests: list[Recorded] = []
         self.tokens_issued: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -645,6 +764,7 @@ class FakeGitHub:
         installation_id: int | None = None,
         default_branch: str = "main",
         labels: tuple[str, ...] | list[str] = ("bug", "enhancement", "duplicate", "question"),
+        private: bool = False,
     ) -> dict:
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
@@ -658,6 +778,7 @@ class FakeGitHub:
                 default_branch=default_branch,
                 installation_id=installation_id,
                 created_at=time.time(),
+                private=private,
             )
             for label in labels:
                 self._create_label(repo, label)
@@ -682,13 +803,32 @@ class FakeGitHub:
         user: str = "octocat",
         pull_request: bool = False,
         head_sha: str | None = None,
+        state: str = "open",
+        labels: tuple[str, ...] | list[str] = (),
+        created_at: float | str | datetime | None = None,
+        updated_at: float | str | datetime | None = None,
+        state_reason: str | None = None,
     ) -> dict:
+        """An issue (or, with ``pull_request``, a PR without a diff). ``created_at``/``updated_at``
+        take epoch seconds, ISO 8601 or a datetime (default: now; ``updated_at`` defaults to
+        ``created_at``). A closed issue is closed at ``updated_at``. Returns the issue JSON."""
+        if state not in ("open", "closed"):
+            raise ValueError(f"state must be 'open' or 'closed', got {state!r}")
+        if state_reason not in (None, "completed", "not_planned", "reopened"):
+            raise ValueError(f"bad state_reason {state_reason!r}")
+        if isinstance(labels, str):
+            raise TypeError("labels must be a list or tuple of names, not a str")
+        created = time.time() if created_at is None else _epoch(created_at, "created_at")
+        updated = created if updated_at is None else _epoch(updated_at, "updated_at")
+        if created_at is None and updated_at is not None:
+            created = min(created, updated)
+        if updated < created:
+            raise ValueError("updated_at must not be before created_at")
         with self._lock:
             repo = self._repo_for_setup(full_name)
             if number in repo.issues:
                 raise ValueError(f"{full_name}#{number} already exists")
             self._user(user, "User")
-            now = time.time()
             issue = _Issue(
                 id=next(self._ids),
                 pr_id=next(self._ids),
@@ -699,10 +839,17 @@ class FakeGitHub:
                 is_pr=pull_request,
                 head_sha=head_sha or secrets.token_hex(20),
                 base_sha=secrets.token_hex(20),
-                created_at=now,
-                updated_at=now,
+                created_at=created,
+                updated_at=updated,
+                state=state,
+                closed_at=updated if state == "closed" else None,
+                state_reason=state_reason,
             )
             issue.heads.append((issue.head_sha, None))
+            for name in labels:
+                key = self._create_label(repo, name)["name"].lower()
+                if key not in issue.labels:
+                    issue.labels.append(key)
             repo.issues[number] = issue
             return self._issue_json(repo, issue, self.url)
 
@@ -807,18 +954,67 @@ class FakeGitHub:
             }
             return self._compare_json(repo, repo.compares[(base, head)], self.url)
 
-    def add_file(self, full_name: str, path: str, content: str | bytes, *, ref: str | None = None) -> dict:
-        """Put a file at ``path`` in ``ref`` (default: the repo's default branch). Each ref is its
-        own snapshot: files are not inherited between refs. Returns the contents JSON."""
+    def add_file(
+        self,
+        full_name: str,
+        path: str,
+        content: str | bytes,
+        *,
+        ref: str | None = None,
+        mode: str = "100644",
+    ) -> dict:
+        """Put a file at ``path`` in ``ref`` (default: the repo's default branch), replacing any
+        file already there. Each ref is its own snapshot: files are not inherited between refs.
+        ``mode`` is git's: 100644, or 100755 (executable). Returns the contents JSON."""
         data = content.encode() if isinstance(content, str) else bytes(content)
         path = path.strip("/")
         if not path:
             raise ValueError("path must not be empty")
+        if any(part in ("", ".", "..", ".git") for part in path.split("/")):
+            raise ValueError(f"bad path {path!r}")
+        if mode not in FILE_MODES:
+            raise ValueError(f"mode must be one of {FILE_MODES}, got {mode!r}")
         with self._lock:
             repo = self._repo_for_setup(full_name)
             ref_key = self._ref_key(repo, ref)
-            repo.files.setdefault(ref_key, {})[path] = data
+            files = repo.files.setdefault(ref_key, {})
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in files:
+                    raise ValueError(f"{'/'.join(parts[:i])!r} is a file in {ref_key}; it cannot hold {path!r}")
+            if path not in files and any(p.startswith(path + "/") for p in files):
+                raise ValueError(f"{path!r} is a directory in {ref_key}")
+            files[path] = data
+            modes = repo.modes.setdefault(ref_key, {})
+            if mode == "100644":
+                modes.pop(path, None)
+            else:
+                modes[path] = mode
+            repo.blobs[_git_blob_sha(data)] = data
+            repo.versions[ref_key] = repo.versions.get(ref_key, 0) + 1
             return self._content_json(repo, ref_key, path, data, self.url)
+
+    def remove_file(self, full_name: str, path: str, *, ref: str | None = None) -> None:
+        """Delete the file at ``path`` from ``ref`` (default: the default branch), as a push would:
+        the ref's tree and commit change; the old blob, trees and commit stay resolvable by sha.
+        A directory left empty disappears. KeyError if there is no such file."""
+        path = path.strip("/")
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            ref_key = self._ref_key(repo, ref)
+            files = repo.files.get(ref_key, {})
+            if path not in files:
+                raise KeyError(f"no file {path!r} in {full_name} at {ref_key}")
+            del files[path]
+            repo.modes.get(ref_key, {}).pop(path, None)
+            repo.versions[ref_key] = repo.versions.get(ref_key, 0) + 1
+
+    def head(self, full_name: str, ref: str | None = None) -> dict:
+        """Where ``ref`` (default: the default branch) points now: ``{"commit": sha, "tree": sha}``."""
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            commit, tree = self._head(repo, self._ref_key(repo, ref))
+            return {"commit": commit, "tree": tree}
 
     def add_comment(
         self, full_name: str, number: int, body: str, *, user: str = "octocat", user_type: str = "User"
@@ -918,6 +1114,12 @@ class FakeGitHub:
                 out.append(data)
             return out
 
+    def issue(self, full_name: str, number: int) -> dict:
+        """The issue (or PR's issue) JSON as ``GET /issues/{n}`` gives it now."""
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            return self._issue_json(repo, repo.issues[number], self.url)
+
     def labels_on(self, full_name: str, number: int) -> list[str]:
         with self._lock:
             repo = self._repo_for_setup(full_name)
@@ -1015,7 +1217,7 @@ class FakeGitHub:
             "node_id": _node_id("R", repo.id),
             "name": repo.name,
             "full_name": repo.full_name,
-            "private": False,
+            "private": repo.private,
             "owner": self._user_json(repo.owner, base),
             "html_url": f"https://github.com/{repo.full_name}",
             "description": None,
@@ -1030,11 +1232,11 @@ class FakeGitHub:
             "updated_at": ts,
             "pushed_at": ts,
             "default_branch": repo.default_branch,
-            "visibility": "public",
+            "visibility": "private" if repo.private else "public",
             "archived": False,
             "disabled": False,
             "has_issues": True,
-            "open_issues_count": sum(1 for _ in repo.issues),
+            "open_issues_count": sum(1 for i in repo.issues.values() if i.state == "open"),
             "permissions": {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True},
         }
 
@@ -1068,7 +1270,7 @@ class FakeGitHub:
             "html_url": f"https://github.com/{repo.full_name}/{kind}/{issue.number}",
             "number": issue.number,
             "state": issue.state,
-            "state_reason": "completed" if issue.state == "closed" and not issue.is_pr else None,
+            "state_reason": None if issue.is_pr else self._state_reason(issue),
             "title": issue.title,
             "body": issue.body,
             "user": self._user_json(issue.user, base),
@@ -1082,7 +1284,7 @@ class FakeGitHub:
             "closed_at": _iso(issue.closed_at) if issue.closed_at is not None else None,
             "created_at": _iso(issue.created_at),
             "updated_at": _iso(issue.updated_at),
-            "closed_by": None,
+            "closed_by": self._user_json(issue.closed_by, base) if issue.closed_by else None,
             "author_association": self._association(repo, issue.user),
             "draft": issue.draft,
             "reactions": self._reactions_summary([], f"{api}/reactions"),
@@ -1097,6 +1299,12 @@ class FakeGitHub:
                 "merged_at": None,
             }
         return data
+
+    @staticmethod
+    def _state_reason(issue: _Issue) -> str | None:
+        if issue.state == "closed":
+            return issue.state_reason or "completed"
+        return issue.state_reason if issue.state_reason == "reopened" else None
 
     def _pull_json(self, repo: _Repo, issue: _Issue, base: str) -> dict[str, Any]:
         api = f"{base}/repos/{repo.full_name}/pulls/{issue.number}"
@@ -1266,24 +1474,130 @@ class FakeGitHub:
 
     def _tree_sha(self, files: dict[str, bytes], prefix: str) -> str:
         """The git tree sha of directory ``prefix`` ("" = root), as git computes it."""
-        entries: dict[str, tuple[bytes, bytes]] = {}
-        for path, data in files.items():
-            if prefix and not path.startswith(prefix + "/"):
-                continue
-            rest = path[len(prefix) + 1 :] if prefix else path
-            name, _, deeper = rest.partition("/")
-            if deeper:
-                sub = f"{prefix}/{name}" if prefix else name
-                entries[name] = (b"40000", bytes.fromhex(self._tree_sha(files, sub)))
-            else:
-                entries[name] = (b"100644", bytes.fromhex(_git_blob_sha(data)))
-        def order(kv: tuple[str, tuple[bytes, bytes]]) -> str:  # git sorts a tree's name as "name/"
-            return kv[0] + ("/" if kv[1][0] == b"40000" else "")
+        return _git_trees(files)[2].get(prefix, EMPTY_TREE_SHA)
 
-        body = b"".join(
-            mode + b" " + name.encode() + b"\0" + sha for name, (mode, sha) in sorted(entries.items(), key=order)
-        )
-        return hashlib.sha1(b"tree %d\0" % len(body) + body).hexdigest()
+    # ------------------------------------------------------------------ internals: git data
+
+    def _head(self, repo: _Repo, ref_key: str) -> tuple[str, str]:
+        """(commit sha, root tree sha) of a ref's snapshot; its objects are registered as seen."""
+        version = repo.versions.get(ref_key, 0)
+        cached = repo.git_cache.get(ref_key)
+        if cached is None or cached[0] != version:
+            files = repo.files.get(ref_key, {})
+            tree, trees, dirs = _git_trees(files, repo.modes.get(ref_key), blobs=repo.blobs)
+            commit = ref_key.lower() if _is_full_sha(ref_key) else _git_commit_sha(tree)
+            repo.trees.update(trees)
+            repo.commits[commit] = tree
+            cached = (version, commit, tree, dirs)
+            repo.git_cache[ref_key] = cached
+        return cached[1], cached[2]
+
+    def _branch_names(self, repo: _Repo) -> list[str]:
+        return sorted({repo.default_branch} | {r for r in repo.files if not _is_full_sha(r)})
+
+    def _sync_git(self, repo: _Repo) -> None:
+        """Register the objects of every ref's current snapshot."""
+        for ref_key in set(repo.files) | {repo.default_branch}:
+            self._head(repo, ref_key)
+
+    def _resolve_commit(self, repo: _Repo, ref: str) -> tuple[str, str] | None:
+        """(commit sha, root tree sha) for a branch name (``refs/heads/`` optional) or a commit sha
+        (abbreviated to 7+ hex digits if unique); None if unknown."""
+        self._sync_git(repo)
+        key = self._ref_key(repo, ref)
+        if key in repo.files or key == repo.default_branch:
+            return self._head(repo, key)
+        low = key.lower()
+        if re.fullmatch(r"[0-9a-f]{7,40}", low):
+            matches = [c for c in repo.commits if c.startswith(low)]
+            if len(matches) == 1:
+                return matches[0], repo.commits[matches[0]]
+        return None
+
+    def _files_in_tree(self, repo: _Repo, tree: str) -> tuple[dict[str, bytes], dict[str, str]]:
+        """(path -> content, path -> mode if not 100644) of a registered tree."""
+        files: dict[str, bytes] = {}
+        modes: dict[str, str] = {}
+
+        def walk(sha: str, prefix: str) -> None:
+            for e in repo.trees[sha]:
+                if e.type == "tree":
+                    walk(e.sha, f"{prefix}{e.name}/")
+                else:
+                    files[prefix + e.name] = repo.blobs[e.sha]
+                    if e.mode != "100644":
+                        modes[prefix + e.name] = e.mode
+        walk(tree, "")
+        return files, modes
+
+    def _git_person(self) -> dict[str, Any]:
+        name, email = FAKE_COMMIT_AUTHOR
+        return {"name": name, "email": email, "date": _iso(FAKE_COMMIT_DATE)}
+
+    def _git_commit_json(self, repo: _Repo, commit: str, tree: str, base: str) -> dict[str, Any]:
+        """``GET /git/commits/{sha}``."""
+        api = f"{base}/repos/{repo.full_name}"
+        return {
+            "sha": commit,
+            "node_id": _node_id("C", int(commit[:8], 16)),
+            "url": f"{api}/git/commits/{commit}",
+            "html_url": f"https://github.com/{repo.full_name}/commit/{commit}",
+            "author": self._git_person(),
+            "committer": self._git_person(),
+            "tree": {"sha": tree, "url": f"{api}/git/trees/{tree}"},
+            "message": FAKE_COMMIT_MESSAGE,
+            "parents": [],
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
+        }
+
+    def _commit_json(self, repo: _Repo, commit: str, tree: str, base: str, *, full: bool) -> dict[str, Any]:
+        """``GET /commits/{ref}`` (``full``: with stats and files) and a branch's ``commit``."""
+        api = f"{base}/repos/{repo.full_name}"
+        git = self._git_commit_json(repo, commit, tree, base)
+        data: dict[str, Any] = {
+            "sha": commit,
+            "node_id": git["node_id"],
+            "commit": {
+                "author": git["author"],
+                "committer": git["committer"],
+                "message": git["message"],
+                "tree": git["tree"],
+                "url": git["url"],
+                "comment_count": 0,
+                "verification": git["verification"],
+            },
+            "url": f"{api}/commits/{commit}",
+            "html_url": git["html_url"],
+            "comments_url": f"{api}/commits/{commit}/comments",
+            "author": None,
+            "committer": None,
+            "parents": [],
+        }
+        if full:
+            data["stats"] = {"total": 0, "additions": 0, "deletions": 0}
+            data["files"] = []
+        return data
+
+    def _branch_json(self, repo: _Repo, name: str, base: str) -> dict[str, Any]:
+        commit, tree = self._head(repo, name)
+        api = f"{base}/repos/{repo.full_name}/branches/{urllib.parse.quote(name)}"
+        return {
+            "name": name,
+            "commit": self._commit_json(repo, commit, tree, base, full=False),
+            "_links": {"self": api, "html": f"https://github.com/{repo.full_name}/tree/{name}"},
+            "protected": False,
+            "protection": {
+                "enabled": False,
+                "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []},
+            },
+            "protection_url": f"{api}/protection",
+        }
 
     def _performed_via(self, login: str, base: str) -> dict[str, Any] | None:
         return self._app_json(base) if login == self._bot_login else None
@@ -1414,7 +1728,9 @@ class FakeGitHub:
             ("GET", r"/rate_limit", self._h_rate_limit),
             ("GET", R, self._h_get_repo),
             ("GET", R + r"/labels", self._h_list_labels),
+            ("GET", R + r"/issues", self._h_list_issues),
             ("GET", R + r"/issues/" + N, self._h_get_issue),
+            ("PATCH", R + r"/issues/" + N, self._h_edit_issue),
             ("GET", R + r"/issues/" + N + r"/comments", self._h_list_comments),
             ("POST", R + r"/issues/" + N + r"/comments", self._h_create_comment),
             ("GET", R + r"/issues/" + N + r"/labels", self._h_issue_labels),
@@ -1431,6 +1747,12 @@ class FakeGitHub:
             ("GET", R + r"/pulls/" + N + r"/files", self._h_pull_files),
             ("GET", R + r"/compare/(?P<basehead>.+?)", self._h_compare),
             ("GET", R + r"/contents(?:/(?P<path>.*?))?", self._h_contents),
+            ("GET", R + r"/branches", self._h_list_branches),
+            ("GET", R + r"/branches/(?P<branch>.+?)", self._h_get_branch),
+            ("GET", R + r"/commits/(?P<ref>.+?)", self._h_get_commit),
+            ("GET", R + r"/git/commits/(?P<sha>[^/]+)", self._h_get_git_commit),
+            ("GET", R + r"/git/trees/(?P<sha>.+?)", self._h_get_tree),
+            ("GET", R + r"/git/blobs/(?P<sha>[^/]+)", self._h_get_blob),
             ("GET", R + r"/pulls/comments/" + C, self._h_get_review_comment),
             ("GET", R + r"/pulls/comments/" + C + r"/reactions", self._h_list_reactions_review),
             ("POST", R + r"/pulls/comments/" + C + r"/reactions", self._h_create_reaction_review),
@@ -1838,10 +2160,14 @@ class FakeGitHub:
         repo = ctx.repo
         ref = self._ref_key(repo, ctx.query.get("ref"))
         path = urllib.parse.unquote(ctx.params.get("path") or "").strip("/")
-        if ref not in self._known_refs(repo):
-            message = f"No commit found for the ref {ref}"
-            raise _HTTPError(404, {"message": message, "documentation_url": CONTENTS_DOCS, "status": "404"})
-        files = repo.files.get(ref, {})
+        if ref in self._known_refs(repo):
+            files, modes = repo.files.get(ref, {}), repo.modes.get(ref, {})
+        else:  # a commit sha the git data API has given out (e.g. a branch's commit before a push)
+            resolved = self._resolve_commit(repo, ref)
+            if resolved is None:
+                message = f"No commit found for the ref {ref}"
+                raise _HTTPError(404, {"message": message, "documentation_url": CONTENTS_DOCS, "status": "404"})
+            files, modes = self._files_in_tree(repo, resolved[1])
         if path in files:
             return 200, self._content_json(repo, ref, path, files[path], ctx.base), {}
         prefix = path + "/" if path else ""
@@ -1852,6 +2178,7 @@ class FakeGitHub:
                 children[name] = "dir" if deeper else "file"
         if not children and path:
             raise _HTTPError(404, {"message": "Not Found", "documentation_url": CONTENTS_DOCS, "status": "404"})
+        dirs = _git_trees(files, modes)[2] if "dir" in children.values() else {}
         entries = []
         for name in sorted(children):
             child = prefix + name
@@ -1859,10 +2186,183 @@ class FakeGitHub:
                 entry = self._content_links(repo, ref, child, _git_blob_sha(files[child]), "file", ctx.base)
                 entry["size"] = len(files[child])
             else:
-                entry = self._content_links(repo, ref, child, self._tree_sha(files, child), "dir", ctx.base)
+                entry = self._content_links(repo, ref, child, dirs[child], "dir", ctx.base)
                 entry["size"] = 0
             entries.append(entry)
         return 200, entries, {}
+
+    def _h_list_branches(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        items = []
+        for name in self._branch_names(ctx.repo):
+            commit, _ = self._head(ctx.repo, name)
+            url = f"{ctx.base}/repos/{ctx.repo.full_name}/commits/{commit}"
+            items.append({"name": name, "commit": {"sha": commit, "url": url}, "protected": False})
+        return self._paginate(ctx, items)
+
+    def _h_get_branch(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        name = urllib.parse.unquote(ctx.params["branch"])
+        if name not in self._branch_names(ctx.repo):
+            raise _HTTPError(404, {"message": "Branch not found", "documentation_url": BRANCH_DOCS, "status": "404"})
+        return 200, self._branch_json(ctx.repo, name, ctx.base), {}
+
+    def _h_get_commit(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        ref = urllib.parse.unquote(ctx.params["ref"])
+        resolved = self._resolve_commit(ctx.repo, ref)
+        if resolved is None:
+            message = f"No commit found for SHA: {ref}"
+            raise _HTTPError(422, {"message": message, "documentation_url": COMMIT_DOCS, "status": "422"})
+        return 200, self._commit_json(ctx.repo, *resolved, ctx.base, full=True), {}
+
+    def _h_get_git_commit(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        sha = ctx.params["sha"].lower()
+        self._sync_git(ctx.repo)
+        if sha not in ctx.repo.commits:  # a full sha only, not a ref
+            raise _HTTPError(404, {"message": "Not Found", "documentation_url": GIT_COMMIT_DOCS, "status": "404"})
+        return 200, self._git_commit_json(ctx.repo, sha, ctx.repo.commits[sha], ctx.base), {}
+
+    def _h_get_tree(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        """A tree by its sha, or the root tree of a commit sha or branch name, as GitHub
+        accepts. ``recursive`` given with any value (even 0 or false) lists the whole tree."""
+        repo = ctx.repo
+        key = urllib.parse.unquote(ctx.params["sha"])
+        self._sync_git(repo)
+        tree: str | None = key.lower() if key.lower() in repo.trees else None
+        if tree is None:
+            resolved = self._resolve_commit(repo, key)
+            tree = resolved[1] if resolved else None
+        if tree is None:
+            raise _HTTPError(404, {"message": "Not Found", "documentation_url": TREE_DOCS, "status": "404"})
+        recursive = "recursive" in ctx.query
+        limit = max(self.tree_entry_limit, 0)
+        api = f"{ctx.base}/repos/{repo.full_name}/git"
+        items: list[dict[str, Any]] = []
+        truncated = False
+
+        def walk(sha: str, prefix: str) -> None:
+            nonlocal truncated
+            for e in repo.trees[sha]:
+                if len(items) >= limit:
+                    truncated = True
+                    return
+                item: dict[str, Any] = {"path": prefix + e.name, "mode": e.mode, "type": e.type, "sha": e.sha}
+                if e.type == "blob":
+                    item["size"] = e.size
+                item["url"] = f"{api}/{'blobs' if e.type == 'blob' else 'trees'}/{e.sha}"
+                items.append(item)
+                if recursive and e.type == "tree":
+                    walk(e.sha, f"{prefix}{e.name}/")
+                    if truncated:
+                        return
+
+        walk(tree, "")
+        return 200, {"sha": tree, "url": f"{api}/trees/{tree}", "tree": items, "truncated": truncated}, {}
+
+    def _h_get_blob(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        sha = ctx.params["sha"].lower()
+        data = ctx.repo.blobs.get(sha) if _is_full_sha(sha) else None
+        if data is None:
+            raise _HTTPError(404, {"message": "Not Found", "documentation_url": BLOB_DOCS, "status": "404"})
+        return 200, {
+            "sha": sha,
+            "node_id": _node_id("B", int(sha[:8], 16)),
+            "size": len(data),
+            "url": f"{ctx.base}/repos/{ctx.repo.full_name}/git/blobs/{sha}",
+            "content": _base64_lines(data),
+            "encoding": "base64",
+        }, {}
+
+    def _h_list_issues(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        """Issues and pull requests (PRs carry ``pull_request``), as GitHub lists them."""
+        q = ctx.query
+
+        def invalid(name: str) -> _HTTPError:
+            err = {"value": q.get(name), "resource": "Issue", "field": name, "code": "invalid"}
+            return _HTTPError(422, {"message": "Validation Failed", "errors": [err], "documentation_url": ISSUES_DOCS})
+
+        state = q.get("state") or "open"
+        sort = q.get("sort") or "created"
+        direction = q.get("direction") or "desc"
+        if state not in ("open", "closed", "all"):
+            raise invalid("state")
+        if sort not in ("created", "updated", "comments"):
+            raise invalid("sort")
+        if direction not in ("asc", "desc"):
+            raise invalid("direction")
+        since: float | None = None
+        if q.get("since"):
+            try:
+                since = _epoch(q["since"])
+            except (TypeError, ValueError):
+                raise invalid("since") from None
+        issues = [i for i in ctx.repo.issues.values() if state == "all" or i.state == state]
+        if since is not None:
+            issues = [i for i in issues if i.updated_at >= since]
+        if q.get("labels"):
+            wanted = {n.strip().lower() for n in q["labels"].split(",") if n.strip()}
+            issues = [i for i in issues if wanted <= set(i.labels)]
+        if q.get("creator"):
+            issues = [i for i in issues if i.user.lower() == q["creator"].lower()]
+        for name in ("assignee", "milestone"):  # the fake has no assignees or milestones
+            if q.get(name) and q[name] != "none":
+                issues = []
+        keys: dict[str, Callable[[_Issue], Any]] = {
+            "created": lambda i: (i.created_at, i.number),
+            "updated": lambda i: (i.updated_at, i.number),
+            "comments": lambda i: (len(i.comment_ids), i.number),
+        }
+        issues.sort(key=keys[sort], reverse=direction == "desc")
+        return self._paginate(ctx, [self._issue_json(ctx.repo, i, ctx.base) for i in issues])
+
+    def _h_edit_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        issue = self._issue(ctx)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        if "title" in body:
+            title = body["title"]
+            if isinstance(title, bool) or not isinstance(title, (str, int)) or not str(title).strip():
+                raise _validation("Issue", "title", "missing_field")
+        if "body" in body and body["body"] is not None and not isinstance(body["body"], str):
+            raise _validation("Issue", "body", "invalid")
+        if len(body.get("body") or "") > MAX_COMMENT_BODY:
+            raise _validation("Issue", "body", "custom", TOO_LONG_MESSAGE)
+        if "state" in body and body["state"] not in ("open", "closed"):
+            raise _validation("Issue", "state", "invalid")
+        if body.get("state_reason") not in (None, "completed", "not_planned", "reopened"):
+            raise _validation("Issue", "state_reason", "invalid")
+        names: list[str] | None = None
+        if "labels" in body:
+            raw = body["labels"] if body["labels"] is not None else []
+            if not isinstance(raw, list):
+                raise _validation("Issue", "labels", "invalid")
+            names = []
+            for item in raw:
+                if isinstance(item, dict):
+                    item = item.get("name")
+                if not isinstance(item, str) or not item.strip():
+                    raise _validation("Label", "name", "invalid")
+                names.append(item.strip())
+        # valid: apply
+        now = time.time()
+        if "title" in body:
+            issue.title = str(body["title"])
+        if "body" in body:
+            issue.body = body["body"] or ""
+        if names is not None:
+            issue.labels = []
+            for name in names:
+                key = self._create_label(ctx.repo, name)["name"].lower()
+                if key not in issue.labels:
+                    issue.labels.append(key)
+        new_state = body.get("state", issue.state)
+        if new_state == "closed" and issue.state != "closed":
+            issue.state, issue.closed_at, issue.closed_by = "closed", now, self._author(ctx.token)
+            issue.state_reason = body.get("state_reason") or "completed"
+        elif new_state == "open" and issue.state != "open":
+            issue.state, issue.closed_at, issue.closed_by = "open", None, None
+            issue.state_reason = "reopened"
+        elif body.get("state_reason") is not None and issue.state == "closed":
+            issue.state_reason = body["state_reason"]
+        issue.updated_at = now
+        return 200, self._issue_json(ctx.repo, issue, ctx.base), {}
 
     def _h_list_comments(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(ctx)

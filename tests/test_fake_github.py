@@ -877,3 +877,420 @@ def test_contents_of_the_org_dot_github_repository(fake, keys):
     assert g.get_repo("acme/.github").get_contents(".github/petrel.yml").decoded_content == b"org: defaults\n"
     with pytest.raises(UnknownObjectException):
         g.get_repo(REPO).get_contents(".github/petrel.yml")  # not in the repo itself
+
+
+# --------------------------------------------------------------------------- git data: branches, commits, trees, blobs
+
+# path -> (content, mode); the names probe git's ordering ("src-x" < "src.txt" < "src/", "README" < "bin")
+TREE_FILES = {
+    "src/app.py": (b"print('hi')\n", "100644"),
+    "README.md": (b"# widgets\n", "100644"),
+    "src/util/helpers.py": (b"def h():\n    return 1\n", "100644"),
+    "src.txt": (b"a file that sorts before the src tree\n", "100644"),
+    "src-x/a.txt": (b"a\n", "100644"),
+    "bin/run": (b"#!/bin/sh\necho run\n", "100755"),
+    "docs/guide.md": ("# Guide\n\nÜnïcödé\n" * 20, "100644"),
+    "logo.png": (b"\x89PNG\r\n\x1a\n\x00\xff" * 40, "100644"),
+}
+TREE_ORDER = [
+    "README.md",
+    "bin",
+    "bin/run",
+    "docs",
+    "docs/guide.md",
+    "logo.png",
+    "src-x",
+    "src-x/a.txt",
+    "src.txt",
+    "src",
+    "src/app.py",
+    "src/util",
+    "src/util/helpers.py",
+]
+GIT_ENV = {
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Petrel Fake",
+    "GIT_AUTHOR_EMAIL": "fake@example.invalid",
+    "GIT_AUTHOR_DATE": "1704067200 +0000",
+    "GIT_COMMITTER_NAME": "Petrel Fake",
+    "GIT_COMMITTER_EMAIL": "fake@example.invalid",
+    "GIT_COMMITTER_DATE": "1704067200 +0000",
+}
+
+
+def as_bytes(content) -> bytes:
+    return content.encode() if isinstance(content, str) else content
+
+
+@pytest.fixture
+def tree_repo(fake):
+    for path, (content, mode) in TREE_FILES.items():
+        fake.add_file(REPO, path, content, mode=mode)
+    return fake
+
+
+def git_listing(tmp_path, files: dict) -> tuple[str, list[tuple[str, str, str, str]], str]:
+    """What real git makes of ``files``: (root tree sha, [(path, type, mode, sha)] in ``ls-tree
+    -r -t`` order, the sha of ``commit-tree`` with the fake's fixed author, date and message)."""
+    import os
+    import subprocess
+
+    work = tmp_path / "git"
+    work.mkdir()
+    env = {**os.environ, **GIT_ENV}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=work, env=env, capture_output=True, check=True, text=True).stdout
+
+    git("init", "-q")
+    git("config", "core.fileMode", "true")
+    for path, (content, mode) in files.items():
+        target = work / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(as_bytes(content))
+        target.chmod(0o755 if mode == "100755" else 0o644)
+    git("add", "-A")
+    tree = git("write-tree").strip()
+    entries = []
+    for line in git("ls-tree", "-r", "-t", tree).splitlines():
+        meta, path = line.split("\t", 1)
+        mode, kind, sha = meta.split()
+        entries.append((path, kind, mode, sha))
+    commit = git("commit-tree", tree, "-m", "Files added with FakeGitHub.add_file").strip()
+    return tree, entries, commit
+
+
+def test_git_tree_recursive_listing_matches_add_file_and_real_git(tree_repo, tmp_path):
+    import shutil
+
+    repo = gh(tree_repo, "user-token").get_repo(REPO)
+    branch = repo.get_branch("main")
+    tree_sha = branch.commit.commit.tree.sha
+    assert re.fullmatch(r"[0-9a-f]{40}", tree_sha) and re.fullmatch(r"[0-9a-f]{40}", branch.commit.sha)
+    assert tree_repo.head(REPO) == {"commit": branch.commit.sha, "tree": tree_sha}
+
+    tree = repo.get_git_tree(tree_sha, recursive=True)
+    assert tree.sha == tree_sha and tree.raw_data["truncated"] is False
+    assert tree.raw_data["url"] == f"{tree_repo.url}/repos/{REPO}/git/trees/{tree_sha}"
+    assert [e.path for e in tree.tree] == TREE_ORDER
+    by_path = {e.path: e for e in tree.tree}
+    for path, (content, mode) in TREE_FILES.items():
+        e = by_path[path]
+        data = as_bytes(content)
+        assert (e.type, e.mode, e.sha, e.size) == ("blob", mode, git_blob_sha(data), len(data)), path
+        assert e.url == f"{tree_repo.url}/repos/{REPO}/git/blobs/{e.sha}"
+    for raw in tree.raw_data["tree"]:
+        if raw["path"] not in TREE_FILES:
+            assert (raw["type"], raw["mode"]) == ("tree", "040000") and "size" not in raw, raw
+            assert raw["url"].endswith(f"/git/trees/{raw['sha']}")
+    # the contents API agrees on blob and directory shas
+    assert repo.get_contents("src/app.py").sha == by_path["src/app.py"].sha
+    assert {c.path: c.sha for c in repo.get_contents("src")}["src/util"] == by_path["src/util"].sha
+
+    if shutil.which("git"):
+        git_tree, git_entries, git_commit = git_listing(tmp_path, TREE_FILES)
+        assert tree_sha == git_tree
+        assert [(e.path, e.type, e.mode, e.sha) for e in tree.tree] == git_entries
+        assert branch.commit.sha == git_commit  # a real parentless commit of that tree
+
+
+def test_git_tree_by_branch_commit_and_subtree_sha_and_truncation(tree_repo):
+    repo = gh(tree_repo, "user-token").get_repo(REPO)
+    head = tree_repo.head(REPO)
+    top = repo.get_git_tree(head["tree"])  # not recursive: the root's own entries only
+    assert [e.path for e in top.tree] == ["README.md", "bin", "docs", "logo.png", "src-x", "src.txt", "src"]
+    for ref in ("main", "refs/heads/main", head["commit"]):  # GitHub takes a branch or commit too
+        assert repo.get_git_tree(ref, recursive=True).sha == head["tree"], ref
+    src = {e.path: e.sha for e in top.tree}["src"]
+    sub = repo.get_git_tree(src, recursive=True)
+    assert [e.path for e in sub.tree] == ["app.py", "util", "util/helpers.py"]
+
+    # "recursive" with any value, even 0, lists the whole tree (GitHub's rule); without it, one level
+    r = raw_get(tree_repo, f"/repos/{REPO}/git/trees/main?recursive=0", "application/json")
+    assert len(r.json()["tree"]) == len(TREE_ORDER)
+    assert len(raw_get(tree_repo, f"/repos/{REPO}/git/trees/main", "application/json").json()["tree"]) == 7
+
+    tree_repo.tree_entry_limit = 4
+    r = raw_get(tree_repo, f"/repos/{REPO}/git/trees/main?recursive=1", "application/json").json()
+    assert r["truncated"] is True and [e["path"] for e in r["tree"]] == TREE_ORDER[:4]
+
+    with pytest.raises(UnknownObjectException):
+        repo.get_git_tree("f" * 40)
+    r = raw_get(tree_repo, f"/repos/{REPO}/git/trees/no-such-branch", "application/json")
+    assert r.status_code == 404 and r.json()["documentation_url"].endswith("#get-a-tree")
+
+    # a default branch without files has git's empty tree
+    empty = gh(tree_repo, "user-token").get_repo(OTHER_REPO).get_git_tree("main", recursive=True)
+    assert empty.sha == "4b825dc642cb6eb9a060e54bf8d69288fbee4904" and empty.tree == []
+
+
+def test_git_blob_content_round_trip(tree_repo):
+    import base64
+
+    big = bytes(range(256)) * 5000  # over the contents API's 1 MB: the blob API still serves it
+    tree_repo.add_file(REPO, "data/big.bin", big)
+    repo = gh(tree_repo, "user-token").get_repo(REPO)
+    tree = repo.get_git_tree("main", recursive=True)
+    blobs = {e.path: e.sha for e in tree.tree if e.type == "blob"}
+    assert set(blobs) == set(TREE_FILES) | {"data/big.bin"}
+    expected = {path: as_bytes(content) for path, (content, _) in TREE_FILES.items()} | {"data/big.bin": big}
+    for path, sha in blobs.items():
+        blob = repo.get_git_blob(sha)
+        assert (blob.sha, blob.encoding, blob.size) == (sha, "base64", len(expected[path])), path
+        assert base64.b64decode(blob.content) == expected[path], path
+        assert blob.url == f"{tree_repo.url}/repos/{REPO}/git/blobs/{sha}"
+    raw = raw_get(tree_repo, f"/repos/{REPO}/git/blobs/{blobs['logo.png']}", "application/json").json()
+    assert set(raw) >= {"sha", "size", "encoding", "content", "url", "node_id"}
+    assert all(len(line) == 60 for line in raw["content"].split("\n")[:-2]) and raw["content"].endswith("\n")
+
+    with pytest.raises(UnknownObjectException):
+        repo.get_git_blob(git_blob_sha(b"never added"))
+    assert raw_get(tree_repo, f"/repos/{REPO}/git/blobs/{blobs['README.md'][:7]}", "x").status_code == 404
+    with pytest.raises(UnknownObjectException):  # blobs belong to their repository
+        gh(tree_repo, "user-token").get_repo(OTHER_REPO).get_git_blob(blobs["README.md"])
+
+
+def test_branch_and_commit_point_at_the_tree(tree_repo):
+    tree_repo.add_file(REPO, "feature.txt", "only on the branch\n", ref="feature/x")
+    tree_repo.add_file(REPO, "pinned.txt", "at a pinned sha\n", ref=HEAD_SHA)
+    repo = gh(tree_repo, "user-token").get_repo(REPO)
+    head = tree_repo.head(REPO)
+
+    main = repo.get_branch("main")
+    assert (main.name, main.commit.sha, main.protected) == ("main", head["commit"], False)
+    commit = repo.get_commit("main")
+    assert (commit.sha, commit.commit.tree.sha) == (head["commit"], head["tree"])
+    assert repo.get_commit(head["commit"]).commit.tree.sha == head["tree"]
+    assert repo.get_commit(head["commit"][:7]).sha == head["commit"]  # an abbreviated sha
+    assert commit.commit.author.name == "Petrel Fake" and commit.parents == []
+    git_commit = repo.get_git_commit(head["commit"])
+    assert (git_commit.sha, git_commit.tree.sha) == (head["commit"], head["tree"])
+
+    feature = repo.get_branch("feature/x")
+    assert feature.commit.sha != head["commit"]
+    assert [e.path for e in repo.get_git_tree(feature.commit.commit.tree.sha).tree] == ["feature.txt"]
+    assert repo.get_commit("feature/x").sha == feature.commit.sha
+    assert [b.name for b in repo.get_branches()] == ["feature/x", "main"]  # a sha ref is no branch
+    pinned = repo.get_commit(HEAD_SHA)  # a ref that is a sha is its own commit
+    assert pinned.sha == HEAD_SHA
+    assert [e.path for e in repo.get_git_tree(HEAD_SHA).tree] == ["pinned.txt"]
+
+    with pytest.raises(UnknownObjectException) as exc:
+        repo.get_branch("nope")
+    assert exc.value.data["message"] == "Branch not found"
+    with pytest.raises(GithubException) as exc:
+        repo.get_commit("nope").sha
+    assert exc.value.status == 422 and exc.value.data["message"] == "No commit found for SHA: nope"
+
+
+def test_push_replace_and_remove_file_change_the_tree(tree_repo):
+    import base64
+
+    repo = gh(tree_repo, "user-token").get_repo(REPO)
+    before = tree_repo.head(REPO)
+    old_blob = {e.path: e.sha for e in repo.get_git_tree("main", recursive=True).tree}["src/app.py"]
+
+    tree_repo.add_file(REPO, "src/app.py", b"print('bye')\n")  # replaces the file
+    after_edit = tree_repo.head(REPO)
+    listing = {e.path: e.sha for e in repo.get_git_tree("main", recursive=True).tree}
+    assert listing["src/app.py"] == git_blob_sha(b"print('bye')\n") != old_blob
+    assert after_edit["tree"] != before["tree"] and after_edit["commit"] != before["commit"]
+    assert repo.get_branch("main").commit.sha == after_edit["commit"]
+    assert base64.b64decode(repo.get_git_blob(old_blob).content) == b"print('hi')\n"  # old objects stay
+
+    tree_repo.remove_file(REPO, "src/util/helpers.py")
+    after_rm = tree_repo.head(REPO)
+    paths = [e.path for e in repo.get_git_tree("main", recursive=True).tree]
+    assert "src/util/helpers.py" not in paths and "src/util" not in paths  # the emptied directory goes
+    assert paths == [p for p in TREE_ORDER if not p.startswith("src/util")]
+    assert after_rm["tree"] != after_edit["tree"]
+    with pytest.raises(UnknownObjectException):
+        repo.get_contents("src/util/helpers.py")
+
+    # the commit before the push is still there, with its tree, as on GitHub
+    old = repo.get_commit(before["commit"])
+    assert old.commit.tree.sha == before["tree"]
+    assert "src/util/helpers.py" in [e.path for e in repo.get_git_tree(before["commit"], recursive=True).tree]
+    assert repo.get_contents("src/app.py", ref=before["commit"]).decoded_content == b"print('hi')\n"
+
+    # the same files hash to the same tree and commit again
+    tree_repo.add_file(REPO, "src/util/helpers.py", TREE_FILES["src/util/helpers.py"][0])
+    assert tree_repo.head(REPO) == after_edit
+
+    with pytest.raises(KeyError):
+        tree_repo.remove_file(REPO, "src/util/helpers.py", ref="feature/none")
+    with pytest.raises(KeyError):
+        tree_repo.remove_file(REPO, "no/such/file")
+    with pytest.raises(ValueError):
+        tree_repo.add_file(REPO, "README.md/inner", "a file cannot hold files")
+    with pytest.raises(ValueError):
+        tree_repo.add_file(REPO, "src", "a directory cannot become a file")
+    with pytest.raises(ValueError):
+        tree_repo.add_file(REPO, "x.sh", "x", mode="120000")
+
+
+# --------------------------------------------------------------------------- issue listing and editing
+
+T0 = datetime(2024, 3, 1, tzinfo=timezone.utc).timestamp()
+
+
+@pytest.fixture
+def many_issues(fake):
+    """#1 (open issue) and #2 (open PR) from ``fake``, made now; #3..#112 made a minute apart
+    in 2024 (every third closed, every tenth labelled bug); #113 a closed PR."""
+    for n in range(3, 113):
+        fake.add_issue(
+            REPO,
+            n,
+            title=f"issue {n}",
+            state="closed" if n % 3 == 0 else "open",
+            labels=("bug",) if n % 10 == 0 else (),
+            created_at=T0 + 60 * n,
+            updated_at=T0 + 60 * n + 30,
+        )
+    fake.add_issue(REPO, 113, title="old PR", pull_request=True, state="closed", created_at=T0 + 60 * 113)
+    return fake
+
+
+def listed_pages(fake: FakeGitHub) -> list[dict]:
+    return [r.query for r in fake.requests if r.method == "GET" and r.path == f"/repos/{REPO}/issues"]
+
+
+def test_issue_list_all_states_paginates_and_includes_pulls(many_issues):
+    repo = gh(many_issues, "user-token").get_repo(REPO)
+    issues = list(repo.get_issues(state="all"))
+    newest_first = [2, 1, 113] + list(range(112, 2, -1))  # sort=created, direction=desc by default
+    assert [i.number for i in issues] == newest_first
+    queries = listed_pages(many_issues)
+    assert [q.get("page", "1") for q in queries] == ["1", "2", "3", "4"]  # 30 a page
+    assert all(q["state"] == "all" for q in queries)
+    assert [i.number for i in issues if i.pull_request is not None] == [2, 113]
+    assert all(("pull_request" in i.raw_data) == (i.number in (2, 113)) for i in issues)
+    assert repo.get_issues(state="all").totalCount == 113
+
+    by_number = {i.number: i for i in issues}
+    assert by_number[9].state == "closed" and by_number[9].closed_at == by_number[9].updated_at
+    assert by_number[10].created_at == datetime.fromtimestamp(T0 + 600, tz=timezone.utc)
+    assert [l.name for l in by_number[10].labels] == ["bug"] and by_number[11].labels == []
+
+    r = raw_get(many_issues, f"/repos/{REPO}/issues?state=all&per_page=100", "application/json")
+    assert len(r.json()) == 100
+    links = dict((rel, url) for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', r.headers["Link"]))
+    assert set(links) == {"next", "last"} and "state=all" in links["next"] and "page=2" in links["last"]
+    rest = requests.get(links["next"], headers={"Authorization": "token user-token"}, timeout=5).json()
+    assert [i["number"] for i in rest] == newest_first[100:]
+
+
+def test_issue_list_state_sort_since_and_label_filters(many_issues):
+    repo = gh(many_issues, "user-token").get_repo(REPO)
+    closed = [n for n in range(3, 113) if n % 3 == 0]
+    opened = [n for n in range(3, 113) if n % 3 != 0]
+    assert [i.number for i in repo.get_issues()] == [2, 1] + opened[::-1]  # open by default
+    assert "state" not in listed_pages(many_issues)[0]
+    assert [i.number for i in repo.get_issues(state="closed")] == [113] + closed[::-1]
+    assert [i.number for i in repo.get_issues(state="open", direction="asc")][:3] == opened[:3]
+
+    since = datetime.fromtimestamp(T0 + 60 * 100, tz=timezone.utc)  # updated_at = created + 30 s
+    assert sorted(i.number for i in repo.get_issues(state="all", since=since)) == [1, 2] + list(range(100, 114))
+    assert [i.number for i in repo.get_issues(state="all", labels=["BUG"])] == list(range(110, 9, -10))
+    assert [i.number for i in repo.get_issues(state="all", creator="octocat")][:2] == [2, 1]
+    assert list(repo.get_issues(state="all", creator="nobody")) == []
+
+    many_issues.add_comment(REPO, 50, "first")
+    many_issues.add_comment(REPO, 50, "second")
+    assert repo.get_issue(50).comments == 2 and repo.get_issue(51).comments == 0
+    assert [i.number for i in repo.get_issues(state="all", sort="comments")][0] == 50
+    assert [i.number for i in repo.get_issues(state="all", sort="updated")][0] == 50  # a comment updates it
+    assert [i.number for i in repo.get_issues(state="all", sort="updated", direction="asc")][0] == 3
+
+    for bad in ("state=merged", "sort=title", "direction=up", "since=yesterday"):
+        r = raw_get(many_issues, f"/repos/{REPO}/issues?{bad}", "application/json")
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == bad.split("=")[0], bad
+
+
+def test_add_issue_times_states_and_validation(fake):
+    made = fake.add_issue(
+        REPO, 7, state="closed", created_at="2024-05-01T10:00:00Z", updated_at=1714600000.0, state_reason="not_planned"
+    )
+    assert (made["created_at"], made["updated_at"], made["closed_at"]) == (
+        "2024-05-01T10:00:00Z",
+        "2024-05-01T21:46:40Z",
+        "2024-05-01T21:46:40Z",
+    )
+    assert (made["state"], made["state_reason"], made["comments"]) == ("closed", "not_planned", 0)
+    only_created = fake.add_issue(REPO, 8, created_at=datetime(2024, 1, 2, 3, 4, 5))
+    assert only_created["created_at"] == only_created["updated_at"] == "2024-01-02T03:04:05Z"
+    assert fake.add_issue(REPO, 9, state="closed")["state_reason"] == "completed"
+    with pytest.raises(ValueError):
+        fake.add_issue(REPO, 10, state="merged")
+    with pytest.raises(ValueError):
+        fake.add_issue(REPO, 11, created_at=T0 + 10, updated_at=T0)
+    with pytest.raises(ValueError):
+        fake.add_issue(REPO, 12, created_at="not a time")
+    for refused in (10, 11, 12):  # nothing was stored for a refused add_issue
+        with pytest.raises(KeyError):
+            fake.issue(REPO, refused)
+
+
+def test_patch_issue_state_title_body_labels(fake):
+    repo = gh(fake, "user-token").get_repo(REPO)
+    issue = repo.get_issue(1)
+    issue.edit(state="closed", title="renamed", body="new body", labels=["bug", "triaged"])
+    stored = fake.issue(REPO, 1)
+    assert (stored["state"], stored["title"], stored["body"]) == ("closed", "renamed", "new body")
+    assert [l["name"] for l in stored["labels"]] == ["bug", "triaged"]
+    assert stored["closed_by"]["login"] == "alice" and stored["state_reason"] == "completed"
+    assert stored["closed_at"] is not None
+    assert (issue.state, issue.title) == ("closed", "renamed")  # the PATCH response
+    patches = [r for r in fake.requests if r.method == "PATCH"]
+    assert [(r.path, r.json["state"]) for r in patches] == [(f"/repos/{REPO}/issues/1", "closed")]
+    assert [i.number for i in repo.get_issues(state="closed")] == [1]
+
+    issue.edit(state="open", labels=[])
+    stored = fake.issue(REPO, 1)
+    assert (stored["state"], stored["state_reason"], stored["closed_at"], stored["labels"]) == (
+        "open",
+        "reopened",
+        None,
+        [],
+    )
+    assert stored["title"] == "renamed"  # untouched fields keep their values
+
+    h = {"Authorization": "token user-token"}
+    url = f"{fake.url}/repos/{REPO}/issues/1"
+    for bad in ({"state": "merged"}, {"title": ""}, {"labels": "bug"}, {"state_reason": "bored"}):
+        r = requests.patch(url, json=bad, headers=h, timeout=5)
+        assert r.status_code == 422 and r.json()["message"] == "Validation Failed", bad
+    assert fake.issue(REPO, 1)["state"] == "open" and fake.issue(REPO, 1)["title"] == "renamed"
+    r = requests.patch(url, json={"state": "closed", "state_reason": "not_planned"}, headers=h, timeout=5)
+    assert r.status_code == 200 and r.json()["state_reason"] == "not_planned"
+    pr = requests.patch(f"{fake.url}/repos/{REPO}/issues/2", json={"state": "closed"}, headers=h, timeout=5)
+    assert pr.status_code == 200 and "pull_request" in pr.json() and repo.get_pull(2).state == "closed"
+    assert requests.patch(f"{fake.url}/repos/{REPO}/issues/404", json={}, headers=h, timeout=5).status_code == 404
+
+
+# --------------------------------------------------------------------------- installation repositories
+
+
+def test_installation_repositories_paginate_with_metadata(fake, keys):
+    private, _ = keys
+    for i in range(105):
+        fake.add_repo(f"acme/r{i:03d}", installation_id=INSTALLATION, private=i % 2 == 0, default_branch="trunk")
+    integration = GithubIntegration(base_url=fake.url, auth=Auth.AppAuth(APP_ID, private), **FAST)
+    repos = list(integration.get_app_installation(INSTALLATION).get_repos())
+    names = [r.full_name for r in repos]
+    assert names == [f"acme/r{i:03d}" for i in range(105)] + [REPO]  # the installation's repos only
+    assert all(r.private == (r.full_name != REPO and int(r.name[1:]) % 2 == 0) for r in repos)
+    assert {r.default_branch for r in repos} == {"trunk", "main"}
+    assert repos[0].raw_data["visibility"] == "private" and repos[-1].raw_data["visibility"] == "public"
+    pages = [r.query.get("page", "1") for r in fake.requests if r.path == "/installation/repositories"]
+    assert pages == ["1", "2", "3", "4"]
+
+    token = install_token(fake, private)
+    r = requests.get(
+        f"{fake.url}/installation/repositories?per_page=100", headers={"Authorization": f"token {token}"}, timeout=5
+    )
+    body = r.json()
+    assert body["total_count"] == 106 and len(body["repositories"]) == 100
+    assert 'rel="next"' in r.headers["Link"] and "page=2" in r.headers["Link"]
