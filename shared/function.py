@@ -48,7 +48,9 @@ def database():
         from shared import db
 
         config = settings.current()
-        _pool = db.make_pool(db.resolve_url(config.database_url, config.data_dir))
+        url = db.resolve_url(config.database_url, config.data_dir)
+        db.migrate(url)  # a function deployed alone still finds its tables (cheap once applied)
+        _pool = db.make_pool(url)
     return _pool
 
 

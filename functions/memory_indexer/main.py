@@ -1,26 +1,72 @@
-"""Keep the repository's long-term memory current: backfill on install, re-index on push.
+"""Keep each repository's long-term memory current.
 
-Its behaviour arrives in a later issue; until then it receives its events and plans
-nothing, so the pipeline (subscriptions, queue, CloudEvents) is real for it already.
+- installation created, repositories added: backfill each repository (its docs and code on
+  the default branch, its most recent issues and pull requests);
+- push to the default branch: re-index the files whose blob sha changed, drop removed ones;
+- issues opened, edited, closed: keep that issue's thread current;
+- installation deleted, repositories removed: delete their memory.
 """
 
 import logging
 
 import functions_framework
 
-from shared import function
+from shared import config as repo_config, function, settings
+from shared.embeddings import embedder_for
+from shared.indexing import RepositoryIndexer
+from shared.memory import Memory
+from shared.pulls import contents_fetcher
 
-SUBSCRIBES = ("installation.created", "installation.deleted", "installation_repositories.added", "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed")
+SUBSCRIBES = ("installation.created", "installation.deleted", "installation_repositories.added",
+              "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed")
 
 log = logging.getLogger("petrel.memory_indexer")
 
 
-def plan(delivery) -> list:
-    log.info("%s received; memory_indexer plans no action yet", delivery.name)
-    return []
+def memory() -> Memory:
+    return Memory(function.database(), embedder_for(settings.current()))
+
+
+def indexer(delivery, repository: str) -> RepositoryIndexer | None:
+    client = function.github_client(delivery)
+    if client is None:
+        log.info("no GitHub credentials: cannot read %s to index it", repository)
+        return None
+    loaded = repo_config.load(contents_fetcher(client), repository)
+    return RepositoryIndexer(client, memory(), repository, delivery.installation_id, loaded.config)
+
+
+def index(delivery) -> None:
+    payload = delivery.payload
+    if delivery.event == "installation" and delivery.action == "deleted":
+        removed = memory().delete_installation(delivery.installation_id)
+        log.info("installation %s deleted: %d rows of memory removed", delivery.installation_id, removed)
+    elif delivery.event == "installation_repositories" and delivery.action == "removed":
+        for repo in payload.get("repositories_removed") or []:
+            log.info("%s removed: %d rows of memory removed", repo["full_name"], memory().delete_repository(repo["full_name"]))
+    elif delivery.event in ("installation", "installation_repositories"):
+        for repo in payload.get("repositories") or payload.get("repositories_added") or []:
+            work = indexer(delivery, repo["full_name"])
+            if work is not None:
+                work.files()
+                work.issues()
+    elif delivery.event == "push":
+        repository = payload.get("repository") or {}
+        if payload.get("ref") != f"refs/heads/{repository.get('default_branch')}" or payload.get("deleted"):
+            log.info("push to %s, not the default branch: memory unchanged", payload.get("ref"))
+            return
+        work = indexer(delivery, delivery.repository)
+        if work is not None:
+            work.files()
+    elif delivery.event == "issues":
+        work = indexer(delivery, delivery.repository)
+        if work is not None:
+            work.thread(int(payload["issue"]["number"]), payload["issue"])
 
 
 @functions_framework.cloud_event
 def handle(event):
-    """Handle one subscribed GitHub event."""
-    function.run(event, plan)
+    """Update long-term memory for one subscribed GitHub event."""
+    delivery = function.delivery_of(event)
+    with function.job_scope(delivery):
+        index(delivery)

@@ -23,12 +23,20 @@ except settings.SettingsError as error:
     sys.exit(f"petrel webhook: {error}")
 
 _pool = None
+_migrated = False
 
 
 def _connection_pool():
-    global _pool
+    global _pool, _migrated
     if _pool is None:
-        _pool = db.make_pool(db.resolve_url(SETTINGS.database_url, SETTINGS.data_dir))
+        url = db.resolve_url(SETTINGS.database_url, SETTINGS.data_dir)
+        _pool = db.make_pool(url)
+    if not _migrated:
+        try:  # deployed alone, the webhook still finds its tables (a no-op once applied)
+            db.migrate(db.resolve_url(SETTINGS.database_url, SETTINGS.data_dir))
+            _migrated = True
+        except db.DatabaseUnavailable:
+            pass  # each request answers 503 until Postgres is back, and tries again
     return _pool
 
 
