@@ -30,6 +30,7 @@ KNOWN = {
     "PETREL_LIGHT_MODEL": "model for cheap steps (default: PETREL_MODEL)",
     "PETREL_MODEL_CONTEXT_TOKENS": "context size of PETREL_MODEL (default 128000)",
     "PETREL_MODEL_PRICE": "USD per million tokens, prompt/completion, for cost records",
+    "PETREL_EMBEDDING_MODEL": "embeddings for memory (default text-embedding-3-small; offline: no server)",
     "DATABASE_URL": "Postgres with pgvector (default: embedded under .data/)",
     "PORT": "HTTP port of `make run`",
     "PETREL_DRY_RUN": "log planned actions instead of sending them",
