@@ -18,6 +18,7 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 from shared import actions, diff
 from shared.config import SEVERITIES, Config, path_excluded
@@ -183,8 +184,38 @@ def triage(files: list[diff.FileDiff], model: Model, report: Report) -> list[dif
     return [f for f in files if f.path not in trivial]
 
 
-def _review_chunk(model: Model, system: str, chunk: diff.Chunk) -> list[dict]:
-    return model.json("review", system, chunk.text, FINDINGS_SCHEMA, "findings")["findings"]
+Context = Callable[[diff.Chunk, int], str]  # (chunk, token budget) -> repository context for its prompt
+CONTEXT_TOKENS_CAP = 4_000
+
+
+def memory_context(memory, repository: str, estimate: Callable[[str], int]) -> Context:
+    """Repository context from long-term memory: the code and docs nearest to a chunk's changes
+    (other files than the chunk's own), within a token budget."""
+    from shared.memory import fit
+
+    def provide(chunk: diff.Chunk, budget: int) -> str:
+        added = [l.text.strip() for f in chunk.files for h in f.hunks for l in h.lines if l.kind == diff.ADDED]
+        query = " ".join([*(f.path for f in chunk.files), *(h.section for f in chunk.files for h in f.hunks),
+                          *added])[:2000]
+        try:
+            hits = memory.search(repository, query, k=8, kinds=("file",),
+                                 exclude=[("file", f.path) for f in chunk.files])
+        except ModelError as error:
+            log.warning("review without repository context: %s", error)
+            return ""
+        return "\n\n".join(f"--- {h.source} lines {h.start_line}-{h.end_line} ({h.title})\n{h.body}"
+                            for h in fit(hits, budget, estimate))
+
+    return provide
+
+
+def _review_chunk(model: Model, system: str, chunk: diff.Chunk, context: Context | None, budget: int) -> list[dict]:
+    text = chunk.text
+    background = context(chunk, budget) if context else ""
+    if background:
+        text = ("Repository context: other code and docs of this repository, for reference only. "
+                "Comment only on the diff.\n" + background + "\n\nDIFF TO REVIEW:\n" + chunk.text)
+    return model.json("review", system, text, FINDINGS_SCHEMA, "findings")["findings"]
 
 
 def _comment_text(severity: str, body: str, suggestion: str | None, key: str) -> str:
@@ -267,7 +298,8 @@ def review_body(report: Report) -> str:
 
 
 def plan_review(pull: PullSource, model: Model, config: Config, last_head: str | None,
-                forced: bool = False) -> tuple[list[actions.Action], Report | None, str | None]:
+                forced: bool = False, context: Context | None = None
+                ) -> tuple[list[actions.Action], Report | None, str | None]:
     """The review to post: (actions, report, skip reason). `last_head` is the head reviewed before."""
     info = pull.info()
     if not forced:
@@ -289,13 +321,15 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
             log.info("%s is no longer in the history (force-push?): reviewing the whole pull request", last_head[:7])
     selected = triage(select_files(scope, config, report), model, report)
     system = _system_prompt(config)
-    packing = diff.pack(diff.rank(selected), chunk_budget(model, system), lambda text: model.estimate(text), MAX_CHUNKS)
+    budget = chunk_budget(model, system)
+    packing = diff.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
+    context_budget = min(CONTEXT_TOKENS_CAP, budget // 2)
     report.not_reviewed.extend(packing.not_reviewed)
     report.chunks = len(packing.chunks)
 
     results: list[tuple[diff.Chunk, list[dict] | ModelError]] = []
     with ThreadPoolExecutor(max_workers=max(1, config.review.concurrency)) as pool:
-        futures = [(chunk, pool.submit(_review_chunk, model, system, chunk)) for chunk in packing.chunks]
+        futures = [(chunk, pool.submit(_review_chunk, model, system, chunk, context, context_budget)) for chunk in packing.chunks]
         for chunk, future in futures:
             try:
                 results.append((chunk, future.result()))

@@ -235,3 +235,32 @@ def test_non_utf8_and_renamed_files(repo, model_server):
     [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
     assert ("app/renamed.py", 2) in [(c.path, c.line) for c in review.comments]
     assert ("data/latin.txt", 1) in [(c.path, c.line) for c in review.comments]
+
+
+def test_review_prompt_carries_repository_context_from_memory(repo, model_server, clean_db):
+    from shared.db import make_pool
+    from shared.embeddings import HashingEmbedder
+    from shared.memory import Document, Memory
+    from shared.review import memory_context
+
+    pool = make_pool(clean_db)
+    try:
+        memory = Memory(pool, HashingEmbedder())
+        memory.replace("local/repository", "file", "app/limits.py", [Document(
+            "local/repository", "file", "app/limits.py", "def step_limit",
+            "STEP_LIMIT = 10  # step_1 must never return more than value + STEP_LIMIT", start_line=1, end_line=1)])
+        memory.replace("local/repository", "file", "app/service.py", [Document(
+            "local/repository", "file", "app/service.py", "old copy", "the file under review itself")])
+        memory.replace("elsewhere/repo", "file", "secret.py", [Document(
+            "elsewhere/repo", "file", "secret.py", "def step_1", "another repository's step_1 value")])
+        commit(repo, {"app/service.py": edited_service(one=1)}, "change")
+        model = make_model(model_server)
+        plan_review(LocalPull(repo, "main", "feature"), model, DEFAULTS, None,
+                    context=memory_context(memory, "local/repository", model.estimate))
+    finally:
+        pool.close()
+    [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]
+    assert prompt.startswith("Repository context")
+    assert "--- app/limits.py lines 1-1 (def step_limit)" in prompt
+    assert "the file under review itself" not in prompt and "another repository" not in prompt
+    assert prompt.index("DIFF TO REVIEW:") < prompt.index("### app/service.py")

@@ -12,7 +12,9 @@ import functions_framework
 
 from shared import function, notices, settings
 from shared.llm import BudgetExceeded, ModelError
-from shared.review import plan_review
+from shared.embeddings import embedder_for
+from shared.memory import Memory
+from shared.review import memory_context, plan_review
 from shared.reviews import ReviewStore
 
 SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
@@ -37,7 +39,10 @@ def review(delivery, number: int, forced: bool = False) -> list[str]:
     report = None
     try:
         model = function.model("pr_review", repository, config)
-        review_steps, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced)
+        memory = Memory(function.database(), embedder_for(settings.current()))
+        context = memory_context(memory, repository, model.estimate)
+        review_steps, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced,
+                                                    context)
         if skipped:
             log.info("not reviewed: %s", skipped)
         steps += review_steps
