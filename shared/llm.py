@@ -207,6 +207,14 @@ class Model:
         response = self._call(spec, [{"role": "system", "content": system}, {"role": "user", "content": user}])
         return response.choices[0].message.content or ""
 
+    def chat(self, task: str, messages: list[dict], tools: list[dict] | None = None):
+        """One chat turn, optionally offering tools (OpenAI function-calling format).
+
+        Returns the assistant message (`.content`, `.tool_calls`); the caller runs the tools.
+        """
+        response = self._call(self.specs[task], messages, tools=tools)
+        return response.choices[0].message
+
     def _structured(self, spec: ModelSpec, messages: list[dict], schema: dict, name: str) -> str:
         import openai
 
@@ -231,7 +239,8 @@ class Model:
                     _MODES[key] = mode
                 log.info("%s does not take that response_format; using %s", spec.name, mode)
 
-    def _call(self, spec: ModelSpec, messages: list[dict], response_format: dict | None = None):
+    def _call(self, spec: ModelSpec, messages: list[dict], response_format: dict | None = None,
+              tools: list[dict] | None = None):
         import openai
 
         self._check_budget()
@@ -239,6 +248,8 @@ class Model:
                                   "max_tokens": self.settings.model_max_output_tokens}
         if response_format:
             kwargs["response_format"] = response_format
+        if tools:
+            kwargs["tools"] = tools
         try:
             response = self.client.chat.completions.create(**kwargs)
         except openai.RateLimitError as error:
@@ -257,7 +268,7 @@ class Model:
         return response
 
     def _account(self, spec: ModelSpec, messages: list[dict], response) -> None:
-        characters = sum(len(m.get("content") or "") for m in messages)
+        characters = sum(len(m.get("content") or "") if isinstance(m, dict) else 0 for m in messages)
         usage = response.usage
         prompt = usage.prompt_tokens if usage and usage.prompt_tokens else ESTIMATOR.estimate("x" * characters, spec.name)
         completion = usage.completion_tokens if usage and usage.completion_tokens is not None else \

@@ -190,3 +190,14 @@ def test_postgres_ledger_sums_today_per_repository(clean_db):
         assert ledger.spent_today("o/r") == 120
     finally:
         pool.close()
+
+
+def test_chat_offers_tools_and_returns_tool_calls(fake):
+    tools = [{"type": "function", "function": {"name": "read_file", "description": "Read a file",
+                                               "parameters": {"type": "object", "properties": {"path": {"type": "string"}},
+                                                              "required": ["path"]}}}]
+    fake.reply(tool_calls=[{"name": "read_file", "arguments": {"path": "README.md"}}])
+    message = model(fake).chat("review", [{"role": "user", "content": "What is this?"}], tools)
+    assert fake.chat_requests()[0]["tools"] == tools
+    [call] = message.tool_calls
+    assert call.function.name == "read_file" and call.function.arguments == '{"path": "README.md"}'
