@@ -56,6 +56,12 @@ Reference (every key, with its default)::
       recall_threshold: 0.3       # similarity an earlier issue needs to be shown to the model
       first_answer: false         # answer from the repository's docs when they answer it
 
+    commands:
+      allowed: [OWNER, MEMBER, COLLABORATOR]   # who may run commands that call the model
+                                  #   (/review, /describe, /ask, /triage), by author_association
+      ask_max_steps: 6            # tool-calling steps of /ask, 1 to 20
+      ask_token_budget: 40000     # tokens one /ask may spend, 1000 to 500000
+
     memory:
       issues: 200                 # recent issues and pull requests indexed on install, 0 to 5000
       max_file_bytes: 200000      # larger files are not indexed
@@ -164,6 +170,13 @@ class TriageConfig:
 
 
 @dataclass(frozen=True)
+class CommandsConfig:
+    allowed: tuple[str, ...] = ("OWNER", "MEMBER", "COLLABORATOR")  # author_association for model commands
+    ask_max_steps: int = 6
+    ask_token_budget: int = 40_000
+
+
+@dataclass(frozen=True)
 class MemoryConfig:
     issues: int = 200
     max_file_bytes: int = 200_000
@@ -190,6 +203,7 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
     language: str = "English"
     daily_token_budget: int | None = 500_000
 
@@ -563,6 +577,20 @@ def _label_mapping(where: str, value):
     return tuple(pairs)
 
 
+ASSOCIATIONS = ("OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER", "NONE")
+
+
+def _associations(where: str, value):
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{where}: expected a list of author associations, got {_show(value)}")
+    upper = tuple(i.strip().upper() for i in items)
+    unknown = [i for i in upper if i not in ASSOCIATIONS]
+    if unknown:
+        raise ConfigError(f"{where}: {unknown[0]!r} is not an author association (one of {', '.join(ASSOCIATIONS)})")
+    return upper
+
+
 def _budget(where: str, value):
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         return value
@@ -592,6 +620,8 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable]]] = {
         "recall_threshold": _fraction,
         "first_answer": _boolean,
     }),
+    "commands": (CommandsConfig, {"allowed": _associations, "ask_max_steps": _whole(1, 20),
+                                  "ask_token_budget": _whole(1000, 500_000)}),
     "memory": (MemoryConfig, {"issues": _whole(0, 5000), "max_file_bytes": _whole(1000, 5_000_000)}),
     "paths": (PathsConfig, {"include": _strings(glob=True), "exclude": _strings(glob=True), "default_excludes": _boolean}),
     "models": (ModelsConfig, {"review": _model, "light": _model}),
@@ -605,11 +635,12 @@ _ALL_PATHS = [*_VALUES, *(f"{s}.{k}" for s, (_, checks) in _SECTIONS.items() for
 def _unknown(section: str | None, key, known) -> ConfigError:
     prefix = f"{section}: " if section else ""
     name = str(key)
-    close = [f"'{k}'" for k in difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)]
+    ends: dict[str, list[str]] = {}
+    for path in _ALL_PATHS:
+        ends.setdefault(path.rsplit(".", 1)[-1], []).append(path)
+    close = [] if name in ends and name not in known else \
+        [f"'{k}'" for k in difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)]
     if not close:  # maybe the right key in the wrong place
-        ends: dict[str, list[str]] = {}
-        for path in _ALL_PATHS:
-            ends.setdefault(path.rsplit(".", 1)[-1], []).append(path)
         near = difflib.get_close_matches(name, list(ends), n=1, cutoff=0.75)
         close = [f"'{p}'" + ("" if "." in p else " at the top level") for p in ends[near[0]]] if near else []
     if close:

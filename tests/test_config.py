@@ -227,7 +227,7 @@ def test_a_malformed_extends_is_an_error(value):
     ("triage:\n  language: French\n", "triage: unknown key 'language' (did you mean 'language' at the top level?)"),
     ("edit_description: true\n", "unknown key 'edit_description' (did you mean 'summary.edit_description'?)"),
     ("auto: false\n", "unknown key 'auto' (did you mean 'review.auto' or 'summary.auto' or 'triage.auto'?)"),
-    ("colour: blue\n", "unknown key 'colour' (known keys: review, summary, triage, memory, paths, models, language, "
+    ("colour: blue\n", "unknown key 'colour' (known keys: review, summary, triage, commands, memory, paths, models, language, "
                        "daily_token_budget, _extends)"),
 ])
 def test_unknown_keys_are_refused_with_a_suggestion(text, error):
