@@ -116,7 +116,21 @@ class UpdateDescription:
         return f"update the [{self.key}] section of {self.repository}#{self.pull_number}'s description"
 
 
-Action = Union[UpsertComment, React, AddLabels, PostReview, UpdateDescription]
+@dataclass(frozen=True)
+class ReplyInThread:
+    """Answer in a pull request review thread, once per key (a redelivery finds its reply)."""
+
+    repository: str
+    pull_number: int
+    comment_id: int  # the review comment being answered
+    key: str
+    body: str
+
+    def describe(self) -> str:
+        return f"reply [{self.key}] in the review thread of comment {self.comment_id} on {self.repository}#{self.pull_number}"
+
+
+Action = Union[UpsertComment, React, AddLabels, PostReview, UpdateDescription, ReplyInThread]
 
 
 def execute(plan: Iterable[Action], client, before_write: Callable[[], None] = lambda: None) -> list[str]:
@@ -158,12 +172,19 @@ def _upsert_comment(action: UpsertComment, client, before_write) -> str:
 
 
 def _react(action: React, client, before_write) -> str:
+    from github import GithubException
+
     kind = "pulls/comments" if action.review_comment else "issues/comments"
     before_write()
     # one POST, no read first: GitHub answers 200 with the existing reaction on a repeat
-    headers, data = client.requester.requestJsonAndCheck(
-        "POST", f"/repos/{action.repository}/{kind}/{action.comment_id}/reactions", input={"content": action.content}
-    )
+    try:
+        headers, data = client.requester.requestJsonAndCheck(
+            "POST", f"/repos/{action.repository}/{kind}/{action.comment_id}/reactions", input={"content": action.content}
+        )
+    except GithubException as error:
+        if error.status in (404, 410):  # the comment is gone: nothing to react to, the rest goes on
+            return "comment no longer exists: no reaction"
+        raise
     return f"reaction {data.get('id')}"
 
 
@@ -236,5 +257,19 @@ def _update_description(action: UpdateDescription, client, before_write) -> str:
     return "description updated"
 
 
+def _reply_in_thread(action: ReplyInThread, client, before_write) -> str:
+    from github.PaginatedList import PaginatedList
+    from github.PullRequestComment import PullRequestComment
+
+    path = f"/repos/{action.repository}/pulls/{action.pull_number}/comments"
+    for comment in PaginatedList(PullRequestComment, client.requester, path, None):
+        if (comment.body or "").startswith(marker(action.key)):
+            return f"reply {comment.id} already posted"
+    before_write()
+    _, data = client.requester.requestJsonAndCheck(
+        "POST", f"{path}/{action.comment_id}/replies", input={"body": _marked(action.key, action.body)})
+    return f"replied {data.get('id')}"
+
+
 _APPLY = {UpsertComment: _upsert_comment, React: _react, AddLabels: _add_labels, PostReview: _post_review,
-          UpdateDescription: _update_description}
+          UpdateDescription: _update_description, ReplyInThread: _reply_in_thread}

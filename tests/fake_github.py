@@ -643,6 +643,7 @@ class _Comment:
     start_side: str | None = None
     position: int | None = None
     diff_hunk: str = ""
+    in_reply_to: int | None = None
 
 
 @dataclass
@@ -1647,6 +1648,7 @@ class FakeGitHub:
             "commit_id": comment.commit_id,
             "original_commit_id": comment.commit_id,
             "body": comment.body,
+            **({"in_reply_to_id": comment.in_reply_to} if comment.in_reply_to else {}),
             "user": self._user_json(comment.user, base),
             "created_at": _iso(comment.created_at),
             "updated_at": _iso(comment.updated_at),
@@ -1744,6 +1746,7 @@ class FakeGitHub:
             ("GET", R + r"/pulls/" + N + r"/reviews", self._h_list_reviews),
             ("POST", R + r"/pulls/" + N + r"/reviews", self._h_create_review),
             ("GET", R + r"/pulls/" + N + r"/comments", self._h_list_review_comments),
+            ("POST", R + r"/pulls/" + N + r"/comments/" + C + r"/replies", self._h_reply_review_comment),
             ("GET", R + r"/pulls/" + N + r"/files", self._h_pull_files),
             ("GET", R + r"/compare/(?P<basehead>.+?)", self._h_compare),
             ("GET", R + r"/contents(?:/(?P<path>.*?))?", self._h_contents),
@@ -2116,6 +2119,26 @@ class FakeGitHub:
                 )
             return 200, _Raw(text), {"x-github-media-type": "github.v3; param=diff"}
         return 200, self._pull_json(ctx.repo, issue, ctx.base), {}
+
+    def _h_reply_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        """Reply in a review thread: the reply joins the thread of the comment it answers."""
+        issue = self._pull(ctx)
+        parent = self._comments.get(int(ctx.params["cid"]))
+        if parent is None or parent.kind != "review" or parent.number != issue.number \
+                or parent.repo != ctx.repo.full_name.lower():
+            raise _not_found()
+        body = ctx.body.get("body") if isinstance(ctx.body, dict) else None
+        if not isinstance(body, str) or not body.strip():
+            raise _validation("PullRequestReviewComment", "body", "missing_field")
+        now = time.time()
+        root = parent.in_reply_to or parent.id
+        comment = _Comment(id=next(self._ids), repo=parent.repo, number=issue.number, body=body,
+                           user=self._author(ctx.token), created_at=now, updated_at=now, kind="review",
+                           review_id=parent.review_id, path=parent.path, line=parent.line, side=parent.side,
+                           commit_id=parent.commit_id, position=parent.position, diff_hunk=parent.diff_hunk,
+                           in_reply_to=root)
+        self._comments[comment.id] = comment
+        return 201, self._review_comment_json(comment, ctx.base), {}
 
     def _h_edit_pull(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)

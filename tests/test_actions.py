@@ -102,7 +102,7 @@ def test_unknown_reaction_cannot_be_planned():
 
 def test_no_action_can_approve_merge_close_or_push():
     kinds = {cls.__name__ for cls in actions._APPLY}
-    assert kinds == {"UpsertComment", "React", "AddLabels", "PostReview", "UpdateDescription"}
+    assert kinds == {"UpsertComment", "React", "AddLabels", "PostReview", "UpdateDescription", "ReplyInThread"}
     assert not hasattr(actions.PostReview, "event")  # the review event is always COMMENT
 
 
@@ -112,3 +112,9 @@ def test_dry_run_sends_nothing_and_describes_each_action(caplog):
         assert actions.dry_run(plan) == ["dry-run", "dry-run"]
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [f"dry-run, not sent: {a.describe()}" for a in plan]
+
+
+def test_reaction_on_a_deleted_comment_does_not_stop_the_plan(fake, client):
+    outcomes = actions.execute([actions.React(REPO, 999999, "eyes"), actions.UpsertComment(REPO, 1, "k", "still")], client)
+    assert outcomes[0] == "comment no longer exists: no reaction"
+    assert [c["body"] for c in fake.comments(REPO, 1)] == ["<!-- petrel:k -->\nstill"]

@@ -195,7 +195,8 @@ def test_parse_command(body, expected):
     assert commands.parse_command(body, "petrel") == expected
 
 
-def test_other_commands_plan_nothing_yet(pipeline, github):
+def test_other_commands_get_their_own_reply_not_the_help_comment(pipeline, github):
     pipeline.deliver(payloads.comment("/review"))
     pipeline.work()
-    assert petrel_comments(github, 1) == []
+    [reply] = petrel_comments(github, 1)
+    assert reply["body"].startswith("<!-- petrel:reply:") and "works on pull requests only" in reply["body"]

@@ -1,15 +1,21 @@
-"""Commands in comments: `/help` (more commands arrive with the conversations issue).
+"""Commands in comments: /review, /describe, /ask, /triage, /config, /help.
 
-A command is a line that starts with `/<command>` or `@<app-slug> <command>`. Comments
-written by bots, Petrel's own included, are never answered.
+A command is a line that starts with `/<command>` or `@<app-slug> <command>`. Petrel
+acknowledges it at once with a 👀 reaction, then answers in one reply (edited, never
+repeated, on a redelivery). Commands that call the model need the commenter's
+`author_association` to be one of `commands.allowed` (OWNER, MEMBER, COLLABORATOR by
+default). A command that fails says why in its reply. Comments written by bots, Petrel's
+own included, are never answered; edits are not commands (only `created` is subscribed).
 """
 
 import logging
 import re
 
 import functions_framework
+import yaml
 
-from shared import actions, function, settings
+from shared import actions, config as repo_config, function, settings
+from shared.pulls import contents_fetcher
 
 SUBSCRIBES = ("issue_comment.created", "pull_request_review_comment.created")
 
@@ -30,6 +36,17 @@ Petrel reviews pull requests, summarizes them and triages issues. Write a comman
 | `/help` | show this message |
 
 You can also mention the app: `@petrel help`. Configure Petrel in `.github/petrel.yml` on the default branch."""
+
+KNOWN = ("review", "describe", "ask", "triage", "config", "help")
+MODEL_COMMANDS = {"review", "describe", "ask", "triage"}
+UNKNOWN = "Petrel does not know `/{name}`. The commands are: " + ", ".join(f"`/{c}`" for c in KNOWN) + "."
+DENIED = ("Only {allowed} may run `/{name}` in this repository (you are {association}). "
+          "`commands.allowed` in `.github/petrel.yml` sets who may.")
+PULL_ONLY = "`/{name}` works on pull requests only."
+ISSUE_ONLY = "`/triage` works on issues only; on a pull request, use `/review`."
+ASK_USAGE = "Write the question after the command: `/ask how is the config loaded?`"
+FAILED = "Petrel could not run `/{name}`: {reason}"
+DONE = "`/{name}`: {status}"
 
 
 def parse_command(body: str, app_slug: str) -> tuple[str, str] | None:
@@ -64,7 +81,65 @@ def written_by_bot(payload: dict) -> bool:
     )
 
 
-def plan(delivery) -> list:
+class Thread:
+    """Where the command was written, and how to answer there."""
+
+    def __init__(self, delivery):
+        payload = delivery.payload
+        self.delivery = delivery
+        self.comment = payload["comment"]
+        self.in_review = delivery.event == "pull_request_review_comment"
+        item = payload.get("pull_request") if self.in_review else payload.get("issue")
+        self.number = int(item["number"])
+        self.is_pull = self.in_review or bool((payload.get("issue") or {}).get("pull_request"))
+        self.repository = delivery.repository
+
+    def react(self) -> actions.React:
+        return actions.React(self.repository, int(self.comment["id"]), "eyes", review_comment=self.in_review)
+
+    def reply(self, text: str) -> actions.Action:
+        key = f"reply:{self.comment['id']}"
+        if self.in_review:
+            return actions.ReplyInThread(self.repository, self.number, int(self.comment["id"]), key, text)
+        return actions.UpsertComment(self.repository, self.number, key, text)
+
+
+def effective_config(client, repository: str) -> str:
+    loaded = repo_config.load(contents_fetcher(client), repository)
+    text = yaml.safe_dump(loaded.config.to_dict(), sort_keys=False, allow_unicode=True).strip()
+    source = f"from `{loaded.source}`" if loaded.source else "the defaults (no `.github/petrel.yml`)"
+    problem = f"\n\nThe file has a problem, so the defaults are in effect: {loaded.error}" if loaded.error else ""
+    return f"Configuration in effect, {source}:\n\n```yaml\n{text}\n```{problem}"
+
+
+def run_command(delivery, name: str, arguments: str, thread: Thread) -> str | None:
+    """Do the command's work; return the reply's text (None: the work answered itself)."""
+    from shared import tasks
+
+    if name == "review":
+        if not thread.is_pull:
+            return PULL_ONLY.format(name=name)
+        result = tasks.review_pull(delivery, thread.number, forced=True)
+    elif name == "describe":
+        if not thread.is_pull:
+            return PULL_ONLY.format(name=name)
+        result = tasks.summarize_pull(delivery, thread.number, forced=True)
+    elif name == "triage":
+        if thread.is_pull:
+            return ISSUE_ONLY
+        result = tasks.triage_issue(delivery, delivery.payload, forced=True)
+    elif name == "ask":
+        if not arguments:
+            return ASK_USAGE
+        from shared import asking
+
+        result = asking.ask(delivery, thread, arguments)
+    else:
+        raise ValueError(name)
+    return (FAILED if result.failed else DONE).format(name=name, reason=result.status, status=result.status)
+
+
+def handle_comment(delivery) -> list[str]:
     payload = delivery.payload
     if written_by_bot(payload):
         log.info("comment by a bot: ignored")
@@ -72,17 +147,31 @@ def plan(delivery) -> list:
     command = parse_command((payload.get("comment") or {}).get("body") or "", settings.current().app_slug)
     if command is None:
         return []
-    name, _ = command
-    if name != "help":
-        log.info("command /%s is not available yet", name)
-        return []
-    number = (payload.get("issue") or payload.get("pull_request") or {}).get("number")
-    if not delivery.repository or not number:
-        return []
-    return [actions.UpsertComment(delivery.repository, int(number), HELP_KEY, HELP)]
+    name, arguments = command
+    thread = Thread(delivery)
+    outcomes = function.act(delivery, [thread.react()])  # acknowledged before any slow work
+    if name == "help":
+        return outcomes + function.act(delivery, [actions.UpsertComment(thread.repository, thread.number, HELP_KEY, HELP)])
+    if name not in KNOWN:
+        return outcomes + function.act(delivery, [thread.reply(UNKNOWN.format(name=name))])
+    client = function.github_client(delivery)
+    if client is None:
+        log.info("dry-run without GitHub credentials: /%s cannot read the repository", name)
+        return outcomes
+    if name == "config":
+        return outcomes + function.act(delivery, [thread.reply(effective_config(client, thread.repository))], client)
+    allowed = repo_config.load(contents_fetcher(client), thread.repository).config.commands.allowed
+    association = thread.comment.get("author_association") or "NONE"
+    if association not in allowed:
+        text = DENIED.format(allowed=", ".join(a.lower() for a in allowed), name=name, association=association.lower())
+        return outcomes + function.act(delivery, [thread.reply(text)], client)
+    text = run_command(delivery, name, arguments, thread)
+    return outcomes + function.act(delivery, [thread.reply(text)], client) if text else outcomes
 
 
 @functions_framework.cloud_event
 def handle(event):
-    """Answer a command in an issue or pull request comment."""
-    function.run(event, plan)
+    """Answer a command in an issue, pull request or review comment."""
+    delivery = function.delivery_of(event)
+    with function.job_scope(delivery):
+        handle_comment(delivery)
