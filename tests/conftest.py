@@ -47,7 +47,7 @@ def pg_url(pg_server) -> str:
 def clean_db(pg_url):
     """An empty inbox and queue for each test that uses the database."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE deliveries, jobs, usage, reviews, documents RESTART IDENTITY CASCADE")
+        conn.execute("TRUNCATE deliveries, jobs, usage, reviews, documents, messages RESTART IDENTITY CASCADE")
     return pg_url
 
 

@@ -180,3 +180,94 @@ def test_bots_and_petrel_are_never_answered(world):
     comment_id, _ = say("<!-- petrel:reply:1 -->\n/help")
     assert not eyes(github, comment_id)
     assert [c["id"] for c in github.comments(REPO, 2)] == [comment_id]  # only the comment itself
+
+
+# --- /ask and conversations ----------------------------------------------------------------
+
+
+def answer_with_a_read(model, answer="The service doubles values: see app/service.py."):
+    model.reply(tool_calls=[{"name": "read_file", "arguments": {"path": "app/service.py", "start_line": 1,
+                                                                 "end_line": 3}}])
+    model.reply(answer)
+
+
+def test_ask_answers_with_tools_and_cites_what_it_read(world):
+    github, model, say, _ = world
+    from github import Auth, Github
+
+    head = Github(base_url=github.url, auth=Auth.Token(TOKEN), retry=None).get_repo(REPO).get_pull(1).head.sha
+    github.add_file(REPO, "app/service.py", edited_service(one=1), ref=head)  # /ask reads the pull request's head
+    answer_with_a_read(model)
+    comment_id, _ = say("/ask what does the service do?", number=1, pull=True)
+    text = reply(github, 1, comment_id)
+    assert text.startswith("The service doubles values")
+    assert "Sources: [app/service.py#L1-L3](" in text
+    tool_requests = [r for r in model.chat_requests() if r.get("tools")]
+    assert tool_requests and tool_requests[0]["messages"][-1]["content"] == "what does the service do?"
+    assert f"/blob/{head}/app/service.py#L1-L3" in text
+
+
+def test_ask_sees_the_earlier_turns_of_the_conversation(world):
+    github, model, say, url = world
+    model.reply("First answer about caching.")
+    say("/ask how is caching done?")
+    model.reply("Second answer.")
+    say("/ask and where is it configured?")
+    last = model.chat_requests()[-1]["messages"]
+    contents = [m["content"] for m in last if m["role"] in ("user", "assistant")]
+    assert contents[-3:] == ["Codertocat: how is caching done?", "First answer about caching.",
+                             "and where is it configured?"]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
+        assert len(rows) == 4, rows
+
+
+def test_ask_without_a_question_says_how(world):
+    github, model, say, _ = world
+    comment_id, _ = say("/ask")
+    assert reply(github, 2, comment_id) == commands.ASK_USAGE and model.chat_requests() == []
+
+
+def test_ask_stops_at_the_step_bound_and_says_so(world):
+    github, model, say, _ = world
+    github.add_file(REPO, ".github/petrel.yml", "commands:\n  ask_max_steps: 2\n")
+    model.responder = lambda request: ({"tool_calls": [{"name": "list_directory", "arguments": {"path": ""}}]}
+                                       if request.get("tools") else "Best effort answer.")
+    comment_id, _ = say("/ask explain everything")
+    text = reply(github, 2, comment_id)
+    assert text.startswith("Best effort answer.") and "step limit (2 model calls)" in text
+    assert len(model.chat_requests()) == 3
+
+
+def test_reply_to_petrels_review_comment_is_answered_in_the_thread(world):
+    github, model, say, _ = world
+    from shared import function
+
+    client = function.github_access().client(None)
+    head = github.issue(REPO, 1)
+    pull = client.requester.requestJsonAndCheck("GET", f"/repos/{REPO}/pulls/1")[1]
+    actions.execute([actions.PostReview(REPO, 1, pull["head"]["sha"], "review:x", "Body.", (
+        actions.ReviewComment("app/service.py", 2, "**major**: this doubles instead of adding.\n\n"
+                                                   "<!-- petrel:finding:abc -->"),))], client)
+    [root] = github.reviews(REPO, 1)[0]["comments"]
+    payload = copy.deepcopy(payloads.example("pull_request_review_comment", "created"))
+    payload = payloads.with_installation(payload)
+    payload["pull_request"]["number"] = 1
+    payload["repository"]["full_name"] = REPO
+    payload["comment"].update(id=root["id"] + 1000, in_reply_to_id=root["id"], body="Why is doubling wrong here?",
+                              author_association="OWNER", path="app/service.py", line=2,
+                              diff_hunk="@@ -1,3 +1,3 @@\n-    return value + 1\n+    return value * 2  # BUG")
+    model.reply("Because step_1 must add 1.")
+    headers, raw = signed(payload, "pull_request_review_comment", secret="s")
+    from functions_framework import create_app as make
+
+    assert make("webhook", WEBHOOK, "http").test_client().post("/", data=raw, headers=headers).status_code == 202
+    worker = Worker(make_pool(world[3]), function.settings.current(), {"commands": load_handler("commands")})
+    while worker.run_once():
+        pass
+    worker.pool.close()
+    replies = [c for c in github.requests if c.method == "POST" and c.path.endswith(f"/comments/{payload['comment']['id']}/replies")]
+    assert len(replies) == 1 and "Because step_1 must add 1." in replies[0].json["body"]
+    question = model.chat_requests()[-1]["messages"][-1]["content"]
+    assert "review thread on `app/service.py` line 2" in question and "return value * 2  # BUG" in question
+    assert head

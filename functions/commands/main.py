@@ -81,6 +81,22 @@ def written_by_bot(payload: dict) -> bool:
     )
 
 
+def replies_to_petrel(delivery) -> bool:
+    """A reply in a review thread whose first comment is Petrel's: a conversation to continue."""
+    comment = delivery.payload.get("comment") or {}
+    root = comment.get("in_reply_to_id")
+    client = function.github_client(delivery) if root else None
+    if client is None:
+        return False
+    from github import GithubException
+
+    try:
+        _, first = client.requester.requestJsonAndCheck("GET", f"/repos/{delivery.repository}/pulls/comments/{root}")
+    except GithubException:
+        return False
+    return actions.has_marker(first.get("body"))
+
+
 class Thread:
     """Where the command was written, and how to answer there."""
 
@@ -93,6 +109,13 @@ class Thread:
         self.number = int(item["number"])
         self.is_pull = self.in_review or bool((payload.get("issue") or {}).get("pull_request"))
         self.repository = delivery.repository
+
+    @property
+    def key(self) -> str:
+        """The conversation: the issue or pull request (''), or a review thread (its root comment)."""
+        if not self.in_review:
+            return ""
+        return str(self.comment.get("in_reply_to_id") or self.comment["id"])
 
     def react(self) -> actions.React:
         return actions.React(self.repository, int(self.comment["id"]), "eyes", review_comment=self.in_review)
@@ -133,7 +156,8 @@ def run_command(delivery, name: str, arguments: str, thread: Thread) -> str | No
             return ASK_USAGE
         from shared import asking
 
-        result = asking.ask(delivery, thread, arguments)
+        result = asking.ask(delivery, thread, arguments, thread_key=thread.key)
+        return FAILED.format(name=name, reason=result.status) if result.failed else result.status
     else:
         raise ValueError(name)
     return (FAILED if result.failed else DONE).format(name=name, reason=result.status, status=result.status)
@@ -146,9 +170,15 @@ def handle_comment(delivery) -> list[str]:
         return []
     command = parse_command((payload.get("comment") or {}).get("body") or "", settings.current().app_slug)
     if command is None:
-        return []
+        if delivery.event == "pull_request_review_comment" and replies_to_petrel(delivery):
+            command = ("ask", payload["comment"]["body"].strip())
+        else:
+            return []
     name, arguments = command
     thread = Thread(delivery)
+    if name not in KNOWN and thread.in_review:
+        # "@petrel why is this a bug?" in a review thread is a question, not an unknown command
+        name, arguments = "ask", f"{name} {arguments}".strip()
     outcomes = function.act(delivery, [thread.react()])  # acknowledged before any slow work
     if name == "help":
         return outcomes + function.act(delivery, [actions.UpsertComment(thread.repository, thread.number, HELP_KEY, HELP)])
@@ -164,6 +194,13 @@ def handle_comment(delivery) -> list[str]:
     association = thread.comment.get("author_association") or "NONE"
     if association not in allowed:
         text = DENIED.format(allowed=", ".join(a.lower() for a in allowed), name=name, association=association.lower())
+        return outcomes + function.act(delivery, [thread.reply(text)], client)
+    if name == "ask" and thread.in_review and thread.comment.get("in_reply_to_id"):
+        from shared import asking
+
+        result = asking.ask(delivery, thread, arguments, thread_key=thread.key,
+                            context=asking.thread_context(thread.comment))
+        text = FAILED.format(name=name, reason=result.status) if result.failed else result.status
         return outcomes + function.act(delivery, [thread.reply(text)], client)
     text = run_command(delivery, name, arguments, thread)
     return outcomes + function.act(delivery, [thread.reply(text)], client) if text else outcomes
