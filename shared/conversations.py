@@ -31,7 +31,8 @@ class Conversations:
         with self.pool.connection() as conn:
             return conn.execute(
                 """SELECT id, role, author, content FROM messages
-                   WHERE repository = %s AND number = %s AND thread = %s AND NOT summarized ORDER BY id""",
+                   WHERE repository = %s AND number = %s AND thread = %s AND NOT summarized
+                   ORDER BY role = 'summary' DESC, id""",  # the summary stands for what came before
                 (repository, number, thread),
             ).fetchall()
 

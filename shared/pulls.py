@@ -39,6 +39,9 @@ class PostedFinding:
     path: str
     line: int | None
     body: str
+    comment_id: int = 0
+    thumbs_up: int = 0
+    thumbs_down: int = 0
 
 
 class PullSource(Protocol):
@@ -106,12 +109,23 @@ class GitHubPull:
         return (data or {}).get("data", "") if isinstance(data, dict) else ""
 
     def posted_findings(self) -> list[PostedFinding]:
+        if getattr(self, "_posted", None) is None:
+            self._posted = self._read_posted_findings()
+        return self._posted
+
+    def _read_posted_findings(self) -> list[PostedFinding]:
         from github.PaginatedList import PaginatedList
         from github.PullRequestComment import PullRequestComment
 
         comments = PaginatedList(PullRequestComment, self.client.requester,
                                  f"/repos/{self.repository}/pulls/{self.number}/comments", None)
-        return [PostedFinding(c.path, c.line or c.original_line, c.body) for c in comments if has_marker(c.body)]
+        found = []
+        for c in comments:
+            if has_marker(c.body):
+                reactions = c.raw_data.get("reactions") or {}
+                found.append(PostedFinding(c.path, c.line or c.original_line, c.body, c.id,
+                                           int(reactions.get("+1") or 0), int(reactions.get("-1") or 0)))
+        return found
 
     def config(self) -> repo_config.LoadedConfig:
         return repo_config.load(contents_fetcher(self.client), self.repository)

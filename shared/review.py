@@ -108,6 +108,7 @@ class Report:
     in_body: list[tuple[str, int, str, str]] = field(default_factory=list)  # path, line, severity, text
     moved: list[tuple[str, int, int]] = field(default_factory=list)
     already_posted: int = 0
+    rejected_before: int = 0
     below_severity: int = 0
     over_limit: int = 0
     chunks: int = 0
@@ -226,7 +227,7 @@ def _comment_text(severity: str, body: str, suggestion: str | None, key: str) ->
 
 
 def place_findings(findings: list[dict], files: dict[str, diff.FileDiff], config: Config,
-                   posted: set[str], report: Report) -> None:
+                   posted: set[str], report: Report, rejected: Callable[[str], bool] | None = None) -> None:
     """Check each finding against the diff; land it inline, move it, or put it in the body."""
     floor = SEVERITIES.index(config.review.min_severity)
     seen: set[tuple[str, int, str]] = set()
@@ -242,6 +243,9 @@ def place_findings(findings: list[dict], files: dict[str, diff.FileDiff], config
         key = fingerprint(path, body)
         if key in posted:
             report.already_posted += 1
+            continue
+        if rejected is not None and rejected(body):
+            report.rejected_before += 1
             continue
         file = files.get(path)
         landing = diff.place(file, line) if file is not None and isinstance(line, int) else None
@@ -288,6 +292,8 @@ def review_body(report: Report) -> str:
     notes = []
     if report.already_posted:
         notes.append(f"{report.already_posted} finding(s) already posted earlier were not repeated")
+    if report.rejected_before:
+        notes.append(f"{report.rejected_before} finding(s) like ones reviewers rejected before were left out")
     if report.below_severity:
         notes.append(f"{report.below_severity} finding(s) below the minimum severity were left out")
     if report.over_limit:
@@ -298,7 +304,8 @@ def review_body(report: Report) -> str:
 
 
 def plan_review(pull: PullSource, model: Model, config: Config, last_head: str | None,
-                forced: bool = False, context: Context | None = None
+                forced: bool = False, context: Context | None = None,
+                rejected: Callable[[str], bool] | None = None
                 ) -> tuple[list[actions.Action], Report | None, str | None]:
     """The review to post: (actions, report, skip reason). `last_head` is the head reviewed before."""
     info = pull.info()
@@ -354,7 +361,7 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
     # a finding may name any line of the file's whole diff, not only the chunk's hunks
     whole = {f.path: f for f in files if f.path in report.reviewed}
     posted = {fp for fp in (fingerprint_of(p.body) for p in pull.posted_findings()) if fp}
-    place_findings(findings, whole, config, posted, report)
+    place_findings(findings, whole, config, posted, report, rejected)
     if not report.reviewed and not report.not_reviewed and not report.trivial:
         return [], report, "no changes to review"
     review = actions.PostReview(info.repository, info.number, info.head_sha, f"review:{info.head_sha}",

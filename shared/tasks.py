@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shared import config as repo_config, function, notices, settings
 from shared.embeddings import embedder_for
+from shared.feedback import Feedback
 from shared.llm import BudgetExceeded, ModelError
 from shared.memory import Memory
 from shared.pulls import contents_fetcher
@@ -52,8 +53,12 @@ def review_pull(delivery, number: int, forced: bool = False) -> TaskResult:
     last = store.last(repository, number)
     try:
         model = function.model("pr_review", repository, config)
-        context = memory_context(_memory(), repository, model.estimate)
-        planned, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced, context)
+        memory = _memory()
+        context = memory_context(memory, repository, model.estimate)
+        feedback = Feedback(memory, repository, delivery.installation_id)
+        learn_from_reactions(feedback, pull.posted_findings())
+        planned, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced, context,
+                                               feedback.rejected)
     except BudgetExceeded as error:
         steps.append(notices.budget_spent(repository, number, error))
         return TaskResult(function.act(delivery, steps, client), str(error), failed=True)
@@ -68,6 +73,15 @@ def review_pull(delivery, number: int, forced: bool = False) -> TaskResult:
                    len(report.not_reviewed))
     return TaskResult(outcomes, f"reviewed `{report.info.head_sha[:7]}`: {len(report.reviewed)} file(s), "
                                 f"{len(report.comments)} inline comment(s), {len(report.not_reviewed)} file(s) not reviewed")
+
+
+def learn_from_reactions(feedback: Feedback, posted) -> None:
+    """Store the 👍/👎 on Petrel's earlier comments of this pull request as feedback."""
+    for finding in posted:
+        if finding.thumbs_down > finding.thumbs_up:
+            feedback.record(finding.comment_id, "negative", finding.body, finding.path)
+        elif finding.thumbs_up > finding.thumbs_down:
+            feedback.record(finding.comment_id, "positive", finding.body, finding.path)
 
 
 def summarize_pull(delivery, number: int, forced: bool = False) -> TaskResult:

@@ -41,7 +41,8 @@ SUBSCRIBED = {
     "issue_triage": {"issues.opened"},
     "commands": {"issue_comment.created", "pull_request_review_comment.created"},
     "memory_indexer": {"installation.created", "installation.deleted", "installation_repositories.added",
-                       "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed"},
+                       "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed",
+                       "pull_request_review_thread.resolved"},
 }
 
 

@@ -40,7 +40,7 @@ def world(env, clean_db, tmp_path):
     repo = init(tmp_path / "repo", {"app/service.py": SERVICE, "README.md": "# Service\n"})
     config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
                  PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test",
-                 PETREL_MODEL_MAX_RETRIES=0)
+                 PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
     function_module._access = None
     function_module._pool = None
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
@@ -225,3 +225,62 @@ def test_summary_can_write_the_description_when_configured(world):
     assert "<!-- petrel:description -->\nDoubles values.\n<!-- petrel:/description -->" in pull["body"]
     [summary] = world.comments("summary")
     assert "| `app/service.py` | modified +1 -1 | doubles |" in summary["body"]
+
+
+# --- learning from feedback -----------------------------------------------------------------
+
+
+def test_a_thumbs_down_stops_the_same_finding_coming_back(world):
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    [comment] = world.reviews()[0]["comments"]
+    # a reviewer gives the finding a 👎 (as another user)
+    world.github.add_token("ghp_" + "u" * 36, login="reviewer", repos=[REPO])
+    from github import Auth, Github
+
+    Github(base_url=world.github.url, auth=Auth.Token("ghp_" + "u" * 36), retry=None).get_repo(REPO) \
+        .get_pull(1).get_review_comment(comment["id"]).create_reaction("-1")
+    # the same mistake, pushed again on another line: the model reports it in nearly the same words
+    world.push({"app/service.py": edited_service(one=1, two=61).replace("BUG two", "BUG one again")})
+    world.deliver("synchronize")
+    second = world.reviews()[1]
+    assert second["comments"] == []
+    assert "1 finding(s) like ones reviewers rejected before were left out" in second["body"]
+    with psycopg.connect(world.db) as conn:
+        assert conn.execute("SELECT title, source FROM documents WHERE kind = 'feedback'").fetchall() == [
+            ("negative", f"comment:{comment['id']}")]
+
+
+def test_a_thread_resolved_without_a_code_change_is_negative_feedback(world, clean_db):
+    from shared import events
+    from shared import settings
+    from shared.embeddings import embedder_for
+    from shared.feedback import Feedback
+    from shared.memory import Memory
+    from shared.worker import cloudevent_for
+
+    payload = copy.deepcopy(payloads.example("pull_request_review_thread", "resolved"))
+    payload["repository"]["full_name"] = REPO
+    first = payload["thread"]["comments"][0]
+    first["body"] = "**major**: step_1 doubles instead of adding.\n\n<!-- petrel:finding:abc -->"
+    head = payload["pull_request"]["head"]["sha"]
+    delivery = events.parse_delivery({"X-GitHub-Event": "pull_request_review_thread", "X-GitHub-Delivery": "r-1"},
+                                     __import__("json").dumps(payload).encode())
+    load_handler("memory_indexer")(cloudevent_for(delivery))
+    pool = make_pool(clean_db)
+    try:
+        feedback = Feedback(Memory(pool, embedder_for(settings.current())), REPO)
+        assert feedback.rejected("**minor**: step_1 doubles instead of adding")
+        assert not feedback.rejected("The README has a typo")
+        # resolved after a change: the finding was acted on, positive
+        payload["pull_request"]["head"]["sha"] = "f" * 40
+        first["id"] += 1
+        delivery = events.parse_delivery({"X-GitHub-Event": "pull_request_review_thread", "X-GitHub-Delivery": "r-2"},
+                                         __import__("json").dumps(payload).encode())
+        load_handler("memory_indexer")(cloudevent_for(delivery))
+        with psycopg.connect(clean_db) as conn:
+            assert sorted(conn.execute("SELECT title FROM documents WHERE kind = 'feedback'").fetchall()) == [
+                ("negative",), ("positive",)]
+    finally:
+        pool.close()
+    assert head

@@ -31,6 +31,7 @@ EXPECTED_JOBS = {
     "installation_repositories.added": {"memory_indexer"},
     "installation_repositories.removed": {"memory_indexer"},
     "push": {"memory_indexer"},
+    "pull_request_review_thread.resolved": {"memory_indexer"},
 }
 
 

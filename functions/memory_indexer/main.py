@@ -4,21 +4,24 @@
   the default branch, its most recent issues and pull requests);
 - push to the default branch: re-index the files whose blob sha changed, drop removed ones;
 - issues opened, edited, closed: keep that issue's thread current;
-- installation deleted, repositories removed: delete their memory.
+- installation deleted, repositories removed: delete their memory;
+- a review thread Petrel started is resolved: store it as feedback (shared/feedback.py).
 """
 
 import logging
 
 import functions_framework
 
-from shared import config as repo_config, function, settings
+from shared import actions, config as repo_config, function, settings
 from shared.embeddings import embedder_for
+from shared.feedback import Feedback
 from shared.indexing import RepositoryIndexer
 from shared.memory import Memory
 from shared.pulls import contents_fetcher
 
 SUBSCRIBES = ("installation.created", "installation.deleted", "installation_repositories.added",
-              "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed")
+              "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed",
+              "pull_request_review_thread.resolved")
 
 log = logging.getLogger("petrel.memory_indexer")
 
@@ -34,6 +37,21 @@ def indexer(delivery, repository: str) -> RepositoryIndexer | None:
         return None
     loaded = repo_config.load(contents_fetcher(client), repository)
     return RepositoryIndexer(client, memory(), repository, delivery.installation_id, loaded.config)
+
+
+def record_resolution(delivery) -> None:
+    """A resolved thread that Petrel started: feedback. No code change since the comment means
+    the finding was dismissed (negative); a change means it was acted on (positive)."""
+    payload = delivery.payload
+    comments = (payload.get("thread") or {}).get("comments") or []
+    if not comments or not actions.has_marker(comments[0].get("body")):
+        return
+    first = comments[0]
+    head = ((payload.get("pull_request") or {}).get("head") or {}).get("sha")
+    verdict = "negative" if first.get("commit_id") == head else "positive"
+    Feedback(memory(), delivery.repository, delivery.installation_id).record(
+        int(first["id"]), verdict, first.get("body") or "", first.get("path"))
+    log.info("review thread of comment %s resolved: %s feedback", first["id"], verdict)
 
 
 def index(delivery) -> None:
@@ -58,6 +76,8 @@ def index(delivery) -> None:
         work = indexer(delivery, delivery.repository)
         if work is not None:
             work.files()
+    elif delivery.event == "pull_request_review_thread":
+        record_resolution(delivery)
     elif delivery.event == "issues":
         work = indexer(delivery, delivery.repository)
         if work is not None:
