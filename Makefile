@@ -26,6 +26,7 @@ bench: install
 	$(PY) bench/run.py
 	$(PY) bench/review.py > bench/results/review.md && cat bench/results/review.md
 	$(PY) bench/duplicates.py > bench/results/duplicates.md && cat bench/results/duplicates.md
+	$(PY) bench/commands.py > bench/results/commands.md && cat bench/results/commands.md
 
 status: install
 	$(PY) -m shared.cli status
