@@ -56,6 +56,10 @@ def ask(delivery, thread, question: str, thread_key: str = "", context: str = ""
                                         summarize=lambda text: model.text("light", SUMMARIZE, text),
                                         before_delivery=delivery.id)
         conversations.add(repository, number, thread_key, "user", question, author, delivery.id)
+        if context and thread.in_review and thread.comment.get("path"):
+            line = int(thread.comment.get("line") or thread.comment.get("original_line") or 1)
+            around = tools.read_file(thread.comment["path"], max(1, line - 15), line + 15)
+            context += f"\n\nThe file around that line, at the pull request's head:\n{around}"
         prompt = f"{context}\n\nQuestion: {question}" if context else question
         answer = answer_question(prompt, history, tools, model, max_steps=config.commands.ask_max_steps,
                                  token_budget=config.commands.ask_token_budget, language=config.language,

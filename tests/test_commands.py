@@ -258,6 +258,7 @@ def test_reply_to_petrels_review_comment_is_answered_in_the_thread(world):
                               author_association="OWNER", path="app/service.py", line=2,
                               diff_hunk="@@ -1,3 +1,3 @@\n-    return value + 1\n+    return value * 2  # BUG")
     model.reply("Because step_1 must add 1.")
+    github.add_file(REPO, "app/service.py", edited_service(one=1), ref=pull["head"]["sha"])
     headers, raw = signed(payload, "pull_request_review_comment", secret="s")
     from functions_framework import create_app as make
 
@@ -270,4 +271,5 @@ def test_reply_to_petrels_review_comment_is_answered_in_the_thread(world):
     assert len(replies) == 1 and "Because step_1 must add 1." in replies[0].json["body"]
     question = model.chat_requests()[-1]["messages"][-1]["content"]
     assert "review thread on `app/service.py` line 2" in question and "return value * 2  # BUG" in question
+    assert "The file around that line" in question and "def step_1(value):" in question
     assert head
