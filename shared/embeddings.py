@@ -23,7 +23,6 @@ import re
 from collections import Counter
 from typing import Any, Protocol
 
-from shared import context
 from shared.context import RetryLater
 from shared.llm import ModelError, _retry_after
 from shared.settings import Settings
@@ -199,15 +198,9 @@ class OpenAIEmbedder:
     @property
     def client(self):
         if self._client is None:
-            import openai
+            from shared.llm import openai_client
 
-            self._client = openai.OpenAI(
-                api_key=self.settings.openai_api_key or "unused",
-                base_url=self.settings.openai_base_url,
-                timeout=self.settings.model_timeout_seconds,
-                max_retries=self.settings.model_max_retries,
-                default_headers={"X-Petrel-Delivery": context.delivery_id.get()},
-            )
+            self._client = openai_client(self.settings)
         return self._client
 
     @property

@@ -137,6 +137,19 @@ class UsageLedger:
         return 0
 
 
+def openai_client(settings: Settings):
+    """The `openai` client for the configured server; each request names the current delivery."""
+    import openai
+
+    return openai.OpenAI(
+        api_key=settings.openai_api_key or "unused",
+        base_url=settings.openai_base_url,
+        timeout=settings.model_timeout_seconds,
+        max_retries=settings.model_max_retries,
+        default_headers={"X-Petrel-Delivery": context.delivery_id.get()},
+    )
+
+
 def model_specs(settings: Settings) -> dict[str, ModelSpec]:
     return {
         "review": ModelSpec(settings.model, settings.model_context_tokens, *settings.model_price),
@@ -170,15 +183,7 @@ class Model:
     @property
     def client(self):
         if self._client is None:
-            import openai
-
-            self._client = openai.OpenAI(
-                api_key=self.settings.openai_api_key or "unused",
-                base_url=self.settings.openai_base_url,
-                timeout=self.settings.model_timeout_seconds,
-                max_retries=self.settings.model_max_retries,
-                default_headers={"X-Petrel-Delivery": context.delivery_id.get()},
-            )
+            self._client = openai_client(self.settings)
         return self._client
 
     def estimate(self, text: str, task: str = "review") -> int:

@@ -35,6 +35,15 @@ class TaskResult:
     failed: bool = False  # the work could not be done (budget, model): the status says why
 
 
+def _could_not(delivery, steps, client, repository: str, number: int, work: str, error: Exception) -> TaskResult:
+    """The work could not be done: say so on the thread (once), and to whoever asked."""
+    if isinstance(error, BudgetExceeded):
+        steps.append(notices.budget_spent(repository, number, error))
+    else:
+        steps.append(notices.model_unavailable(repository, number, str(error), work))
+    return TaskResult(function.act(delivery, steps, client), str(error), failed=True)
+
+
 def _memory() -> Memory:
     return Memory(function.database(), embedder_for(settings.current()))
 
@@ -59,12 +68,8 @@ def review_pull(delivery, number: int, forced: bool = False) -> TaskResult:
         learn_from_reactions(feedback, pull.posted_findings())
         planned, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced, context,
                                                feedback.rejected)
-    except BudgetExceeded as error:
-        steps.append(notices.budget_spent(repository, number, error))
-        return TaskResult(function.act(delivery, steps, client), str(error), failed=True)
-    except ModelError as error:
-        steps.append(notices.model_unavailable(repository, number, str(error), work))
-        return TaskResult(function.act(delivery, steps, client), str(error), failed=True)
+    except (BudgetExceeded, ModelError) as error:
+        return _could_not(delivery, steps, client, repository, number, work, error)
     outcomes = function.act(delivery, steps + planned, client)
     if skipped:
         return TaskResult(outcomes, f"not reviewed: {skipped}")
@@ -99,12 +104,8 @@ def summarize_pull(delivery, number: int, forced: bool = False) -> TaskResult:
                            info.head_sha)
     try:
         steps += plan_summary(info, pull.diff(), function.model("pr_summary", repository, config), config, status)
-    except BudgetExceeded as error:
-        steps.append(notices.budget_spent(repository, number, error))
-        return TaskResult(function.act(delivery, steps, client), str(error), failed=True)
-    except ModelError as error:
-        steps.append(notices.model_unavailable(repository, number, str(error), work))
-        return TaskResult(function.act(delivery, steps, client), str(error), failed=True)
+    except (BudgetExceeded, ModelError) as error:
+        return _could_not(delivery, steps, client, repository, number, work, error)
     return TaskResult(function.act(delivery, steps, client), f"summary of `{info.head_sha[:7]}` written")
 
 
@@ -130,12 +131,8 @@ def triage_issue(delivery, payload: dict, forced: bool = False) -> TaskResult:
     try:
         model = function.model("issue_triage", issue.repository, config)
         planned, report = plan_triage(issue, _memory(), model, config, repository_labels(client, issue.repository))
-    except BudgetExceeded as error:
-        steps.append(notices.budget_spent(issue.repository, issue.number, error))
-        return TaskResult(function.act(delivery, steps, client), str(error), failed=True)
-    except ModelError as error:
-        steps.append(notices.model_unavailable(issue.repository, issue.number, str(error), work))
-        return TaskResult(function.act(delivery, steps, client), str(error), failed=True)
+    except (BudgetExceeded, ModelError) as error:
+        return _could_not(delivery, steps, client, issue.repository, issue.number, work, error)
     log.info("triage of #%s: candidates %s, duplicate %s, related %s, labels %s", issue.number, report.candidates,
              report.duplicate, [n for n, _, _ in report.related], report.labels)
     parts = [f"duplicate of #{report.duplicate[0]}" if report.duplicate else "no duplicate found",

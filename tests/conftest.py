@@ -90,6 +90,18 @@ def app_key() -> tuple[str, str]:
     return private, public
 
 
+def close_process_pools() -> None:
+    """Close the pools a test's functions opened (the functions' and the webhook module's)."""
+    from shared import function
+
+    if function._pool is not None:
+        function._pool.close()
+    function._pool = function._access = None
+    webhook = sys.modules.get("main")
+    if getattr(webhook, "_pool", None) is not None:
+        webhook._pool.close()
+
+
 def signed(payload, event: str, delivery: str | None = None, secret: str = SECRET, form: bool = False):
     """(headers, body) of a delivery as GitHub signs and sends it."""
     text = json.dumps(payload) if not isinstance(payload, (bytes, str)) else payload

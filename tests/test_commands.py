@@ -12,7 +12,7 @@ import sys
 
 import psycopg
 import pytest
-from conftest import ROOT, signed
+from conftest import ROOT, close_process_pools, signed
 from fake_github import FakeGitHub
 from fake_openai import FakeOpenAI
 from functions_framework import create_app
@@ -68,10 +68,7 @@ def world(env, clean_db, tmp_path):
 
     yield github, model, say, clean_db
     pool.close()
-    if function_module._pool is not None:
-        function_module._pool.close()
-    function_module._pool = function_module._access = None
-    sys.modules["main"]._pool and sys.modules["main"]._pool.close()
+    close_process_pools()
     github.stop()
     model.stop()
 

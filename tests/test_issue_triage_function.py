@@ -6,7 +6,7 @@ import copy
 import sys
 
 import pytest
-from conftest import ROOT, signed
+from conftest import ROOT, close_process_pools, signed
 from fake_github import FakeGitHub
 from fake_openai import FakeOpenAI
 from functions_framework import create_app
@@ -56,10 +56,7 @@ def world(env, clean_db):
 
     yield github, model, deliver
     pool.close()
-    if function_module._pool is not None:
-        function_module._pool.close()
-    function_module._pool = function_module._access = None
-    sys.modules["main"]._pool and sys.modules["main"]._pool.close()
+    close_process_pools()
     github.stop()
     model.stop()
 
