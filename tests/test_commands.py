@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import sys
 
 import psycopg
 import pytest

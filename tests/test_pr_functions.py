@@ -7,7 +7,6 @@ GitHub judges every inline comment against them and refuses (422) what GitHub re
 from __future__ import annotations
 
 import copy
-import sys
 
 import psycopg
 import pytest
