@@ -25,6 +25,7 @@ test: install
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/review.py > bench/results/review.md && cat bench/results/review.md
+	$(PY) bench/memory.py > bench/results/memory.md && cat bench/results/memory.md
 	$(PY) bench/duplicates.py > bench/results/duplicates.md && cat bench/results/duplicates.md
 	$(PY) bench/commands.py > bench/results/commands.md && cat bench/results/commands.md
 

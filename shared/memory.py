@@ -7,8 +7,10 @@
   (`reembed_stale`), never mixed in.
 - Retrieval is hybrid: the nearest vectors (HNSW, cosine) and the best full-text matches
   (Postgres `tsvector`), fused by reciprocal rank, then cut to a token budget.
-- HNSW indexes are partial, one per model and dimension, made on first use. A repository
-  with few rows is searched exactly (faster than the index there, and exact).
+- HNSW indexes are partial, one per model and dimension, made on first use. pgvector 0.6
+  applies the repository and kind filters after the index scan, so a repository (or kind)
+  with few rows among many is searched exactly, and an index search that the filters leave
+  short of `k` results is asked again exactly: exactness is kept, at some speed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ RRF_K = 60               # reciprocal rank fusion constant (Cormack et al.)
 CANDIDATES = 50          # per retriever, before fusion
 EXACT_BELOW = 20_000     # rows of one repository and model under which search is exact
 EF_SEARCH = 200          # HNSW candidate list when the index is used (filtering happens after it)
+TEXT_TERMS = 16          # words of a query given to full-text search
 KINDS = ("file", "issue", "pull_request", "comment", "feedback")
 
 
@@ -166,10 +169,11 @@ class Memory:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def count(self, repository: str) -> int:
+    def count(self, repository: str, kinds: Iterable[str] | None = None) -> int:
         with self.pool.connection() as conn:
-            return conn.execute("SELECT count(*) FROM documents WHERE repository = %s AND model = %s",
-                                (repository, self.embedder.name)).fetchone()[0]
+            return conn.execute(
+                "SELECT count(*) FROM documents WHERE repository = %s AND model = %s AND kind = ANY(%s)",
+                (repository, self.embedder.name, list(kinds or KINDS))).fetchone()[0]
 
     def search(self, repository: str, query: str, k: int = 10, kinds: Iterable[str] | None = None,
                exclude: Iterable[tuple[str, str]] = ()) -> list[Hit]:
@@ -198,7 +202,7 @@ class Memory:
         dim = self.embedder.dimension
         kinds = list(kinds or KINDS)
         if exact is None:
-            exact = self.count(repository) < EXACT_BELOW
+            exact = self.count(repository, kinds) < EXACT_BELOW
         distance = sql.SQL("(embedding::vector({dim}) <=> %(q)s::vector({dim}))").format(dim=sql.Literal(dim))
         filters = sql.SQL("repository = %(repo)s AND model = %(model)s AND kind = ANY(%(kinds)s) "
                           "AND NOT (kind || ':' || source = ANY(%(excluded)s))")
@@ -221,7 +225,12 @@ class Memory:
                 conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(EF_SEARCH, k * 2))))
             cursor = conn.execute(query_sql, params)
             names = [c.name for c in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+        if not exact and len(rows) < k:
+            # pgvector 0.6 filters after the index scan: when the filters (repository, kind)
+            # leave fewer than k of its candidates, ask again exactly rather than lose results
+            return self.nearest(repository, query, k, kinds, excluded, exact=True)
+        return rows
 
     def _text(self, repository: str, query: str, k: int, kinds: list[str], excluded: list[str]) -> list[dict]:
         with self.pool.connection() as conn:
@@ -241,8 +250,11 @@ class Memory:
 
 def _or_query(text: str) -> str:
     """websearch syntax where any word may match (an issue rarely repeats every word of another)."""
-    words = [w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split() if len(w) > 2][:64]
-    return " or ".join(words)
+    words = [w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split() if len(w) > 2]
+    # the longest distinct words carry the most: a few of them keep the match selective
+    # (every row of a code base contains "def" or "self")
+    chosen = sorted(dict.fromkeys(words), key=lambda w: (-len(w), words.index(w)))[:TEXT_TERMS]
+    return " or ".join(chosen)
 
 
 def fit(hits: list[Hit], budget_tokens: int, estimate: Callable[[str], int]) -> list[Hit]:

@@ -135,3 +135,24 @@ def test_fit_keeps_the_best_hits_within_the_budget(memory):
     kept = fit(hits, budget_tokens=60, estimate=lambda text: len(text) // 4)
     assert 0 < len(kept) < len(hits)
     assert sum(len(f"{h.title}\n{h.body}") // 4 + 8 for h in kept) <= 60
+
+
+def test_a_small_kind_among_many_rows_is_not_lost_by_the_filtered_index(clean_db, monkeypatch):
+    from psycopg_pool import ConnectionPool
+
+    from shared import memory as memory_module
+
+    # a planner that takes the HNSW index, as it does for a large table
+    pool = ConnectionPool(clean_db, min_size=1, max_size=2, open=True,
+                          kwargs={"options": "-c enable_seqscan=off -c enable_sort=off"})
+    memory = Memory(pool, HashingEmbedder())
+    for n in range(60):
+        memory.replace("o/r", "file", f"src/m{n}.py", [Document("o/r", "file", f"src/m{n}.py", f"def f{n}",
+                                                                f"config loader number {n} reads yaml files")])
+    fill(memory)
+    monkeypatch.setattr(memory_module, "EF_SEARCH", 5)  # a small candidate list, as a big repository gives
+    try:
+        rows = memory.nearest("o/r", "crash config file missing", 4, kinds=["issue"], exact=False)
+    finally:
+        pool.close()
+    assert len(rows) == 4 and {r["kind"] for r in rows} == {"issue"}  # asked again exactly, nothing lost
