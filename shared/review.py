@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import re
@@ -336,7 +337,9 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
 
     results: list[tuple[diff.Chunk, list[dict] | ModelError]] = []
     with ThreadPoolExecutor(max_workers=max(1, config.review.concurrency)) as pool:
-        futures = [(chunk, pool.submit(_review_chunk, model, system, chunk, context, context_budget)) for chunk in packing.chunks]
+        # each chunk runs in a copy of this context: its model calls keep the delivery id
+        futures = [(chunk, pool.submit(contextvars.copy_context().run, _review_chunk, model, system, chunk, context,
+                                       context_budget)) for chunk in packing.chunks]
         for chunk, future in futures:
             try:
                 results.append((chunk, future.result()))

@@ -276,6 +276,12 @@ def current() -> Settings:
     return _current
 
 
+def install(settings: Settings) -> None:
+    """Use these settings for this process (the Action mode builds them from its environment only)."""
+    global _current
+    _current = settings
+
+
 def reset() -> None:
     """Forget the cached settings (tests, and `make run` after writing `.env`)."""
     global _current
