@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 # pgserver asks platformdirs for a runtime dir; give it one where XDG_RUNTIME_DIR is unset
 export XDG_RUNTIME_DIR ?= /tmp/petrel-runtime-$(shell id -u)
 
-.PHONY: install run test bench status retry clean
+.PHONY: install run test bench status retry clean package manifests
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ bench: install
 	$(PY) bench/memory.py > bench/results/memory.md && cat bench/results/memory.md
 	$(PY) bench/duplicates.py > bench/results/duplicates.md && cat bench/results/duplicates.md
 	$(PY) bench/commands.py > bench/results/commands.md && cat bench/results/commands.md
+
+package: install
+	$(PY) infra/package.py --check
+
+manifests: install
+	$(PY) infra/manifests.py
 
 status: install
 	$(PY) -m shared.cli status

@@ -60,6 +60,17 @@ class EmbeddedPostgres:
             self._server = None
 
 
+NO_DATABASE = ("DATABASE_URL is not set and the embedded Postgres (the pgserver package) is not installed: "
+               "set DATABASE_URL to a Postgres with pgvector")
+
+
+def embedded_available() -> bool:
+    """True where pgserver is installed (local runs); deployed bundles need DATABASE_URL."""
+    import importlib.util
+
+    return importlib.util.find_spec("pgserver") is not None
+
+
 _embedded: EmbeddedPostgres | None = None
 _embedded_lock = threading.Lock()
 
@@ -69,6 +80,8 @@ def resolve_url(database_url: str | None, data_dir: Path) -> str:
     global _embedded
     if database_url:
         return database_url
+    if not embedded_available():
+        raise DatabaseUnavailable(NO_DATABASE)
     with _embedded_lock:
         if _embedded is None:
             _embedded = EmbeddedPostgres(Path(data_dir) / "postgres")

@@ -19,6 +19,8 @@ log.setup()
 try:
     SETTINGS = settings.current()
     SETTINGS.require_webhook_secret()
+    if not SETTINGS.database_url and not db.embedded_available():
+        raise settings.SettingsError(db.NO_DATABASE)
 except settings.SettingsError as error:
     sys.exit(f"petrel webhook: {error}")
 
