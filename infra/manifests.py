@@ -14,6 +14,10 @@ What it writes (docs/deploy.md says how to use each):
   itself is made with kubectl and never committed).
 - `infra/gcp/deploy.sh`: the same manifests on Google Kubernetes Engine, with images in Artifact
   Registry, secrets from Secret Manager and Postgres on Cloud SQL.
+- `infra/gcp/cloudrun.sh`: Cloud Run with Pub/Sub instead: one topic the webhook publishes to
+  (PETREL_PUBSUB_TOPIC), one Cloud Run service per function, and one authenticated push
+  subscription per (function, subscription) filtered on the exact `type` attribute, with retries
+  and a dead-letter topic.
 - `app.yml`: the GitHub App manifest: the permissions Petrel's calls need, and the events its
   functions subscribe to.
 
@@ -364,6 +368,7 @@ def render(table: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
             "(docs/deploy.md), so that no value is ever written in this repository:\n"
             + "\n".join(f"  {key}: {meaning}" for key, meaning in SECRET_KEYS.items()))),
         "infra/gcp/deploy.sh": deploy_script(names),
+        "infra/gcp/cloudrun.sh": cloudrun_script(table),
         "app.yml": HEADER + _comment(
             "The GitHub App manifest (GitHub's manifest flow, Probot's app.yml). Register the App from it:\n"
             "  python infra/manifests.py --app-form https://YOUR-HOST/webhook > register-petrel.html\n"
@@ -372,7 +377,7 @@ def render(table: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
     }
 
 
-EXECUTABLE = {"infra/gcp/deploy.sh"}
+EXECUTABLE = {"infra/gcp/deploy.sh", "infra/gcp/cloudrun.sh"}
 
 
 def write(root: Path = ROOT, files: dict[str, str] | None = None) -> list[str]:
@@ -438,8 +443,8 @@ DEPLOY_SH = r"""#!/usr/bin/env bash
 #
 # Petrel on Google Cloud: Google Kubernetes Engine running Knative Serving and Eventing, with the
 # manifests of infra/knative/, images in Artifact Registry, secrets from Secret Manager, and a
-# Postgres with pgvector (Cloud SQL). docs/deploy.md says what must exist first, and why this is
-# not Cloud Run with Pub/Sub: the webhook can only post CloudEvents over HTTP to K_SINK.
+# Postgres with pgvector (Cloud SQL). docs/deploy.md says what must exist first. Cloud Run with
+# Pub/Sub instead of a cluster is infra/gcp/cloudrun.sh.
 #
 #   PROJECT=my-project VERSION=0.1.0 infra/gcp/deploy.sh
 #
@@ -559,6 +564,208 @@ sink=$(kubectl -n "$NAMESPACE" get ksvc @WEBHOOK@ -o jsonpath='{.spec.template.s
 [ -n "$sink" ] || fail "the webhook has no K_SINK yet: kubectl -n $NAMESPACE describe sinkbinding @WEBHOOK@"
 url=$(kubectl -n "$NAMESPACE" get ksvc @WEBHOOK@ -o jsonpath='{.status.url}')
 step "Done. The webhook posts to $sink"
+echo "Webhook URL for the GitHub App: $url/webhook"
+"""
+
+
+TOPIC = "petrel-events"
+DEAD_LETTER_TOPIC = "petrel-dead-letter"
+# Pub/Sub's push retry policy, like the broker's DELIVERY: 5 attempts (Pub/Sub's minimum with a
+# dead-letter topic), waiting 10 s then longer up to 10 min between them; then the dead-letter topic.
+PUSH_DELIVERY = {"max_delivery_attempts": 5, "min_retry_delay": "10s", "max_retry_delay": "600s"}
+
+
+def pubsub_filter(subscription: str) -> str:
+    """The message filter of one push subscription: the exact `type` attribute the webhook sets."""
+    return f'attributes.type = "{cloudevent_type(subscription)}"'
+
+
+def push_subscriptions(table: dict[str, tuple[str, ...]]) -> list[tuple[str, str, str]]:
+    """(function, subscription name, filter) per (function, subscription). One each rather than one
+    OR filter per function: a Pub/Sub filter is at most 256 bytes and cannot be changed later."""
+    rows = [(function, dns_name("petrel", function, name), pubsub_filter(name))
+            for function in sorted(table) for name in table[function]]
+    names = [row[1] for row in rows]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ManifestError(f"two subscriptions make the same Pub/Sub subscription name: {', '.join(duplicates)}")
+    return rows
+
+
+def cloudrun_script(table: dict[str, tuple[str, ...]]) -> str:
+    names = functions(table)
+    required = [key for key in SECRET_KEYS if key not in OPTIONAL_SECRETS]
+    optional = [key for key in SECRET_KEYS if key in OPTIONAL_SECRETS]
+    services = []
+    for function in names:
+        size = SIZING.get(function, DEFAULT_SIZING)
+        secrets = WEBHOOK_SECRETS if function == WEBHOOK else FUNCTION_SECRETS
+        services.append(f"deploy_service {function} {size.concurrency} {size.timeout} {size.memory[1]} "
+                        f"{size.min_scale} {size.max_scale} {','.join(secrets)}")
+    subs = [f"subscribe {function} {name} '{where}'" for function, name, where in push_subscriptions(table)]
+    settings_env = ",".join(f"{key}={value}" for key, value in SETTINGS_DEFAULTS.items() if value)
+    return (CLOUDRUN_SH.replace("@FUNCTIONS@", " ".join(names))
+            .replace("@REQUIRED_SECRETS@", " ".join(required))
+            .replace("@OPTIONAL_SECRETS@", " ".join(optional))
+            .replace("@SETTINGS_ENV@", settings_env)
+            .replace("@TOPIC@", TOPIC)
+            .replace("@DEAD_LETTER_TOPIC@", DEAD_LETTER_TOPIC)
+            .replace("@MAX_DELIVERY_ATTEMPTS@", str(PUSH_DELIVERY["max_delivery_attempts"]))
+            .replace("@MIN_RETRY_DELAY@", PUSH_DELIVERY["min_retry_delay"])
+            .replace("@MAX_RETRY_DELAY@", PUSH_DELIVERY["max_retry_delay"])
+            .replace("@WEBHOOK@", service_name(WEBHOOK))
+            .replace("@SERVICES@", "\n".join(services))
+            .replace("@SUBSCRIPTIONS@", "\n".join(subs))
+            .replace("@HEADER@", HEADER.rstrip("\n")))
+
+
+CLOUDRUN_SH = r"""#!/usr/bin/env bash
+@HEADER@
+#
+# Petrel on Cloud Run with Pub/Sub: the webhook stores each delivery and publishes it once to the
+# topic @TOPIC@ (PETREL_PUBSUB_TOPIC); each function is a Cloud Run service that receives, through an
+# authenticated push subscription filtered on the message's `type` attribute, the events it
+# subscribes to. Retries, then the dead-letter topic @DEAD_LETTER_TOPIC@. docs/deploy.md says what
+# must exist first (the secrets in Secret Manager, a Postgres with pgvector) and what was tested.
+#
+#   PROJECT=my-project VERSION=0.1.0 infra/gcp/cloudrun.sh
+#
+# Environment: PROJECT and VERSION (the image tag) are required. REGION (us-central1) and REPOSITORY
+# (petrel, in Artifact Registry) have defaults. NETWORK and SUBNET: a VPC network and subnet for
+# Direct VPC egress, to reach a Cloud SQL private IP. SKIP_BUILD=1 deploys images already pushed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+: "${PROJECT:?set PROJECT to the Google Cloud project id}"
+: "${VERSION:?set VERSION to the image tag to deploy, e.g. 0.1.0}"
+REGION="${REGION:-us-central1}"
+REPOSITORY="${REPOSITORY:-petrel}"
+REGISTRY="${REGION}-docker.pkg.dev/${PROJECT}/${REPOSITORY}"
+TOPIC="@TOPIC@"
+DEAD_LETTER_TOPIC="@DEAD_LETTER_TOPIC@"
+FUNCTIONS=(@FUNCTIONS@)
+REQUIRED_SECRETS=(@REQUIRED_SECRETS@)
+OPTIONAL_SECRETS=(@OPTIONAL_SECRETS@)
+SETTINGS_ENV="@SETTINGS_ENV@"
+
+step() { printf '
+==> %s
+' "$*"; }
+fail() { printf 'cloudrun.sh: %s
+' "$*" >&2; exit 1; }
+secret_id() { printf 'petrel-%s' "$(printf '%s' "$1" | tr 'A-Z_' 'a-z-')"; }
+has_secret() { gcloud secrets describe "$(secret_id "$1")" --project "$PROJECT" >/dev/null 2>&1; }
+exists() { "$@" --project "$PROJECT" >/dev/null 2>&1; }
+
+step "Checking what must exist first"
+command -v gcloud >/dev/null || fail "gcloud is not installed"
+if [ -z "${SKIP_BUILD:-}" ]; then
+  command -v docker >/dev/null || fail "docker is not installed (or set SKIP_BUILD=1 to deploy images already pushed)"
+fi
+gcloud projects describe "$PROJECT" --format='value(projectId)' >/dev/null || fail "no project $PROJECT, or no access to it"
+enabled=$(gcloud services list --enabled --project "$PROJECT" --format='value(config.name)')
+for api in run.googleapis.com pubsub.googleapis.com artifactregistry.googleapis.com secretmanager.googleapis.com iam.googleapis.com; do
+  grep -qx "$api" <<<"$enabled" || fail "the $api API is not enabled: gcloud services enable $api --project $PROJECT"
+done
+for key in "${REQUIRED_SECRETS[@]}"; do
+  has_secret "$key" || fail "Secret Manager has no secret $(secret_id "$key") holding $key (docs/deploy.md)"
+done
+project_number=$(gcloud projects describe "$PROJECT" --format='value(projectNumber)')
+PUBSUB_AGENT="serviceAccount:service-${project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+RUNNER="petrel-run@${PROJECT}.iam.gserviceaccount.com"  # what the services run as
+PUSHER="petrel-push@${PROJECT}.iam.gserviceaccount.com"  # what push subscriptions call them as
+
+step "Service accounts"
+exists gcloud iam service-accounts describe "$RUNNER"   || gcloud iam service-accounts create petrel-run --display-name "Petrel services" --project "$PROJECT"
+exists gcloud iam service-accounts describe "$PUSHER"   || gcloud iam service-accounts create petrel-push --display-name "Petrel Pub/Sub push" --project "$PROJECT"
+for key in "${REQUIRED_SECRETS[@]}" "${OPTIONAL_SECRETS[@]}"; do
+  has_secret "$key" || continue
+  gcloud secrets add-iam-policy-binding "$(secret_id "$key")" --project "$PROJECT"     --member "serviceAccount:$RUNNER" --role roles/secretmanager.secretAccessor >/dev/null
+done
+# Pub/Sub signs the push requests' identity tokens as PUSHER
+gcloud iam service-accounts add-iam-policy-binding "$PUSHER" --project "$PROJECT"   --member "$PUBSUB_AGENT" --role roles/iam.serviceAccountTokenCreator >/dev/null
+
+step "Artifact Registry repository $REPOSITORY in $REGION"
+exists gcloud artifacts repositories describe "$REPOSITORY" --location "$REGION"   || gcloud artifacts repositories create "$REPOSITORY" --repository-format docker --location "$REGION" --project "$PROJECT"
+if [ -z "${SKIP_BUILD:-}" ]; then
+  step "Building and pushing one image per function ($VERSION)"
+  gcloud auth configure-docker "${REGION}-docker.pkg.dev" --quiet
+  make package
+  for name in "${FUNCTIONS[@]}"; do
+    docker build --platform linux/amd64 --build-arg FUNCTION="$name" -t "$REGISTRY/petrel-$name:$VERSION" .
+    docker push "$REGISTRY/petrel-$name:$VERSION"
+  done
+fi
+for name in "${FUNCTIONS[@]}"; do
+  gcloud artifacts docker images describe "$REGISTRY/petrel-$name:$VERSION" >/dev/null 2>&1     || fail "no image $REGISTRY/petrel-$name:$VERSION in Artifact Registry"
+done
+
+step "Topics $TOPIC and $DEAD_LETTER_TOPIC"
+exists gcloud pubsub topics describe "$TOPIC" || gcloud pubsub topics create "$TOPIC" --project "$PROJECT"
+exists gcloud pubsub topics describe "$DEAD_LETTER_TOPIC" || gcloud pubsub topics create "$DEAD_LETTER_TOPIC" --project "$PROJECT"
+# dead letters are kept 7 days: gcloud pubsub subscriptions pull $DEAD_LETTER_TOPIC --limit 10
+exists gcloud pubsub subscriptions describe "$DEAD_LETTER_TOPIC"   || gcloud pubsub subscriptions create "$DEAD_LETTER_TOPIC" --topic "$DEAD_LETTER_TOPIC"        --message-retention-duration 7d --project "$PROJECT"
+gcloud pubsub topics add-iam-policy-binding "$TOPIC" --project "$PROJECT"   --member "serviceAccount:$RUNNER" --role roles/pubsub.publisher >/dev/null
+gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" --project "$PROJECT"   --member "$PUBSUB_AGENT" --role roles/pubsub.publisher >/dev/null
+
+# deploy_service FUNCTION CONCURRENCY TIMEOUT MEMORY MIN MAX SECRETS
+deploy_service() {
+  local name=$1 concurrency=$2 timeout=$3 memory=$4 min=$5 max=$6 keys=$7 secrets="" key
+  for key in ${keys//,/ }; do
+    has_secret "$key" && secrets+="${secrets:+,}$key=$(secret_id "$key"):latest"
+  done
+  local flags=(--image "$REGISTRY/petrel-$name:$VERSION" --region "$REGION" --project "$PROJECT"
+               --service-account "$RUNNER" --concurrency "$concurrency" --timeout "$timeout" --memory "$memory"
+               --cpu 1 --min-instances "$min" --max-instances "$max" --set-secrets "$secrets"
+               --set-env-vars "THREADS=$concurrency,$SETTINGS_ENV")
+  if [ "$name" = webhook ]; then
+    flags+=(--allow-unauthenticated --update-env-vars "PETREL_PUBSUB_TOPIC=projects/$PROJECT/topics/$TOPIC")
+  else
+    flags+=(--no-allow-unauthenticated --ingress all)
+  fi
+  if [ -n "${NETWORK:-}" ]; then
+    flags+=(--network "$NETWORK" --subnet "${SUBNET:-$NETWORK}" --vpc-egress private-ranges-only)
+  fi
+  gcloud run deploy "petrel-${name//_/-}" "${flags[@]}" --quiet
+  if [ "$name" != webhook ]; then
+    gcloud run services add-iam-policy-binding "petrel-${name//_/-}" --region "$REGION" --project "$PROJECT"       --member "serviceAccount:$PUSHER" --role roles/run.invoker >/dev/null
+  fi
+}
+
+# subscribe FUNCTION SUBSCRIPTION FILTER: an authenticated push subscription for one type
+WANTED=()
+subscribe() {
+  local name=$1 subscription=$2 filter=$3 url
+  url=$(gcloud run services describe "petrel-${name//_/-}" --region "$REGION" --project "$PROJECT" --format='value(status.url)')
+  local flags=(--push-endpoint "$url/" --push-auth-service-account "$PUSHER" --ack-deadline 600
+               --max-delivery-attempts @MAX_DELIVERY_ATTEMPTS@ --dead-letter-topic "$DEAD_LETTER_TOPIC"
+               --min-retry-delay @MIN_RETRY_DELAY@ --max-retry-delay @MAX_RETRY_DELAY@ --project "$PROJECT")
+  WANTED+=("$subscription")
+  if exists gcloud pubsub subscriptions describe "$subscription"; then
+    # a filter cannot be changed: a different one means the subscription must be made again
+    current=$(gcloud pubsub subscriptions describe "$subscription" --project "$PROJECT" --format='value(filter)')
+    [ "$current" = "$filter" ] || fail "subscription $subscription filters on '$current', not '$filter': delete it and run again"
+    gcloud pubsub subscriptions update "$subscription" "${flags[@]}" >/dev/null
+  else
+    gcloud pubsub subscriptions create "$subscription" --topic "$TOPIC" --message-filter="$filter" "${flags[@]}"
+  fi
+  gcloud pubsub subscriptions add-iam-policy-binding "$subscription" --project "$PROJECT"     --member "$PUBSUB_AGENT" --role roles/pubsub.subscriber >/dev/null
+}
+
+step "One Cloud Run service per function"
+@SERVICES@
+
+step "One push subscription per (function, subscription)"
+@SUBSCRIPTIONS@
+
+step "Removing subscriptions of $TOPIC that no function has any more"
+for path in $(gcloud pubsub topics list-subscriptions "$TOPIC" --project "$PROJECT" --format='value(.)'); do
+  subscription=${path##*/}
+  [[ " ${WANTED[*]} " == *" $subscription "* ]] || gcloud pubsub subscriptions delete "$subscription" --project "$PROJECT" --quiet
+done
+
+url=$(gcloud run services describe @WEBHOOK@ --region "$REGION" --project "$PROJECT" --format='value(status.url)')
+step "Done. The webhook publishes to projects/$PROJECT/topics/$TOPIC"
 echo "Webhook URL for the GitHub App: $url/webhook"
 """
 

@@ -6,6 +6,8 @@ local runner and the tests share one implementation.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -194,3 +196,22 @@ def delivery_from_cloudevent(attributes: Mapping[str, Any], data: Any) -> Delive
         payload=payload,
         payload_json=json.dumps(payload),
     )
+
+
+def delivery_from_pubsub(data: Any) -> Delivery:
+    """Rebuild a Delivery from a Pub/Sub `messagePublished` event's data: {"message": {"data":
+    base64 of the payload, "attributes": the CloudEvent attributes, ...}, ...}."""
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict):
+        raise ValueError("not a Pub/Sub message: the event's data has no 'message'")
+    attributes = message.get("attributes") or {}
+    if not isinstance(attributes, dict) or not str(attributes.get("type") or "").startswith("com.github."):
+        raise ValueError(f"not a GitHub CloudEvent: Pub/Sub message with type {attributes.get('type')!r}"
+                         if isinstance(attributes, dict) else "not a GitHub CloudEvent: Pub/Sub attributes malformed")
+    if not attributes.get("id"):
+        raise ValueError("Pub/Sub message from GitHub without an 'id' attribute (the delivery id)")
+    try:
+        text = base64.b64decode(message.get("data") or "", validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise ValueError("Pub/Sub message data is not base64 of UTF-8 JSON") from None
+    return delivery_from_cloudevent(attributes, text)

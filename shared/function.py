@@ -80,7 +80,16 @@ def open_pull(delivery: events.Delivery, number: int, work: str):
     return client, pull, loaded, notices.config_error(delivery.repository, number, loaded)
 
 
+PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
 def delivery_of(cloud_event) -> events.Delivery:
+    """The GitHub delivery in a CloudEvent: a binary-mode `com.github.*` event (K_SINK, Knative), or
+    the Pub/Sub message the webhook published (PETREL_PUBSUB_TOPIC). functions-framework turns a
+    Pub/Sub push request into a `messagePublished` CloudEvent whose data is {"message": {"data":
+    base64 payload, "attributes": {type, id, source, subject}}}; Eventarc sends the same."""
+    if cloud_event["type"] == PUBSUB_PUBLISHED:
+        return events.delivery_from_pubsub(cloud_event.data)
     attributes = {key: cloud_event[key] for key in ("id", "type", "source")}
     return events.delivery_from_cloudevent(attributes, cloud_event.data)
 

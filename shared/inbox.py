@@ -1,7 +1,7 @@
 """The webhook's work, independent of the HTTP framework: check, store, hand off, answer.
 
-Never 2xx for a delivery that is not stored: if Postgres (or the K_SINK) cannot take
-it, the answer is 503 and GitHub keeps the failure visible for a redelivery.
+Never 2xx for a delivery that is not stored: if Postgres (or the K_SINK, or Pub/Sub) cannot
+take it, the answer is 503 and GitHub keeps the failure visible for a redelivery.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from shared import context, events, queue, subscriptions
+from shared.pubsub import PubSubPublisher
 from shared.settings import Settings
 
 log = logging.getLogger("petrel.webhook")
@@ -40,6 +41,9 @@ class Inbox:
         settings.require_webhook_secret()
         self.settings = settings
         self._pool = pool
+        self._publisher = PubSubPublisher(settings.pubsub_topic, settings.pubsub_emulator_host,
+                                          metadata_url=settings.raw.get("PETREL_METADATA_URL")) \
+            if settings.pubsub_topic else None
 
     def receive(self, method: str, headers: Mapping[str, str], read: Callable[[int], bytes],
                 content_length: int | None) -> Answer:
@@ -66,7 +70,7 @@ class Inbox:
         functions = subscriptions.subscribers(delivery.event, delivery.action)
         try:
             with self._pool().connection() as conn:
-                if self.settings.k_sink:
+                if self.settings.k_sink or self._publisher:
                     return self._forward(conn, delivery, functions)
                 accepted = queue.accept(conn, delivery, functions, self.settings.job_max_attempts)
         except (PoolTimeout, psycopg.OperationalError) as error:
@@ -79,7 +83,9 @@ class Inbox:
         return _acknowledge(delivery, jobs=list(accepted.jobs))
 
     def _forward(self, conn: psycopg.Connection, delivery: events.Delivery, functions: list[str]) -> Answer:
-        """K_SINK mode (Knative): store the delivery, then post one CloudEvent to the sink."""
+        """K_SINK mode (Knative): store the delivery, then post one CloudEvent to the sink.
+        Pub/Sub mode (Cloud Run): the same, publishing one message to PETREL_PUBSUB_TOPIC."""
+        target = "Pub/Sub" if self._publisher else "K_SINK"
         with conn.transaction():
             queue.store_delivery(conn, delivery)
             row = conn.execute("SELECT forwarded_at FROM deliveries WHERE id = %s FOR UPDATE", (delivery.id,)).fetchone()
@@ -87,12 +93,18 @@ class Inbox:
                 return Answer(200, {"delivery": delivery.id, "duplicate": True})
             if functions:
                 try:
-                    post_cloudevent(self.settings.k_sink, delivery)
+                    if self._publisher:
+                        message_id = self._publisher.publish(delivery)
+                        log.info("published %s to %s as message %s", delivery.name, self.settings.pubsub_topic, message_id)
+                    else:
+                        post_cloudevent(self.settings.k_sink, delivery)
                 except OSError as error:
-                    log.error("K_SINK refused %s: %s", delivery.name, error)
+                    log.error("%s refused %s: %s", target, delivery.name, error)
                     # the delivery stays stored with forwarded_at empty: a redelivery forwards it
-                    return Answer(503, {"error": f"K_SINK did not accept the event ({error}); redeliver later"})
+                    return Answer(503, {"error": f"{target} did not accept the event ({error}); redeliver later"})
             conn.execute("UPDATE deliveries SET forwarded_at = now() WHERE id = %s", (delivery.id,))
+        if self._publisher:
+            return _acknowledge(delivery, published=bool(functions))
         return _acknowledge(delivery, sink=bool(functions))
 
 

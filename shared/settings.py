@@ -35,9 +35,14 @@ KNOWN = {
     "PORT": "HTTP port of `make run`",
     "PETREL_DRY_RUN": "log planned actions instead of sending them",
     "K_SINK": "CloudEvents sink (Knative); replaces the local queue",
+    "PETREL_PUBSUB_TOPIC": "Pub/Sub topic projects/P/topics/T (Cloud Run); replaces the local queue",
+    "PUBSUB_EMULATOR_HOST": "host:port of a Pub/Sub emulator: plain HTTP, no credentials",
+    "PETREL_METADATA_URL": "token URL of the metadata server (default: Google's; for tests)",
 }
 
 DEFAULT_API_URL = "https://api.github.com"
+# Pub/Sub's resource names: project ids 6-30 characters, topic ids 3-255 not starting with "goog".
+PUBSUB_TOPIC = re.compile(r"^projects/[a-z][a-z0-9.:-]{3,61}[a-z0-9]/topics/(?!goog)[A-Za-z][A-Za-z0-9._~%+-]{2,254}$")
 
 
 class SettingsError(ValueError):
@@ -57,6 +62,8 @@ class Settings:
     port: int = 8080
     dry_run: bool = False
     k_sink: str | None = None
+    pubsub_topic: str | None = None
+    pubsub_emulator_host: str | None = None
     workers: int = 2
     job_max_attempts: int = 5
     job_lease_seconds: float = 60.0
@@ -215,6 +222,15 @@ def from_env(env: Mapping[str, str]) -> Settings:
     if k_sink and not re.match(r"^https?://", k_sink):
         raise SettingsError(f"K_SINK={k_sink!r} is not an http(s) URL")
 
+    pubsub_topic = (env.get("PETREL_PUBSUB_TOPIC") or "").strip() or None
+    if pubsub_topic and not PUBSUB_TOPIC.match(pubsub_topic):
+        raise SettingsError(f"PETREL_PUBSUB_TOPIC={pubsub_topic!r} is not a topic name: write projects/PROJECT/topics/TOPIC")
+    if pubsub_topic and k_sink:
+        raise SettingsError("PETREL_PUBSUB_TOPIC and K_SINK are both set: the webhook hands deliveries to one of them, keep one")
+    emulator = (env.get("PUBSUB_EMULATOR_HOST") or "").strip() or None
+    if emulator and not re.match(r"^[^/\s:]+:\d{1,5}$", emulator):
+        raise SettingsError(f"PUBSUB_EMULATOR_HOST={emulator!r} is not host:port (e.g. localhost:8085)")
+
     model = (env.get("PETREL_MODEL") or "gpt-4o-mini").strip()
     port = _number(env, "PORT", 8080, minimum=1)
     if port > 65535:
@@ -232,6 +248,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         port=port,
         dry_run=_flag(env, "PETREL_DRY_RUN", False),
         k_sink=k_sink,
+        pubsub_topic=pubsub_topic,
+        pubsub_emulator_host=emulator,
         workers=_number(env, "PETREL_WORKERS", 2, minimum=0),
         job_max_attempts=_number(env, "PETREL_JOB_MAX_ATTEMPTS", 5, minimum=1),
         job_lease_seconds=_number(env, "PETREL_JOB_LEASE_SECONDS", 60.0, float, minimum=1),

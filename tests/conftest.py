@@ -57,7 +57,7 @@ def env(monkeypatch, tmp_path):
 
     def apply(**values):
         for name in list(os.environ):
-            if name.startswith(("GITHUB_", "PETREL_", "OPENAI_")) or name in ("DATABASE_URL", "K_SINK", "PORT"):
+            if name.startswith(("GITHUB_", "PETREL_", "OPENAI_")) or name in ("DATABASE_URL", "K_SINK", "PORT", "PUBSUB_EMULATOR_HOST"):
                 monkeypatch.delenv(name, raising=False)
         for name, value in values.items():
             if value is not None:

@@ -78,7 +78,8 @@ def test_a_new_subscription_changes_the_manifests(tmp_path):
 
     files = manifests.render(table)
     assert "com.github.issues.reopened" in files["infra/knative/triggers.yaml"]
-    assert manifests.stale(files=files) == ["infra/knative/triggers.yaml"]
+    assert 'attributes.type = "com.github.issues.reopened"' in files["infra/gcp/cloudrun.sh"]
+    assert manifests.stale(files=files) == ["infra/knative/triggers.yaml", "infra/gcp/cloudrun.sh"]
 
 
 # --- triggers: one per subscription, the type the webhook sends -----------------------------------
@@ -425,3 +426,88 @@ def test_deploy_doc_gives_the_knative_commands_in_order():
     assert positions == sorted(positions)
     for key in manifests.SECRET_KEYS:
         assert key in knative
+
+
+# --- Cloud Run with Pub/Sub ---------------------------------------------------------------------
+
+CLOUDRUN = ROOT / "infra" / "gcp" / "cloudrun.sh"
+
+FAKE_GCLOUD = r"""#!/usr/bin/env bash
+# records each call; answers like gcloud where the script reads an answer
+printf '%s\n' "$*" >> "$GCLOUD_LOG"
+case "$*" in
+  "projects describe"*"projectNumber"*) echo 123456 ;;
+  "projects describe"*) echo my-project ;;
+  "services list"*) printf '%s\n' run.googleapis.com pubsub.googleapis.com artifactregistry.googleapis.com \
+                      secretmanager.googleapis.com iam.googleapis.com ;;
+  "secrets describe"*|"artifacts docker images describe"*) exit 0 ;;
+  "run services describe petrel-"*) set -- $*; echo "https://$4-abc.a.run.app" ;;
+  *" describe "*) exit 1 ;;  # nothing exists yet: every create runs
+  "pubsub topics list-subscriptions"*) echo "projects/my-project/subscriptions/petrel-old-function-issues-opened" ;;
+esac
+"""
+
+
+def test_cloudrun_script_is_valid_bash():
+    subprocess.run(["bash", "-n", str(CLOUDRUN)], check=True)
+
+
+def test_cloudrun_subscriptions_filter_on_the_type_the_webhook_publishes():
+    from shared import pubsub as inbox
+
+    rows = manifests.push_subscriptions(subscriptions.table())
+    assert len(rows) == sum(len(names) for names in subscriptions.table().values())
+    for function, names in subscriptions.table().items():
+        for name in names:
+            event, _, action = name.partition(".")
+            published = inbox.pubsub_message(events.Delivery("d-1", event, action or None, 1, "o/r", {}, "{}"))
+            wanted = f'attributes.type = "{published["attributes"]["type"]}"'
+            assert [r for r in rows if r[0] == function and r[2] == wanted] != [], f"{function} {name}"
+            assert sum(r[0] == function and r[2] == wanted for r in rows) == 1
+            assert all(len(r[2].encode()) <= 256 for r in rows)  # Pub/Sub's limit on a filter
+    assert len({r[1] for r in rows}) == len(rows)
+
+
+def test_cloudrun_script_runs_against_a_fake_gcloud(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gcloud").write_text(FAKE_GCLOUD)
+    (bin_dir / "gcloud").chmod(0o755)
+    log = tmp_path / "gcloud.log"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GCLOUD_LOG": str(log), "PROJECT": "my-project", "VERSION": "0.1.0",
+           "SKIP_BUILD": "1", "HOME": str(tmp_path)}
+    result = subprocess.run(["bash", str(CLOUDRUN)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    calls = log.read_text().splitlines()
+
+    assert any(c.startswith("pubsub topics create petrel-events") for c in calls)
+    assert any(c.startswith("pubsub topics create petrel-dead-letter") for c in calls)
+    deploys = [c for c in calls if c.startswith("run deploy ")]
+    assert [c.split()[2] for c in deploys] == [manifests.service_name(f) for f in manifests.functions(subscriptions.table())]
+    [webhook] = [c for c in deploys if c.split()[2] == "petrel-webhook"]
+    assert "--allow-unauthenticated" in webhook
+    assert "PETREL_PUBSUB_TOPIC=projects/my-project/topics/petrel-events" in webhook
+    assert "GITHUB_PRIVATE_KEY" not in webhook and "OPENAI_API_KEY" not in webhook  # only what it uses
+    for deploy in deploys:
+        if deploy.split()[2] != "petrel-webhook":
+            assert "--no-allow-unauthenticated" in deploy and "PETREL_PUBSUB_TOPIC" not in deploy
+
+    creates = [c for c in calls if c.startswith("pubsub subscriptions create petrel-") and "--push-endpoint" in c]
+    assert len(creates) == len(manifests.push_subscriptions(subscriptions.table()))
+    for function, name, where in manifests.push_subscriptions(subscriptions.table()):
+        [create] = [c for c in creates if c.split()[3] == name]
+        assert f"--message-filter={where}" in create
+        assert f"--push-endpoint https://{manifests.service_name(function)}-abc.a.run.app/" in create
+        assert "--push-auth-service-account petrel-push@my-project.iam.gserviceaccount.com" in create
+        assert "--max-delivery-attempts 5 --dead-letter-topic petrel-dead-letter" in create
+        assert "--min-retry-delay 10s" in create
+    # a subscription that no function has any more is removed
+    assert "pubsub subscriptions delete petrel-old-function-issues-opened --project my-project --quiet" in calls
+    assert "Webhook URL for the GitHub App: https://petrel-webhook-abc.a.run.app/webhook" in result.stdout
+
+
+def test_deploy_doc_describes_the_cloud_run_path():
+    doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    google = doc[doc.index("## Google Cloud"):doc.index("## Register the GitHub App")]
+    for needed in ("infra/gcp/cloudrun.sh", "PETREL_PUBSUB_TOPIC", "petrel-dead-letter", "not been run against"):
+        assert needed in google, needed

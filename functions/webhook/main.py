@@ -4,7 +4,8 @@ HTTP function for functions-framework:
     functions-framework --target webhook --source functions/webhook/main.py
 
 It imports neither PyGithub nor openai: it only checks the signature, stores the
-delivery with one job per subscribed function (or posts a CloudEvent to K_SINK), and
+delivery with one job per subscribed function (or posts a CloudEvent to K_SINK, or
+publishes one message to PETREL_PUBSUB_TOPIC), and
 answers. The functions do the work later.
 """
 

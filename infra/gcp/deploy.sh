@@ -4,8 +4,8 @@
 #
 # Petrel on Google Cloud: Google Kubernetes Engine running Knative Serving and Eventing, with the
 # manifests of infra/knative/, images in Artifact Registry, secrets from Secret Manager, and a
-# Postgres with pgvector (Cloud SQL). docs/deploy.md says what must exist first, and why this is
-# not Cloud Run with Pub/Sub: the webhook can only post CloudEvents over HTTP to K_SINK.
+# Postgres with pgvector (Cloud SQL). docs/deploy.md says what must exist first. Cloud Run with
+# Pub/Sub instead of a cluster is infra/gcp/cloudrun.sh.
 #
 #   PROJECT=my-project VERSION=0.1.0 infra/gcp/deploy.sh
 #
