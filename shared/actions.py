@@ -10,6 +10,7 @@ requests changes, merges, closes or pushes, so nothing a model writes can do tho
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Union
 
@@ -29,8 +30,25 @@ def has_marker(body: str | None) -> bool:
     return bool(body) and "<!-- petrel:" in body
 
 
+_CODE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]*`)", re.DOTALL)
+_MENTION = re.compile(r"(?<![\w@`/])@(?=[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9_.-]+)?)")
+
+
+def safe_text(text: str) -> str:
+    """What Petrel posts, made harmless whatever the model or the content wrote in it:
+    no @-mention pings anyone (a zero-width space follows the @, outside code), and
+    nothing that looks like a credential, or equals one of Petrel's own secrets, is shown."""
+    from shared import log, settings
+
+    parts = _CODE.split(text)
+    text = "".join(part if n % 2 else _MENTION.sub("@\u200b", part) for n, part in enumerate(parts))
+    for secret in settings.current().secret_values():
+        text = text.replace(secret, "[redacted]")
+    return log.redact(text)
+
+
 def _marked(key: str, body: str) -> str:
-    text = f"{marker(key)}\n{body}"
+    text = f"{marker(key)}\n{safe_text(body)}"
     if len(text) > MAX_COMMENT_CHARS:
         text = text[: MAX_COMMENT_CHARS - 40] + "\n\n_(truncated by Petrel)_"
     return text
@@ -213,7 +231,7 @@ def _post_review(action: PostReview, client, before_write) -> str:
     for review in PaginatedList(PullRequestReview, client.requester, path, None):
         if (review.body or "").startswith(marker(action.key)):
             return f"review {review.id} already posted"
-    comments = [{"path": c.path, "line": c.line, "side": c.side, "body": c.body} for c in action.comments]
+    comments = [{"path": c.path, "line": c.line, "side": c.side, "body": safe_text(c.body)} for c in action.comments]
     body = action.body
     try:
         before_write()
@@ -245,7 +263,7 @@ def _update_description(action: UpdateDescription, client, before_write) -> str:
     _, pull = client.requester.requestJsonAndCheck("GET", path)
     start, end = marker(action.key), marker(f"/{action.key}")
     current = pull.get("body") or ""
-    section = f"{start}\n{action.text.strip()}\n{end}"
+    section = f"{start}\n{safe_text(action.text.strip())}\n{end}"
     if start in current and end in current:
         updated = current[: current.index(start)] + section + current[current.index(end) + len(end):]
     else:

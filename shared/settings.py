@@ -98,6 +98,14 @@ class Settings:
         """False in dry-run: either asked for, or forced by missing credentials."""
         return self.has_github_credentials and not self.dry_run
 
+    def secret_values(self) -> list[str]:
+        """Every secret this process holds (long enough to be one), to keep them out of anything posted."""
+        values = [*self.webhook_secrets, self.token, self.openai_api_key, self.private_key]
+        url = self.database_url or ""
+        if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
+            values.append(url.split("@")[0].split("//")[-1].split(":", 1)[1])  # the database password
+        return [v.strip() for v in values if v and len(v.strip()) >= 8]
+
     def require_webhook_secret(self) -> None:
         if not self.webhook_secrets:
             raise SettingsError(

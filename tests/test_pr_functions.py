@@ -38,7 +38,7 @@ def world(env, clean_db, tmp_path):
     github.add_token(TOKEN, repos=[REPO])
     repo = init(tmp_path / "repo", {"app/service.py": SERVICE, "README.md": "# Service\n"})
     config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                 PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test",
+                 PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test-key-123456",
                  PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
     function_module._access = None
     function_module._pool = None
