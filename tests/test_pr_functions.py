@@ -67,7 +67,7 @@ def world(env, clean_db, tmp_path):
                 github.add_compare(REPO, since or old, head, diff=diff(repo, since or old, head))
             return head
 
-        def deliver(self, action, delivery=None, **changes):
+        def deliver(self, action, delivery=None, work=True, **changes):
             payload = payloads.with_installation(copy.deepcopy(payloads.example("pull_request", "opened")))
             payload["action"] = action
             pull = payload["pull_request"]
@@ -76,9 +76,13 @@ def world(env, clean_db, tmp_path):
             pull.update(changes)
             headers, body = signed(payload, "pull_request", delivery, secret="s")
             assert webhook.post("/", data=body, headers=headers).status_code in (200, 202)
-            while worker.run_once():
+            while work and worker.run_once():
                 pass
             return headers["X-GitHub-Delivery"]
+
+        def work(self):
+            while worker.run_once():
+                pass
 
         def reviews(self):
             return github.reviews(REPO, 1)
@@ -280,3 +284,18 @@ def test_a_thread_resolved_without_a_code_change_is_negative_feedback(world, cle
     finally:
         pool.close()
     assert head
+
+
+def test_a_synchronize_storm_reviews_only_the_latest_head(world, clean_db):
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    heads = []
+    for n in range(6):  # six pushes in a row, faster than the queue drains
+        heads.append(world.push({"app/service.py": edited_service(one=1, two=61 + n)}))
+        world.deliver("synchronize", work=False, updated_at=f"2026-11-25T12:00:{n:02d}Z")
+    world.work()
+    reviews = world.reviews()
+    assert [r["commit_id"] for r in reviews][1:] == [heads[-1]]  # one review, of the newest head
+    with psycopg.connect(clean_db) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE function = 'pr_review' GROUP BY 1"))
+    assert statuses == {"done": 2, "superseded": 5}
