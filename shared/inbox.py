@@ -73,6 +73,10 @@ class Inbox:
                 if self.settings.k_sink or self._publisher:
                     return self._forward(conn, delivery, functions)
                 accepted = queue.accept(conn, delivery, functions, self.settings.job_max_attempts)
+        except psycopg.DataError as error:
+            # JSON that Python reads but Postgres does not store (NaN, a lone surrogate, an id over 64 bits)
+            log.warning("refused delivery %s: %s", delivery.id, str(error).strip().splitlines()[0])
+            return Answer(400, {"error": f"the payload cannot be stored: {str(error).strip().splitlines()[0]}"})
         except (PoolTimeout, psycopg.OperationalError) as error:
             log.error("%s (%s)", DATABASE_DOWN, str(error).strip().splitlines()[0] if str(error) else type(error).__name__)
             return Answer(503, {"error": DATABASE_DOWN})

@@ -580,3 +580,8 @@ def test_triage_and_memory_keys():
         parse("triage:\n  duplicate_threshold: 2\n")
     with pytest.raises(ConfigError, match="triage.label_mapping: expected a mapping"):
         parse("triage:\n  label_mapping: [bug]\n")
+
+
+def test_an_integer_too_long_to_read_is_a_config_error():
+    with pytest.raises(ConfigError, match="YAML error: a value cannot be read"):
+        parse("daily_token_budget: " + "9" * 5000 + "\n")

@@ -213,3 +213,13 @@ def test_webhook_refuses_to_start_without_a_secret():
         "petrel webhook: GITHUB_WEBHOOK_SECRET is not set: the webhook cannot verify deliveries "
         "(set it to the secret configured on the GitHub App)"
     ]
+
+
+@pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": "\\ud800"}',
+                                  b'{"installation": {"id": 100000000000000000000000000000}}'])
+def test_json_that_postgres_cannot_store_is_400_not_500(client, app_env, body):
+    headers, _ = signed(b"", "push")
+    headers["X-Hub-Signature-256"] = events.sign(body, SECRET)
+    response = client.post("/", data=body, headers=headers)
+    assert response.status_code == 400 and "cannot be stored" in response.get_json()["error"]
+    assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 0
