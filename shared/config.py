@@ -455,6 +455,8 @@ def _parse_yaml(text: str):
         raise ConfigError(f"line {line}: YAML error: {error.reason}{character}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"YAML error: {error}") from None
+    except ConfigError:
+        raise  # the loader's own refusals (anchors, tags...) say what is wrong already
     except ValueError as error:  # e.g. an integer of thousands of digits (Python's conversion limit)
         raise ConfigError(f"YAML error: a value cannot be read ({str(error).splitlines()[0]})") from None
 
