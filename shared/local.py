@@ -10,6 +10,7 @@ The workers call the same entry points in-process with the same CloudEvents.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import logging
 import threading
 
@@ -29,6 +30,7 @@ log = logging.getLogger("petrel.local")
 def load_webhook():
     spec = importlib.util.spec_from_file_location("petrel_functions.webhook", FUNCTIONS_DIR / "webhook" / "main.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # findable, so whoever stops the app can close its pool
     spec.loader.exec_module(module)
     return module.webhook
 

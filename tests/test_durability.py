@@ -197,3 +197,46 @@ def test_database_down_answers_503_then_recovers_and_loses_nothing(server, app_e
     assert sorted(ran) == sorted(ids * 2)  # each delivery handled once per function
     assert {s for _, _, s in jobs_of(app_env.database_url)} == {"done"}
     assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 3
+
+
+def test_a_burst_from_many_installations_is_stored_and_handled_once_each(server, app_env):
+    sent = []
+    for n in range(60):
+        payload = payloads.with_installation(payloads.example("issues", "opened"), installation_id=1000 + n % 20)
+        payload["repository"]["full_name"] = f"org{n % 20}/repo"
+        payload["issue"]["number"] = n
+        sent.append(signed(payload, "issues"))
+    handled: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def handler_for(name):
+        def handle(event):
+            with lock:
+                handled.append((event["id"], name))
+        return handle
+
+    pool = make_pool(app_env.database_url)
+    stop = threading.Event()
+    workers = [threading.Thread(target=Worker(pool, app_env, {"issue_triage": handler_for("issue_triage"),
+                                                              "memory_indexer": handler_for("memory_indexer")},
+                                              name=f"w{n}").run, args=(stop,), kwargs={"idle": 0.05}, daemon=True)
+               for n in range(3)]
+    for w in workers:
+        w.start()
+    statuses = []
+    try:
+        senders = [threading.Thread(target=lambda h=h, b=b: statuses.append(post(server, h, b))) for h, b in sent]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        assert wait_until(lambda: len(handled) >= 120, timeout=60)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=10)
+        pool.close()
+    assert statuses.count(202) == 60
+    assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 60
+    assert len(handled) == len(set(handled)) == 120  # every job once, none twice
+    assert {s for _, _, s in jobs_of(app_env.database_url)} == {"done"}

@@ -299,3 +299,20 @@ def test_a_synchronize_storm_reviews_only_the_latest_head(world, clean_db):
     with psycopg.connect(clean_db) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE function = 'pr_review' GROUP BY 1"))
     assert statuses == {"done": 2, "superseded": 5}
+
+
+def test_a_rate_limit_beyond_the_cap_reschedules_the_review_and_it_finishes_once(world, clean_db):
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.github.fail("POST", r"/pulls/1/reviews$", 403, headers={"retry-after": "120"})  # over the 60 s cap
+    world.deliver("opened")
+    assert world.reviews() == []
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        status, attempts, error, wait = conn.execute(
+            "SELECT status, attempts, last_error, extract(epoch FROM run_at - now()) FROM jobs "
+            "WHERE function = 'pr_review'").fetchone()
+        assert (status, attempts) == ("queued", 1) and "rate limit" in error and 100 < float(wait) <= 121
+        conn.execute("UPDATE jobs SET run_at = now() WHERE function = 'pr_review'")  # the limit has lifted
+    world.work()
+    assert len(world.reviews()) == 1
+    world.deliver("opened")  # the same head delivered again afterwards: nothing more is posted
+    assert len(world.reviews()) == 1
