@@ -28,6 +28,7 @@ bench: install
 	$(PY) bench/memory.py > bench/results/memory.md && cat bench/results/memory.md
 	$(PY) bench/duplicates.py > bench/results/duplicates.md && cat bench/results/duplicates.md
 	$(PY) bench/commands.py > bench/results/commands.md && cat bench/results/commands.md
+	$(PY) bench/faults.py > bench/results/faults.md && cat bench/results/faults.md
 
 package: install
 	$(PY) infra/package.py --check

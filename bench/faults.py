@@ -1,0 +1,143 @@
+"""Benchmark: faults injected into a running pipeline, and what was stored, handled, duplicated, lost.
+
+Each scenario sends signed `/help`-style command deliveries (each on its own issue, so each
+must produce exactly one reply) through the webhook into the queue, and workers run them
+against the fake GitHub while it misbehaves. Jobs a scenario reschedules are made due at
+once (the test cannot wait out real limits). Afterwards the database and the fake GitHub
+are counted: stored = sent, every job done once, every issue answered exactly once.
+Exits non-zero on a lost or duplicated delivery or reply, never on time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import pgserver  # noqa: E402
+import psycopg  # noqa: E402
+from fake_github import FakeGitHub  # noqa: E402
+
+import payloads  # noqa: E402
+from shared import db, events, function, settings  # noqa: E402
+
+REPO = "Codertocat/Hello-World"
+TOKEN = "ghp_" + "f" * 36
+PER_SCENARIO = 40
+SCENARIOS = {
+    "none": lambda gh: None,
+    "GitHub 502 on writes (x15)": lambda gh: gh.fail("POST", r"/issues/\d+/comments$", 502, times=15),
+    "GitHub 502 on reads (x15)": lambda gh: gh.fail("GET", r"/issues/\d+/comments$", 502, times=15),
+    "secondary rate limit, retry-after 1 (x10)": lambda gh: gh.fail("POST", r"/comments$", 403, times=10,
+                                                                     headers={"retry-after": "1"}),
+    "rate limit beyond the cap, retry-after 3600 (x10)": lambda gh: gh.fail("POST", r"/comments$", 429, times=10,
+                                                                             headers={"retry-after": "3600"}),
+    "answers 3 s late after the write (x5)": lambda gh: gh.slow("POST", r"/issues/\d+/comments$", 3, times=5),
+}
+
+
+def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -> dict:
+    from functions_framework import create_app
+
+    from shared.worker import Worker, load_handler
+
+    numbers = list(range(offset, offset + PER_SCENARIO))
+    for n in numbers:
+        github.add_issue(REPO, n, title=f"issue {n}")
+    inject(github)
+    webhook = create_app("webhook", str(ROOT / "functions" / "webhook" / "main.py"), "http").test_client()
+    statuses = []
+    started = time.perf_counter()
+    for n in numbers:
+        comment = github.add_comment(REPO, n, "/config", user="alice")
+        payload = payloads.comment("/config", comment_id=comment["id"])
+        payload["issue"]["number"] = n
+        body = json.dumps(payload).encode()
+        headers = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": f"{name}-{n}", "Content-Type": "application/json",
+                   "X-Hub-Signature-256": events.sign(body, "faults")}
+        statuses.append(webhook.post("/", data=body, headers=headers).status_code)
+        if n % 4 == 0:  # a redelivery of some, as GitHub does after a timeout
+            webhook.post("/", data=body, headers=headers)
+    pool = db.make_pool(url)
+    stop = threading.Event()
+    worker_config = settings.current()
+    workers = [Worker(pool, worker_config, {"commands": load_handler("commands")}, name=f"w{k}", backoff_base=0.05)
+               for k in range(2)]
+    threads = [threading.Thread(target=w.run, args=(stop,), kwargs={"idle": 0.05}, daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 120
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            conn.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued' AND run_at > now()")  # limits lifted
+            open_jobs = conn.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') "
+                                     "AND delivery_id LIKE %s", (f"{name}-%",)).fetchone()[0]
+            if not open_jobs:
+                break
+            time.sleep(0.1)
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        pool.close()
+        stored = conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE %s", (f"{name}-%",)).fetchone()[0]
+        jobs = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1",
+                                 (f"{name}-%",)).fetchall())
+        attempts = conn.execute("SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s",
+                                (f"{name}-%",)).fetchone()[0]
+    elapsed = time.perf_counter() - started
+    replies = {n: len([c for c in github.comments(REPO, n) if c["body"].startswith("<!-- petrel:reply:")])
+               for n in numbers}
+    webhook_module = sys.modules.get("main")
+    if getattr(webhook_module, "_pool", None) is not None:
+        webhook_module._pool.close()
+    return {"name": name, "sent": len(numbers), "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
+            "stored": stored, "done": jobs.get("done", 0), "dead": jobs.get("dead", 0), "attempts": attempts,
+            "answered once": sum(1 for v in replies.values() if v == 1),
+            "duplicates": sum(v - 1 for v in replies.values() if v > 1),
+            "lost": sum(1 for v in replies.values() if v == 0), "seconds": elapsed}
+
+
+def main() -> int:
+    server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="petrel-faults-")), cleanup_mode="delete")
+    github = FakeGitHub().start()
+    github.add_repo(REPO)
+    github.add_token(TOKEN, repos=[REPO])
+    results = []
+    try:
+        url = server.get_uri()
+        db.migrate(url)
+        os.environ.update(GITHUB_WEBHOOK_SECRET="faults", DATABASE_URL=url, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
+                          PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="2",
+                          PETREL_LOG_LEVEL="CRITICAL", PETREL_EMBEDDING_MODEL="offline")
+        settings.reset()
+        function._access = function._pool = None
+        for k, (name, inject) in enumerate(SCENARIOS.items()):
+            results.append(run_scenario(url, github, name, inject, offset=100 + k * 1000))
+    finally:
+        if function._pool is not None:
+            function._pool.close()
+        github.stop()
+        server.cleanup()
+    print("## 10. Faults (`bench/faults.py`)\n")
+    print(f"{PER_SCENARIO} command deliveries per scenario (a quarter of them redelivered), 2 workers, the fake GitHub "
+          "misbehaving as named; rescheduled jobs are made due at once.\n")
+    print("| fault injected | sent | acknowledged | stored | jobs done | dead | attempts | answered once | duplicates | lost |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['name']} | {r['sent']} | {r['acknowledged']} | {r['stored']} | {r['done']} | {r['dead']} | "
+              f"{r['attempts']} | {r['answered once']} | {r['duplicates']} | {r['lost']} |")
+    bad = [r for r in results if r["duplicates"] or r["lost"] or r["stored"] != r["sent"]]
+    for r in bad:
+        print(f"\nFAIL {r['name']}: {r['duplicates']} duplicated, {r['lost']} lost, {r['stored']} of {r['sent']} stored")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
