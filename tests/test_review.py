@@ -264,3 +264,16 @@ def test_review_prompt_carries_repository_context_from_memory(repo, model_server
     assert "--- app/limits.py lines 1-1 (def step_limit)" in prompt
     assert "the file under review itself" not in prompt and "another repository" not in prompt
     assert prompt.index("DIFF TO REVIEW:") < prompt.index("### app/service.py")
+
+
+def test_an_answer_far_over_the_expected_size_still_gives_a_bounded_review(repo, model_server):
+    from shared.actions import MAX_COMMENT_CHARS, PostReview, _marked
+
+    commit(repo, {"app/service.py": edited_service(one=1)}, "change")
+    flood = [{"path": "app/service.py", "line": 2 + (n % 3), "severity": "major",
+              "body": f"finding {n} " + "x" * 2000, "suggestion": None} for n in range(400)]
+    model_server.responder = lambda request: {"json": {"findings": flood}}
+    [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    assert isinstance(review, PostReview) and len(review.comments) == DEFAULTS.review.max_comments
+    assert report.over_limit == 400 - DEFAULTS.review.max_comments
+    assert len(_marked(review.key, review.body)) <= MAX_COMMENT_CHARS  # what is posted fits GitHub's limit
