@@ -235,7 +235,7 @@ class GitHubAccess:
             user_agent=f"{USER_AGENT} (delivery {context.delivery_id.get()})",
             seconds_between_requests=None,
             seconds_between_writes=None,
-            timeout=20,
+            timeout=max(1, round(self.settings.github_timeout_seconds)),  # PyGithub takes whole seconds
         )
 
     def before_write(self, installation_id: int | None) -> None:

@@ -70,6 +70,7 @@ class Settings:
     job_timeout_seconds: float = 600.0
     github_max_wait_seconds: float = 60.0
     github_write_spacing_seconds: float = 1.0
+    github_timeout_seconds: float = 20.0
     max_body_bytes: int = 25 * 1024 * 1024
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
@@ -264,6 +265,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         job_timeout_seconds=_number(env, "PETREL_JOB_TIMEOUT_SECONDS", 600.0, float, minimum=1),
         github_max_wait_seconds=_number(env, "PETREL_GITHUB_MAX_WAIT_SECONDS", 60.0, float),
         github_write_spacing_seconds=_number(env, "PETREL_GITHUB_WRITE_SPACING_SECONDS", 1.0, float),
+        github_timeout_seconds=_number(env, "PETREL_GITHUB_TIMEOUT_SECONDS", 20.0, float, minimum=1),
         max_body_bytes=_number(env, "PETREL_MAX_BODY_BYTES", 25 * 1024 * 1024, minimum=1),
         openai_api_key=env.get("OPENAI_API_KEY") or None,
         openai_base_url=_base_url(env),

@@ -239,3 +239,19 @@ def test_the_executor_spaces_every_write_and_only_writes(fake):
     plan.append(actions.UpsertComment(REPO, 1, "k0", "text"))  # unchanged: no write
     actions.execute(plan, client, lambda: calls.append(len([r for r in fake.requests if r.method == "POST"])))
     assert calls == [0, 1, 2]  # called before each of the three POSTs, never for reads
+
+
+def test_a_read_that_times_out_is_retried(fake):
+    fake.slow("GET", rf"^/repos/{REPO}$", 3)
+    client = access(fake, PETREL_GITHUB_TIMEOUT_SECONDS="1").client(None)
+    assert client.get_repo(REPO).full_name == REPO
+    assert len([r for r in fake.requests if r.path == f"/repos/{REPO}"]) == 2
+
+
+def test_a_write_that_times_out_is_not_sent_again(fake):
+    fake.slow("POST", r"/issues/1/comments$", 3)
+    issue = access(fake, PETREL_GITHUB_TIMEOUT_SECONDS="1").client(None).get_repo(REPO).get_issue(1)
+    with pytest.raises(Exception):
+        issue.create_comment("once")
+    time.sleep(0.1)
+    assert len([r for r in fake.requests if r.method == "POST"]) == 1  # the job retries; its marker finds this one
