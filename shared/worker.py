@@ -97,6 +97,17 @@ class Worker:
             self._record(job, outcome, error, retry_in)
 
     def _record(self, job: queue.Job, outcome: str, error: str | None, retry_in: float | None) -> None:
+        # The outcome of work already done must not be lost to a dropped connection (Postgres
+        # restarting): try again for a while before leaving it to the lease.
+        for attempt in range(10):
+            try:
+                return self._record_once(job, outcome, error, retry_in)
+            except (PoolTimeout, psycopg.OperationalError) as failure:
+                log.warning("could not record job %s (%s); trying again", job.id, str(failure).splitlines()[0])
+                time.sleep(min(5.0, 0.2 * 2 ** attempt))
+        log.error("job %s: outcome not recorded; its lease will lapse and it will run again", job.id)
+
+    def _record_once(self, job: queue.Job, outcome: str, error: str | None, retry_in: float | None) -> None:
         with self.pool.connection() as conn:
             conn.autocommit = True
             if outcome == "done":

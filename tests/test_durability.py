@@ -189,6 +189,7 @@ def test_database_down_answers_503_then_recovers_and_loses_nothing(server, app_e
         after = opened(3)
         assert post(server, *after) == 202
         assert wait_until(lambda: len(ran) == 6, timeout=30)
+        assert wait_until(lambda: {s for _, _, s in jobs_of(app_env.database_url)} == {"done"}, timeout=30)
     finally:
         stop.set()
         thread.join(timeout=10)
