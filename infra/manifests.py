@@ -427,15 +427,18 @@ def app_form(webhook_url: str, org: str | None = None, name: str | None = None, 
 def deploy_script(names: list[str]) -> str:
     required = [key for key in SECRET_KEYS if key not in OPTIONAL_SECRETS]
     optional = [key for key in SECRET_KEYS if key in OPTIONAL_SECRETS]
-    return (DEPLOY_SH.replace("@FUNCTIONS@", " ".join(names))
-            .replace("@REQUIRED_SECRETS@", " ".join(required))
-            .replace("@OPTIONAL_SECRETS@", " ".join(optional))
-            .replace("@KNATIVE_VERSION@", KNATIVE_VERSION)
-            .replace("@NAMESPACE@", NAMESPACE)
-            .replace("@SECRET@", SECRET)
-            .replace("@BROKER@", BROKER)
-            .replace("@WEBHOOK@", service_name(WEBHOOK))
-            .replace("@HEADER@", HEADER.rstrip("\n")))
+    return _fill(DEPLOY_SH, {
+        "FUNCTIONS": " ".join(names), "REQUIRED_SECRETS": " ".join(required), "OPTIONAL_SECRETS": " ".join(optional),
+        "KNATIVE_VERSION": KNATIVE_VERSION, "NAMESPACE": NAMESPACE, "SECRET": SECRET, "BROKER": BROKER,
+        "WEBHOOK": service_name(WEBHOOK), "HEADER": HEADER.rstrip("\n"),
+    })
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """A script template with each @NAME@ replaced, in the order given."""
+    for name, value in values.items():
+        template = template.replace(f"@{name}@", value)
+    return template
 
 
 DEPLOY_SH = r"""#!/usr/bin/env bash
@@ -604,19 +607,14 @@ def cloudrun_script(table: dict[str, tuple[str, ...]]) -> str:
                         f"{size.min_scale} {size.max_scale} {','.join(secrets)}")
     subs = [f"subscribe {function} {name} '{where}'" for function, name, where in push_subscriptions(table)]
     settings_env = ",".join(f"{key}={value}" for key, value in SETTINGS_DEFAULTS.items() if value)
-    return (CLOUDRUN_SH.replace("@FUNCTIONS@", " ".join(names))
-            .replace("@REQUIRED_SECRETS@", " ".join(required))
-            .replace("@OPTIONAL_SECRETS@", " ".join(optional))
-            .replace("@SETTINGS_ENV@", settings_env)
-            .replace("@TOPIC@", TOPIC)
-            .replace("@DEAD_LETTER_TOPIC@", DEAD_LETTER_TOPIC)
-            .replace("@MAX_DELIVERY_ATTEMPTS@", str(PUSH_DELIVERY["max_delivery_attempts"]))
-            .replace("@MIN_RETRY_DELAY@", PUSH_DELIVERY["min_retry_delay"])
-            .replace("@MAX_RETRY_DELAY@", PUSH_DELIVERY["max_retry_delay"])
-            .replace("@WEBHOOK@", service_name(WEBHOOK))
-            .replace("@SERVICES@", "\n".join(services))
-            .replace("@SUBSCRIPTIONS@", "\n".join(subs))
-            .replace("@HEADER@", HEADER.rstrip("\n")))
+    return _fill(CLOUDRUN_SH, {
+        "FUNCTIONS": " ".join(names), "REQUIRED_SECRETS": " ".join(required), "OPTIONAL_SECRETS": " ".join(optional),
+        "SETTINGS_ENV": settings_env, "TOPIC": TOPIC, "DEAD_LETTER_TOPIC": DEAD_LETTER_TOPIC,
+        "MAX_DELIVERY_ATTEMPTS": str(PUSH_DELIVERY["max_delivery_attempts"]),
+        "MIN_RETRY_DELAY": PUSH_DELIVERY["min_retry_delay"], "MAX_RETRY_DELAY": PUSH_DELIVERY["max_retry_delay"],
+        "WEBHOOK": service_name(WEBHOOK), "SERVICES": "\n".join(services), "SUBSCRIPTIONS": "\n".join(subs),
+        "HEADER": HEADER.rstrip("\n"),
+    })
 
 
 CLOUDRUN_SH = r"""#!/usr/bin/env bash
