@@ -123,6 +123,24 @@ def signed(payload, event: str, delivery: str | None = None, secret: str = SECRE
     return headers, body
 
 
+def wait_for_port(process, port: int, timeout: float, what: str, output, stop) -> None:
+    """Wait until `process` listens on `port`; fail the test (with its output) if it exits or is too slow."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}:\n{output()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                stop()
+                pytest.fail(f"{what} not listening after {timeout}s:\n{output()}")
+            time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,16 +11,14 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, wait_for_port
 from fake_github import FakeGitHub
 
 import payloads
@@ -85,18 +83,8 @@ class FunctionServer:
         self._wait_for_port()
 
     def _wait_for_port(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"functions-framework for {self.name} exited with {self.process.returncode}:\n{self.output}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"functions-framework for {self.name} not listening after {START_TIMEOUT}s:\n{self.output}")
-                time.sleep(0.1)
+        wait_for_port(self.process, self.port, START_TIMEOUT, f"functions-framework for {self.name}",
+                      lambda: self.output, self.stop)
 
     @property
     def output(self) -> str:

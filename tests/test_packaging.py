@@ -16,16 +16,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, SECRET, free_port, jobs_of, signed
+from conftest import ROOT, SECRET, free_port, jobs_of, signed, wait_for_port
 
 import payloads
 from shared import subscriptions
@@ -288,18 +286,7 @@ class BundleServer:
             self.process = subprocess.Popen(command, cwd=bundle, env=bundle_env(bundle, **settings),
                                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"the {bundle.name} bundle exited with {self.process.returncode}:\n{self.output}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"the {bundle.name} bundle is not listening after 60 s:\n{self.output}")
-                time.sleep(0.05)
+        wait_for_port(self.process, self.port, 60, f"the {bundle.name} bundle", lambda: self.output, self.stop)
 
     @property
     def output(self) -> str:
