@@ -41,10 +41,10 @@ class DiffSource:
     def info(self) -> PullInfo:
         return PullInfo("bench/repository", 1, "A large change", "", False, (), "someone", False, "f" * 40, "e" * 40, "main")
 
-    def diff(self) -> str:
-        return self.text
+    def changes(self) -> diff.Changes:
+        return diff.Changes(diff.parse(self.text))
 
-    def diff_since(self, old_head):
+    def changes_since(self, old_head):
         return None
 
     def posted_findings(self):

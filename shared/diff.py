@@ -65,16 +65,22 @@ class Hunk:
 class FileDiff:
     path: str
     old_path: str | None
-    status: str  # added, removed, modified, renamed
+    status: str  # added, removed, modified, renamed (GitHub's files lists also say copied, changed)
     binary: bool
     hunks: tuple[Hunk, ...] = field(default_factory=tuple)
+    no_patch: str = ""  # why the file changed but its lines are unknown (GitHub gave no patch)
+    stated: tuple[int, int] | None = None  # (added, removed) as the source counts them, for a file without hunks
 
     @property
     def added(self) -> int:
+        if not self.hunks and self.stated is not None:
+            return self.stated[0]
         return sum(h.added for h in self.hunks)
 
     @property
     def removed(self) -> int:
+        if not self.hunks and self.stated is not None:
+            return self.stated[1]
         return sum(h.removed for h in self.hunks)
 
     @property
@@ -133,6 +139,34 @@ def parse(diff: str | bytes) -> list[FileDiff]:
         path = new_path or old_path or patched.path
         files.append(FileDiff(path, old_path if old_path != path else None, status, bool(patched.is_binary_file), hunks))
     return files
+
+
+class PatchError(ValueError):
+    """A file's patch that is not a readable set of hunks."""
+
+
+def from_patch(path: str, status: str, patch: str, old_path: str | None = None) -> FileDiff:
+    """A file of GitHub's files lists (a pull request's files, a comparison): `patch` holds only
+    its hunks. Path and status come from GitHub's own fields, never from the patch text, so a
+    file name cannot forge a diff header; a patch that does not parse raises PatchError."""
+    text = f"--- a/file\n+++ b/file\n{patch}" + ("" if patch.endswith("\n") else "\n")
+    try:
+        parsed = parse(text)
+    except unidiff.UnidiffParseError as error:
+        raise PatchError(str(error)) from None
+    if len(parsed) > 1:
+        raise PatchError("a patch of one file holds more than one file")
+    hunks = parsed[0].hunks if parsed else ()
+    return FileDiff(path, old_path if old_path and old_path != path else None, status, False, hunks)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A pull request's changed files, and how many more changed files its source did not list
+    (GitHub lists at most 3,000)."""
+
+    files: list[FileDiff]
+    unlisted: int = 0
 
 
 def file_kind(path: str) -> str:
@@ -212,6 +246,9 @@ def pack(files: Iterable[FileDiff], chunk_tokens: int, estimate: Callable[[str],
         current, used = [], 0
 
     for file in files:
+        if file.no_patch:
+            not_reviewed.append((file.path, file.no_patch))
+            continue
         if file.binary:
             not_reviewed.append((file.path, "binary file"))
             continue
@@ -275,10 +312,15 @@ def restrict(files: list[FileDiff], since: list[FileDiff]) -> list[FileDiff]:
     """The parts of a pull request's diff that changed in `since` (the diff from the last
     reviewed head to the new head): hunks that overlap lines added or removed since then.
 
-    Comments still land on the pull request's own diff, so they stay valid for GitHub.
+    Comments still land on the pull request's own diff, so they stay valid for GitHub. A file
+    that changed since but whose lines are unknown (no hunks: binary, or no patch given) counts
+    as changed everywhere; a touched file without hunks is kept, so its reason gets listed.
     """
-    touched: dict[str, set[int]] = {}
+    touched: dict[str, set[int] | None] = {}
     for file in since:
+        if not file.hunks:
+            touched[file.path] = None
+            continue
         lines = changed_new_lines(file)
         for hunk in file.hunks:
             if hunk.removed and not hunk.added:  # a pure removal touches the line where it was
@@ -289,6 +331,9 @@ def restrict(files: list[FileDiff], since: list[FileDiff]) -> list[FileDiff]:
         if file.path not in touched:
             continue
         lines = touched[file.path]
+        if lines is None or not file.hunks:
+            result.append(file)
+            continue
         kept = tuple(h for h in file.hunks if lines.intersection(range(h.new_start, h.new_start + max(h.new_length, 1))))
         if kept:
             result.append(replace(file, hunks=kept))

@@ -1,22 +1,37 @@
 """Where a pull request's facts come from: GitHub (PyGithub) or a local git repository.
 
 Both give the same things to the review and the summary: the pull request's details,
-its whole diff, the diff since an earlier head (None when that head is gone, as after a
-force-push), the findings Petrel already posted, and the repository's configuration.
+its changed files (parsed), the files changed since an earlier head (None when that head
+is gone, as after a force-push), the findings Petrel already posted, and the repository's
+configuration.
+
+On GitHub the changed files come from the paginated files list, not from the diff media
+type: GitHub refuses that diff (406) past 300 files or 20,000 lines, and a big pull request
+must be reviewed, not dropped. The files list gives up to 3,000 files, each with its own
+patch when GitHub has one; a file without a patch, and the files past 3,000, are reported
+as not reviewed, with the reason.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from shared import config as repo_config
+from shared import config as repo_config, diff
 from shared.actions import has_marker
 
-DIFF_MEDIA_TYPE = "application/vnd.github.v3.diff"
+log = logging.getLogger("petrel.pulls")
+
+FILES_PER_PAGE = 100  # the most GitHub gives in one page
+MAX_LISTED_FILES = 3000  # GitHub lists no more of a pull request's files
+MAX_COMPARED_FILES = 300  # a comparison lists no more files (it may have more)
+NO_PATCH = "GitHub gives no patch for this file (too large or binary)"
+UNREADABLE_PATCH = "GitHub's patch for this file could not be read"
+PAST_FILE_LIMIT = "past GitHub's 3,000-file limit: GitHub does not list them, so they were not reviewed"
 
 
 @dataclass(frozen=True)
@@ -46,8 +61,8 @@ class PostedFinding:
 
 class PullSource(Protocol):
     def info(self) -> PullInfo: ...
-    def diff(self) -> str: ...
-    def diff_since(self, old_head: str) -> str | None: ...
+    def changes(self) -> diff.Changes: ...
+    def changes_since(self, old_head: str) -> list[diff.FileDiff] | None: ...
     def posted_findings(self) -> list[PostedFinding]: ...
     def config(self) -> repo_config.LoadedConfig: ...
 
@@ -89,11 +104,24 @@ class GitHubPull:
             self._info = info_from_payload(self.repository, self._get(f"/repos/{self.repository}/pulls/{self.number}"))
         return self._info
 
-    def diff(self) -> str:
-        data = self._get(f"/repos/{self.repository}/pulls/{self.number}", DIFF_MEDIA_TYPE)
-        return (data or {}).get("data", "") if isinstance(data, dict) else ""
+    def changes(self) -> diff.Changes:
+        """Every changed file, from GitHub's files list (100 a page, up to 3,000 files); with
+        3,000 listed, the pull request's own count says how many more GitHub left out."""
+        from github.File import File
+        from github.PaginatedList import PaginatedList
 
-    def diff_since(self, old_head: str) -> str | None:
+        path = f"/repos/{self.repository}/pulls/{self.number}"
+        listed = PaginatedList(File, self.client.requester, f"{path}/files", {"per_page": FILES_PER_PAGE})
+        files = [file_from_github(entry.raw_data) for entry in listed]
+        unlisted = 0
+        if len(files) >= MAX_LISTED_FILES:
+            unlisted = max(0, int(self._get(path).get("changed_files") or 0) - len(files))
+        return diff.Changes(files, unlisted)
+
+    def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
+        """The files changed from `old_head` to the head, from the comparison's own files list.
+        None (review everything) when the old head is gone or history was rewritten (a
+        force-push), or when the comparison is too large for GitHub to list whole."""
         from github import GithubException
 
         head = self.info().head_sha
@@ -102,11 +130,18 @@ class GitHubPull:
         except GithubException as error:
             if error.status == 404:
                 return None  # the old head no longer exists: a force-push
+            if error.status == 406:
+                log.info("GitHub refuses the comparison %s...%s as too large", old_head[:7], head[:7])
+                return None
             raise
         if comparison.get("status") not in ("ahead", "identical"):
             return None  # diverged or behind: history was rewritten
-        data = self._get(f"/repos/{self.repository}/compare/{old_head}...{head}", DIFF_MEDIA_TYPE)
-        return (data or {}).get("data", "") if isinstance(data, dict) else ""
+        entries = comparison.get("files") or []
+        if len(entries) >= MAX_COMPARED_FILES:
+            log.info("the comparison %s...%s lists GitHub's maximum of %s files and may have more",
+                     old_head[:7], head[:7], MAX_COMPARED_FILES)
+            return None
+        return [file_from_github(entry) for entry in entries]
 
     def posted_findings(self) -> list[PostedFinding]:
         if getattr(self, "_posted", None) is None:
@@ -129,6 +164,26 @@ class GitHubPull:
 
     def config(self) -> repo_config.LoadedConfig:
         return repo_config.load(contents_fetcher(self.client), self.repository)
+
+
+def file_from_github(entry: dict) -> diff.FileDiff:
+    """One file of GitHub's files lists (a pull request's files, a comparison's): its hunks from
+    `patch`, its path and status from GitHub's fields. A changed file without a patch (too large,
+    binary) or with a patch that does not parse gets the reason, and GitHub's line counts."""
+    path = str(entry.get("filename") or "")
+    status = str(entry.get("status") or "modified")
+    old_path = entry.get("previous_filename") if status in ("renamed", "copied") else None
+    stated = (int(entry.get("additions") or 0), int(entry.get("deletions") or 0))
+    patch = entry.get("patch")
+    if isinstance(patch, str) and patch:
+        try:
+            return diff.from_patch(path, status, patch, old_path)
+        except diff.PatchError as error:
+            log.warning("the patch of %s could not be read: %s", path, error)
+            return diff.FileDiff(path, old_path, status, False, (), UNREADABLE_PATCH, stated)
+    # no patch and no changed line: a pure rename, a deletion of an empty file, a mode change
+    reason = NO_PATCH if sum(stated) or int(entry.get("changes") or 0) else ""
+    return diff.FileDiff(path, old_path, status, False, (), reason, stated)
 
 
 def contents_fetcher(client):
@@ -179,6 +234,13 @@ class LocalPull:
                           capture_output=True).returncode != 0:
             return None
         return self._git("diff", "--find-renames", f"{old_head}..{self.head}")
+
+    def changes(self) -> diff.Changes:
+        return diff.Changes(diff.parse(self.diff()))
+
+    def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
+        since = self.diff_since(old_head)
+        return None if since is None else diff.parse(since)
 
     def posted_findings(self) -> list[PostedFinding]:
         return []

@@ -2,13 +2,15 @@
 
 1. Skip what should not be reviewed (drafts unless configured, bots, skip labels,
    `@petrel ignore`, a head already reviewed).
-2. Take the whole diff, or on a new push only what changed since the last reviewed head
-   (the whole diff again after a force-push).
+2. Take every changed file, or on a new push only what changed since the last reviewed head
+   (everything again after a force-push, or when the comparison is too large for GitHub).
 3. Filter paths, set aside whitespace-only files and what the light model marks trivial.
 4. Rank and pack the rest into chunks that fit the model; review chunks in parallel.
 5. Check every finding's path and line against the diff: a line near the diff moves to the
    nearest diff line, the rest goes to the review body. Drop findings already posted.
-6. One review, event COMMENT, whose body lists every changed file not reviewed and why.
+6. One review, event COMMENT, whose body lists every changed file not reviewed and why
+   (a file GitHub gives no patch for, the files past GitHub's 3,000-file limit), within
+   GitHub's size limit for a body.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Callable
 from shared import actions, diff
 from shared.config import SEVERITIES, Config, path_excluded
 from shared.llm import Model, ModelError
-from shared.pulls import PullInfo, PullSource, fingerprint_of
+from shared.pulls import PAST_FILE_LIMIT, PullInfo, PullSource, fingerprint_of
 
 log = logging.getLogger("petrel.review")
 
@@ -32,6 +34,8 @@ MAX_CHUNKS = 40
 CHUNK_TOKENS_CAP = 24_000
 OUTPUT_RESERVE_TOKENS = 4_096
 TRIAGE_EXCERPT_LINES = 30
+LIST_CHARS = 20_000  # for each list of files in a review body: GitHub refuses bodies over 65,536 characters
+MORE_FILES = "- … and {count} more file(s), not listed here to keep this review within GitHub's size limit"
 
 FINDINGS_SCHEMA = {
     "type": "object",
@@ -115,6 +119,11 @@ class Report:
     chunks: int = 0
     lines_to_model: int = 0
     lines_changed: int = 0
+    unlisted: int = 0  # changed files GitHub does not list (past its 3,000-file limit): not reviewed
+
+    @property
+    def files_not_reviewed(self) -> int:
+        return len(self.not_reviewed) + self.unlisted
 
 
 def skip_reason(info: PullInfo, config: Config) -> str | None:
@@ -267,6 +276,18 @@ def place_findings(findings: list[dict], files: dict[str, diff.FileDiff], config
         report.comments.append(actions.ReviewComment(path, landing, _comment_text(severity, body, suggestion, key)))
 
 
+def listed(entries: list[tuple[str, str]], limit: int = LIST_CHARS) -> list[str]:
+    """`- path: reason` lines, as many as fit in `limit` characters, then how many more there are."""
+    lines, used = [], 0
+    for n, (path, reason) in enumerate(entries):
+        line = f"- `{path}`: {reason}"
+        if used + len(line) > limit:
+            return lines + [MORE_FILES.format(count=len(entries) - n)]
+        lines.append(line)
+        used += len(line) + 1
+    return lines
+
+
 def review_body(report: Report) -> str:
     """The review's body: what was reviewed, and every changed file that was not, with why."""
     info = report.info
@@ -286,10 +307,12 @@ def review_body(report: Report) -> str:
                                       for p, a, b in report.moved) + ".")
     if report.trivial:
         lines.append("\n**Skipped as trivial**")
-        lines.extend(f"- `{path}`: {reason}" for path, reason in report.trivial)
-    if report.not_reviewed:
+        lines.extend(listed(report.trivial))
+    if report.not_reviewed or report.unlisted:
         lines.append("\n**Not reviewed**")
-        lines.extend(f"- `{path}`: {reason}" for path, reason in report.not_reviewed)
+        if report.unlisted:
+            lines.append(f"- {report.unlisted} more changed file(s): {PAST_FILE_LIMIT}")
+        lines.extend(listed(report.not_reviewed))
     notes = []
     if report.already_posted:
         notes.append(f"{report.already_posted} finding(s) already posted earlier were not repeated")
@@ -317,16 +340,19 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
         if last_head == info.head_sha:
             return [], None, f"head {info.head_sha[:7]} was already reviewed"
     report = Report(info)
-    files = diff.parse(pull.diff())
+    changes = pull.changes()
+    files = changes.files
+    report.unlisted = changes.unlisted
     report.lines_changed = sum(f.changed for f in files)
     scope = files
     if last_head and config.review.incremental and last_head != info.head_sha:
-        since = pull.diff_since(last_head)
+        since = pull.changes_since(last_head)
         if since is not None:
-            scope = diff.restrict(files, diff.parse(since))
+            scope = diff.restrict(files, since)
             report.incremental_from = last_head
         else:
-            log.info("%s is no longer in the history (force-push?): reviewing the whole pull request", last_head[:7])
+            log.info("no changes since %s to be had (force-push, or too large a comparison): "
+                     "reviewing the whole pull request", last_head[:7])
     selected = triage(select_files(scope, config, report), model, report)
     system = _system_prompt(config)
     budget = chunk_budget(model, system)
@@ -365,7 +391,7 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
     whole = {f.path: f for f in files if f.path in report.reviewed}
     posted = {fp for fp in (fingerprint_of(p.body) for p in pull.posted_findings()) if fp}
     place_findings(findings, whole, config, posted, report, rejected)
-    if not report.reviewed and not report.not_reviewed and not report.trivial:
+    if not report.reviewed and not report.not_reviewed and not report.trivial and not report.unlisted:
         return [], report, "no changes to review"
     review = actions.PostReview(info.repository, info.number, info.head_sha, f"review:{info.head_sha}",
                                 review_body(report), tuple(report.comments))

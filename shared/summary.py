@@ -2,7 +2,9 @@
 
 One comment per pull request, found by its marker and edited in place as the pull request
 changes. The light model writes the walkthrough and the per-file lines; the table lists
-every changed file even when the model saw only some of them, and says why.
+every changed file even when the model saw only some of them, and says why (a file GitHub
+gives no patch for among them). Files past GitHub's 3,000-file limit are counted, not named:
+GitHub does not list them. A table too long for one comment ends with how many rows it left out.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from shared import actions, diff
 from shared.config import Config, path_excluded
 from shared.llm import Model, ModelError
-from shared.pulls import PullInfo
+from shared.pulls import PAST_FILE_LIMIT, PullInfo
 from shared.reviews import ReviewState
 
 log = logging.getLogger("petrel.summary")
@@ -20,6 +22,9 @@ log = logging.getLogger("petrel.summary")
 SUMMARY_KEY = "summary"
 DESCRIPTION_KEY = "description"
 OUTPUT_RESERVE_TOKENS = 2_048
+TABLE_CHARS = 50_000  # GitHub refuses comments over 65,536 characters
+UNLISTED = "_Not in this table: {count} more changed file(s), {reason}._"
+MORE_ROWS = "| … | | {count} more file(s) not shown: the comment would be longer than GitHub allows |"
 
 SUMMARY_SCHEMA = {
     "type": "object",
@@ -60,15 +65,18 @@ def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())[:200]
 
 
-def plan_summary(info: PullInfo, diff_text: str, model: Model, config: Config, status: str) -> list[actions.Action]:
+def plan_summary(info: PullInfo, changes: diff.Changes, model: Model, config: Config,
+                 status: str) -> list[actions.Action]:
     """The summary comment (and, if configured, the description section) for this head."""
-    files = diff.parse(diff_text)
+    files = changes.files
     reasons: dict[str, str] = {}
     shown = []
     for file in diff.rank(files):
         reason = path_excluded(file.path, config.paths)
         if reason:
             reasons[file.path] = reason
+        elif file.no_patch:
+            reasons[file.path] = file.no_patch
         elif file.binary:
             reasons[file.path] = "binary file"
         elif not file.hunks:
@@ -93,18 +101,26 @@ def plan_summary(info: PullInfo, diff_text: str, model: Model, config: Config, s
             log.warning("summary without the model's walkthrough: %s", error)
             walkthrough = f"_The model could not summarize this change ({error})._"
     rows = ["| file | change | summary |", "|---|---|---|"]
-    for file in files:
+    used = 0
+    for n, file in enumerate(files):
         change = f"{file.status} +{file.added} -{file.removed}"
         if file.old_path:
-            change += f" (from `{file.old_path}`)"
+            change += f" (from `{_cell(file.old_path)}`)"
         text = lines.get(file.path) or reasons.get(file.path) or ""
-        rows.append(f"| `{_cell(file.path)}` | {change} | {_cell(text)} |")
+        row = f"| `{_cell(file.path)}` | {change} | {_cell(text)} |"
+        if used + len(row) > TABLE_CHARS:
+            rows.append(MORE_ROWS.format(count=len(files) - n))
+            break
+        rows.append(row)
+        used += len(row) + 1
+    unlisted = [UNLISTED.format(count=changes.unlisted, reason=PAST_FILE_LIMIT), ""] if changes.unlisted else []
     body = "\n".join([
         "## Petrel summary",
         "",
         walkthrough or "_No text changes to summarize._",
         "",
-        f"### Changed files ({len(files)})",
+        f"### Changed files ({len(files) + changes.unlisted})",
+        *unlisted,
         *rows,
         "",
         "### Review",

@@ -75,9 +75,9 @@ def review_pull(delivery, number: int, forced: bool = False) -> TaskResult:
         return TaskResult(outcomes, f"not reviewed: {skipped}")
     if settings.current().sends_to_github:
         store.save(repository, number, report.info.head_sha, len(report.reviewed), len(report.comments),
-                   len(report.not_reviewed))
+                   report.files_not_reviewed)
     return TaskResult(outcomes, f"reviewed `{report.info.head_sha[:7]}`: {len(report.reviewed)} file(s), "
-                                f"{len(report.comments)} inline comment(s), {len(report.not_reviewed)} file(s) not reviewed")
+                                f"{len(report.comments)} inline comment(s), {report.files_not_reviewed} file(s) not reviewed")
 
 
 def learn_from_reactions(feedback: Feedback, posted) -> None:
@@ -103,7 +103,7 @@ def summarize_pull(delivery, number: int, forced: bool = False) -> TaskResult:
     status = review_status(pull_skip_reason(info, config), ReviewStore(function.database()).last(repository, number),
                            info.head_sha)
     try:
-        steps += plan_summary(info, pull.diff(), function.model("pr_summary", repository, config), config, status)
+        steps += plan_summary(info, pull.changes(), function.model("pr_summary", repository, config), config, status)
     except (BudgetExceeded, ModelError) as error:
         return _could_not(delivery, steps, client, repository, number, work, error)
     return TaskResult(function.act(delivery, steps, client), f"summary of `{info.head_sha[:7]}` written")

@@ -19,7 +19,9 @@ Pull requests made with ``add_pull`` carry a real unified diff: it is served by 
 type, ``/pulls/{n}/files`` and the PR's additions/deletions, and review comments are judged
 against it as GitHub does (a comment off the diff refuses the whole review, 422). ``add_compare``
 answers ``/compare/{base}...{head}`` (other pairs 404) and ``add_file`` serves
-``/contents/{path}?ref=`` with git blob shas.
+``/contents/{path}?ref=`` with git blob shas. GitHub's size limits hold: the diff media type is
+refused (406) past 300 files or 20,000 changed lines, ``/files`` lists at most 3,000 files,
+a comparison at most 300, and a file whose own diff is too large comes without ``patch``.
 
 The files of each ref are also served as git data, hashed as git hashes them: ``/branches/{b}``,
 ``/commits/{ref}``, ``/git/commits/{sha}``, ``/git/trees/{sha}[?recursive=1]`` and
@@ -90,6 +92,9 @@ DEFAULT_EVENTS = ["issue_comment", "issues", "pull_request", "pull_request_revie
 MAX_PULL_FILES = 3000  # GET /pulls/{n}/files lists at most 3000 files
 MAX_DIFF_FILES = 300  # the diff media type of a PR refuses more files than this (406)
 MAX_COMPARE_FILES = 300  # compare lists at most 300 files
+MAX_DIFF_LINES = 20_000  # the diff media type refuses more changed lines than this (406)
+MAX_FILE_DIFF_LINES = 20_000  # a file's own diff past this (lines or bytes) comes without "patch"
+MAX_FILE_DIFF_BYTES = 500 * 1024
 MAX_CONTENT_SIZE = 1024 * 1024  # larger files come back with encoding "none" and empty content
 REVIEW_DOCS = "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"
 CONTENTS_DOCS = "https://docs.github.com/rest/repos/contents#get-repository-content"
@@ -558,6 +563,29 @@ class _Raw:
     def __init__(self, data: str | bytes, content_type: str = "text/plain; charset=utf-8") -> None:
         self.data = data.encode() if isinstance(data, str) else data
         self.content_type = content_type
+
+
+def _refuse_large_diff(text: str) -> None:
+    """GitHub's 406 for a diff (media type) past 300 files or 20,000 changed lines."""
+    files = parse_diff(text)
+    if len(files) > MAX_DIFF_FILES:
+        message = (f"Sorry, the diff exceeded the maximum number of files ({MAX_DIFF_FILES}). Consider using "
+                   "'List pull requests files' API or locally cloning the repository instead.")
+    elif sum(f.additions + f.deletions for f in files) > MAX_DIFF_LINES:
+        message = f"Sorry, the diff exceeded the maximum number of lines ({MAX_DIFF_LINES})"
+    else:
+        return
+    raise _HTTPError(406, {
+        "message": message,
+        "errors": [{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
+        "documentation_url": "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files",
+        "status": "406",
+    })
+
+
+def _patch_too_large(patch: str) -> bool:
+    """A file's diff GitHub's files lists give no ``patch`` for (its counts stay)."""
+    return patch.count("\n") + 1 > MAX_FILE_DIFF_LINES or len(patch.encode()) > MAX_FILE_DIFF_BYTES
 
 
 def _unprocessable(*messages: str, docs: str = REVIEW_DOCS) -> _HTTPError:
@@ -1392,7 +1420,7 @@ class FakeGitHub:
             "contents_url": f"{base}/repos/{repo.full_name}/contents/{name}?ref={ref}",
         }
         patch = f.patch
-        if patch is not None:
+        if patch is not None and not _patch_too_large(patch):
             data["patch"] = patch
         if f.status in ("renamed", "copied") and f.old_path is not None:
             data["previous_filename"] = f.old_path
@@ -2106,17 +2134,7 @@ class FakeGitHub:
         issue = self._pull(ctx)
         if ctx.wants_diff():
             text = issue.diff or ""
-            if len(parse_diff(text)) > MAX_DIFF_FILES:
-                raise _HTTPError(
-                    406,
-                    {
-                        "message": f"Sorry, the diff exceeded the maximum number of files ({MAX_DIFF_FILES}). "
-                        "Consider using 'List pull requests files' API or locally cloning the repository instead.",
-                        "errors": [{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
-                        "documentation_url": "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files",
-                        "status": "406",
-                    },
-                )
+            _refuse_large_diff(text)
             return 200, _Raw(text), {"x-github-media-type": "github.v3; param=diff"}
         return 200, self._pull_json(ctx.repo, issue, ctx.base), {}
 
@@ -2168,6 +2186,7 @@ class FakeGitHub:
         if rec is None:
             raise _HTTPError(404, {"message": "Not Found", "documentation_url": COMPARE_DOCS, "status": "404"})
         if ctx.wants_diff():
+            _refuse_large_diff(rec["diff"])  # modelled on the pull request's answer
             return 200, _Raw(rec["diff"]), {"x-github-media-type": "github.v3; param=diff"}
         return 200, self._compare_json(ctx.repo, rec, ctx.base), {}
 
