@@ -181,9 +181,10 @@ def file_from_github(entry: dict) -> diff.FileDiff:
         except diff.PatchError as error:
             log.warning("the patch of %s could not be read: %s", path, error)
             return diff.FileDiff(path, old_path, status, False, (), UNREADABLE_PATCH, stated)
-    # no patch and no changed line: a pure rename, a deletion of an empty file, a mode change
-    reason = NO_PATCH if sum(stated) or int(entry.get("changes") or 0) else ""
-    return diff.FileDiff(path, old_path, status, False, (), reason, stated)
+    # Without a patch, only a pure rename or copy, or a mode change, is known to change no line. A
+    # binary or empty file, one too large, or one past a response's own limit all look alike.
+    unchanged = status in ("renamed", "copied", "changed", "unchanged") and not sum(stated)
+    return diff.FileDiff(path, old_path, status, False, (), "" if unchanged else NO_PATCH, stated)
 
 
 def contents_fetcher(client):

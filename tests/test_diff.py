@@ -254,3 +254,24 @@ def test_large_diff_every_changed_file_is_packed_or_listed():
     # ranking: the chunks hold source before tests before docs
     kinds = [diff.file_kind(f.path) for c in packing.chunks for f in c.files]
     assert kinds == sorted(kinds, key=lambda k: diff.KIND_ORDER[k])
+
+
+def test_restrict_keeps_a_file_changed_since_whose_lines_are_unknown():
+    pr = diff.parse(SMALL) + [diff.FileDiff("data/big.csv", None, "added", False, (), "no patch", (30_000, 0))]
+    since = [diff.FileDiff("app/core.py", None, "modified", False, (), "no patch", (3, 1)),
+             diff.FileDiff("data/big.csv", None, "added", False, (), "no patch", (30_000, 0))]
+    restricted = {f.path: f for f in diff.restrict(pr, since)}
+    assert [h.new_start for h in restricted["app/core.py"].hunks] == [10, 41]  # all of it: where is unknown
+    assert restricted["data/big.csv"].no_patch == "no patch"  # kept, so its reason is listed
+    packing = diff.pack(list(restricted.values()), 10_000, len)
+    assert packing.not_reviewed == [("data/big.csv", "no patch")]
+
+
+def test_from_patch_numbers_a_github_patch_and_takes_the_path_from_github():
+    patch = "@@ -10,3 +10,4 @@ def load(path):\n     with open(path) as handle:\n-    x\n+    y\n+    z\n     end"
+    file = diff.from_patch("src/new name.py", "renamed", patch, "src/old.py")
+    assert (file.path, file.old_path, file.status, file.added, file.removed) == ("src/new name.py", "src/old.py",
+                                                                                 "renamed", 2, 1)
+    assert file.commentable() == {10, 11, 12, 13}
+    with pytest.raises(diff.PatchError):
+        diff.from_patch("a.py", "modified", "@@ -1 +1,3 @@\n+one")

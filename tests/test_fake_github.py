@@ -664,6 +664,28 @@ def test_large_pull_files_capped_and_diff_refused(fake):
     assert "maximum number of files (300)" in r.json()["message"]
 
 
+def test_diff_refused_past_20000_lines_and_large_patches_left_out(fake):
+    big = "".join(f"+row {n}\n" for n in range(20_001))
+    text = (f"diff --git a/big.txt b/big.txt\nnew file mode 100644\nindex 0000000..1111111\n"
+            f"--- /dev/null\n+++ b/big.txt\n@@ -0,0 +1,20001 @@\n{big}"
+            "diff --git a/small.txt b/small.txt\nindex 2222222..3333333 100644\n"
+            "--- a/small.txt\n+++ b/small.txt\n@@ -1 +1 @@\n-a\n+b\n")
+    fake.add_pull(REPO, 9, diff=text, base_sha=BASE_SHA, head_sha=HEAD_SHA)
+    r = raw_get(fake, f"/repos/{REPO}/pulls/9", "application/vnd.github.v3.diff")
+    assert r.status_code == 406
+    assert r.json()["message"] == "Sorry, the diff exceeded the maximum number of lines (20000)"
+    assert r.json()["errors"] == [{"resource": "PullRequest", "field": "diff", "code": "too_large"}]
+    files = {f["filename"]: f for f in raw_get(fake, f"/repos/{REPO}/pulls/9/files", "application/json").json()}
+    assert "patch" not in files["big.txt"] and (files["big.txt"]["additions"], files["big.txt"]["changes"]) == (20_001, 20_001)
+    assert files["small.txt"]["patch"] == "@@ -1 +1 @@\n-a\n+b"
+    # a comparison as large is refused the same way, and its files list leaves the patch out too
+    fake.add_compare(REPO, BASE_SHA, HEAD_SHA, diff=text)
+    r = raw_get(fake, f"/repos/{REPO}/compare/{BASE_SHA}...{HEAD_SHA}", "application/vnd.github.diff")
+    assert r.status_code == 406 and "maximum number of lines" in r.json()["message"]
+    compared = raw_get(fake, f"/repos/{REPO}/compare/{BASE_SHA}...{HEAD_SHA}", "application/json").json()
+    assert ["patch" in f for f in compared["files"]] == [False, True]
+
+
 def test_compare(pulled):
     pulled.add_compare(REPO, HEAD_SHA, NEW_HEAD, diff=SECOND_DIFF)
     pulled.add_compare(REPO, "main", "topic/x", diff=DIFF, status="diverged", ahead_by=3, behind_by=2)

@@ -18,7 +18,7 @@ from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
 import payloads
-from shared import actions, function as function_module, llm, notices
+from shared import actions, function as function_module, llm, notices, pulls
 from shared.db import make_pool
 from shared.worker import Worker, load_handler
 
@@ -316,3 +316,107 @@ def test_a_rate_limit_beyond_the_cap_reschedules_the_review_and_it_finishes_once
     assert len(world.reviews()) == 1
     world.deliver("opened")  # the same head delivered again afterwards: nothing more is posted
     assert len(world.reviews()) == 1
+
+
+# --- big pull requests -----------------------------------------------------------------------
+# GitHub refuses the diff media type (406) past 300 files or 20,000 lines; Petrel reads the
+# paginated files list instead, and lists what GitHub gives no patch for.
+
+
+def many_files(count: int, bug_at: int | None = None) -> dict[str, str]:
+    files = {f"pkg/mod_{n:04}.py": f"VALUE_{n} = {n}\n" for n in range(count)}
+    if bug_at is not None:
+        files[f"pkg/mod_{bug_at:04}.py"] = f"VALUE_{bug_at} = {bug_at} * 2  # BUG big\n"
+    return files
+
+
+def diff_refused(world) -> str:
+    """GitHub's own answer to the diff media type for pull request 1 (the fix must not need it)."""
+    import requests
+
+    answer = requests.get(f"{world.github.url}/repos/{REPO}/pulls/1", timeout=10,
+                          headers={"Authorization": f"token {TOKEN}", "Accept": "application/vnd.github.v3.diff"})
+    assert answer.status_code == 406
+    return answer.json()["message"]
+
+
+def jobs(db) -> dict[str, str]:
+    with psycopg.connect(db) as conn:
+        return dict(conn.execute("SELECT function, status FROM jobs"))
+
+
+def test_a_pull_request_of_350_files_gets_a_review_and_a_summary(world):
+    head = world.open_pull(many_files(350, bug_at=349))
+    assert "maximum number of files (300)" in diff_refused(world)
+    world.deliver("opened")
+    assert jobs(world.db) == {"pr_review": "done", "pr_summary": "done"}  # no dead letter
+    [review] = world.reviews()
+    assert review["commit_id"] == head and "350 file(s) reviewed, 1 inline comment(s)." in review["body"]
+    assert "Not reviewed" not in review["body"]
+    assert [(c["path"], c["line"]) for c in review["comments"]] == [("pkg/mod_0349.py", 1)]
+    [summary] = world.comments("summary")
+    assert "### Changed files (350)" in summary["body"]
+    assert all(f"| `pkg/mod_{n:04}.py` | added +1 -0 |" in summary["body"] for n in range(350))
+    # the files list was read page by page, 100 at a time
+    pages = [r.query for r in world.github.requests if r.path == f"/repos/{REPO}/pulls/1/files"]
+    assert {(q.get("per_page"), q.get("page", "1")) for q in pages} == {("100", str(n)) for n in range(1, 5)}
+    with psycopg.connect(world.db) as conn:
+        assert conn.execute("SELECT files_reviewed, not_reviewed FROM reviews").fetchone() == (350, 0)
+
+
+def test_a_file_github_gives_no_patch_for_is_listed_with_its_reason(world):
+    table = "".join(f"ROW_{n} = {n}\n" for n in range(21_000))  # one file's diff past GitHub's limit
+    world.open_pull({"app/service.py": edited_service(one=1), "app/table.py": table})
+    assert "maximum number of lines (20000)" in diff_refused(world)
+    world.deliver("opened")
+    [review] = world.reviews()
+    assert [(c["path"], c["line"]) for c in review["comments"]] == [("app/service.py", 2)]
+    assert f"**Not reviewed**\n- `app/table.py`: {pulls.NO_PATCH}" in review["body"]
+    [summary] = world.comments("summary")
+    assert f"| `app/table.py` | added +21000 -0 | {pulls.NO_PATCH} |" in summary["body"]
+    assert "| `app/service.py` | modified +1 -1 |" in summary["body"]
+
+
+def test_files_past_githubs_3000_file_limit_are_counted_as_not_reviewed(world):
+    world.open_pull(many_files(3005, bug_at=7))
+    world.deliver("opened")
+    [review] = world.reviews()
+    assert "3000 file(s) reviewed, 1 inline comment(s)." in review["body"]
+    assert f"**Not reviewed**\n- 5 more changed file(s): {pulls.PAST_FILE_LIMIT}" in review["body"]
+    [summary] = world.comments("summary")
+    assert "### Changed files (3005)" in summary["body"]
+    assert summary_unlisted(5) in summary["body"]
+    assert len(summary["body"]) <= actions.MAX_COMMENT_CHARS and "truncated by Petrel" not in summary["body"]
+    assert "### Review" in summary["body"]  # the table was shortened, not the comment cut
+    with psycopg.connect(world.db) as conn:
+        assert conn.execute("SELECT files_reviewed, not_reviewed FROM reviews").fetchone() == (3000, 5)
+
+
+def summary_unlisted(count: int) -> str:
+    from shared.summary import UNLISTED
+
+    return UNLISTED.format(count=count, reason=pulls.PAST_FILE_LIMIT)
+
+
+def test_a_push_too_large_to_compare_gets_a_full_review(world):
+    first = world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    second = world.push({**many_files(320, bug_at=5), "app/service.py": edited_service(one=1)})
+    world.deliver("synchronize")
+    assert jobs(world.db) == {"pr_review": "done", "pr_summary": "done"}
+    _, review = world.reviews()
+    assert review["commit_id"] == second and f"since `{first[:7]}`" not in review["body"]
+    assert "321 file(s) reviewed" in review["body"]
+    assert [(c["path"], c["line"]) for c in review["comments"]] == [("pkg/mod_0005.py", 1)]
+    assert "1 finding(s) already posted earlier were not repeated" in review["body"]
+
+
+def test_a_push_of_a_file_without_patch_is_listed_in_the_incremental_review(world):
+    first = world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    table = "".join(f"ROW_{n} = {n}\n" for n in range(21_000))
+    world.push({"app/table.py": table})
+    world.deliver("synchronize")
+    _, review = world.reviews()
+    assert f"since `{first[:7]}`" in review["body"]
+    assert f"- `app/table.py`: {pulls.NO_PATCH}" in review["body"]
