@@ -277,3 +277,18 @@ def test_an_answer_far_over_the_expected_size_still_gives_a_bounded_review(repo,
     assert isinstance(review, PostReview) and len(review.comments) == DEFAULTS.review.max_comments
     assert report.over_limit == 400 - DEFAULTS.review.max_comments
     assert len(_marked(review.key, review.body)) <= MAX_COMMENT_CHARS  # what is posted fits GitHub's limit
+
+
+def test_a_long_not_reviewed_list_stays_within_githubs_size_and_says_how_many_more():
+    from shared import actions
+    from shared.pulls import PullInfo
+    from shared.review import MORE_FILES, Report, review_body
+
+    report = Report(PullInfo("o/r", 1, "t", "", False, (), "a", False, "f" * 40, "e" * 40, "main"))
+    report.not_reviewed = [(f"generated/very/deep/path/file_{n:05}.py", "review budget reached") for n in range(3000)]
+    report.unlisted = 7
+    body = review_body(report)
+    assert len(body) < actions.MAX_COMMENT_CHARS
+    shown = body.count("review budget reached")
+    assert 0 < shown < 3000 and body.endswith(MORE_FILES.format(count=3000 - shown))
+    assert "- 7 more changed file(s): past GitHub's 3,000-file limit" in body
