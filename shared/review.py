@@ -277,10 +277,11 @@ def place_findings(findings: list[dict], files: dict[str, diff.FileDiff], config
 
 
 def listed(entries: list[tuple[str, str]], limit: int = LIST_CHARS) -> list[str]:
-    """`- path: reason` lines, as many as fit in `limit` characters, then how many more there are."""
+    """`- path: reason` lines, as many as fit in `limit` characters, then how many more there are.
+    A path is shown on one line and inside its code span, whatever characters its name holds."""
     lines, used = [], 0
     for n, (path, reason) in enumerate(entries):
-        line = f"- `{path}`: {reason}"
+        line = f"- `{' '.join(path.split()).replace('`', chr(39))}`: {reason}"
         if used + len(line) > limit:
             return lines + [MORE_FILES.format(count=len(entries) - n)]
         lines.append(line)

@@ -292,3 +292,9 @@ def test_a_long_not_reviewed_list_stays_within_githubs_size_and_says_how_many_mo
     shown = body.count("review budget reached")
     assert 0 < shown < 3000 and body.endswith(MORE_FILES.format(count=3000 - shown))
     assert "- 7 more changed file(s): past GitHub's 3,000-file limit" in body
+
+
+def test_a_listed_path_cannot_break_out_of_its_line():
+    from shared.review import listed
+
+    assert listed([("a\n**Approved** `x`.py", "binary file")]) == ["- `a **Approved** 'x'.py`: binary file"]
