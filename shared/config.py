@@ -1,10 +1,22 @@
 """Per-repository configuration: `.github/petrel.yml` on the default branch.
 
 Nothing here talks to GitHub: `load` is given a `fetch(repository, path)` that returns
-`(text, blob_sha)` read from that repository's default branch, or None when there is no
-such file (or repository). Every key is optional; a file that is absent, empty or only
-comments means the defaults. A broken file never raises: `load` returns the defaults
-with a one-line error that names the key (or the line) and what to fix.
+`(text, blob_sha)` read from that repository's default branch, None when there is no
+such file (or repository), or raises UnreadableFile when something else is there (a
+directory, a symbolic link, a submodule, a file too large). Every key is optional; a file
+that is absent, empty or only comments means the defaults. A broken file never raises:
+`load` returns the defaults with a one-line error that names the file, the key (or the
+line and column) and what was expected.
+
+What the errors never say: anything the file contains. The error is posted on pull
+requests and issues and shown by `/config`, to anyone who can read them, while the file
+may be one they cannot read (an `_extends` target in a private repository of the same
+owner). So a wrong value is described by its kind ("got text"), an unknown key by its
+line, and YAML's own messages lose the characters they quote.
+
+Whose files may be read: the repository's own, and, through `_extends`, files of other
+repositories of the same owner only (owners compared ignoring case), so a repository's
+configuration never reads (or reports on) a repository that its maintainers do not control.
 
 Where the file is looked for
     1. `OWNER/REPO:.github/petrel.yml`, the repository's own file;
@@ -15,9 +27,11 @@ Where the file is looked for
 Reference (every key, with its default)::
 
     _extends: petrel-config       # optional: start from another file, then apply this one.
-                                  #   'repo'                  same owner, .github/petrel.yml
-                                  #   'owner/repo'            .github/petrel.yml there
-                                  #   'owner/repo:path.yml'   that file
+                                  #   'repo'                  .github/petrel.yml there
+                                  #   'repo:path.yml'         that file (.yml or .yaml, a path
+                                  #                           from the root, no '.' or '..')
+                                  #   'owner/repo[:path.yml]' the same, owner spelt out: only
+                                  #                           the repository's own owner
                                   # Mappings merge key by key; lists and values replace.
                                   # At most 3 hops; a cycle or a missing file is an error.
 
@@ -110,6 +124,7 @@ quote them where text is meant (`language: "no"`).
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import re
@@ -130,12 +145,39 @@ SEVERITIES = ("info", "minor", "major", "critical")
 
 Fetch = Callable[[str, str], tuple[str, str] | None]  # (repository, path) -> (text, blob sha) | None
 
+# What a Fetch says (raising UnreadableFile) when the path holds something other than a file
+NOT_A_FILE = "expected a file, found {what}"
+DIRECTORY = "a directory"
+SYMLINK = "a symbolic link (Petrel does not follow links: put the file itself there, or name it with _extends)"
+SUBMODULE = "a git submodule"
+TOO_LARGE = "the file is {size:,} bytes, over the {limit} KB limit"
+NOT_SENT = "GitHub did not send the file's content"
+
+EXTENDS_FORM = "_extends: expected 'repo', 'repo:path.yml', 'owner/repo' or 'owner/repo:path.yml'"
+EXTENDS_PATH = ("_extends: the path must go from the repository's root through names separated by '/' "
+                "(like configs/petrel.yml), without '.', '..', '//' or a leading '/'")
+EXTENDS_YAML = "_extends: the path must name a .yml or .yaml file"
+EXTENDS_OWNER = "_extends names {target}: only repositories of {owner} may be extended"
+
 
 class ConfigError(ValueError):
     """A configuration file is unusable; the message is one line naming the key or line and the fix."""
 
     def __init__(self, message: str):
         super().__init__(" ".join(message.split()))
+
+
+class UnreadableFile(ConfigError):
+    """Raised by a Fetch: something is at the path, but not a file Petrel reads.
+
+    A directory, a symbolic link, a submodule, or a file too large for the contents API.
+    The message says what was found (never what it holds); `sha` names it when known, so
+    the notice about it is keyed like one about a broken file.
+    """
+
+    def __init__(self, message: str, sha: str | None = None):
+        super().__init__(message)
+        self.sha = sha
 
 
 @dataclass(frozen=True)
@@ -389,7 +431,44 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _at(mark, message: str) -> ConfigError:
-    return ConfigError(f"line {mark.line + 1}: {message}" if mark is not None else message)
+    return ConfigError(f"line {mark.line + 1}, column {mark.column + 1}: {message}" if mark is not None else message)
+
+
+class _Mapping(dict):
+    """A mapping read from a file, with where each key is ((line, column), 1-based): an
+    unknown key is reported by its place, never by its text."""
+
+    places: dict
+
+
+def _construct_mapping(loader, node):
+    data = _Mapping()
+    data.places = {}
+    yield data
+    data.update(loader.construct_mapping(node))
+    for key_node, _ in node.value:  # keys are constructed already: construct_object returns them
+        mark = key_node.start_mark
+        data.places.setdefault(loader.construct_object(key_node), (mark.line + 1, mark.column + 1))
+
+
+def _place(mapping, key) -> str:
+    where = getattr(mapping, "places", {}).get(key)
+    return f" at line {where[0]}, column {where[1]}" if where else ""
+
+
+# PyYAML quotes the characters it stumbles on ("found character 'x' that cannot start any
+# token"); those are the file's content. Its own tokens ('<block end>') and punctuation stay.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+
+
+def _unquoted(text: str) -> str:
+    """PyYAML's message without the file's characters in it."""
+    def keep(match: re.Match) -> str:
+        inner = match.group(0)[1:-1]
+        if re.fullmatch(r"<[a-z ]+>", inner) or re.fullmatch(r"[^\w\s\\]| ", inner):
+            return match.group(0)
+        return "'\\t' (a tab: indent with spaces)" if inner == "\\t" else "'…'"
+    return _QUOTED.sub(keep, text)
 
 
 class _PlainLoader(yaml.SafeLoader):
@@ -405,9 +484,7 @@ class _PlainLoader(yaml.SafeLoader):
             raise _at(event.start_mark, "anchors and aliases (&name, *name) are not allowed: write the values out")
         tag = getattr(event, "tag", None)
         if tag is not None and tag not in _STANDARD_TAGS:
-            shown = tag.replace("tag:yaml.org,2002:", "!!")
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise _at(event.start_mark, f"tags are not allowed ({shown})")
+            raise _at(event.start_mark, "tags (like !!python/... or !custom) are not allowed")
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -425,9 +502,21 @@ class _PlainLoader(yaml.SafeLoader):
                 raise _at(key_node.start_mark, "keys must be plain names, not lists or mappings")
             key = self.construct_object(key_node)
             if key in seen:
-                raise _at(key_node.start_mark, f"key {_show(key)} appears twice in the same mapping")
+                named = f"key '{key}'" if isinstance(key, str) and key in _KEY_NAMES else "a key"
+                raise _at(key_node.start_mark, f"{named} appears twice in the same mapping")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except ConfigError:
+            raise
+        except ValueError:  # e.g. an integer of thousands of digits (Python's conversion limit), a 13th month
+            raise _at(node.start_mark, "a value cannot be read (a number too long, or a date that does not exist)") from None
+
+
+_PlainLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
 def _parse_yaml(text: str):
@@ -438,49 +527,58 @@ def _parse_yaml(text: str):
     _stats["parses"] += 1
     try:
         return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - _PlainLoader is a stricter SafeLoader
-    except yaml.MarkedYAMLError as error:
+    except yaml.MarkedYAMLError as error:  # never str(error): it quotes the file's line
         mark = error.problem_mark or error.context_mark
-        problem = error.problem or error.context or "malformed document"
-        if error.context and error.problem and error.problem.startswith("but "):
-            problem = f"{error.context}, {error.problem}"   # "expected X, but found Y"
-        elif error.context and error.problem:
+        problem = _unquoted(error.problem or error.context or "malformed document")
+        context = _unquoted(error.context) if error.context else None
+        if context and error.problem and problem.startswith("but "):
+            problem = f"{context}, {problem}"   # "expected X, but found Y"
+        elif context and error.problem:
             where = ""
             if error.context_mark is not None and mark is not None and error.context_mark.line != mark.line:
                 where = f" on line {error.context_mark.line + 1}"
-            problem = f"{error.problem} ({error.context}{where})"
+            problem = f"{problem} ({context}{where})"
         raise _at(mark, f"YAML error: {problem}") from None
     except yaml.reader.ReaderError as error:
-        line = text.count("\n", 0, max(error.position, 0)) + 1
+        position = max(error.position, 0)
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
         character = f" (character {error.character:#x})" if isinstance(error.character, int) else ""
-        raise ConfigError(f"line {line}: YAML error: {error.reason}{character}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"YAML error: {error}") from None
+        raise ConfigError(f"line {line}, column {column}: YAML error: {error.reason}{character}") from None
+    except yaml.YAMLError:
+        raise ConfigError("YAML error: the document cannot be read") from None
     except ConfigError:
-        raise  # the loader's own refusals (anchors, tags...) say what is wrong already
-    except ValueError as error:  # e.g. an integer of thousands of digits (Python's conversion limit)
-        raise ConfigError(f"YAML error: a value cannot be read ({str(error).splitlines()[0]})") from None
+        raise  # the loader's own refusals (anchors, tags, values...) say what is wrong already
+    except ValueError:
+        raise ConfigError("YAML error: a value cannot be read") from None
 
 
 # ---------------------------------------------------------------------------------------------
 # Validation: file data -> a partial dict of checked, normalised values
+#
+# A message names the key path and what was expected, and says what was found only by its
+# kind ("got text"), never by its value: the file may be one the reader cannot see.
 
 
-def _show(value) -> str:
-    """A value as the user wrote it, short."""
+def _kind(value) -> str:
+    """What a value is, in words; never what it says."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "true/false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number with a fraction"
     if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
+        return "text"
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    if isinstance(value, (int, float)):
-        return str(value)
-    text = str(value)
-    return f"{type(value).__name__} {text[:40]}"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return "a date"
+    return "a value of another kind"
 
 
 def _quote_hint(value) -> str:
@@ -489,24 +587,30 @@ def _quote_hint(value) -> str:
     return " (put it in quotes)" if isinstance(value, (int, float)) else ""
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _boolean(where: str, value):
     if isinstance(value, bool):
         return value
-    raise ConfigError(f"{where}: expected true or false, got {_show(value)}")
+    raise ConfigError(f"{where}: expected true or false, got {_kind(value)}")
 
 
 def _whole(low: int, high: int):
     def check(where: str, value):
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
-        raise ConfigError(f"{where}: expected a whole number from {low} to {high}, got {_show(value)}")
+        got = "one out of that range" if isinstance(value, int) and not isinstance(value, bool) else _kind(value)
+        raise ConfigError(f"{where}: expected a whole number from {low} to {high}, got {got}")
     return check
 
 
 def _severity(where: str, value):
     if isinstance(value, str) and value.strip().lower() in SEVERITIES:
         return value.strip().lower()
-    raise ConfigError(f"{where}: expected one of {', '.join(SEVERITIES)}, got {_show(value)}")
+    got = "other text" if isinstance(value, str) else _kind(value)
+    raise ConfigError(f"{where}: expected one of {', '.join(SEVERITIES)}, got {got}")
 
 
 def _text(limit: int, empty: bool):
@@ -514,11 +618,11 @@ def _text(limit: int, empty: bool):
         if value is None and empty:
             return ""
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected text, got {_show(value)}{_quote_hint(value)}")
+            raise ConfigError(f"{where}: expected text, got {_kind(value)}{_quote_hint(value)}")
         if not empty and not value.strip():
             raise ConfigError(f"{where}: must not be empty")
         if not empty and not value.strip().isprintable():
-            raise ConfigError(f"{where}: must be one line of printable text, got {_show(value)}")
+            raise ConfigError(f"{where}: must be one line of printable text")
         if len(value) > limit:
             raise ConfigError(f"{where}: at most {limit} characters, got {len(value)}")
         return value if empty else value.strip()
@@ -531,12 +635,12 @@ def _strings(glob: bool):
             return ()
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list):
-            raise ConfigError(f"{where}: expected a list of text (or one text), got {_show(value)}")
+            raise ConfigError(f"{where}: expected a list of text (or one text), got {_kind(value)}")
         out = []
         for index, item in enumerate(items):
             here = f"{where}[{index}]"
             if not isinstance(item, str):
-                raise ConfigError(f"{here}: expected text, got {_show(item)}{_quote_hint(item)}")
+                raise ConfigError(f"{here}: expected text, got {_kind(item)}{_quote_hint(item)}")
             item = item.strip()
             if not item:
                 raise ConfigError(f"{here}: must not be empty")
@@ -547,8 +651,9 @@ def _strings(glob: bool):
                     raise ConfigError(f"{here}: negation ('!') is not supported: list what to keep in paths.include")
                 try:
                     _compiled(item)
-                except re.error as error:
-                    raise ConfigError(f"{here}: not a valid glob pattern ({error.msg}): {_show(item)}") from None
+                except re.error:
+                    raise ConfigError(f"{here}: not a valid glob pattern (a character class like [a-z] "
+                                      "must go from low to high)") from None
             out.append(item)
         return tuple(out)
     return check
@@ -558,25 +663,29 @@ def _model(where: str, value):
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > 200 or any(c.isspace() for c in value.strip()):
-        raise ConfigError(f"{where}: expected a model name (text without spaces) or null, got {_show(value)}")
+        got = "other text" if isinstance(value, str) else _kind(value)
+        raise ConfigError(f"{where}: expected a model name (text without spaces, up to 200 characters) or null, "
+                          f"got {got}")
     return value.strip()
 
 
 def _fraction(where: str, value):
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+    if _is_number(value) and 0 <= value <= 1:
         return float(value)
-    raise ConfigError(f"{where}: expected a number from 0 to 1, got {_show(value)}")
+    got = "one out of that range" if _is_number(value) else _kind(value)
+    raise ConfigError(f"{where}: expected a number from 0 to 1, got {got}")
 
 
 def _label_mapping(where: str, value):
     if value is None:
         return ()
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping like 'bug: \"type: bug\"', got {_show(value)}")
+        raise ConfigError(f"{where}: expected a mapping like 'bug: \"type: bug\"', got {_kind(value)}")
     pairs = []
-    for key, label in value.items():
+    for index, (key, label) in enumerate(value.items()):
         if not isinstance(key, str) or not isinstance(label, str) or not key.strip() or not label.strip():
-            raise ConfigError(f"{where}: expected text: text pairs, got {_show(key)}: {_show(label)}")
+            raise ConfigError(f"{where}: entry {index + 1}{_place(value, key)}: expected text: text, "
+                              f"got {_kind(key)}: {_kind(label)}")
         pairs.append((key.strip(), label.strip()))
     return tuple(pairs)
 
@@ -587,18 +696,21 @@ ASSOCIATIONS = ("OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR", "FIRST_TIME_CO
 def _associations(where: str, value):
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise ConfigError(f"{where}: expected a list of author associations, got {_show(value)}")
+        raise ConfigError(f"{where}: expected a list of author associations ({', '.join(ASSOCIATIONS)}), "
+                          f"got {_kind(value)}")
     upper = tuple(i.strip().upper() for i in items)
-    unknown = [i for i in upper if i not in ASSOCIATIONS]
-    if unknown:
-        raise ConfigError(f"{where}: {unknown[0]!r} is not an author association (one of {', '.join(ASSOCIATIONS)})")
+    for index, item in enumerate(upper):
+        if item not in ASSOCIATIONS:
+            here = where if isinstance(value, str) else f"{where}[{index}]"
+            raise ConfigError(f"{here}: expected an author association: one of {', '.join(ASSOCIATIONS)}")
     return upper
 
 
 def _budget(where: str, value):
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         return value
-    raise ConfigError(f"{where}: expected a positive whole number of tokens, or null for unlimited, got {_show(value)}")
+    got = "zero or less" if isinstance(value, int) and not isinstance(value, bool) else _kind(value)
+    raise ConfigError(f"{where}: expected a positive whole number of tokens, or null for unlimited, got {got}")
 
 
 _SECTIONS: dict[str, tuple[type, dict[str, Callable]]] = {
@@ -634,9 +746,11 @@ _VALUES: dict[str, Callable] = {"language": _text(40, empty=False), "daily_token
 _EXTENDS = "_extends"
 _TOP_KEYS = [*_SECTIONS, *_VALUES, _EXTENDS]
 _ALL_PATHS = [*_VALUES, *(f"{s}.{k}" for s, (_, checks) in _SECTIONS.items() for k in checks), *_SECTIONS]
+_KEY_NAMES = frozenset({*_TOP_KEYS, *(k for _, checks in _SECTIONS.values() for k in checks)})
 
 
-def _unknown(section: str | None, key, known) -> ConfigError:
+def _unknown(section: str | None, key, known, mapping) -> ConfigError:
+    """An unknown key, by its place and the known key it is closest to; its own text is not shown."""
     prefix = f"{section}: " if section else ""
     name = str(key)
     ends: dict[str, list[str]] = {}
@@ -651,7 +765,7 @@ def _unknown(section: str | None, key, known) -> ConfigError:
         hint = f" (did you mean {' or '.join(close)}?)"
     else:
         hint = f" (known keys: {', '.join(known)})"
-    return ConfigError(f"{prefix}unknown key {_show(key)}{hint}")
+    return ConfigError(f"{prefix}unknown key{_place(mapping, key)}{hint}")
 
 
 def _validate(data) -> tuple[dict, str | None]:
@@ -659,20 +773,21 @@ def _validate(data) -> tuple[dict, str | None]:
     if data is None:
         return {}, None
     if not isinstance(data, dict):
-        raise ConfigError(f"the top level must be a mapping of keys (like 'review:'), got {_show(data)}")
+        raise ConfigError(f"the top level must be a mapping of keys (like 'review:'), got {_kind(data)}")
     partial: dict[str, Any] = {}
     extends = None
     for key, value in data.items():
         if key == _EXTENDS:
             if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"{_EXTENDS}: expected 'repo', 'owner/repo' or 'owner/repo:path', got {_show(value)}")
+                got = "nothing" if value is None or isinstance(value, str) else _kind(value)
+                raise ConfigError(f"{EXTENDS_FORM}, got {got}")
             extends = value.strip()
         elif key in _SECTIONS:
             partial[key] = _section(key, value)
         elif key in _VALUES:
             partial[key] = _VALUES[key](key, value)
         else:
-            raise _unknown(None, key, _TOP_KEYS)
+            raise _unknown(None, key, _TOP_KEYS, data)
     return partial, extends
 
 
@@ -680,12 +795,12 @@ def _section(name: str, value) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{name}: expected a mapping of keys (like '{name}:' then indented keys), got {_show(value)}")
+        raise ConfigError(f"{name}: expected a mapping of keys (like '{name}:' then indented keys), got {_kind(value)}")
     checks = _SECTIONS[name][1]
     out = {}
     for key, item in value.items():
         if key not in checks:
-            raise _unknown(name, key, checks)
+            raise _unknown(name, key, checks, value)
         out[key] = checks[key](f"{name}.{key}", item)
     return out
 
@@ -783,44 +898,78 @@ def _checked(text: str, sha: str | None) -> tuple[dict, str | None]:
 
 _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
 _REPO = r"[A-Za-z0-9._-]{1,100}"
-_EXTENDS_FORM = re.compile(rf"^(?:(?P<owner>{_OWNER})/)?(?P<repo>{_REPO})(?::(?P<path>[^\s:][^:]*))?$")
+_EXTENDS_FORM = re.compile(rf"^(?:(?P<owner>{_OWNER})/)?(?P<repo>{_REPO})(?::(?P<path>.*))?$", re.DOTALL)
+_PATH_NAME = re.compile(r"[\w.-]{1,255}")
 
 
 def _target(value: str, owner: str) -> tuple[str, str]:
-    """(owner/repo, path) named by an `_extends` value, relative to the extending file's owner."""
+    """(owner/repo, path) named by an `_extends` value; ConfigError unless it is a YAML file of
+    a repository of `owner` (the configured repository's owner, compared ignoring case).
+
+    Nothing is read before this check passes: a repository of another owner is never asked for.
+    """
+    if "://" in value or value.lower().startswith("git@"):
+        raise ConfigError(f"{EXTENDS_FORM}, not a URL")
     match = _EXTENDS_FORM.match(value)
-    path = (match.group("path") or "").strip().lstrip("/") if match else ""
-    if not match or match.group("repo") in (".", "..") or ".." in path.split("/") or (match.group("path") and not path):
-        raise ConfigError(f"{_EXTENDS}: expected 'repo', 'owner/repo' or 'owner/repo:path', got {_show(value)}")
-    return f"{match.group('owner') or owner}/{match.group('repo')}", path or CONFIG_PATH
+    if not match or match.group("repo") in (".", ".."):
+        raise ConfigError(EXTENDS_FORM)
+    path = match.group("path")
+    if path is not None:
+        names = path.split("/")
+        if len(path) > 1000 or any(n in (".", "..") or not _PATH_NAME.fullmatch(n) for n in names):
+            raise ConfigError(EXTENDS_PATH)  # '..', '/etc/x', 'a//b', '//host/...', spaces, '\\', '%', '?'
+        if not path.lower().endswith((".yml", ".yaml")):
+            raise ConfigError(EXTENDS_YAML)
+    repository = f"{match.group('owner') or owner}/{match.group('repo')}"
+    if (match.group("owner") or owner).lower() != owner.lower():
+        raise ConfigError(EXTENDS_OWNER.format(target=repository, owner=owner))
+    return repository, path or CONFIG_PATH
 
 
 def _name(where: tuple[str, str]) -> str:
     return f"{where[0]}:{where[1]}"
 
 
+class _Broken(Exception):
+    """A file of the chain is unusable: its name and the ConfigError line."""
+
+    def __init__(self, where: tuple[str, str], error: ConfigError):
+        super().__init__(f"{_name(where)}: {error}")
+        self.sha = getattr(error, "sha", None)
+
+
+def _read(fetch: Fetch, where: tuple[str, str]) -> tuple[str, str] | None:
+    try:
+        return fetch(*where)
+    except UnreadableFile as error:
+        raise _Broken(where, error) from None
+
+
 def load(fetch: Fetch, repository: str) -> LoadedConfig:
     """The configuration of `repository` ("owner/repo"), read through `fetch`; never raises ConfigError.
 
     The repository's own `.github/petrel.yml`, else the owner's `.github` repository's one,
-    else DEFAULTS. `_extends` is followed; a broken file (or chain) gives DEFAULTS and the
-    error line. Exceptions raised by `fetch` itself (GitHub unreachable) are not caught:
-    the caller retries rather than silently reviewing with the defaults.
+    else DEFAULTS. `_extends` is followed within the repository's owner; a broken file (or
+    chain) gives DEFAULTS and one error line that starts with the broken file's name and
+    quotes nothing from any file. Exceptions raised by `fetch` itself (GitHub unreachable),
+    UnreadableFile apart, are not caught: the caller retries rather than silently reviewing
+    with the defaults.
     """
     owner = repository.split("/", 1)[0]
     where = (repository, CONFIG_PATH)
-    found = fetch(*where)
-    shared = f"{owner}/.github"
-    if found is None and shared.lower() != repository.lower():
-        where = (shared, CONFIG_PATH)
-        found = fetch(*where)
-    if found is None:
-        return LoadedConfig(DEFAULTS, None, None, None)
-
-    first_sha = found[1]
     chain = [where]
-    layers: list[dict] = []
+    first_sha = None
     try:
+        found = _read(fetch, where)
+        shared = f"{owner}/.github"
+        if found is None and shared.lower() != repository.lower():
+            where = (shared, CONFIG_PATH)
+            chain = [where]
+            found = _read(fetch, where)
+        if found is None:
+            return LoadedConfig(DEFAULTS, None, None, None)
+        first_sha = found[1]
+        layers: list[dict] = []
         while True:
             text, sha = found
             try:
@@ -828,25 +977,23 @@ def load(fetch: Fetch, repository: str) -> LoadedConfig:
                 layers.append(partial)
                 if extends is None:
                     break
-                target = _target(extends, where[0].split("/", 1)[0])
+                target = _target(extends, owner)
                 if any(seen[0].lower() == target[0].lower() and seen[1] == target[1] for seen in chain):
                     cycle = " -> ".join(_name(w) for w in (*chain, target))
                     raise ConfigError(f"{_EXTENDS}: cycle: {cycle}")
                 if len(chain) > MAX_EXTENDS:
                     raise ConfigError(f"{_EXTENDS}: more than {MAX_EXTENDS} files extended in a chain (last: {_name(target)})")
-                found = fetch(*target)
-                if found is None:
-                    raise ConfigError(f"{_EXTENDS}: {_name(target)} does not exist (or Petrel cannot read it)")
             except ConfigError as error:
-                if len(chain) > 1:  # say which file of the chain is broken
-                    raise ConfigError(f"{_name(where)}: {error}") from None
-                raise
+                raise _Broken(where, error) from None
+            found = _read(fetch, target)
+            if found is None:
+                raise _Broken(where, ConfigError(f"{_EXTENDS}: {_name(target)} does not exist (or Petrel cannot read it)"))
             where = target
             chain.append(where)
         merged: dict = {}
         for layer in reversed(layers):
             merged = _merge(merged, layer)
         config = _build(merged)
-    except ConfigError as error:
-        return LoadedConfig(DEFAULTS, " <- ".join(_name(w) for w in chain), str(error), first_sha)
+    except _Broken as broken:
+        return LoadedConfig(DEFAULTS, " <- ".join(_name(w) for w in chain), str(broken), first_sha or broken.sha)
     return LoadedConfig(config, " <- ".join(_name(w) for w in chain), None, first_sha)

@@ -12,7 +12,7 @@ from shared.actions import UpsertComment
 from shared.config import CONFIG_PATH, LoadedConfig
 from shared.llm import BudgetExceeded
 
-CONFIG_ERROR = ("Petrel could not use `{path}` ({source}): {error}\n\n"
+CONFIG_ERROR = ("Petrel could not use its configuration: {error}\n\n"  # the error names the file (never quotes it)
                 "Until it is fixed on the default branch, Petrel goes on with the default configuration.")
 BUDGET_SPENT = ("Petrel is paused on this repository until 00:00 UTC: its daily token budget ({budget:,} tokens) "
                 "is spent, so reviews, summaries and replies wait until then. To allow more, raise "
@@ -23,7 +23,7 @@ MODEL_UNAVAILABLE = "Petrel could not {work}: {reason}."
 def config_error(repository: str, number: int, loaded: LoadedConfig) -> list[UpsertComment]:
     if not loaded.error:
         return []
-    body = CONFIG_ERROR.format(path=CONFIG_PATH, source=loaded.source or repository, error=loaded.error)
+    body = CONFIG_ERROR.format(error=loaded.error)
     return [UpsertComment(repository, number, f"config-error:{loaded.sha or 'unknown'}", body)]
 
 

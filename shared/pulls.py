@@ -188,7 +188,14 @@ def file_from_github(entry: dict) -> diff.FileDiff:
 
 
 def contents_fetcher(client):
-    """A config.Fetch over GitHub's contents API (default branch)."""
+    """A config.Fetch over GitHub's contents API (default branch).
+
+    Only a regular file is read. A directory (GitHub answers a list), a symbolic link (a
+    `symlink` object; or, when the link names a file of the repository, GitHub answers with
+    that file, whose path then differs from the one asked for), a submodule, and a file over
+    the config size limit (GitHub sends no content above 1 MB) raise config.UnreadableFile,
+    which says what was found and never what it holds.
+    """
     from github import GithubException
 
     def fetch(repository: str, path: str):
@@ -199,8 +206,21 @@ def contents_fetcher(client):
                 return None
             raise
         if isinstance(content, list):
-            return None  # a directory
-        return content.decoded_content.decode("utf-8", errors="replace"), content.sha
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.DIRECTORY))
+        data = content.raw_data
+        kind, sha = data.get("type"), data.get("sha")
+        if kind == "symlink" or (kind == "file" and (data.get("path") or "").strip("/") != path.strip("/")):
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SYMLINK), sha)
+        if kind == "submodule":
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SUBMODULE), sha)
+        if kind != "file":
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha)
+        size = int(data.get("size") or 0)
+        if size > repo_config.MAX_BYTES:
+            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=repo_config.MAX_BYTES // 1024), sha)
+        if data.get("encoding") != "base64":
+            raise repo_config.UnreadableFile(repo_config.NOT_SENT, sha)
+        return content.decoded_content.decode("utf-8", errors="replace"), sha
 
     return fetch
 

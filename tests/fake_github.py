@@ -22,6 +22,9 @@ answers ``/compare/{base}...{head}`` (other pairs 404) and ``add_file`` serves
 ``/contents/{path}?ref=`` with git blob shas. GitHub's size limits hold: the diff media type is
 refused (406) past 300 files or 20,000 changed lines, ``/files`` lists at most 3,000 files,
 a comparison at most 300, and a file whose own diff is too large comes without ``patch``.
+``add_symlink`` and ``add_submodule`` put what git
+puts (mode 120000, and a "commit" entry with its URL in ``.gitmodules``), and the contents API
+answers for them, and for directories and files over 1 MB, as GitHub does.
 
 The files of each ref are also served as git data, hashed as git hashes them: ``/branches/{b}``,
 ``/commits/{ref}``, ``/git/commits/{sha}``, ``/git/trees/{sha}[?recursive=1]`` and
@@ -41,6 +44,7 @@ import hashlib
 import http.server
 import itertools
 import json
+import posixpath
 import re
 import secrets
 import socket
@@ -113,6 +117,8 @@ ISSUES_DOCS = "https://docs.github.com/rest/issues/issues#list-repository-issues
 MAX_TREE_ENTRIES = 100_000  # a recursive tree listing stops here and says "truncated": true
 EMPTY_TREE_SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 FILE_MODES = ("100644", "100755")
+SYMLINK_MODE = "120000"  # add_symlink: the blob is the link's target path
+SUBMODULE_MODE = "160000"  # add_submodule: a "commit" tree entry, the URL in .gitmodules
 FAKE_COMMIT_DATE = 1704067200  # 2024-01-01T00:00:00Z: fixed, so a ref's commit sha depends on its tree only
 FAKE_COMMIT_AUTHOR = ("Petrel Fake", "fake@example.invalid")
 FAKE_COMMIT_MESSAGE = "Files added with FakeGitHub.add_file"
@@ -476,8 +482,8 @@ def _is_full_sha(text: str) -> bool:
 @dataclass(frozen=True)
 class _TreeEntry:
     name: str
-    mode: str  # as the API gives it: 100644, 100755 or 040000
-    type: str  # "blob" or "tree"
+    mode: str  # as the API gives it: 100644, 100755, 120000 (symlink), 160000 (submodule) or 040000
+    type: str  # "blob", "tree" or "commit" (a submodule)
     sha: str
     size: int | None  # blobs only
 
@@ -510,6 +516,8 @@ def _git_trees(
             if isinstance(value, dict):
                 sha = build(value, f"{prefix}{name}/")
                 entries.append(_TreeEntry(name, "040000", "tree", sha, None))
+            elif value[0] == SUBMODULE_MODE:  # a submodule: a commit of another repository, no blob
+                entries.append(_TreeEntry(name, SUBMODULE_MODE, "commit", value[1].decode(), None))
             else:
                 mode, data = value
                 sha = _git_blob_sha(data)
@@ -1038,6 +1046,72 @@ class FakeGitHub:
             repo.modes.get(ref_key, {}).pop(path, None)
             repo.versions[ref_key] = repo.versions.get(ref_key, 0) + 1
 
+    # ------------------------------------------------------------------ symlinks and submodules
+
+    def add_symlink(self, full_name: str, path: str, target: str, *, ref: str | None = None) -> None:
+        """Put a symbolic link at ``path`` whose target is ``target`` (relative to the link's
+        directory, as git stores it: the blob is the target's text, mode 120000). The contents
+        API answers as GitHub documents: the target file's own JSON when the link resolves to a
+        regular file of the same ref, otherwise ``"type": "symlink"`` with ``target``."""
+        self.add_file(full_name, path, target, ref=ref)
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            ref_key = self._ref_key(repo, ref)
+            repo.modes.setdefault(ref_key, {})[path.strip("/")] = SYMLINK_MODE
+            repo.versions[ref_key] = repo.versions.get(ref_key, 0) + 1
+
+    def add_submodule(self, full_name: str, path: str, commit: str, url: str, *, ref: str | None = None) -> None:
+        """Put a git submodule at ``path``: a "commit" tree entry (mode 160000) for ``commit``,
+        with its ``url`` in ``.gitmodules``, as ``git submodule add`` does. The contents API
+        answers ``"type": "submodule"`` with ``submodule_git_url``."""
+        if not _is_full_sha(commit):
+            raise ValueError(f"commit must be a 40-hex sha, got {commit!r}")
+        path = path.strip("/")
+        self.add_file(full_name, path, commit.lower(), ref=ref)
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            ref_key = self._ref_key(repo, ref)
+            repo.modes.setdefault(ref_key, {})[path] = SUBMODULE_MODE
+            modules = repo.files.get(ref_key, {}).get(".gitmodules", b"").decode()
+        modules += f'[submodule "{path}"]\n\tpath = {path}\n\turl = {url}\n'
+        self.add_file(full_name, ".gitmodules", modules, ref=ref)
+
+    def _special_content(self, repo: _Repo, ref: str, path: str, files: dict[str, bytes], modes: dict[str, str],
+                         base: str) -> dict[str, Any] | None:
+        """The contents JSON of a symlink or a submodule at ``path``; None for a regular file."""
+        mode = modes.get(path)
+        if mode == SYMLINK_MODE:
+            target = files[path].decode("utf-8", "replace")
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+            if not target.startswith("/") and resolved in files and modes.get(resolved) in (None, *FILE_MODES):
+                return self._content_json(repo, ref, resolved, files[resolved], base)  # GitHub follows it
+            out = self._content_links(repo, ref, path, _git_blob_sha(files[path]), "file", base)
+            out.update(type="symlink", target=target, size=len(files[path]))
+            return out
+        if mode == SUBMODULE_MODE:
+            commit = files[path].decode()
+            out = self._content_links(repo, ref, path, commit, "dir", base)
+            out.update(type="submodule", size=0, download_url=None, submodule_git_url=self._submodule_url(files, path))
+            return out
+        return None
+
+    def _special_entry(self, entry: dict[str, Any], mode: str | None, data: bytes) -> None:
+        """A directory listing's entry for a symlink ("symlink") or a submodule (listed as
+        "file", as GitHub's v3 API does for backwards compatibility)."""
+        if mode == SYMLINK_MODE:
+            entry["type"] = "symlink"
+        elif mode == SUBMODULE_MODE:
+            entry.update(sha=data.decode(), size=0, download_url=None)
+
+    @staticmethod
+    def _submodule_url(files: dict[str, bytes], path: str) -> str | None:
+        text = files.get(".gitmodules", b"").decode("utf-8", "replace")
+        for section in re.split(r"^\[submodule ", text, flags=re.MULTILINE):
+            found = dict(re.findall(r"^\s*(path|url)\s*=\s*(.*?)\s*$", section, flags=re.MULTILINE))
+            if found.get("path") == path:
+                return found.get("url")
+        return None
+
     def head(self, full_name: str, ref: str | None = None) -> dict:
         """Where ``ref`` (default: the default branch) points now: ``{"commit": sha, "tree": sha}``."""
         with self._lock:
@@ -1552,6 +1626,9 @@ class FakeGitHub:
             for e in repo.trees[sha]:
                 if e.type == "tree":
                     walk(e.sha, f"{prefix}{e.name}/")
+                elif e.type == "commit":  # a submodule: its commit sha stands for its content
+                    files[prefix + e.name] = e.sha.encode()
+                    modes[prefix + e.name] = e.mode
                 else:
                     files[prefix + e.name] = repo.blobs[e.sha]
                     if e.mode != "100644":
@@ -2211,7 +2288,8 @@ class FakeGitHub:
                 raise _HTTPError(404, {"message": message, "documentation_url": CONTENTS_DOCS, "status": "404"})
             files, modes = self._files_in_tree(repo, resolved[1])
         if path in files:
-            return 200, self._content_json(repo, ref, path, files[path], ctx.base), {}
+            special = self._special_content(repo, ref, path, files, modes, ctx.base)
+            return 200, special or self._content_json(repo, ref, path, files[path], ctx.base), {}
         prefix = path + "/" if path else ""
         children: dict[str, str] = {}  # name -> "file" | "dir"
         for p in files:
@@ -2227,6 +2305,7 @@ class FakeGitHub:
             if children[name] == "file":
                 entry = self._content_links(repo, ref, child, _git_blob_sha(files[child]), "file", ctx.base)
                 entry["size"] = len(files[child])
+                self._special_entry(entry, modes.get(child), files[child])
             else:
                 entry = self._content_links(repo, ref, child, dirs[child], "dir", ctx.base)
                 entry["size"] = 0

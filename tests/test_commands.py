@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import logging
 
 import psycopg
 import pytest
@@ -120,7 +121,52 @@ def test_config_shows_a_broken_file(world):
     github, model, say, _ = world
     github.add_file(REPO, ".github/petrel.yml", "review:\n  max_comments: lots\n")
     comment_id, _ = say("/config")
-    assert "the defaults are in effect: review.max_comments: expected a whole number" in reply(github, 2, comment_id)
+    assert (f"the defaults are in effect: {REPO}:.github/petrel.yml: review.max_comments: expected a whole number"
+            in reply(github, 2, comment_id))
+
+
+SECRET = "AKIAIOSFODNN7SECRET42"
+
+
+def test_config_extends_only_the_owners_repositories_and_quotes_no_file(world, caplog):
+    caplog.set_level(logging.DEBUG)
+    github, model, say, _ = world
+    # an organisation-wide install: the credentials can read another owner's private repository too
+    github.add_repo("other-owner/vault", private=True)
+    github.add_repo("Codertocat/private-notes", private=True)
+    github.add_token(TOKEN, repos=[REPO, "other-owner/vault", "Codertocat/private-notes"])
+    github.add_file("other-owner/vault", "creds.yml", f"review:\n  max_comments: {SECRET}\n")
+    github.add_file(REPO, ".github/petrel.yml", "_extends: other-owner/vault:creds.yml\nreview:\n  max_comments: 5\n")
+    comment_id, _ = say("/config", association="NONE")
+    text = reply(github, 2, comment_id)
+    assert (f"the defaults are in effect: {REPO}:.github/petrel.yml: _extends names other-owner/vault: only "
+            "repositories of Codertocat may be extended") in text
+    assert "max_comments: 20" in text  # the defaults, not 5
+    assert not [r.path for r in github.requests if "other-owner" in r.path.lower()]  # never even asked for
+
+    # a repository of the same owner may be named, but a file there that is not a config is never quoted
+    github.add_file("Codertocat/private-notes", "creds.yml", f"review:\n  max_comments: {SECRET}\n{SECRET}: 1\n")
+    github.add_file(REPO, ".github/petrel.yml", "_extends: private-notes:creds.yml\n")
+    comment_id, _ = say("/config", association="NONE")
+    text = reply(github, 2, comment_id)
+    assert ("Codertocat/private-notes:creds.yml: review.max_comments: expected a whole number from 0 to 200, got text"
+            in text)
+    github.add_file("Codertocat/private-notes", "creds.yml", f"aws_access_key_id: x\n{SECRET}\n")  # not YAML
+    comment_id, _ = say("/config", association="NONE")
+    text = reply(github, 2, comment_id)
+    assert "Codertocat/private-notes:creds.yml: line 3, column 1: YAML error: could not find expected " in text
+
+    everything = "\n".join(c["body"] for c in github.comments(REPO, 2))
+    assert SECRET not in everything
+    assert not [r.getMessage() for r in caplog.records if SECRET in r.getMessage()]
+
+
+def test_config_says_when_the_path_holds_no_file_it_can_read(world):
+    github, model, say, _ = world
+    github.add_submodule(REPO, ".github/petrel.yml", "c" * 40, "https://github.com/someone/config.git")
+    comment_id, _ = say("/config")
+    assert (f"the defaults are in effect: {REPO}:.github/petrel.yml: expected a file, found a git submodule"
+            in reply(github, 2, comment_id))
 
 
 def test_unknown_command_lists_the_known_ones(world):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import textwrap
@@ -54,11 +55,13 @@ def loaded(text: str, repos: FakeRepos | None = None):
 
 
 def broken(text: str) -> str:
-    """The error line of a file that must be refused (and must leave the defaults in force)."""
+    """The error line of a file that must be refused (and must leave the defaults in force),
+    without the file's name it starts with."""
     result = loaded(text)
     assert result.error is not None, f"accepted: {text!r}"
     assert result.config == DEFAULTS and "\n" not in result.error
-    return result.error
+    assert result.error.startswith(f"{REPO}:{CONFIG_PATH}: ")
+    return result.error.removeprefix(f"{REPO}:{CONFIG_PATH}: ")
 
 
 # --- where the file is looked for -----------------------------------------------------------
@@ -146,10 +149,12 @@ daily_token_budget: 1000
 
 @pytest.mark.parametrize("extends,where", [
     ("base", "octo-org/base:.github/petrel.yml"),
-    ("other-org/shared", "other-org/shared:.github/petrel.yml"),
-    ("other-org/shared:configs/petrel.yml", "other-org/shared:configs/petrel.yml"),
+    ("shared:configs/petrel.yml", "octo-org/shared:configs/petrel.yml"),
+    ("octo-org/shared", "octo-org/shared:.github/petrel.yml"),
+    ("octo-org/shared:configs/petrel.yml", "octo-org/shared:configs/petrel.yml"),
+    ("Octo-Org/shared:configs/petrel.yaml", "Octo-Org/shared:configs/petrel.yaml"),  # owners ignore case
 ])
-def test_extends_in_all_three_forms_deep_merges(repos, extends, where):
+def test_extends_in_all_forms_deep_merges(repos, extends, where):
     repository, path = where.split(":")
     repos.put(repository, BASE, path=path)
     own = repos.put(REPO, f"_extends: {extends}\n" + OVER)
@@ -199,7 +204,8 @@ def test_extends_naming_a_missing_file_is_an_error_naming_it(repos):
     repos.put(REPO, "_extends: octo-org/nope:conf/petrel.yml\nlanguage: French\n")
     result = load(repos, REPO)
     assert result.config == DEFAULTS
-    assert result.error == "_extends: octo-org/nope:conf/petrel.yml does not exist (or Petrel cannot read it)"
+    assert result.error == (f"{REPO}:{CONFIG_PATH}: _extends: octo-org/nope:conf/petrel.yml does not exist "
+                            "(or Petrel cannot read it)")
 
 
 def test_an_error_in_an_extended_file_names_that_file(repos):
@@ -208,59 +214,210 @@ def test_an_error_in_an_extended_file_names_that_file(repos):
     result = load(repos, REPO)
     assert result.config == DEFAULTS
     assert result.error == ("octo-org/base:.github/petrel.yml: review.max_comments: "
-                            "expected a whole number from 0 to 200, got 'lots'")
+                            "expected a whole number from 0 to 200, got text")
     assert result.source == f"{REPO}:{CONFIG_PATH} <- octo-org/base:.github/petrel.yml"
 
 
-@pytest.mark.parametrize("value", ["'a b'", "'../x'", "'o/r:../secret.yml'", "[a]", "'o/r/s'", "''"])
+@pytest.mark.parametrize("value", ["'a b'", "'../x'", "'octo-org/r:../secret.yml'", "[a]", "'o/r/s'", "''"])
 def test_a_malformed_extends_is_an_error(value):
     assert broken(f"_extends: {value}\n").startswith("_extends: ")
+
+
+# --- trust: `_extends` stays with the owner; errors never quote a file -------------------------
+
+SECRET = "AKIAIOSFODNN7SECRET42"
+
+
+@pytest.mark.parametrize("extends", ["other-org/vault", "other-org/vault:creds.yml", "OTHER-ORG/vault:creds.yaml"])
+def test_extends_naming_another_owner_is_refused_before_anything_is_read(repos, extends):
+    repos.put("other-org/vault", "language: French\n", path="creds.yml")
+    repos.put("other-org/vault", "language: French\n")
+    repos.put(REPO, f"_extends: {extends}\nreview: {{drafts: true}}\n")
+    result = load(repos, REPO)
+    target = extends.split(":")[0]
+    assert result.error == (f"{REPO}:{CONFIG_PATH}: _extends names {target}: only repositories of octo-org may be "
+                            "extended")
+    assert result.config == DEFAULTS
+    assert repos.calls == [(REPO, CONFIG_PATH)]  # the other owner's repository was never asked for
+
+
+def test_a_chain_cannot_leave_the_owner_either(repos):
+    repos.put("octo-org/base", "_extends: other-org/vault:creds.yml\nlanguage: German\n")
+    repos.put("octo-org/.github", "_extends: base\n")
+    result = load(repos, REPO)  # the owner's shared file, then its base: both octo-org's, then another owner's
+    assert result.error == ("octo-org/base:.github/petrel.yml: _extends names other-org/vault: only repositories of "
+                            "octo-org may be extended")
+    assert result.source == "octo-org/.github:.github/petrel.yml <- octo-org/base:.github/petrel.yml"
+    assert not [call for call in repos.calls if call[0].lower().startswith("other-org/")]
+
+
+@pytest.mark.parametrize("extends,error", [
+    ("base:../x.yml", config.EXTENDS_PATH),
+    ("base:configs/../../x.yml", config.EXTENDS_PATH),
+    ("base:/etc/petrel.yml", config.EXTENDS_PATH),
+    ("base://evil.example/petrel.yml", config.EXTENDS_FORM + ", not a URL"),
+    ("base:a//petrel.yml", config.EXTENDS_PATH),
+    ("base:./petrel.yml", config.EXTENDS_PATH),
+    ("base:a\\petrel.yml", config.EXTENDS_PATH),
+    ("base:petrel.yml?ref=evil", config.EXTENDS_PATH),
+    ("base:%2e%2e/petrel.yml", config.EXTENDS_PATH),
+    ("base:my petrel.yml", config.EXTENDS_PATH),
+    ("base:.env", config.EXTENDS_YAML),
+    ("base:credentials.json", config.EXTENDS_YAML),
+    ("base:.github", config.EXTENDS_YAML),
+    ("https://github.com/octo-org/base", config.EXTENDS_FORM + ", not a URL"),
+    ("git@github.com:octo-org/base.git", config.EXTENDS_FORM + ", not a URL"),
+    ("../base", config.EXTENDS_FORM),
+    ("..", config.EXTENDS_FORM),
+    ("octo-org/base/extra", config.EXTENDS_FORM),
+])
+def test_extends_paths_stay_inside_a_repository_and_name_a_yaml_file(repos, extends, error):
+    repos.put(REPO, f"_extends: {json.dumps(extends)}\n")
+    result = load(repos, REPO)
+    assert result.error == f"{REPO}:{CONFIG_PATH}: {error}"
+    assert repos.calls == [(REPO, CONFIG_PATH)]
+
+
+HOSTILE = [  # a file that is not a Petrel config, with the secret in every place an error could quote
+    f"aws_secret_access_key: {SECRET}\n",
+    f"{SECRET}: value\n",
+    f"review:\n  {SECRET}: 1\n",
+    f"review:\n  max_comments: {SECRET}\n",
+    f"review:\n  max_comments: '{SECRET}'\n",
+    f"review:\n  min_severity: {SECRET}\n",
+    f"review: {SECRET}\n",
+    f"language: [{SECRET}]\n",
+    f"language: \"{SECRET}\\n2\"\n",
+    f"{SECRET}\n",
+    f"password = {SECRET}\n",
+    f"- {SECRET}\n",
+    f"token: !{SECRET} x\n",
+    f"token: !!python/name:{SECRET} x\n",
+    f"token: !{SECRET}!x y\n",
+    f"key: &{SECRET} x\n",
+    f"key: *{SECRET}\n",
+    f"a: b: {SECRET}\n",
+    f"key: \"{SECRET}\\q\"\n",
+    f"key: \"{SECRET}\n",
+    f"key: '{SECRET}\n",
+    f"key: [{SECRET}\n",
+    f"key: {{{SECRET}\n",
+    f"key: v\n\t{SECRET}: 1\n",
+    f"key: |\n  {SECRET}\n bad: 1\n",
+    f"@{SECRET}\n",
+    f"`{SECRET}`\n",
+    f"%{SECRET}\n---\nk: v\n",
+    f"%TAG !{SECRET}! tag:x,2000:\n---\nk: v\n",
+    f"k: v\n---\n{SECRET}: 1\n",
+    f"{SECRET}: 1\n{SECRET}: 2\n",
+    f"language: {SECRET}\x07\n",
+    f"? [{SECRET}]\n: b\n",
+    f"daily_token_budget: 9{'9' * 5000}\n{SECRET}: 1\n",
+    f"language: 2024-13-01\n{SECRET}: 1\n",
+    f"review:\n  max_comments: 2024-01-01\n  {SECRET}: 1\n",
+    f"paths:\n  exclude: ['[z-a{SECRET}]']\n",
+    f"paths:\n  include: [{SECRET}, 3]\n",
+    f"commands:\n  allowed: [OWNER, {SECRET}]\n",
+    f"commands:\n  allowed: {SECRET}\n",
+    f"triage:\n  label_mapping: {{{SECRET}: [1]}}\n",
+    f"triage:\n  label_mapping: {{bug: '{SECRET}', x: 1}}\n",
+    f"models:\n  review: '{SECRET} and more'\n",
+    f"language: '{SECRET} is far too long for a language name'\n",
+    f"_extends: '{SECRET} {SECRET}'\n",
+    f"_extends: 'base:{SECRET}.txt'\n",
+    f"_extends: 'base:../{SECRET}.yml'\n",
+    f"_extends: [{SECRET}]\n",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_no_error_quotes_a_file_even_one_of_the_same_owner_that_is_not_a_config(repos, text):
+    repos.put("octo-org/vault", text, path="creds.yml")
+    repos.put(REPO, "_extends: vault:creds.yml\n")
+    result = load(repos, REPO)
+    assert result.config == DEFAULTS
+    assert result.error.startswith("octo-org/vault:creds.yml: "), result.error
+    assert SECRET not in result.error and SECRET[4:12] not in result.error, result.error
+    assert SECRET not in (result.source or "")
+    assert "\n" not in result.error
+
+
+def test_a_fetch_that_finds_no_file_there_is_a_config_error_naming_it(repos):
+    def fetch(repository, path):
+        repos.calls.append((repository, path))
+        if (repository, path) == (REPO, CONFIG_PATH):
+            raise config.UnreadableFile(config.NOT_A_FILE.format(what=config.DIRECTORY))
+        if (repository, path) == ("octo-org/base", "link.yml"):
+            raise config.UnreadableFile(config.NOT_A_FILE.format(what=config.SYMLINK), sha="c" * 40)
+        return repos(repository, path)
+
+    repos.put("octo-org/.github", "language: French\n")
+    result = load(fetch, REPO)
+    assert result == config.LoadedConfig(DEFAULTS, f"{REPO}:{CONFIG_PATH}",
+                                         f"{REPO}:{CONFIG_PATH}: expected a file, found a directory", None)
+    assert ("octo-org/.github", CONFIG_PATH) not in repos.calls  # something is there: no fallback
+
+    result = load(fetch, "octo-org/other")  # the owner's shared file extends a symbolic link
+    repos.put("octo-org/.github", "_extends: base:link.yml\n")
+    result = load(fetch, "octo-org/other")
+    assert result.config == DEFAULTS and result.error == f"octo-org/base:link.yml: expected a file, found {config.SYMLINK}"
 
 
 # --- strict validation ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text,error", [
-    ("reviw: {}\n", "unknown key 'reviw' (did you mean 'review'?)"),
-    ("review:\n  max_coments: 3\n", "review: unknown key 'max_coments' (did you mean 'max_comments'?)"),
-    ("max_comments: 3\n", "unknown key 'max_comments' (did you mean 'review.max_comments'?)"),
-    ("triage:\n  language: French\n", "triage: unknown key 'language' (did you mean 'language' at the top level?)"),
-    ("edit_description: true\n", "unknown key 'edit_description' (did you mean 'summary.edit_description'?)"),
-    ("auto: false\n", "unknown key 'auto' (did you mean 'review.auto' or 'summary.auto' or 'triage.auto'?)"),
-    ("colour: blue\n", "unknown key 'colour' (known keys: review, summary, triage, commands, memory, paths, models, language, "
-                       "daily_token_budget, _extends)"),
+    ("reviw: {}\n", "unknown key at line 1, column 1 (did you mean 'review'?)"),
+    ("review:\n  max_coments: 3\n", "review: unknown key at line 2, column 3 (did you mean 'max_comments'?)"),
+    ("max_comments: 3\n", "unknown key at line 1, column 1 (did you mean 'review.max_comments'?)"),
+    ("triage:\n  language: French\n", "triage: unknown key at line 2, column 3 (did you mean 'language' at the top level?)"),
+    ("language: x\nedit_description: true\n", "unknown key at line 2, column 1 (did you mean 'summary.edit_description'?)"),
+    ("auto: false\n", "unknown key at line 1, column 1 (did you mean 'review.auto' or 'summary.auto' or 'triage.auto'?)"),
+    ("colour: blue\n", "unknown key at line 1, column 1 (known keys: review, summary, triage, commands, memory, paths, models, "
+                       "language, daily_token_budget, _extends)"),
 ])
 def test_unknown_keys_are_refused_with_a_suggestion(text, error):
     assert broken(text) == error
 
 
 @pytest.mark.parametrize("text,error", [
-    ("review:\n  max_comments: lots\n", "review.max_comments: expected a whole number from 0 to 200, got 'lots'"),
-    ("review:\n  max_comments: 2.5\n", "review.max_comments: expected a whole number from 0 to 200, got 2.5"),
-    ("review:\n  max_comments: true\n", "review.max_comments: expected a whole number from 0 to 200, got true"),
-    ("review:\n  auto: 1\n", "review.auto: expected true or false, got 1"),
-    ("review:\n  auto: 'sometimes'\n", "review.auto: expected true or false, got 'sometimes'"),
-    ("summary:\n  edit_description: 'true'\n", "summary.edit_description: expected true or false, got 'true'"),
-    ("review:\n  min_severity: huge\n", "review.min_severity: expected one of info, minor, major, critical, got 'huge'"),
+    ("review:\n  max_comments: lots\n", "review.max_comments: expected a whole number from 0 to 200, got text"),
+    ("review:\n  max_comments: 2.5\n", "review.max_comments: expected a whole number from 0 to 200, got a number with "
+                                        "a fraction"),
+    ("review:\n  max_comments: true\n", "review.max_comments: expected a whole number from 0 to 200, got true/false"),
+    ("review:\n  max_comments: 2024-01-01\n", "review.max_comments: expected a whole number from 0 to 200, got a date"),
+    ("review:\n  auto: 1\n", "review.auto: expected true or false, got a whole number"),
+    ("review:\n  auto: 'sometimes'\n", "review.auto: expected true or false, got text"),
+    ("summary:\n  edit_description: 'true'\n", "summary.edit_description: expected true or false, got text"),
+    ("review:\n  min_severity: huge\n", "review.min_severity: expected one of info, minor, major, critical, got other text"),
     ("review:\n  skip_labels: {a: 1}\n", "review.skip_labels: expected a list of text (or one text), got a mapping"),
-    ("review:\n  skip_labels: [ok, 3]\n", "review.skip_labels[1]: expected text, got 3 (put it in quotes)"),
+    ("review:\n  skip_labels: [ok, 3]\n", "review.skip_labels[1]: expected text, got a whole number (put it in quotes)"),
     ("paths:\n  include: [src, '']\n", "paths.include[1]: must not be empty"),
-    ("paths:\n  exclude: '[z-a]'\n", "paths.exclude[0]: not a valid glob pattern (bad character range z-a): '[z-a]'"),
+    ("paths:\n  exclude: '[z-a]'\n", "paths.exclude[0]: not a valid glob pattern (a character class like [a-z] must go "
+                                      "from low to high)"),
     ("paths:\n  exclude: '!keep.py'\n", "paths.exclude[0]: negation ('!') is not supported: list what to keep in "
                                         "paths.include"),
-    ("paths:\n  default_excludes: off-ish\n", "paths.default_excludes: expected true or false, got 'off-ish'"),
-    ("review: true\n", "review: expected a mapping of keys (like 'review:' then indented keys), got true"),
-    ("models:\n  review: 7\n", "models.review: expected a model name (text without spaces) or null, got 7"),
-    ("models:\n  light: 'two words'\n", "models.light: expected a model name (text without spaces) or null, "
-                                        "got 'two words'"),
-    ("language: no\n", "language: expected text, got false (put it in quotes: YAML reads yes/no/on/off as "
+    ("paths:\n  default_excludes: off-ish\n", "paths.default_excludes: expected true or false, got text"),
+    ("review: true\n", "review: expected a mapping of keys (like 'review:' then indented keys), got true/false"),
+    ("models:\n  review: 7\n", "models.review: expected a model name (text without spaces, up to 200 characters) or "
+                                "null, got a whole number"),
+    ("models:\n  light: 'two words'\n", "models.light: expected a model name (text without spaces, up to 200 characters) "
+                                        "or null, got other text"),
+    ("language: no\n", "language: expected text, got true/false (put it in quotes: YAML reads yes/no/on/off as "
                        "true/false)"),
     ("language: ''\n", "language: must not be empty"),
-    ("language: \"Eng\\nlish\"\n", "language: must be one line of printable text, got 'Eng\\nlish'"),
+    ("language: \"Eng\\nlish\"\n", "language: must be one line of printable text"),
     ("daily_token_budget: 0\n", "daily_token_budget: expected a positive whole number of tokens, or null for "
-                                "unlimited, got 0"),
+                                "unlimited, got zero or less"),
     ("daily_token_budget: '1000'\n", "daily_token_budget: expected a positive whole number of tokens, or null for "
-                                     "unlimited, got '1000'"),
+                                     "unlimited, got text"),
+    ("triage:\n  related_threshold: 7\n", "triage.related_threshold: expected a number from 0 to 1, got one out of "
+                                           "that range"),
+    ("commands:\n  allowed: [owner, maintainer]\n", "commands.allowed[1]: expected an author association: one of "
+                                                    "OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, FIRST_TIME_CONTRIBUTOR, "
+                                                    "FIRST_TIMER, NONE"),
+    ("triage:\n  label_mapping:\n    bug: 'type: bug'\n    x: [1]\n", "triage.label_mapping: entry 2 at line 4, column 5: "
+                                                                    "expected text: text, got text: a list"),
     ("review:\n  instructions: [a]\n", "review.instructions: expected text, got a list"),
 ])
 def test_wrong_types_name_the_key_path_and_the_expected_type(text, error):
@@ -311,7 +468,7 @@ def test_the_billion_laughs_document_is_refused_quickly():
     started = time.perf_counter()
     error = broken(BILLION_LAUGHS)
     assert time.perf_counter() - started < 0.5
-    assert error == "line 1: anchors and aliases (&name, *name) are not allowed: write the values out"
+    assert error == "line 1, column 4: anchors and aliases (&name, *name) are not allowed: write the values out"
 
 
 def test_an_alias_alone_is_refused_too():
@@ -322,7 +479,7 @@ def test_python_object_tags_are_refused_and_never_run(monkeypatch):
     ran = []
     monkeypatch.setattr(os, "system", lambda command: ran.append(command) or 0)
     error = broken("review:\n  instructions: !!python/object/apply:os.system ['touch /tmp/pwned']\n")
-    assert error == "line 2: tags are not allowed (!!python/object/apply:os.system)"
+    assert error == "line 2, column 17: tags (like !!python/... or !custom) are not allowed"
     assert ran == []
 
 
@@ -334,7 +491,7 @@ def test_python_object_tags_are_refused_and_never_run(monkeypatch):
     "%TAG !! tag:evil.example,2000:\n---\nlanguage: !!str English\n",
 ])
 def test_any_other_tag_is_refused(text):
-    assert re.fullmatch(r"line \d+: tags are not allowed \(.+\)", broken(text))
+    assert re.fullmatch(r"line \d+, column \d+: tags \(like !!python/\.\.\. or !custom\) are not allowed", broken(text))
 
 
 def test_the_standard_tags_are_accepted():
@@ -344,23 +501,25 @@ def test_the_standard_tags_are_accepted():
 
 
 def test_merge_keys_and_duplicate_keys_are_refused():
-    assert broken("review:\n  <<: {drafts: true}\n") == "line 2: merge keys (<<) are not allowed: write the keys out"
-    assert broken("review:\n  auto: true\n  auto: false\n") == "line 3: key 'auto' appears twice in the same mapping"
+    assert broken("review:\n  <<: {drafts: true}\n") == \
+        "line 2, column 3: merge keys (<<) are not allowed: write the keys out"
+    assert broken("review:\n  auto: true\n  auto: false\n") == "line 3, column 3: key 'auto' appears twice in the same mapping"
+    assert broken("review:\n  autox: true\n  autox: false\n") == "line 3, column 3: a key appears twice in the same mapping"
 
 
 def test_a_yaml_syntax_error_names_its_line():
     error = broken("review:\n  auto: true\n  max_comments: [1\nlanguage: x\n")
-    assert error.startswith("line 4: YAML error: expected ',' or ']'")
+    assert error.startswith("line 4, column 9: YAML error: expected ',' or ']'")
     assert "on line 3" in error
-    assert broken("review:\n  auto: true\n drafts: false\n").startswith("line 3: YAML error: ")
+    assert broken("review:\n  auto: true\n drafts: false\n").startswith("line 3, column 2: YAML error: ")
 
 
 def test_several_documents_are_refused():
     assert broken("language: a\n---\nlanguage: b\n") == \
-        "line 2: YAML error: expected a single document in the stream, but found another document"
+        "line 2, column 1: YAML error: expected a single document in the stream, but found another document"
 
 
-@pytest.mark.parametrize("text,shown", [("- review\n", "a list"), ("just text\n", "'just text'"), ("42\n", "42")])
+@pytest.mark.parametrize("text,shown", [("- review\n", "a list"), ("just text\n", "text"), ("42\n", "a whole number")])
 def test_the_top_level_must_be_a_mapping(text, shown):
     assert broken(text) == f"the top level must be a mapping of keys (like 'review:'), got {shown}"
 
@@ -375,12 +534,12 @@ def test_an_empty_file_means_the_defaults(repos, text):
 def test_large_and_deeply_nested_documents_are_refused():
     big = "review:\n  instructions: |\n" + "    x\n" * 20000
     assert broken(big).startswith("the file is 120,026 bytes, over the 64 KB limit")
-    assert broken("language: " + "[" * 5000 + "]" * 5000 + "\n") == "line 1: nested deeper than 10 levels"
+    assert broken("language: " + "[" * 5000 + "]" * 5000 + "\n") == "line 1, column 20: nested deeper than 10 levels"
 
 
 def test_control_characters_are_a_yaml_error_with_a_line():
     assert broken("language: English\nreview: \x07\n") == \
-        "line 2: YAML error: special characters are not allowed (character 0x7)"
+        "line 2, column 9: YAML error: special characters are not allowed (character 0x7)"
 
 
 @pytest.mark.parametrize("text", ["\x00", ":", "? [a]\n: b\n", "a: b: c", "{", "\t- x", "'", "&", "!", "*", "%YAML 9.9\n---\na: 1\n",
@@ -416,7 +575,7 @@ def test_a_cached_sha_is_not_handed_to_yaml_again(repos, monkeypatch):
 def test_a_broken_file_is_parsed_once_and_reported_every_time(repos):
     repos.put(REPO, "review:\n  max_comments: lots\n")
     errors = {load(repos, REPO).error for _ in range(3)}
-    assert errors == {"review.max_comments: expected a whole number from 0 to 200, got 'lots'"}
+    assert errors == {f"{REPO}:{CONFIG_PATH}: review.max_comments: expected a whole number from 0 to 200, got text"}
     assert config.cache_info().parses == 1
 
 
@@ -576,12 +735,14 @@ def test_triage_and_memory_keys():
     assert config.triage.label_mapping == (("bug", "type: bug"),)
     assert config.memory.issues == 50
     assert from_dict(config.to_dict()) == config
-    with pytest.raises(ConfigError, match="triage.duplicate_threshold: expected a number from 0 to 1, got 2"):
+    with pytest.raises(ConfigError, match="triage.duplicate_threshold: expected a number from 0 to 1, got one out of"):
         parse("triage:\n  duplicate_threshold: 2\n")
     with pytest.raises(ConfigError, match="triage.label_mapping: expected a mapping"):
         parse("triage:\n  label_mapping: [bug]\n")
 
 
 def test_an_integer_too_long_to_read_is_a_config_error():
-    with pytest.raises(ConfigError, match="YAML error: a value cannot be read"):
+    with pytest.raises(ConfigError, match="line 1, column 21: a value cannot be read"):
         parse("daily_token_budget: " + "9" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="line 1, column 11: a value cannot be read"):
+        parse("language: 2024-13-01\n")

@@ -1316,3 +1316,49 @@ def test_installation_repositories_paginate_with_metadata(fake, keys):
     body = r.json()
     assert body["total_count"] == 106 and len(body["repositories"]) == 100
     assert 'rel="next"' in r.headers["Link"] and "page=2" in r.headers["Link"]
+
+
+# --------------------------------------------------------------------------- contents: symlinks, submodules, large files
+
+
+def test_contents_of_symlinks_submodules_and_large_files_answer_like_github(fake, tmp_path):
+    import shutil
+    import subprocess
+
+    fake.add_file(REPO, "docs/real.yml", "language: French\n")
+    fake.add_symlink(REPO, ".github/petrel.yml", "../docs/real.yml")
+    fake.add_symlink(REPO, ".github/dangling.yml", "../nope.yml")
+    fake.add_submodule(REPO, "vendor/lib", "a" * 40, "https://github.com/acme/lib.git")
+    fake.add_file(REPO, "big.yml", "x" * (1024 * 1024 + 1))
+    repo = gh(fake, "user-token").get_repo(REPO)
+
+    followed = repo.get_contents(".github/petrel.yml")  # a link to a file: GitHub answers with that file
+    assert (followed.type, followed.path, followed.decoded_content) == ("file", "docs/real.yml", b"language: French\n")
+    link = repo.get_contents(".github/dangling.yml")  # a link to nothing: the link itself
+    assert (link.type, link.path, link.target, link.size) == ("symlink", ".github/dangling.yml", "../nope.yml", 11)
+    assert link.sha == git_blob_sha(b"../nope.yml") and "content" not in link.raw_data
+    module = repo.get_contents("vendor/lib")
+    assert (module.type, module.sha, module.size, module.download_url) == ("submodule", "a" * 40, 0, None)
+    assert module.raw_data["submodule_git_url"] == "https://github.com/acme/lib.git"
+    big = repo.get_contents("big.yml")
+    assert (big.type, big.encoding, big.raw_data["content"], big.size) == ("file", "none", "", 1024 * 1024 + 1)
+    assert [(c.name, c.type) for c in repo.get_contents(".github")] == [("dangling.yml", "symlink"), ("petrel.yml", "symlink")]
+    assert [(c.name, c.type, c.sha) for c in repo.get_contents("vendor")] == [("lib", "file", "a" * 40)]  # as v3 lists it
+
+    tree = repo.get_git_tree(fake.head(REPO)["tree"], recursive=True).tree
+    modes = {e.path: (e.mode, e.type) for e in tree}
+    assert modes[".github/petrel.yml"] == ("120000", "blob") and modes["vendor/lib"] == ("160000", "commit")
+    if shutil.which("git"):  # the same tree, hashed by git itself
+        git = ["git", "-C", str(tmp_path)]
+        subprocess.run([*git, "init", "-q"], check=True)
+        (tmp_path / "docs").mkdir()
+        (tmp_path / ".github").mkdir()
+        (tmp_path / "docs" / "real.yml").write_text("language: French\n")
+        (tmp_path / ".github" / "petrel.yml").symlink_to("../docs/real.yml")
+        (tmp_path / ".github" / "dangling.yml").symlink_to("../nope.yml")
+        (tmp_path / ".gitmodules").write_bytes(repo.get_contents(".gitmodules").decoded_content)
+        (tmp_path / "big.yml").write_text("x" * (1024 * 1024 + 1))
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "update-index", "--add", "--cacheinfo", f"160000,{'a' * 40},vendor/lib"], check=True)
+        tree_sha = subprocess.run([*git, "write-tree"], capture_output=True, check=True, text=True).stdout.strip()
+        assert tree_sha == fake.head(REPO)["tree"]

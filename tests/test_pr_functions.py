@@ -7,6 +7,7 @@ GitHub judges every inline comment against them and refuses (422) what GitHub re
 from __future__ import annotations
 
 import copy
+import logging
 
 import psycopg
 import pytest
@@ -159,8 +160,82 @@ def test_broken_config_is_reported_once_and_defaults_are_used(world):
     world.push({"app/service.py": edited_service(one=1, two=61)})
     world.deliver("synchronize")
     [notice] = [c for c in world.github.comments(REPO, 1) if "config-error" in c["body"]]
-    assert "review.max_comments: expected a whole number from 0 to 200, got 'lots'" in notice["body"]
+    assert (f"{REPO}:.github/petrel.yml: review.max_comments: expected a whole number from 0 to 200, got text"
+            in notice["body"])
     assert len(world.reviews()) == 2  # the reviews went on with the defaults
+
+
+SECRET = "AKIAIOSFODNN7SECRET42"
+
+
+def posted(world) -> str:
+    """Every body Petrel posted on the pull request: comments, reviews and their inline comments."""
+    bodies = [c["body"] for c in world.github.comments(REPO, 1)]
+    for review in world.reviews():
+        bodies += [review["body"], *(c["body"] for c in review["comments"])]
+    return "\n".join(bodies)
+
+
+def test_a_broken_config_with_a_secret_in_it_is_reported_without_quoting_it(world, caplog):
+    caplog.set_level(logging.DEBUG)
+    world.github.add_file(REPO, ".github/petrel.yml", f"review:\n  max_comments: {SECRET}\n  {SECRET}: 1\n")
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    [notice] = [c for c in world.github.comments(REPO, 1) if "config-error" in c["body"]]
+    assert "review.max_comments: expected a whole number from 0 to 200, got text" in notice["body"]
+    assert len(world.reviews()) == 1
+    assert SECRET not in posted(world)
+    assert not [r.getMessage() for r in caplog.records if SECRET in r.getMessage()]
+
+    world.github.add_file(REPO, ".github/petrel.yml", f"language: \"{SECRET}\\q\"\n")  # a YAML error next to it
+    world.push({"app/service.py": edited_service(one=1, two=61)})
+    world.deliver("synchronize")
+    assert "YAML error: found unknown escape character" in posted(world)
+    assert SECRET not in posted(world)
+    assert not [r.getMessage() for r in caplog.records if SECRET in r.getMessage()]
+
+
+def _directory(github):
+    github.add_file(REPO, ".github/petrel.yml/review.yml", "review:\n  auto: false\n")
+
+
+def _link_to_a_file(github):
+    github.add_file(REPO, "config/petrel.yml", "review:\n  auto: false\n")
+    github.add_symlink(REPO, ".github/petrel.yml", "../config/petrel.yml")
+
+
+def _link_to_nothing(github):
+    github.add_symlink(REPO, ".github/petrel.yml", "/etc/passwd")
+
+
+def _submodule(github):
+    github.add_submodule(REPO, ".github/petrel.yml", "b" * 40, "https://github.com/someone/config.git")
+
+
+def _over_one_megabyte(github):
+    github.add_file(REPO, ".github/petrel.yml", "review:\n  auto: false\n#" + "x" * (1024 * 1024) + "\n")
+
+
+@pytest.mark.parametrize("make,error", [
+    (_directory, "expected a file, found a directory"),
+    (_link_to_a_file, "expected a file, found a symbolic link (Petrel does not follow links"),
+    (_link_to_nothing, "expected a file, found a symbolic link (Petrel does not follow links"),
+    (_submodule, "expected a file, found a git submodule"),
+    (_over_one_megabyte, "the file is 1,048,600 bytes, over the 64 KB limit"),
+])
+def test_a_config_path_that_holds_no_readable_file_is_a_notice_not_a_crash(world, make, error):
+    world.github.add_repo("Codertocat/.github")  # the owner's shared file would turn reviews off: not read either
+    world.github.add_token(TOKEN, repos=[REPO, "Codertocat/.github"])
+    world.github.add_file("Codertocat/.github", ".github/petrel.yml", "review:\n  auto: false\n")
+    make(world.github)
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    [notice] = [c for c in world.github.comments(REPO, 1) if "config-error" in c["body"]]
+    assert f"Petrel could not use its configuration: {REPO}:.github/petrel.yml: {error}" in notice["body"]
+    assert len(world.reviews()) == 1  # reviewed with the defaults: what is there was not read as a config
+    with psycopg.connect(world.db) as conn:
+        assert {status for (status,) in conn.execute("SELECT status FROM jobs")} == {"done"}
+    assert "/etc/passwd" not in posted(world) and "someone/config" not in posted(world)
 
 
 def test_config_turns_automatic_review_off(world):
