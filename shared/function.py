@@ -124,7 +124,9 @@ def act(delivery: events.Delivery, steps: list[Action], client=None) -> list[str
         return actions.dry_run(steps)
     access = github_access()
     client = client or access.client(delivery.installation_id)
-    return actions.execute(steps, client, lambda: access.before_write(delivery.installation_id), me=access.login())
+    # Petrel's login is asked (once per process) only for a plan that looks for its earlier writes
+    me = access.login() if any(type(step) in actions._BY_AUTHOR for step in steps) else None
+    return actions.execute(steps, client, lambda: access.before_write(delivery.installation_id), me=me)
 
 
 def run(cloud_event, plan: Planner) -> list[str]:

@@ -168,7 +168,9 @@ def run_command(delivery, name: str, arguments: str, thread: Thread) -> str | No
 
 def handle_comment(delivery) -> list[str]:
     payload = delivery.payload
-    if written_by_bot(payload, function.petrel_login()):
+    body = (payload.get("comment") or {}).get("body")
+    # only a comment with a marker can be Petrel's own: the others need no identity (the 👀 comes first)
+    if written_by_bot(payload, function.petrel_login() if actions.has_marker(body) else None):
         log.info("comment by a bot: ignored")
         return []
     command = parse_command((payload.get("comment") or {}).get("body") or "", settings.current().app_slug)
