@@ -41,6 +41,9 @@ SCENARIOS = {
                                                                              headers={"retry-after": "3600"}),
     "answers 3 s late after the write (x5)": lambda gh: gh.slow("POST", r"/issues/\d+/comments$", 3, times=5),
 }
+FORGED = "forged markers: another user copies the reply marker first (x40)"
+SCENARIOS[FORGED] = lambda gh: None  # the forging is per comment, in run_scenario
+PETREL = "petrel-bot"  # the login of TOKEN: only its comments are Petrel's replies
 
 
 def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -> dict:
@@ -57,6 +60,8 @@ def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -
     started = time.perf_counter()
     for n in numbers:
         comment = github.add_comment(REPO, n, "/config", user="alice")
+        if name == FORGED:  # copied before Petrel answers: Petrel must neither edit it nor take it for its reply
+            github.add_comment(REPO, n, f"<!-- petrel:reply:{comment['id']} -->\nforged", user="mallory")
         payload = payloads.comment("/config", comment_id=comment["id"])
         payload["issue"]["number"] = n
         body = json.dumps(payload).encode()
@@ -92,7 +97,8 @@ def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -
         attempts = conn.execute("SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s",
                                 (f"{name}-%",)).fetchone()[0]
     elapsed = time.perf_counter() - started
-    replies = {n: len([c for c in github.comments(REPO, n) if c["body"].startswith("<!-- petrel:reply:")])
+    replies = {n: len([c for c in github.comments(REPO, n)
+                       if c["body"].startswith("<!-- petrel:reply:") and c["user"]["login"] == PETREL])
                for n in numbers}
     webhook_module = sys.modules.get("main")
     if getattr(webhook_module, "_pool", None) is not None:

@@ -2,7 +2,8 @@
 
 Functions return a plan, a list of typed actions; `execute` applies it. Every action is
 idempotent: comments and reviews carry a hidden marker and are found and edited, not
-posted again; labels are only ever chosen from the repository's existing set;
+posted again (found by marker and author: one written by anyone else is never edited, and
+does not stand in for Petrel's, however well it copies the marker); labels are only ever chosen from the repository's existing set;
 reactions are unique per user on GitHub's side. There is no action that approves,
 requests changes, merges, closes or pushes, so nothing a model writes can do those.
 """
@@ -13,6 +14,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Union
+
+from shared.identity import same_login, token_login
 
 log = logging.getLogger("petrel.actions")
 
@@ -26,8 +29,32 @@ def marker(key: str) -> str:
 
 
 def has_marker(body: str | None) -> bool:
-    """True for text Petrel wrote (so Petrel never answers itself)."""
+    """True for text that carries a marker: anyone can copy one, so on its own this proves
+    nothing; `written_by_petrel` also checks the author."""
     return bool(body) and "<!-- petrel:" in body
+
+
+def written_by_petrel(author: str | None, body: str | None, me: str | None) -> bool:
+    """True for a comment, review or review comment that Petrel wrote: its author is Petrel's
+    own login `me` (shared/identity.py) and it carries a marker. Without `me` nothing is."""
+    return same_login(author, me) and has_marker(body)
+
+
+def _login(item) -> str | None:
+    """The author's login of a PyGithub comment or review (None for a deleted account)."""
+    user = getattr(item, "user", None)
+    return getattr(user, "login", None) if user is not None else None
+
+
+def _mine(item, key: str, me: str) -> bool:
+    """`item` is Petrel's comment or review for `key`; one by anyone else that copies the marker is not."""
+    if not (item.body or "").startswith(marker(key)):
+        return False
+    if same_login(_login(item), me):
+        return True
+    log.warning("%s %s by %s carries Petrel's marker [%s] but is not Petrel's: ignored", type(item).__name__,
+                item.id, _login(item), key)
+    return False
 
 
 _CODE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]*`)", re.DOTALL)
@@ -151,15 +178,23 @@ class ReplyInThread:
 Action = Union[UpsertComment, React, AddLabels, PostReview, UpdateDescription, ReplyInThread]
 
 
-def execute(plan: Iterable[Action], client, before_write: Callable[[], None] = lambda: None) -> list[str]:
+def execute(plan: Iterable[Action], client, before_write: Callable[[], None] = lambda: None,
+            me: str | None = None) -> list[str]:
     """Apply a plan with a PyGithub client; return one outcome line per action.
 
-    `before_write` is called before each write (it spaces writes per installation).
+    `before_write` is called before each write (it spaces writes per installation). `me` is
+    Petrel's own login: only comments and reviews written by it are found and edited, never
+    another's that carries the same marker. Without it, GitHub is asked whose the client's
+    token is.
     """
     outcomes = []
     for action in plan:
         apply = _APPLY[type(action)]
-        outcome = apply(action, client, before_write)
+        if type(action) in _BY_AUTHOR:
+            me = me or token_login(client)
+            outcome = apply(action, client, before_write, me=me)
+        else:
+            outcome = apply(action, client, before_write)
         log.info("%s: %s", action.describe(), outcome)
         outcomes.append(outcome)
     return outcomes
@@ -174,11 +209,11 @@ def dry_run(plan: Iterable[Action]) -> list[str]:
     return outcomes
 
 
-def _upsert_comment(action: UpsertComment, client, before_write) -> str:
+def _upsert_comment(action: UpsertComment, client, before_write, *, me: str) -> str:
     issue = client.get_repo(action.repository, lazy=True).get_issue(action.issue_number)
     body = _marked(action.key, action.body)
     for comment in issue.get_comments():
-        if (comment.body or "").startswith(marker(action.key)):
+        if _mine(comment, action.key, me):
             if comment.body == body:
                 return f"unchanged comment {comment.id}"
             before_write()
@@ -222,14 +257,14 @@ def _add_labels(action: AddLabels, client, before_write) -> str:
     return f"labels {', '.join(chosen)}"
 
 
-def _post_review(action: PostReview, client, before_write) -> str:
+def _post_review(action: PostReview, client, before_write, *, me: str) -> str:
     from github import GithubException
     from github.PaginatedList import PaginatedList
     from github.PullRequestReview import PullRequestReview
 
     path = f"/repos/{action.repository}/pulls/{action.pull_number}/reviews"
     for review in PaginatedList(PullRequestReview, client.requester, path, None):
-        if (review.body or "").startswith(marker(action.key)):
+        if _mine(review, action.key, me):
             return f"review {review.id} already posted"
     comments = [{"path": c.path, "line": c.line, "side": c.side, "body": safe_text(c.body)} for c in action.comments]
     body = action.body
@@ -258,16 +293,40 @@ def _first_line(text: str) -> str:
     return text.split("\n\n<!-- petrel:")[0].replace("\n", " ")[:500]
 
 
+def description_with_section(current: str, key: str, text: str) -> str:
+    """The description `current` with Petrel's section for `key` holding `text`.
+
+    The author writes the description, so its markers may be anywhere, repeated or unpaired.
+    Petrel's section is a start marker followed by an end marker with no other marker of
+    `key` between them; only text inside such a pair is Petrel's. The first pair is
+    replaced, later pairs are removed (so there is one section), and everything outside
+    the pairs, unpaired markers included, is kept as the author wrote it. With no pair the
+    section is added at the end. Markers in `text` are dropped, so the section read back is
+    the one written and a second run changes nothing.
+    """
+    start, end = marker(key), marker(f"/{key}")
+    text = re.sub(r"<!--\s*petrel:[^>]*-->", "", text).strip()
+    section = f"{start}\n{text}\n{end}"
+    tokens = sorted([(m.start(), start) for m in re.finditer(re.escape(start), current)]
+                    + [(m.start(), end) for m in re.finditer(re.escape(end), current)])
+    pairs = [(at, following + len(end)) for (at, kind), (following, next_kind) in zip(tokens, tokens[1:])
+             if kind == start and next_kind == end]
+    if not pairs:
+        return f"{current.rstrip()}\n\n{section}" if current.strip() else section
+    (first, last), *others = pairs
+    parts, kept_from = [current[:first], section], last
+    for at, until in others:
+        parts.append(current[kept_from:at])
+        kept_from = until
+    parts.append(current[kept_from:])
+    return "".join(parts)
+
+
 def _update_description(action: UpdateDescription, client, before_write) -> str:
     path = f"/repos/{action.repository}/pulls/{action.pull_number}"
     _, pull = client.requester.requestJsonAndCheck("GET", path)
-    start, end = marker(action.key), marker(f"/{action.key}")
     current = pull.get("body") or ""
-    section = f"{start}\n{safe_text(action.text.strip())}\n{end}"
-    if start in current and end in current:
-        updated = current[: current.index(start)] + section + current[current.index(end) + len(end):]
-    else:
-        updated = f"{current.rstrip()}\n\n{section}" if current.strip() else section
+    updated = description_with_section(current, action.key, safe_text(action.text.strip()))
     if updated == current:
         return "description unchanged"
     before_write()
@@ -275,13 +334,13 @@ def _update_description(action: UpdateDescription, client, before_write) -> str:
     return "description updated"
 
 
-def _reply_in_thread(action: ReplyInThread, client, before_write) -> str:
+def _reply_in_thread(action: ReplyInThread, client, before_write, *, me: str) -> str:
     from github.PaginatedList import PaginatedList
     from github.PullRequestComment import PullRequestComment
 
     path = f"/repos/{action.repository}/pulls/{action.pull_number}/comments"
     for comment in PaginatedList(PullRequestComment, client.requester, path, None):
-        if (comment.body or "").startswith(marker(action.key)):
+        if _mine(comment, action.key, me):
             return f"reply {comment.id} already posted"
     before_write()
     _, data = client.requester.requestJsonAndCheck(
@@ -291,3 +350,4 @@ def _reply_in_thread(action: ReplyInThread, client, before_write) -> str:
 
 _APPLY = {UpsertComment: _upsert_comment, React: _react, AddLabels: _add_labels, PostReview: _post_review,
           UpdateDescription: _update_description, ReplyInThread: _reply_in_thread}
+_BY_AUTHOR = frozenset({UpsertComment, PostReview, ReplyInThread})  # find Petrel's own earlier write by its author

@@ -1,7 +1,9 @@
 """Learning from feedback: what reviewers thought of Petrel's comments, kept per repository.
 
 A 👎 on a Petrel review comment, or its thread resolved with no code change since, is
-negative feedback; a 👍, or a thread resolved after a change, is positive. Both are stored
+negative feedback; a 👍, or a thread resolved after a change, is positive. Only Petrel's own
+comments (by its login) and only people with write permission or more count: feedback
+steers the whole repository, so nobody else may give it (shared/identity.py). Both are stored
 in long-term memory (kind `feedback`, the finding's words as text). Before a review posts,
 findings that closely match negative feedback of the same repository are dropped and
 counted in the review body.

@@ -41,6 +41,14 @@ def github_client(delivery: events.Delivery):
     return github_access().client(delivery.installation_id)
 
 
+def petrel_login() -> str | None:
+    """Petrel's own login on GitHub (learned once per process), or None without credentials
+    (dry-run), where nothing can be told to be Petrel's."""
+    if not settings.current().has_github_credentials:
+        return None
+    return github_access().login()
+
+
 def database():
     """The process's connection pool (`DATABASE_URL`, or the embedded Postgres)."""
     global _pool
@@ -75,7 +83,9 @@ def open_pull(delivery: events.Delivery, number: int, work: str):
     if client is None:
         log.info("dry-run without GitHub credentials: cannot read %s#%s to %s", delivery.repository, number, work)
         return None
-    pull = GitHubPull(client, delivery.repository, number)
+    access = github_access()
+    pull = GitHubPull(client, delivery.repository, number, me=access.login(),
+                      may_steer=lambda login: access.may_steer(client, delivery.repository, login))
     loaded = pull.config()
     return client, pull, loaded, notices.config_error(delivery.repository, number, loaded)
 
@@ -114,7 +124,9 @@ def act(delivery: events.Delivery, steps: list[Action], client=None) -> list[str
         return actions.dry_run(steps)
     access = github_access()
     client = client or access.client(delivery.installation_id)
-    return actions.execute(steps, client, lambda: access.before_write(delivery.installation_id))
+    # Petrel's login is asked (once per process) only for a plan that looks for its earlier writes
+    me = access.login() if any(type(step) in actions._BY_AUTHOR for step in steps) else None
+    return actions.execute(steps, client, lambda: access.before_write(delivery.installation_id), me=me)
 
 
 def run(cloud_event, plan: Planner) -> list[str]:

@@ -28,6 +28,7 @@ from urllib3.util.retry import Retry
 
 from shared import context
 from shared.context import RetryLater
+from shared.identity import Identity, Permissions, token_login
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,8 @@ class GitHubAccess:
             if settings.app_id and settings.private_key else None
         )
         self.spacing = WriteSpacing(settings.github_write_spacing_seconds)
+        self.identity = Identity(self._learn_login)
+        self.permissions = Permissions()
 
     def client(self, installation_id: int | None) -> Github:
         """A client authenticated for the installation; each request names the delivery."""
@@ -240,3 +243,25 @@ class GitHubAccess:
 
     def before_write(self, installation_id: int | None) -> None:
         self.spacing.wait(installation_id)
+
+    def login(self) -> str:
+        """Petrel's own login on GitHub, learned once per process (shared/identity.py)."""
+        return self.identity.login()
+
+    def may_steer(self, client, repository: str, login: str | None) -> bool:
+        """True when `login` has write permission or more on `repository` (cached a while)."""
+        return self.permissions.may_steer(client, repository, login)
+
+    def _learn_login(self) -> str:
+        if self.settings.token:
+            return token_login(self.client(None))
+        if self.installations is None:
+            raise ValueError("no GitHub credentials: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN")
+        # GET /app takes the App's JWT (an installation token is refused there)
+        app = Github(base_url=self.settings.api_url,
+                     auth=Auth.AppAuthToken(app_jwt(self.settings.app_id, self.settings.private_key)),
+                     retry=GitHubRetry(max_wait=self.settings.github_max_wait_seconds), user_agent=USER_AGENT,
+                     seconds_between_requests=None, seconds_between_writes=None,
+                     timeout=max(1, round(self.settings.github_timeout_seconds)))
+        _, data = app.requester.requestJsonAndCheck("GET", "/app")
+        return f"{data['slug']}[bot]"

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 
 from shared import chunking, diff
+from shared.actions import written_by_petrel
 from shared.config import Config, path_excluded
 from shared.memory import Document, Memory
 
@@ -63,8 +64,10 @@ def thread_documents(repository: str, kind: str, number: int, title: str, body: 
 class RepositoryIndexer:
     """Indexes one repository through a PyGithub client into memory."""
 
-    def __init__(self, client, memory: Memory, repository: str, installation_id: int | None, config: Config):
+    def __init__(self, client, memory: Memory, repository: str, installation_id: int | None, config: Config,
+                 me: str | None = None):
         self.client = client
+        self.me = me  # Petrel's own login: its comments are not the project's knowledge
         self.memory = memory
         self.repository = repository
         self.installation_id = installation_id
@@ -140,7 +143,8 @@ class RepositoryIndexer:
             for n, comment in enumerate(self.repo.get_issue(number).get_comments()):
                 if n >= MAX_COMMENTS:
                     break
-                if (comment.user and comment.user.type == "Bot") or "<!-- petrel:" in (comment.body or ""):
+                author = comment.user.login if comment.user else None
+                if (comment.user and comment.user.type == "Bot") or written_by_petrel(author, comment.body, self.me):
                     continue  # Petrel's own words and other bots' are not the project's knowledge
                 comments.append(comment.body or "")
         documents = thread_documents(self.repository, kind, number, item.get("title") or "", item.get("body") or "",

@@ -10,6 +10,10 @@ type: GitHub refuses that diff (406) past 300 files or 20,000 lines, and a big p
 must be reviewed, not dropped. The files list gives up to 3,000 files, each with its own
 patch when GitHub has one; a file without a patch, and the files past 3,000, are reported
 as not reviewed, with the reason.
+
+A posted finding is a review comment by Petrel's own login that carries a marker (one by
+anyone else is ordinary text, whatever it copies), and its 👍/👎 count only the reactions of
+people with write permission or more on the repository (shared/identity.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from shared import config as repo_config, diff
-from shared.actions import has_marker
+from shared.actions import written_by_petrel
 
 log = logging.getLogger("petrel.pulls")
 
@@ -88,11 +92,15 @@ def info_from_payload(repository: str, pull: dict) -> PullInfo:
 class GitHubPull:
     """A pull request on GitHub, read through a PyGithub client."""
 
-    def __init__(self, client, repository: str, number: int):
+    def __init__(self, client, repository: str, number: int, me: str | None = None, may_steer=None):
+        """`me` is Petrel's own login (asked of GitHub when not given); `may_steer(login)` says
+        whose reactions count (by default: write permission or more, looked up here)."""
         self.client = client
         self.repository = repository
         self.number = number
         self._info: PullInfo | None = None
+        self._me = me
+        self._may_steer = may_steer
 
     def _get(self, path: str, accept: str | None = None):
         headers = {"Accept": accept} if accept else None
@@ -152,15 +160,32 @@ class GitHubPull:
         from github.PaginatedList import PaginatedList
         from github.PullRequestComment import PullRequestComment
 
+        from shared.identity import Permissions, token_login
+
+        if self._me is None:
+            self._me = token_login(self.client)
+        if self._may_steer is None:
+            permissions = Permissions()
+            self._may_steer = lambda login: permissions.may_steer(self.client, self.repository, login)
         comments = PaginatedList(PullRequestComment, self.client.requester,
                                  f"/repos/{self.repository}/pulls/{self.number}/comments", None)
         found = []
         for c in comments:
-            if has_marker(c.body):
-                reactions = c.raw_data.get("reactions") or {}
-                found.append(PostedFinding(c.path, c.line or c.original_line, c.body, c.id,
-                                           int(reactions.get("+1") or 0), int(reactions.get("-1") or 0)))
+            if written_by_petrel(c.user.login if c.user else None, c.body, self._me):
+                up, down = self._votes(c)
+                found.append(PostedFinding(c.path, c.line or c.original_line, c.body, c.id, up, down))
         return found
+
+    def _votes(self, comment) -> tuple[int, int]:
+        """(👍, 👎) on a review comment from people who may steer Petrel; others' are ignored."""
+        summary = comment.raw_data.get("reactions") or {}
+        if not int(summary.get("+1") or 0) and not int(summary.get("-1") or 0):
+            return 0, 0  # nothing to weigh: no need to list who reacted
+        votes = {"+1": 0, "-1": 0}
+        for reaction in comment.get_reactions():
+            if reaction.content in votes and self._may_steer(reaction.user.login if reaction.user else None):
+                votes[reaction.content] += 1
+        return votes["+1"], votes["-1"]
 
     def config(self) -> repo_config.LoadedConfig:
         return repo_config.load(contents_fetcher(self.client), self.repository)

@@ -81,7 +81,8 @@ def review_pull(delivery, number: int, forced: bool = False) -> TaskResult:
 
 
 def learn_from_reactions(feedback: Feedback, posted) -> None:
-    """Store the 👍/👎 on Petrel's earlier comments of this pull request as feedback."""
+    """Store the 👍/👎 on Petrel's earlier comments of this pull request as feedback (`posted` counts
+    only Petrel's own comments, and only reactions of people who may steer it: shared/identity.py)."""
     for finding in posted:
         if finding.thumbs_down > finding.thumbs_up:
             feedback.record(finding.comment_id, "negative", finding.body, finding.path)

@@ -33,6 +33,13 @@ itself a 40-hex sha is its own commit). Trees, commits and blobs once seen stay 
 ``add_file``/``remove_file`` change the ref, as on GitHub. ``GET /repos/{o}/{r}/issues`` lists
 issues and pull requests (filters, sorting, ``since``, pages) and ``PATCH /issues/{n}`` edits them.
 
+Who is who: ``GET /app`` (App JWT) names the App, whose installation tokens write as
+``<slug>[bot]``; ``GET /user`` names a personal token's user (an installation token gets 403
+there) and GraphQL's ``{ viewer { login } }`` names either. ``set_permission`` gives users a role
+on a repository, served by ``GET /repos/{o}/{r}/collaborators/{user}/permission``. Every attempt
+to edit or delete a comment, review, review comment or reaction written by someone else is
+refused (403) and recorded in ``foreign_writes``; ``stop()`` then fails the test.
+
 Only the standard library, PyJWT and cryptography are used.
 """
 
@@ -123,6 +130,9 @@ FAKE_COMMIT_DATE = 1704067200  # 2024-01-01T00:00:00Z: fixed, so a ref's commit 
 FAKE_COMMIT_AUTHOR = ("Petrel Fake", "fake@example.invalid")
 FAKE_COMMIT_MESSAGE = "Files added with FakeGitHub.add_file"
 DIFF_MEDIA_RE = re.compile(r"application/vnd\.github(?:\.v3)?\.diff")
+# a repository role -> the `permission` GitHub's collaborator permission endpoint names for it
+PERMISSION_OF_ROLE = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read",
+                      "none": "none"}
 
 
 class _CIDict(dict):
@@ -730,6 +740,8 @@ class FakeGitHub:
         self.tree_entry_limit: int = MAX_TREE_ENTRIES  # lower it to see "truncated": true
         self.requests: list[Recorded] = []
         self.tokens_issued: list[dict[str, Any]] = []
+        self.foreign_writes: list[dict[str, Any]] = []  # edits/deletes of another's words (stop() fails on any)
+        self._permissions: dict[tuple[str, str], str] = {}  # (lower repo, lower login) -> role
         self._lock = threading.Lock()
         self._ids = itertools.count(1_000_001)
         self._repos: dict[str, _Repo] = {}
@@ -768,7 +780,15 @@ class FakeGitHub:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, check: bool = True) -> None:
+        """Stop serving; then, unless `check` is false, fail (AssertionError) if anyone tried to
+        edit or delete a comment, review, review comment or reaction written by someone else."""
+        self._stop_serving()
+        if check and self.foreign_writes:
+            writes, self.foreign_writes = self.foreign_writes, []
+            raise AssertionError(f"attempts to edit or delete what another user wrote: {writes}")
+
+    def _stop_serving(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
@@ -790,7 +810,7 @@ class FakeGitHub:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        self.stop(check=exc[0] is None)  # an error already raised is not hidden behind this one
 
     # ------------------------------------------------------------------ setup
 
@@ -1864,6 +1884,17 @@ class FakeGitHub:
             ("GET", R + r"/pulls/comments/" + C, self._h_get_review_comment),
             ("GET", R + r"/pulls/comments/" + C + r"/reactions", self._h_list_reactions_review),
             ("POST", R + r"/pulls/comments/" + C + r"/reactions", self._h_create_reaction_review),
+            # identity, permissions, and writes to what another user wrote (recorded in foreign_writes)
+            ("GET", r"/user", self._h_get_user),
+            ("POST", r"/graphql", self._h_graphql),
+            ("GET", R + r"/collaborators/(?P<username>[^/]+)/permission", self._h_collaborator_permission),
+            ("DELETE", R + r"/issues/comments/" + C, self._h_delete_comment),
+            ("PATCH", R + r"/pulls/comments/" + C, self._h_edit_review_comment),
+            ("DELETE", R + r"/pulls/comments/" + C, self._h_delete_review_comment),
+            ("PUT", R + r"/pulls/" + N + r"/reviews/(?P<rid>\d+)", self._h_update_review),
+            ("DELETE", R + r"/pulls/" + N + r"/reviews/(?P<rid>\d+)", self._h_delete_review),
+            ("DELETE", R + r"/issues/comments/" + C + r"/reactions/(?P<reaction>\d+)", self._h_delete_reaction_issue),
+            ("DELETE", R + r"/pulls/comments/" + C + r"/reactions/(?P<reaction>\d+)", self._h_delete_reaction_review),
         ]
         return [(m, re.compile(p + r"/?\Z"), h) for m, p, h in spec]
 
@@ -2511,8 +2542,7 @@ class FakeGitHub:
 
     def _h_edit_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
         comment = self._comment(ctx, "issue")
-        if comment.user != self._author(ctx.token):
-            raise _HTTPError(403, {"message": "Resource not accessible by integration", "documentation_url": DOCS})
+        self._refuse_foreign(ctx, comment.user, "issue comment", comment.id)
         body = self._check_body(ctx, "IssueComment")
         comment.body = body
         comment.updated_at = time.time()
@@ -2760,6 +2790,144 @@ class FakeGitHub:
         if errors:
             raise _unprocessable(*errors)
         return placed
+
+    # ------------------------------------------------------------------ identity, permissions, foreign writes
+
+    def set_permission(self, full_name: str, login: str, role: str) -> None:
+        """`login`'s role on the repository: admin, maintain, write, triage, read or none.
+        Unset: the owner is admin, anyone else read (none on a private repository)."""
+        if role not in PERMISSION_OF_ROLE:
+            raise ValueError(f"unknown role {role!r}")
+        with self._lock:
+            repo = self._repo_for_setup(full_name)
+            self._user(login)
+            self._permissions[(repo.full_name.lower(), login.lower())] = role
+
+    def add_reaction(self, full_name: str, comment_id: int, content: str, *, user: str = "octocat") -> dict:
+        """A reaction by `user` on an issue or review comment, as if they had clicked it."""
+        with self._lock:
+            comment = self._comments.get(comment_id)
+            if comment is None or comment.repo != full_name.lower():
+                raise KeyError(f"no comment {comment_id} in {full_name}")
+            if content not in REACTION_CONTENTS:
+                raise ValueError(f"unknown reaction {content!r}")
+            self._user(user)
+            reaction = {"id": next(self._ids), "user": user, "content": content, "created_at": time.time()}
+            comment.reactions.append(reaction)
+            return self._reaction_json(reaction)
+
+    def permission_lookups(self, full_name: str | None = None) -> list[str]:
+        """The logins whose permission was asked (GET .../collaborators/{user}/permission), in order."""
+        return [r.path.split("/")[-2] for r in self.requests
+                if r.method == "GET" and r.path.endswith("/permission") and "/collaborators/" in r.path
+                and (full_name is None or r.path.lower().startswith(f"/repos/{full_name.lower()}/"))]
+
+    def _refuse_foreign(self, ctx: "_Ctx", owner: str, kind: str, ident: int) -> None:
+        """An edit or delete of what `owner` wrote by anyone else: recorded, then refused as GitHub
+        refuses an integration (403). Petrel must never try it; stop() fails the test if it did."""
+        actor = self._author(ctx.token)
+        if actor.lower() == owner.lower():
+            return
+        self.foreign_writes.append({"method": ctx.method, "path": ctx.path, "kind": kind, "id": ident,
+                                    "by": actor, "owner": owner})
+        raise _HTTPError(403, {"message": "Resource not accessible by integration", "documentation_url": DOCS})
+
+    def _h_get_user(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        assert ctx.token is not None
+        if ctx.token.installation_id is not None:  # an installation token is not a user
+            raise _HTTPError(403, {"message": "Resource not accessible by integration",
+                                   "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+                                   "status": "403"})
+        data = self._user_json(ctx.token.login, ctx.base)
+        data.update({"name": None, "company": None, "blog": "", "location": None, "email": None, "bio": None,
+                     "public_repos": 0, "followers": 0, "following": 0,
+                     "created_at": _iso(self._started_at), "updated_at": _iso(self._started_at)})
+        return 200, data, {}
+
+    def _h_graphql(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        """Only `{ viewer { login } }`: it names the token's user, or the App's bot for an installation."""
+        query = ctx.body.get("query") if isinstance(ctx.body, dict) else None
+        if not isinstance(query, str) or re.sub(r"\s+", "", query) not in ("query{viewer{login}}", "{viewer{login}}"):
+            return 200, {"errors": [{"message": "the fake GraphQL API answers only { viewer { login } }"}]}, {}
+        return 200, {"data": {"viewer": {"login": self._author(ctx.token)}}}, {}
+
+    def _h_collaborator_permission(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        login = urllib.parse.unquote(ctx.params["username"])
+        known = {name.lower(): name for name in self._users}
+        if login.lower() not in known and login.lower() != ctx.repo.owner.lower():
+            raise _not_found()
+        login = known.get(login.lower(), login)
+        role = self._permissions.get((ctx.repo.full_name.lower(), login.lower()))
+        if role is None:
+            role = "admin" if login.lower() == ctx.repo.owner.lower() else ("none" if ctx.repo.private else "read")
+        user = self._user_json(login, ctx.base)
+        order = ["none", "read", "triage", "write", "maintain", "admin"]
+        user["permissions"] = {name: order.index(role) >= order.index(level) for name, level in
+                               (("pull", "read"), ("triage", "triage"), ("push", "write"), ("maintain", "maintain"),
+                                ("admin", "admin"))}
+        user["role_name"] = role
+        return 200, {"permission": PERMISSION_OF_ROLE[role], "role_name": role, "user": user}, {}
+
+    def _h_delete_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        comment = self._comment(ctx, "issue")
+        self._refuse_foreign(ctx, comment.user, "issue comment", comment.id)
+        del self._comments[comment.id]
+        self._repos[comment.repo].issues[comment.number].comment_ids.remove(comment.id)
+        return 204, None, {}
+
+    def _h_edit_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        comment = self._comment(ctx, "review")
+        self._refuse_foreign(ctx, comment.user, "review comment", comment.id)
+        comment.body = self._check_body(ctx, "PullRequestReviewComment")
+        comment.updated_at = time.time()
+        return 200, self._review_comment_json(comment, ctx.base), {}
+
+    def _h_delete_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        comment = self._comment(ctx, "review")
+        self._refuse_foreign(ctx, comment.user, "review comment", comment.id)
+        del self._comments[comment.id]
+        review = self._reviews.get(comment.review_id or 0)
+        if review is not None and comment.id in review.comment_ids:
+            review.comment_ids.remove(comment.id)
+        return 204, None, {}
+
+    def _review_of(self, ctx: "_Ctx") -> _Review:
+        issue = self._pull(ctx)
+        review = self._reviews.get(int(ctx.params["rid"]))
+        if review is None or review.number != issue.number or review.repo != ctx.repo.full_name.lower():
+            raise _not_found()
+        return review
+
+    def _h_update_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        review = self._review_of(ctx)
+        self._refuse_foreign(ctx, review.user, "review", review.id)
+        review.body = self._check_body(ctx, "PullRequestReview")
+        return 200, self._review_json(review, ctx.base), {}
+
+    def _h_delete_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        review = self._review_of(ctx)
+        self._refuse_foreign(ctx, review.user, "review", review.id)
+        if review.state != "PENDING":
+            raise _unprocessable("Can not delete a non-pending pull request review",
+                                 docs="https://docs.github.com/rest/pulls/reviews#delete-a-pending-review-for-a-pull-request")
+        del self._reviews[review.id]
+        self._repos[review.repo].issues[review.number].review_ids.remove(review.id)
+        return 200, self._review_json(review, ctx.base), {}
+
+    def _delete_reaction(self, ctx: "_Ctx", kind: str) -> tuple[int, Any, dict[str, str]]:
+        comment = self._comment(ctx, kind)
+        reaction = next((r for r in comment.reactions if r["id"] == int(ctx.params["reaction"])), None)
+        if reaction is None:
+            raise _not_found()
+        self._refuse_foreign(ctx, reaction["user"], "reaction", reaction["id"])
+        comment.reactions.remove(reaction)
+        return 204, None, {}
+
+    def _h_delete_reaction_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return self._delete_reaction(ctx, "issue")
+
+    def _h_delete_reaction_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+        return self._delete_reaction(ctx, "review")
 
 
 @dataclass

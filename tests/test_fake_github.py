@@ -290,6 +290,8 @@ def test_comment_get_and_edit_rules(fake):
         repo.get_issue(1).get_comment(theirs["id"]).edit("hijack")
     assert exc.value.status == 403
     assert fake.comments(REPO, 1)[0]["body"] == "octocat wrote this"
+    assert [(w["method"], w["by"], w["owner"]) for w in fake.foreign_writes] == [("PATCH", "alice", "octocat")]
+    fake.foreign_writes.clear()  # recorded as it should be; stop() would otherwise fail this test
 
     with pytest.raises(GithubException) as exc:
         mine.edit("")
@@ -1362,3 +1364,77 @@ def test_contents_of_symlinks_submodules_and_large_files_answer_like_github(fake
         subprocess.run([*git, "update-index", "--add", "--cacheinfo", f"160000,{'a' * 40},vendor/lib"], check=True)
         tree_sha = subprocess.run([*git, "write-tree"], capture_output=True, check=True, text=True).stdout.strip()
         assert tree_sha == fake.head(REPO)["tree"]
+
+
+# --------------------------------------------------------------------------- identity, permissions, foreign writes
+
+
+def test_who_am_i_answers_as_github_does(fake, keys):
+    private, _ = keys
+    app = install_token(fake, private)
+    assert gh(fake, "user-token").get_user().login == "alice"
+    with pytest.raises(GithubException) as exc:  # an installation token is not a user
+        gh(fake, app).requester.requestJsonAndCheck("GET", "/user")
+    assert exc.value.status == 403 and exc.value.data["message"] == "Resource not accessible by integration"
+    assert gh(fake, app).requester.graphql_query("query { viewer { login } }", {})[1] == {
+        "data": {"viewer": {"login": "petrel[bot]"}}}
+    assert gh(fake, "user-token").requester.graphql_query("{ viewer { login } }", {})[1]["data"]["viewer"] == {
+        "login": "alice"}
+    r = requests.get(f"{fake.url}/app", headers={"Authorization": "token user-token"}, timeout=5)
+    assert r.status_code == 401  # GET /app takes the App's JWT, not a token
+    r = requests.get(f"{fake.url}/app", headers={"Authorization": f"Bearer {make_jwt(private)}"}, timeout=5)
+    assert r.json()["slug"] == "petrel"
+
+
+def test_collaborator_permission_by_role(fake):
+    fake.set_permission(REPO, "alice", "maintain")
+    fake.set_permission(REPO, "carol", "triage")
+    requester = gh(fake, "user-token").requester
+
+    def ask(login):
+        return requester.requestJsonAndCheck("GET", f"/repos/{REPO}/collaborators/{login}/permission")[1]
+
+    assert (ask("alice")["permission"], ask("alice")["role_name"]) == ("write", "maintain")
+    assert ask("alice")["user"]["permissions"]["push"] is True
+    assert (ask("carol")["permission"], ask("carol")["role_name"]) == ("read", "triage")
+    assert ask("bob")["permission"] == "read"  # not a collaborator of a public repository
+    assert ask("acme")["permission"] == "admin"  # the owner
+    with pytest.raises(UnknownObjectException):
+        ask("nobody-at-all")
+    assert fake.permission_lookups(REPO) == ["alice", "alice", "alice", "carol", "carol", "bob", "acme",
+                                             "nobody-at-all"]
+
+
+def test_edits_and_deletes_of_anothers_words_are_refused_and_recorded(keys):
+    with FakeGitHub() as fake:
+        fake.add_repo(REPO)
+        fake.add_issue(REPO, 2, pull_request=True, head_sha=HEAD_SHA)
+        fake.add_token("alice-token", login="alice")
+        fake.add_token("mallory-token", login="mallory")
+        _, review = gh(fake, "alice-token").requester.requestJsonAndCheck(
+            "POST", f"/repos/{REPO}/pulls/2/reviews", input={"commit_id": HEAD_SHA, "body": "mine", "event": "COMMENT",
+                                                            "comments": [{"path": "a.py", "line": 1, "body": "inline"}]})
+        [inline] = fake.reviews(REPO, 2)[0]["comments"]
+        reaction = fake.add_reaction(REPO, inline["id"], "+1", user="alice")
+        theirs = gh(fake, "mallory-token").requester
+        attempts = [("PATCH", f"/repos/{REPO}/pulls/comments/{inline['id']}", {"body": "x"}),
+                    ("DELETE", f"/repos/{REPO}/pulls/comments/{inline['id']}", None),
+                    ("PUT", f"/repos/{REPO}/pulls/2/reviews/{review['id']}", {"body": "x"}),
+                    ("DELETE", f"/repos/{REPO}/pulls/2/reviews/{review['id']}", None),
+                    ("DELETE", f"/repos/{REPO}/pulls/comments/{inline['id']}/reactions/{reaction['id']}", None)]
+        for method, path, body in attempts:
+            with pytest.raises(GithubException) as exc:
+                theirs.requestJsonAndCheck(method, path, input=body)
+            assert exc.value.status == 403
+        assert [(w["method"], w["kind"], w["by"], w["owner"]) for w in fake.foreign_writes] == [
+            ("PATCH", "review comment", "mallory", "alice"), ("DELETE", "review comment", "mallory", "alice"),
+            ("PUT", "review", "mallory", "alice"), ("DELETE", "review", "mallory", "alice"),
+            ("DELETE", "reaction", "mallory", "alice")]
+        assert fake.reviews(REPO, 2)[0]["body"] == "mine" and fake.reviews(REPO, 2)[0]["comments"][0]["body"] == "inline"
+        # the author may edit their own words, which records nothing
+        gh(fake, "alice-token").requester.requestJsonAndCheck("PATCH", f"/repos/{REPO}/pulls/comments/{inline['id']}",
+                                                              input={"body": "edited"})
+        assert len(fake.foreign_writes) == 5
+        with pytest.raises(AssertionError, match="attempts to edit or delete what another user wrote"):
+            fake.stop()
+    assert fake.foreign_writes == []

@@ -255,3 +255,54 @@ def test_a_write_that_times_out_is_not_sent_again(fake):
         issue.create_comment("once")
     time.sleep(0.1)
     assert len([r for r in fake.requests if r.method == "POST"]) == 1  # the job retries; its marker finds this one
+
+
+# --- who Petrel is, and who may steer it (shared/identity.py) ---------------------------------
+
+
+def test_the_apps_identity_is_learned_once_from_get_app_with_the_jwt(fake, key):
+    github = access(fake, key)
+    logins = []
+    threads = [threading.Thread(target=lambda: logins.append(github.login())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert logins == ["petrel[bot]"] * 8
+    [read] = [r for r in fake.requests if r.path == "/app"]
+    assert read.status == 200 and read.headers["authorization"].startswith("Bearer ")  # the JWT
+    assert github.identity.fetches == 1
+
+
+def test_a_single_tokens_identity_is_its_user(fake):
+    github = access(fake)
+    assert github.login() == github.login() == "octo-bot"
+    assert [r.path for r in fake.requests] == ["/user"]
+
+
+def test_an_installation_token_as_the_single_token_is_named_by_graphql(fake, key):
+    # the GITHUB_TOKEN of a workflow is such a token: GET /user refuses it, GraphQL's viewer names the bot
+    token = Installations(4242, key[0], fake.url).token(7)
+    assert access(fake, GITHUB_TOKEN=token).login() == "petrel[bot]"
+    assert [(r.method, r.path, r.status) for r in fake.requests[1:]] == [("GET", "/user", 403),
+                                                                         ("POST", "/graphql", 200)]
+
+
+def test_permission_to_steer_is_write_or_more_and_is_cached_for_a_while(fake):
+    from shared.identity import Permissions
+
+    for login, role in (("ada", "admin"), ("max", "maintain"), ("wes", "write"), ("tia", "triage"), ("rey", "read")):
+        fake.set_permission(REPO, login, role)
+    now = [0.0]
+    permissions = Permissions(ttl=600, clock=lambda: now[0])
+    client = access(fake).client(None)
+    steer = {login: permissions.may_steer(client, REPO, login) for login in ("ada", "max", "wes", "tia", "rey")}
+    assert steer == {"ada": True, "max": True, "wes": True, "tia": False, "rey": False}
+    assert permissions.may_steer(client, REPO, "no-such-user") is False  # 404: nobody
+    assert permissions.may_steer(client, REPO.upper(), "WES") is True  # cached: names compare without case
+    assert fake.permission_lookups() == ["ada", "max", "wes", "tia", "rey", "no-such-user"]
+    fake.set_permission(REPO, "wes", "read")  # access withdrawn: it counts until the cache expires
+    assert permissions.may_steer(client, REPO, "wes") is True
+    now[0] += 601
+    assert permissions.may_steer(client, REPO, "wes") is False
+    assert permissions.lookups == 7

@@ -120,10 +120,9 @@ def test_help_on_a_pull_request(pipeline, github):
 
 
 @pytest.mark.parametrize("payload", [
-    payloads.from_bot(payloads.comment("/help")),
+    payloads.from_bot(payloads.comment("<!-- petrel:help -->\n/help")),
     payloads.from_bot(payloads.comment("/help"), login="dependabot[bot]"),
-    payloads.comment("<!-- petrel:help -->\n/help"),
-], ids=["petrel", "other-bot", "own-marker"])
+], ids=["petrel", "other-bot"])
 def test_comments_from_bots_and_from_petrel_are_ignored(pipeline, github, clean_db, payload):
     delivery = pipeline.deliver(payload)
     assert pipeline.work() == 1
@@ -200,3 +199,15 @@ def test_other_commands_get_their_own_reply_not_the_help_comment(pipeline, githu
     pipeline.work()
     [reply] = petrel_comments(github, 1)
     assert reply["body"].startswith("<!-- petrel:reply:") and "works on pull requests only" in reply["body"]
+
+
+def test_a_persons_comment_carrying_petrels_marker_is_answered_as_a_persons(pipeline, github):
+    """Only the App's bot user writes Petrel's comments: a person quoting a marker is a person."""
+    github.add_comment(REPO, 1, "<!-- petrel:help -->\nnot Petrel's", user="Codertocat")
+    pipeline.deliver(payloads.comment("<!-- petrel:help -->\n/help"))
+    pipeline.deliver(payloads.comment("/help"))
+    pipeline.work()
+    [reply] = petrel_comments(github, 1)
+    assert reply["body"] == f"<!-- petrel:help -->\n{commands.HELP}"
+    app_reads = [r for r in github.requests if r.path == "/app"]
+    assert len(app_reads) == 1 and app_reads[0].headers["authorization"].startswith("Bearer ")  # once, with the JWT

@@ -80,3 +80,14 @@ def test_issue_by_a_bot_is_not_triaged(world):
     payload["issue"]["user"]["type"] = "Bot"
     deliver(payload)
     assert github.comments(REPO, NUMBER) == [] and model.chat_requests() == []
+
+
+def test_a_comment_carrying_the_triage_marker_is_left_alone_and_petrel_writes_its_own(world):
+    github, model, deliver = world
+    forged = github.add_comment(REPO, NUMBER, f"{actions.marker('triage')}\nmallory's triage", user="mallory")
+    deliver()
+    forged_now, mine = github.comments(REPO, NUMBER)
+    assert forged_now == forged
+    assert mine["user"]["login"] == "petrel-bot"
+    assert mine["body"].startswith(actions.marker("triage") + "\nThis looks like a duplicate of #7")
+    assert github.foreign_writes == []

@@ -130,3 +130,13 @@ def test_uninstall_and_removed_repositories_forget_their_memory(world):
     deleted["installation"]["id"] = 7
     deliver("installation", deleted)
     assert {r for (r,) in rows(url, "repository")} == {"other/repo"}
+
+
+def test_a_persons_comment_with_a_marker_is_knowledge_and_petrels_own_is_not(world):
+    github, memory, deliver, url = world
+    github.add_comment(REPO, 1, "<!-- petrel:summary -->\nIt crashes in config.py line 3.", user="mallory")
+    github.add_comment(REPO, 1, "<!-- petrel:help -->\nPetrel's help, as a personal token's user", user="petrel-bot")
+    deliver("installation", installed())
+    [thread] = [body for kind, source, body in rows(url, "kind", "source", "body") if source == "1"]
+    assert "It crashes in config.py line 3." in thread
+    assert "Petrel's help" not in thread and "Petrel's own words" not in thread

@@ -6,6 +6,8 @@ repeated, on a redelivery). Commands that call the model need the commenter's
 `author_association` to be one of `commands.allowed` (OWNER, MEMBER, COLLABORATOR by
 default). A command that fails says why in its reply. Comments written by bots, Petrel's
 own included, are never answered; edits are not commands (only `created` is subscribed).
+Petrel's own comments are told by their author (its login, shared/identity.py) and marker:
+a person's comment that quotes a marker is a person's comment.
 """
 
 import logging
@@ -70,14 +72,14 @@ def parse_command(body: str, app_slug: str) -> tuple[str, str] | None:
     return None
 
 
-def written_by_bot(payload: dict) -> bool:
-    """True for comments by any bot (Petrel included) or carrying Petrel's marker."""
+def written_by_bot(payload: dict, me: str | None = None) -> bool:
+    """True for comments by any bot, or by Petrel (its login `me`, as with a personal token)."""
     comment = payload.get("comment") or {}
     sender = payload.get("sender") or {}
     return (
         sender.get("type") == "Bot"
         or (comment.get("user") or {}).get("type") == "Bot"
-        or actions.has_marker(comment.get("body"))
+        or actions.written_by_petrel((comment.get("user") or {}).get("login"), comment.get("body"), me)
     )
 
 
@@ -94,7 +96,8 @@ def replies_to_petrel(delivery) -> bool:
         _, first = client.requester.requestJsonAndCheck("GET", f"/repos/{delivery.repository}/pulls/comments/{root}")
     except GithubException:
         return False
-    return actions.has_marker(first.get("body"))
+    return actions.written_by_petrel((first.get("user") or {}).get("login"), first.get("body"),
+                                     function.petrel_login())
 
 
 class Thread:
@@ -165,7 +168,9 @@ def run_command(delivery, name: str, arguments: str, thread: Thread) -> str | No
 
 def handle_comment(delivery) -> list[str]:
     payload = delivery.payload
-    if written_by_bot(payload):
+    body = (payload.get("comment") or {}).get("body")
+    # only a comment with a marker can be Petrel's own: the others need no identity (the 👀 comes first)
+    if written_by_bot(payload, function.petrel_login() if actions.has_marker(body) else None):
         log.info("comment by a bot: ignored")
         return []
     command = parse_command((payload.get("comment") or {}).get("body") or "", settings.current().app_slug)

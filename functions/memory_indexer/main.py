@@ -5,7 +5,9 @@
 - push to the default branch: re-index the files whose blob sha changed, drop removed ones;
 - issues opened, edited, closed: keep that issue's thread current;
 - installation deleted, repositories removed: delete their memory;
-- a review thread Petrel started is resolved: store it as feedback (shared/feedback.py).
+- a review thread Petrel started is resolved: store it as feedback (shared/feedback.py), when
+  the thread's first comment is by Petrel's own login and the person who resolved it has
+  write permission or more (shared/identity.py); any other resolution steers nothing.
 """
 
 import logging
@@ -36,7 +38,8 @@ def indexer(delivery, repository: str) -> RepositoryIndexer | None:
         log.info("no GitHub credentials: cannot read %s to index it", repository)
         return None
     loaded = repo_config.load(contents_fetcher(client), repository)
-    return RepositoryIndexer(client, memory(), repository, delivery.installation_id, loaded.config)
+    return RepositoryIndexer(client, memory(), repository, delivery.installation_id, loaded.config,
+                             me=function.petrel_login())
 
 
 def record_resolution(delivery) -> None:
@@ -44,9 +47,19 @@ def record_resolution(delivery) -> None:
     the finding was dismissed (negative); a change means it was acted on (positive)."""
     payload = delivery.payload
     comments = (payload.get("thread") or {}).get("comments") or []
-    if not comments or not actions.has_marker(comments[0].get("body")):
+    me = function.petrel_login()
+    if me is None:
+        log.info("no GitHub credentials: cannot tell whose thread was resolved, no feedback recorded")
+        return
+    if not comments or not actions.written_by_petrel((comments[0].get("user") or {}).get("login"),
+                                                     comments[0].get("body"), me):
         return
     first = comments[0]
+    resolver = (payload.get("sender") or {}).get("login")
+    if not function.github_access().may_steer(function.github_client(delivery), delivery.repository, resolver):
+        log.info("review thread of comment %s resolved by %s, who may not steer Petrel: no feedback", first["id"],
+                 resolver)
+        return
     head = ((payload.get("pull_request") or {}).get("head") or {}).get("sha")
     verdict = "negative" if first.get("commit_id") == head else "positive"
     Feedback(memory(), delivery.repository, delivery.installation_id).record(
