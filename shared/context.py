@@ -67,7 +67,7 @@ class Lease:
             self._lost = reason
 
     def seconds_left(self) -> float:
-        """Seconds the lease surely still holds (0 once lost)."""
+        """Seconds the lease surely still holds, if not renewed again (0 once lost)."""
         with self._lock:
             if self._lost:
                 return 0.0
@@ -94,15 +94,11 @@ def check(what: str = "work") -> None:
 
 
 def capped(timeout: float) -> float:
-    """`timeout`, cut to what is left of the deadline and of the lease (after `check`)."""
-    limits = [timeout]
+    """`timeout`, cut to what is left of the deadline (after `check`). Not to the lease: the
+    heartbeat renews it meanwhile, and a write still in flight when it lapses holds its
+    artefact's lock (shared/locks.py), so the next worker finds that write."""
     left = seconds_left()
-    if left is not None:
-        limits.append(left)
-    lease = _lease.get()
-    if lease is not None:
-        limits.append(lease.seconds_left())
-    return max(MIN_REQUEST_SECONDS, min(limits))
+    return timeout if left is None else max(MIN_REQUEST_SECONDS, min(timeout, left))
 
 
 @contextlib.contextmanager
