@@ -19,7 +19,7 @@ delivery_id: contextvars.ContextVar[str] = contextvars.ContextVar("delivery_id",
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 _lease: contextvars.ContextVar["Lease | None"] = contextvars.ContextVar("lease", default=None)
 
-LEASE_SAFETY_SECONDS = 1.0  # a lease is treated as lost this long before it can lapse
+LEASE_SAFETY_SECONDS = 1.0  # a lease is treated as lost this long (at most a quarter of it) before it can lapse
 MIN_REQUEST_SECONDS = 0.05  # the shortest timeout worth giving a request
 
 
@@ -71,7 +71,8 @@ class Lease:
         with self._lock:
             if self._lost:
                 return 0.0
-            return self._renewed_at + self.seconds - LEASE_SAFETY_SECONDS - time.monotonic()
+            safety = min(LEASE_SAFETY_SECONDS, self.seconds / 4)
+            return self._renewed_at + self.seconds - safety - time.monotonic()
 
     def why_lost(self) -> str:
         return self._lost or "its lease could not be renewed in time"

@@ -282,3 +282,39 @@ def test_a_job_whose_lease_was_taken_back_stops_writing(clean_db, env):
     finally:
         github.stop()
         function_module._access = None
+
+
+def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
+    """The other side of the above: a short lease, renewed by the heartbeat, never stops a job."""
+    github = FakeGitHub().start()
+    try:
+        github.add_repo(REPO)
+        github.add_issue(REPO, 1)
+        github.add_token(TOKEN, repos=[REPO])
+        config = env(DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
+                     PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="1")
+        function_module._access = None
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            from test_help_command import _delivery
+
+            queue.accept(conn, _delivery(payloads.comment("/help"), "renewed-1"), ["commands"], 5)
+
+        def write_for_three_leases(event):
+            from shared import actions
+
+            delivery = function_module.delivery_of(event)
+            for n in range(6):
+                function_module.act(delivery, [actions.UpsertComment(REPO, 1, "help", f"answer {n}")])
+                threading.Event().wait(0.5)
+
+        pool = make_pool(clean_db)
+        try:
+            assert Worker(pool, config, {"commands": write_for_three_leases}, name="steady").run_once()
+        finally:
+            pool.close()
+        [comment] = github.comments(REPO, 1)
+        assert comment["body"].endswith("answer 5")
+        assert jobs_of(clean_db) == [("renewed-1", "commands", "done")]
+    finally:
+        github.stop()
+        function_module._access = None
