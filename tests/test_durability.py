@@ -13,7 +13,7 @@ import time
 
 import psycopg
 import pytest
-from conftest import ROOT, count, free_port, jobs_of, signed
+from conftest import ROOT, close_process_pools, count, free_port, jobs_of, signed
 from fake_github import FakeGitHub
 from werkzeug.serving import make_server
 
@@ -281,7 +281,7 @@ def test_a_job_whose_lease_was_taken_back_stops_writing(clean_db, env):
         assert jobs_of(clean_db) == [("taken-1", "commands", "running")]  # left to the worker that holds it
     finally:
         github.stop()
-        function_module._access = None
+        close_process_pools()
 
 
 def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
@@ -317,4 +317,4 @@ def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
         assert jobs_of(clean_db) == [("renewed-1", "commands", "done")]
     finally:
         github.stop()
-        function_module._access = None
+        close_process_pools()
