@@ -5,7 +5,11 @@ must produce exactly one reply) through the webhook into the queue, and workers 
 against the fake GitHub while it misbehaves. Jobs a scenario reschedules are made due at
 once (the test cannot wait out real limits). Afterwards the database and the fake GitHub
 are counted: stored = sent, every job done once, every issue answered exactly once.
-Exits non-zero on a lost or duplicated delivery or reply, never on time.
+The last row races an automatic review against `/review` on each of several pull requests
+(both jobs run at once, and looking for an earlier review answers 1 s late, so both would
+find none): each pull request must get exactly one review, neither two (duplicates) nor
+none (suppressed, counted as lost).
+Exits non-zero on a lost or duplicated delivery, reply or review, never on time.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import pgserver  # noqa: E402
 import psycopg  # noqa: E402
 from fake_github import FakeGitHub  # noqa: E402
+from fake_openai import FakeOpenAI  # noqa: E402
 
 import payloads  # noqa: E402
 from shared import db, events, function, settings  # noqa: E402
@@ -31,6 +36,19 @@ from shared import db, events, function, settings  # noqa: E402
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "f" * 36
 PER_SCENARIO = 40
+REVIEW_RACE = "concurrent /review plus automatic review"
+PULLS_RACED = 10
+DIFF = """diff --git a/app/service.py b/app/service.py
+index 1111111..2222222 100644
+--- a/app/service.py
++++ b/app/service.py
+@@ -1,4 +1,4 @@
+ def step_0(value):
+-    return value + 0
++    return value * 2  # BUG
+ def step_1(value):
+     return value + 1
+"""
 SCENARIOS = {
     "none": lambda gh: None,
     "GitHub 502 on writes (x15)": lambda gh: gh.fail("POST", r"/issues/\d+/comments$", 502, times=15),
@@ -110,9 +128,78 @@ def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -
             "lost": sum(1 for v in replies.values() if v == 0), "seconds": elapsed}
 
 
+def reviewer(request: dict) -> dict:
+    """The fake model: one finding on the changed line; a walkthrough for the summary."""
+    name = (request.get("response_format") or {}).get("json_schema", {}).get("name")
+    if name == "triage":
+        return {"json": {"trivial": []}}
+    if name == "summary":
+        return {"json": {"walkthrough": "Doubles the value.", "files": []}}
+    return {"json": {"findings": [{"path": "app/service.py", "line": 2, "severity": "major",
+                                   "body": "This doubles instead of adding.", "suggestion": None}]}}
+
+
+def run_review_race(url: str, github: FakeGitHub, offset: int) -> dict:
+    """pull_request.opened and a `/review` comment for each pull request, run at the same moment."""
+    from functions_framework import create_app
+
+    from shared.worker import Worker, load_handler
+
+    numbers = list(range(offset, offset + PULLS_RACED))
+    github.slow("GET", r"/pulls/\d+/reviews$", 1, times=2 * PULLS_RACED)  # both look for a review before either posts
+    webhook = create_app("webhook", str(ROOT / "functions" / "webhook" / "main.py"), "http").test_client()
+    statuses = []
+    started = time.perf_counter()
+    for n in numbers:
+        github.add_pull(REPO, n, diff=DIFF, base_sha="b" * 40, head_sha=f"{n:040x}")
+        comment = github.add_comment(REPO, n, "/review", user="alice")
+        command = payloads.pr_comment("/review", comment_id=comment["id"])
+        command["issue"]["number"] = n
+        opened = payloads.with_installation(payloads.example("pull_request", "opened"))
+        opened["pull_request"]["number"] = opened["number"] = n
+        opened["pull_request"]["head"]["sha"] = f"{n:040x}"
+        for event, payload in (("issue_comment", command), ("pull_request", opened)):
+            body = json.dumps(payload).encode()
+            headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": f"race-{event}-{n}",
+                       "Content-Type": "application/json", "X-Hub-Signature-256": events.sign(body, "faults")}
+            statuses.append(webhook.post("/", data=body, headers=headers).status_code)
+    pool = db.make_pool(url)
+    stop = threading.Event()
+    handlers = {name: load_handler(name) for name in ("commands", "pr_review", "pr_summary")}
+    workers = [Worker(pool, settings.current(), handlers, name=f"r{k}", backoff_base=0.05) for k in range(6)]
+    threads = [threading.Thread(target=w.run, args=(stop,), kwargs={"idle": 0.05}, daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 300
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            conn.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued' AND run_at > now()")
+            if not conn.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') "
+                                "AND delivery_id LIKE 'race-%'").fetchone()[0]:
+                break
+            time.sleep(0.1)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        pool.close()
+        stored = conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE 'race-%'").fetchone()[0]
+        jobs = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE 'race-%' GROUP BY 1"))
+        attempts = conn.execute("SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE 'race-%'"
+                                ).fetchone()[0]
+    elapsed = time.perf_counter() - started
+    reviews = {n: len(github.reviews(REPO, n)) for n in numbers}
+    return {"name": REVIEW_RACE, "sent": len(statuses), "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
+            "stored": stored, "done": jobs.get("done", 0), "dead": jobs.get("dead", 0), "attempts": attempts,
+            "answered once": sum(1 for v in reviews.values() if v == 1),
+            "duplicates": sum(v - 1 for v in reviews.values() if v > 1),
+            "lost": sum(1 for v in reviews.values() if v == 0), "seconds": elapsed}
+
+
 def main() -> int:
     server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="petrel-faults-")), cleanup_mode="delete")
     github = FakeGitHub().start()
+    model = FakeOpenAI().start()
+    model.responder = reviewer
     github.add_repo(REPO)
     github.add_token(TOKEN, repos=[REPO])
     results = []
@@ -121,19 +208,25 @@ def main() -> int:
         db.migrate(url)
         os.environ.update(GITHUB_WEBHOOK_SECRET="faults", DATABASE_URL=url, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
                           PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="2",
-                          PETREL_LOG_LEVEL="CRITICAL", PETREL_EMBEDDING_MODEL="offline")
+                          PETREL_LOG_LEVEL="CRITICAL", PETREL_EMBEDDING_MODEL="offline",
+                          OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-faults", PETREL_MODEL_MAX_RETRIES="0")
         settings.reset()
         function._access = function._pool = None
         for k, (name, inject) in enumerate(SCENARIOS.items()):
             results.append(run_scenario(url, github, name, inject, offset=100 + k * 1000))
+        results.append(run_review_race(url, github, offset=100 + len(SCENARIOS) * 1000))
     finally:
         if function._pool is not None:
             function._pool.close()
         github.stop()
+        model.stop()
         server.cleanup()
     print("## 10. Faults (`bench/faults.py`)\n")
     print(f"{PER_SCENARIO} command deliveries per scenario (a quarter of them redelivered), 2 workers, the fake GitHub "
-          "misbehaving as named; rescheduled jobs are made due at once.\n")
+          "misbehaving as named; rescheduled jobs are made due at once. The last row is "
+          f"{PULLS_RACED} pull requests, each sent pull_request.opened and a `/review` comment, 6 workers, looking "
+          "for an earlier review answered 1 s late: 'answered once' counts pull requests reviewed exactly once, "
+          "'duplicates' extra reviews, 'lost' pull requests left with no review (suppressed).\n")
     print("| fault injected | sent | acknowledged | stored | jobs done | dead | attempts | answered once | duplicates | lost |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:

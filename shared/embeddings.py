@@ -23,8 +23,9 @@ import re
 from collections import Counter
 from typing import Any, Protocol
 
+from shared import context
 from shared.context import RetryLater
-from shared.llm import ModelError, _retry_after
+from shared.llm import ModelError, _retry_after, request_timeout
 from shared.settings import Settings
 
 OFFLINE = "offline"  # PETREL_EMBEDDING_MODEL value that selects the HashingEmbedder
@@ -235,8 +236,10 @@ class OpenAIEmbedder:
     def _request(self, batch: list[str]) -> list[list[float]]:
         import openai
 
+        context.check(f"a call to the embedding model ({self.model})")
         try:
-            response = self.client.embeddings.create(model=self.model, input=batch, encoding_format="float")
+            response = self.client.embeddings.create(model=self.model, input=batch, encoding_format="float",
+                                                     timeout=request_timeout(self.settings))
         except openai.RateLimitError as error:
             raise RetryLater(_retry_after(error), f"embedding rate limit ({self.model})") from None
         except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as error:

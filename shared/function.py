@@ -58,7 +58,7 @@ def database():
         config = settings.current()
         url = db.resolve_url(config.database_url, config.data_dir)
         db.migrate(url)  # a function deployed alone still finds its tables (cheap once applied)
-        _pool = db.make_pool(url)
+        _pool = db.make_pool(url, max_size=max(8, 2 * config.workers + 2))  # a write holds one (its lock)
     return _pool
 
 
@@ -116,7 +116,8 @@ def job_scope(delivery: events.Delivery):
 
 
 def act(delivery: events.Delivery, steps: list[Action], client=None) -> list[str]:
-    """Apply a plan (or log it in dry-run mode); return the outcome of each action."""
+    """Apply a plan (or log it in dry-run mode); return the outcome of each action. Each
+    artefact is written under its lock (shared/locks.py), from looking for it to posting it."""
     if not steps:
         log.info("%s: nothing to do", delivery.name)
         return []
@@ -126,7 +127,24 @@ def act(delivery: events.Delivery, steps: list[Action], client=None) -> list[str
     client = client or access.client(delivery.installation_id)
     # Petrel's login is asked (once per process) only for a plan that looks for its earlier writes
     me = access.login() if any(type(step) in actions._BY_AUTHOR for step in steps) else None
-    return actions.execute(steps, client, lambda: access.before_write(delivery.installation_id), me=me)
+    outcomes = []
+    for step in steps:
+        with artefact_lock(step):
+            outcomes += actions.execute([step], client, lambda: access.before_write(delivery.installation_id), me=me)
+    return outcomes
+
+
+def artefact_lock(step: Action):
+    """The lock of the artefact `step` writes: a Postgres advisory lock when this process uses a
+    database (`DATABASE_URL`, or the embedded Postgres it started), else one in this process;
+    nothing for actions without a marker key."""
+    from shared import db, locks
+
+    key = locks.artefact_key(step)
+    if key is None:
+        return contextlib.nullcontext()
+    shared = settings.current().database_url or db.embedded() is not None
+    return locks.holding(database() if shared else None, key)
 
 
 def run(cloud_event, plan: Planner) -> list[str]:

@@ -1,8 +1,11 @@
 """GitHub access: App authentication, installation tokens, retries and rate limits.
 
 - App: a JWT (RS256, `iat` 60 s back for clock drift, `exp` 9 minutes on) buys an
-  installation token; tokens are cached until 5 minutes before they expire, and
-  concurrent requests for one installation share one fetch.
+  installation token; tokens are replaced while they still have a whole job deadline
+  left (`PETREL_JOB_TIMEOUT_SECONDS` plus a minute), so none expires under a running
+  job, and concurrent requests for one installation share one fetch. A client reads the
+  installation's current token at each request, and a 401 (a token revoked early, say)
+  drops the cached token, fetches a new one and sends the request once more.
 - Single token: `GITHUB_TOKEN`, for one account.
 - Retries: 5xx on idempotent requests (a POST that failed with a 502 may still have
   been applied, so it is not repeated here: the job retries and the actions find their
@@ -10,6 +13,8 @@
   are waited out for any method, up to a cap and never past the job's deadline; beyond
   that `RetryLater` reschedules the job.
 - Writes are spaced per installation (GitHub's guidance against secondary rate limits).
+- The job's deadline and lease (shared/context.py): every request is refused once the
+  job must stop, and its timeout is cut to the time the job has left.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from datetime import datetime, timezone
 
 import jwt
 from github import Auth, Github, GithubException
+from github.Requester import (HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester,
+                              RequestsResponse)
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
@@ -33,7 +40,9 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is replaced
+TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is replaced (by default)
+TOKEN_SLACK_SECONDS = 60.0  # added to the job deadline for the margin GitHubAccess uses
+MIN_TOKEN_USE_SECONDS = 60.0  # a token is kept at least this long, whatever the margin
 SECONDARY_RATE_WAIT = 60.0  # GitHub's advice when a secondary limit names no time
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 USER_AGENT = "petrel/0.1"
@@ -78,7 +87,7 @@ def rate_limit_wait(status: int, headers, body: bytes | None, now: float | None 
 class GitHubRetry(Retry):
     """urllib3 retry policy for GitHub (see the module docstring)."""
 
-    def __init__(self, max_wait: float = 60.0, **kwargs):
+    def __init__(self, max_wait: float = 60.0, refetch=None, **kwargs):
         kwargs.setdefault("total", 4)
         kwargs.setdefault("backoff_factor", 0.5)
         kwargs["status_forcelist"] = (403, 429, 500, 502, 503, 504)
@@ -87,14 +96,17 @@ class GitHubRetry(Retry):
         kwargs["raise_on_status"] = False
         super().__init__(**kwargs)
         self.max_wait = max_wait
+        self.refetch = refetch  # installation token after a 401 (`_watched`): refetch(refused) -> new token
         self.wait = 0.0
 
     def new(self, **kwargs):
         retry = super().new(**kwargs)
         retry.max_wait = self.max_wait
+        retry.refetch = self.refetch
         return retry
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        context.check(f"{method} {_path(url)} again")  # no retry once the job must stop
         if response is not None:
             if response.status in (403, 429):
                 return self._rate_limited(method, url, response, error, _pool, _stacktrace)
@@ -153,36 +165,62 @@ def _path(url: str | None) -> str:
 class _Token:
     value: str
     expires_at: float
+    fetched_at: float = 0.0
 
 
 class Installations:
-    """Installation tokens for a GitHub App, cached and fetched once at a time per installation."""
+    """Installation tokens for a GitHub App, cached and fetched once at a time per installation.
 
-    def __init__(self, app_id: int, private_key: str, api_url: str):
+    A cached token is replaced once less than `margin` seconds of it are left (but a token is
+    always kept `MIN_TOKEN_USE_SECONDS`, should GitHub grant shorter ones than the margin).
+    """
+
+    def __init__(self, app_id: int, private_key: str, api_url: str, margin: float = TOKEN_REFRESH_MARGIN,
+                 clock=time.time):
         self.app_id = app_id
         self.private_key = private_key
         self.api_url = api_url
+        self.margin = margin
+        self._clock = clock
         self._tokens: dict[int, _Token] = {}
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.fetches = 0
 
+    def _fresh(self, cached: _Token | None) -> bool:
+        if cached is None:
+            return False
+        margin = min(self.margin, max(0.0, cached.expires_at - cached.fetched_at - MIN_TOKEN_USE_SECONDS))
+        return cached.expires_at - margin > self._clock()
+
+    def _lock(self, installation_id: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(installation_id, threading.Lock())
+
+    def refetch(self, installation_id: int, refused: str) -> str:
+        """A new token after GitHub refused `refused` (401): the cached one is dropped if it is
+        still that one (concurrent refusals share one fetch), then fetched again."""
+        with self._lock(installation_id):
+            cached = self._tokens.get(installation_id)
+            if cached is not None and cached.value == refused:
+                del self._tokens[installation_id]
+                log.warning("GitHub refused the token of installation %s (401): fetching a new one", installation_id)
+        return self.token(installation_id)
+
     def token(self, installation_id: int) -> str:
         cached = self._tokens.get(installation_id)
-        if cached and cached.expires_at - TOKEN_REFRESH_MARGIN > time.time():
+        if self._fresh(cached):
             return cached.value
-        with self._locks_guard:
-            lock = self._locks.setdefault(installation_id, threading.Lock())
-        with lock:  # concurrent callers wait for the one fetch
+        with self._lock(installation_id):  # concurrent callers wait for the one fetch
             cached = self._tokens.get(installation_id)
-            if cached and cached.expires_at - TOKEN_REFRESH_MARGIN > time.time():
+            if self._fresh(cached):
                 return cached.value
             app = Github(base_url=self.api_url, auth=Auth.AppAuthToken(app_jwt(self.app_id, self.private_key)),
                          retry=GitHubRetry(), user_agent=USER_AGENT, seconds_between_requests=None,
                          seconds_between_writes=None)
             _, grant = app.requester.requestJsonAndCheck("POST", f"/app/installations/{installation_id}/access_tokens")
             expires_at = datetime.fromisoformat(grant["expires_at"].replace("Z", "+00:00")).timestamp()
-            self._tokens[installation_id] = _Token(grant["token"], expires_at)
+            self._tokens[installation_id] = _Token(grant["token"], expires_at, self._clock())
             self.fetches += 1
             log.info("fetched a token for installation %s, valid until %s", installation_id,
                      datetime.fromtimestamp(expires_at, timezone.utc).isoformat())
@@ -208,13 +246,62 @@ class WriteSpacing:
             self._sleep(slot - now)
 
 
+class _InstallationAuth(Auth.Token):
+    """The installation's current token, read at each request: a long job never sends one
+    that the cache has replaced."""
+
+    def __init__(self, installations: Installations, installation_id: int):
+        self._installations = installations
+        self._installation_id = installation_id
+        super().__init__(installations.token(installation_id))
+
+    @property
+    def token(self) -> str:
+        return self._installations.token(self._installation_id)
+
+
+def _watched(base):
+    """PyGithub's connection class `base`, with each request checked against the job
+    (`context.check`), its timeout cut to the time the job has left, and a 401 answered by
+    one new token and one more try when the client's `GitHubRetry` can refetch one."""
+
+    class Connection(base):
+        def getresponse(self):
+            response = self._send()
+            refetch = getattr(self.retry, "refetch", None)
+            if response.status_code == 401 and refetch is not None:
+                used = (self.headers.get("Authorization") or "").partition(" ")[2]
+                self.headers["Authorization"] = f"token {refetch(used)}"
+                response = self._send()  # GitHub refused it unread: sending it again is safe
+            return RequestsResponse(response)
+
+        def _send(self):
+            context.check(f"{self.verb} {_path(self.url)}")
+            timeout = None if self.timeout is None else context.capped(self.timeout)
+            return getattr(self.session, self.verb.lower())(
+                f"{self.protocol}://{self.host}:{self.port}{self.url}", headers=self.headers, data=self.input,
+                timeout=timeout, verify=self.verify, allow_redirects=False)
+
+    Connection.__name__ = Connection.__qualname__ = f"Watched{base.__name__}"
+    return Connection
+
+
+# PyGithub (pinned) has no per-request hook and clones its requester for lazy objects, so
+# the connection classes every requester builds are replaced, once, here. Outside a job
+# and without a refetch they behave as PyGithub's own (tests/test_github.py covers both).
+Requester._Requester__httpConnectionClass = _watched(HTTPRequestsConnectionClass)
+Requester._Requester__httpsConnectionClass = _watched(HTTPSRequestsConnectionClass)
+
+
 class GitHubAccess:
     """Builds PyGithub clients for installations (or for the single token)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        # a token is replaced while it still outlasts a whole job started now
+        margin = settings.job_timeout_seconds + TOKEN_SLACK_SECONDS
         self.installations = (
-            Installations(settings.app_id, settings.private_key, settings.api_url)
+            Installations(settings.app_id, settings.private_key, settings.api_url, margin=margin)
             if settings.app_id and settings.private_key else None
         )
         self.spacing = WriteSpacing(settings.github_write_spacing_seconds)
@@ -223,18 +310,23 @@ class GitHubAccess:
 
     def client(self, installation_id: int | None) -> Github:
         """A client authenticated for the installation; each request names the delivery."""
+        refetch = None
         if self.settings.token:
             auth = Auth.Token(self.settings.token)
         elif self.installations is not None:
             if installation_id is None:
                 raise ValueError("this delivery names no installation: a GitHub App cannot act on it")
-            auth = Auth.Token(self.installations.token(installation_id))
+            auth = _InstallationAuth(self.installations, installation_id)
+            installations = self.installations
+
+            def refetch(refused: str) -> str:
+                return installations.refetch(installation_id, refused)
         else:
             raise ValueError("no GitHub credentials: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN")
         return Github(
             base_url=self.settings.api_url,
             auth=auth,
-            retry=GitHubRetry(max_wait=self.settings.github_max_wait_seconds),
+            retry=GitHubRetry(max_wait=self.settings.github_max_wait_seconds, refetch=refetch),
             user_agent=f"{USER_AGENT} (delivery {context.delivery_id.get()})",
             seconds_between_requests=None,
             seconds_between_writes=None,
@@ -242,6 +334,7 @@ class GitHubAccess:
         )
 
     def before_write(self, installation_id: int | None) -> None:
+        context.check("a write to GitHub")
         self.spacing.wait(installation_id)
 
     def login(self) -> str:

@@ -11,6 +11,8 @@
   further calls with `BudgetExceeded`.
 - Retries: the client retries 429 and 5xx honouring `retry-after`; a rate limit that
   outlasts them becomes `RetryLater`, so the job is rescheduled rather than lost.
+- The job's deadline and lease (shared/context.py): no call starts once the job must stop,
+  and each call's timeout is cut so that it and its retries end by the deadline.
 """
 
 from __future__ import annotations
@@ -248,9 +250,11 @@ class Model:
               tools: list[dict] | None = None):
         import openai
 
+        context.check(f"a call to the model ({spec.name})")
         self._check_budget()
         kwargs: dict[str, Any] = {"model": spec.name, "messages": messages,
-                                  "max_tokens": self.settings.model_max_output_tokens}
+                                  "max_tokens": self.settings.model_max_output_tokens,
+                                  "timeout": request_timeout(self.settings)}
         if response_format:
             kwargs["response_format"] = response_format
         if tools:
@@ -290,6 +294,13 @@ class Model:
             spent = self.ledger.spent_today(self.repository)
             if spent >= self.daily_budget:
                 raise BudgetExceeded(self.repository, self.daily_budget, spent)
+
+
+def request_timeout(settings: Settings) -> float:
+    """One model request's timeout: the setting, cut so that the request and the client's
+    retries of it (each with this timeout) end by the job's deadline."""
+    return context.capped(settings.model_timeout_seconds * (settings.model_max_retries + 1)) \
+        / (settings.model_max_retries + 1)
 
 
 def _with_schema(messages: list[dict], schema: dict) -> list[dict]:

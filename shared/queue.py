@@ -3,10 +3,12 @@
 A delivery and its jobs are stored in one transaction (the delivery id is the
 idempotency key, so a redelivery adds nothing). Workers claim jobs with
 `FOR UPDATE SKIP LOCKED` under a lease; a job whose worker died is taken back when
-its lease runs out. Failures retry with exponential backoff and jitter, then go to the
-dead letter with their last error. Jobs of one function on one thread (issue or pull
-request) run one at a time, and a newer push to a pull request supersedes older queued
-jobs of the same function.
+its lease runs out (the worker renews it for as long as the function runs). Failures
+retry with exponential backoff and jitter, then go to the dead letter with their last
+error; a job rescheduled for a rate limit (`RetryLater`) keeps its attempts. Jobs of one
+function on one thread (issue or pull request) run one at a time, a busy thread never
+stops the claim from reaching other threads' jobs, and a newer push to a pull request
+supersedes older queued jobs of the same function.
 """
 
 from __future__ import annotations
@@ -111,12 +113,18 @@ def supersede_older(conn: psycopg.Connection, function: str, key: str) -> int:
 def claim(conn: psycopg.Connection, lease_seconds: float) -> Job | None:
     """Take the next runnable job under a lease, or None.
 
-    Runnable: queued and due, or running with an expired lease (its worker died).
+    Runnable: queued and due, or running with an expired lease (its worker died). A job whose
+    thread already has a running job is left out in the query itself, before the `LIMIT`:
+    however many jobs one busy thread has queued, they cannot hide another thread's job.
     """
     with conn.transaction():
         candidates = conn.execute(
-            """SELECT id, status, attempts, max_attempts, serial_key, supersede_key, function FROM jobs
-               WHERE (status = 'queued' AND run_at <= now()) OR (status = 'running' AND lease_until < now())
+            """SELECT id, status, attempts, max_attempts, serial_key, supersede_key, function FROM jobs AS j
+               WHERE ((status = 'queued' AND run_at <= now()) OR (status = 'running' AND lease_until < now()))
+                 AND NOT (serial_key IS NOT NULL AND EXISTS (
+                     SELECT 1 FROM jobs AS busy
+                     WHERE busy.serial_key = j.serial_key AND busy.status = 'running'
+                       AND busy.lease_until >= now() AND busy.id <> j.id))
                ORDER BY run_at, id LIMIT 20 FOR UPDATE SKIP LOCKED"""
         ).fetchall()
         for job_id, status, attempts, max_attempts, serial_key, supersede_key, function in candidates:
@@ -200,6 +208,18 @@ def fail(conn: psycopg.Connection, job: Job, error: str, retry_in: float | None 
         (status, error[:4000], delay, status, job.id, job.lease_token),
     )
     return status
+
+
+def reschedule(conn: psycopg.Connection, job: Job, reason: str, retry_in: float) -> bool:
+    """Put the job back in the queue for `retry_in` seconds without spending an attempt: waiting
+    for a rate limit (`RetryLater`) is not a failure. False when the lease was lost meanwhile."""
+    done = conn.execute(
+        """UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), last_error = %s,
+                  lease_until = NULL, lease_token = NULL, run_at = now() + make_interval(secs => %s)
+           WHERE id = %s AND lease_token = %s AND status = 'running'""",
+        (reason[:4000], retry_in, job.id, job.lease_token),
+    ).rowcount
+    return bool(done)
 
 
 def counts(conn: psycopg.Connection) -> dict[str, dict[str, int]]:

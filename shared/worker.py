@@ -2,8 +2,10 @@
 
 The function is called in-process through the same entry point functions-framework
 serves, with the same CloudEvent it would receive over HTTP. While it runs, a
-heartbeat keeps the job's lease; if this process dies, the lease runs out and another
-worker takes the job back.
+heartbeat keeps the job's lease, until the function really returns (past its deadline
+too: the job stops itself there, see shared/context.py). If this process dies, the lease
+runs out and another worker takes the job back; if the heartbeat cannot renew the lease,
+the job stops reaching GitHub and the model before the lease can lapse.
 """
 
 from __future__ import annotations
@@ -66,19 +68,20 @@ class Worker:
         """Claim and run one job; False when none was ready."""
         with self.pool.connection() as conn:
             conn.autocommit = True
+            claimed_at = time.monotonic()  # the lease ends no earlier than this plus its length
             job = queue.claim(conn, self.settings.job_lease_seconds)
             if job is None:
                 return False
             delivery = load_delivery(conn, job.delivery_id)
-        self._run(job, delivery)
+        self._run(job, delivery, context.Lease(self.settings.job_lease_seconds, claimed_at))
         return True
 
-    def _run(self, job: queue.Job, delivery: events.Delivery) -> None:
+    def _run(self, job: queue.Job, delivery: events.Delivery, lease: context.Lease) -> None:
         stop_heartbeat = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
+        heartbeat = threading.Thread(target=self._heartbeat, args=(job, lease, stop_heartbeat), daemon=True)
         heartbeat.start()
         outcome, error, retry_in = "done", None, None
-        with context.working_on(delivery.id, self.settings.job_timeout_seconds):
+        with context.working_on(delivery.id, self.settings.job_timeout_seconds, lease):
             log.info("%s: running %s for %s (attempt %d/%d)", self.name, job.function, delivery.name,
                      job.attempts, job.max_attempts)
             try:
@@ -114,27 +117,37 @@ class Worker:
                 if not queue.complete(conn, job):
                     log.warning("job %s finished after its lease was lost; another worker owns it", job.id)
                 return
+            if outcome == "later":  # a rate limit: not a failure, the attempt is given back
+                if queue.reschedule(conn, job, error or "", retry_in or 0.0):
+                    log.info("job %s (%s) rescheduled in %.0fs: %s", job.id, job.function, retry_in or 0.0, error)
+                return
             status = queue.fail(conn, job, error or "", retry_in, self.backoff_base)
             level = logging.ERROR if status == "dead" else logging.WARNING
             log.log(level, "job %s (%s) %s: %s", job.id, job.function,
                     "moved to the dead letter" if status == "dead" else "will be retried", error)
 
-    def _heartbeat(self, job: queue.Job, stop: threading.Event) -> None:
-        # Past the job's timeout the lease is no longer extended: a hung function loses
-        # its job to another worker instead of holding it forever.
+    def _heartbeat(self, job: queue.Job, lease: context.Lease, stop: threading.Event) -> None:
+        # The lease is renewed until the function returns, deadline or not: a job that is
+        # still running is never handed to a second worker. The deadline is enforced inside
+        # the job (shared/context.py); a renewal that fails leaves `lease` to run out, and
+        # the job stops itself before it can lapse.
         interval = self.settings.job_lease_seconds / 3
-        give_up = time.monotonic() + self.settings.job_timeout_seconds
+        overdue = time.monotonic() + self.settings.job_timeout_seconds + interval
+        warned = False
         while not stop.wait(interval):
-            if time.monotonic() > give_up:
-                log.error("job %s ran past %.0fs: its lease will lapse and another worker will retry it",
+            if not warned and time.monotonic() > overdue:
+                warned = True
+                log.error("job %s is still running past its %.0fs deadline; its lease is kept until it returns",
                           job.id, self.settings.job_timeout_seconds)
-                return
+            sent = time.monotonic()
             try:
                 with self.pool.connection() as conn:
                     conn.autocommit = True
                     if not queue.extend_lease(conn, job, self.settings.job_lease_seconds):
-                        log.warning("job %s lost its lease", job.id)
+                        lease.lose("another worker took the job back")
+                        log.warning("job %s lost its lease: it stops writing", job.id)
                         return
+                lease.renewed(sent)
             except (PoolTimeout, psycopg.Error) as error:
                 log.warning("could not extend the lease of job %s: %s", job.id, error)
 

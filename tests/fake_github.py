@@ -1209,6 +1209,12 @@ class FakeGitHub:
                     return rule[2]
         return 0.0
 
+    def revoke_token(self, token: str) -> None:
+        """Revoke a token before it expires (as GitHub does when an App's tokens are reset, or an
+        installation token is revoked): requests with it get 401 Bad credentials from now on."""
+        with self._lock:
+            self._tokens.pop(token, None)
+
     # ------------------------------------------------------------------ introspection
 
     def comments(self, full_name: str, number: int) -> list[dict]:

@@ -13,7 +13,7 @@ import time
 
 import psycopg
 import pytest
-from conftest import ROOT, count, free_port, jobs_of, signed
+from conftest import ROOT, close_process_pools, count, free_port, jobs_of, signed
 from fake_github import FakeGitHub
 from werkzeug.serving import make_server
 
@@ -241,3 +241,80 @@ def test_a_burst_from_many_installations_is_stored_and_handled_once_each(server,
     assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 60
     assert len(handled) == len(set(handled)) == 120  # every job once, none twice
     assert {s for _, _, s in jobs_of(app_env.database_url)} == {"done"}
+
+
+def test_a_job_whose_lease_was_taken_back_stops_writing(clean_db, env):
+    from shared import actions, context
+
+    github = FakeGitHub().start()
+    try:
+        github.add_repo(REPO)
+        github.add_issue(REPO, 1)
+        github.add_token(TOKEN, repos=[REPO])
+        config = env(DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
+                     PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="1")
+        function_module._access = None
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            from test_help_command import _delivery
+
+            queue.accept(conn, _delivery(payloads.comment("/help"), "taken-1"), ["commands"], 5)
+        stopped = []
+
+        def slow_then_write(event):
+            delivery = function_module.delivery_of(event)
+            with psycopg.connect(clean_db, autocommit=True) as conn:  # another worker took the job back
+                conn.execute("UPDATE jobs SET lease_token = gen_random_uuid(), lease_until = now() + interval '1 hour'")
+            threading.Event().wait(1.0)  # three heartbeats of this worker meanwhile
+            try:
+                function_module.act(delivery, [actions.UpsertComment(REPO, 1, "help", "stale answer")])
+            except context.LeaseLost as error:
+                stopped.append(error)
+                raise
+
+        pool = make_pool(clean_db)
+        try:
+            assert Worker(pool, config, {"commands": slow_then_write}, name="stale").run_once()
+        finally:
+            pool.close()
+        assert github.comments(REPO, 1) == []  # the stale worker wrote nothing
+        assert len(stopped) == 1
+        assert jobs_of(clean_db) == [("taken-1", "commands", "running")]  # left to the worker that holds it
+    finally:
+        github.stop()
+        close_process_pools()
+
+
+def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
+    """The other side of the above: a short lease, renewed by the heartbeat, never stops a job."""
+    github = FakeGitHub().start()
+    try:
+        github.add_repo(REPO)
+        github.add_issue(REPO, 1)
+        github.add_token(TOKEN, repos=[REPO])
+        config = env(DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
+                     PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="1")
+        function_module._access = None
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            from test_help_command import _delivery
+
+            queue.accept(conn, _delivery(payloads.comment("/help"), "renewed-1"), ["commands"], 5)
+
+        def write_for_three_leases(event):
+            from shared import actions
+
+            delivery = function_module.delivery_of(event)
+            for n in range(6):
+                function_module.act(delivery, [actions.UpsertComment(REPO, 1, "help", f"answer {n}")])
+                threading.Event().wait(0.5)
+
+        pool = make_pool(clean_db)
+        try:
+            assert Worker(pool, config, {"commands": write_for_three_leases}, name="steady").run_once()
+        finally:
+            pool.close()
+        [comment] = github.comments(REPO, 1)
+        assert comment["body"].endswith("answer 5")
+        assert jobs_of(clean_db) == [("renewed-1", "commands", "done")]
+    finally:
+        github.stop()
+        close_process_pools()

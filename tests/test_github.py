@@ -60,17 +60,24 @@ def test_installation_token_is_fetched_once_and_cached(fake, key):
     assert fake.tokens_issued[0]["token"] == first
 
 
-def test_token_is_replaced_five_minutes_before_it_expires(fake, key):
-    fake.token_ttl_seconds = 299  # already inside the 5-minute margin
-    installations = Installations(4242, key[0], fake.url)
-    installations.token(7)
-    installations.token(7)
+def test_token_is_replaced_while_it_still_outlasts_a_job(fake, key):
+    now = [time.time()]
+    installations = access(fake, key, PETREL_JOB_TIMEOUT_SECONDS="600").installations
+    installations._clock = lambda: now[0]
+    first = installations.token(7)  # valid for an hour
+    now[0] += 3600 - 700  # 700 s left: more than the job's 600 s plus a minute
+    assert installations.token(7) == first
+    now[0] += 50  # 650 s left: a job started now could outlive it
+    assert installations.token(7) != first
     assert len(fake.tokens_issued) == 2
-    fake.token_ttl_seconds = 301
-    installations = Installations(4242, key[0], fake.url)
+
+
+def test_a_token_is_kept_a_minute_even_when_tokens_are_shorter_than_a_job(fake, key):
+    fake.token_ttl_seconds = 299  # GitHub grants less than the margin: refetching would not help
+    installations = Installations(4242, key[0], fake.url, margin=660)
     installations.token(7)
     installations.token(7)
-    assert len(fake.tokens_issued) == 3
+    assert len(fake.tokens_issued) == 1
 
 
 def test_concurrent_requests_for_one_installation_share_one_fetch(fake, key):
@@ -306,3 +313,63 @@ def test_permission_to_steer_is_write_or_more_and_is_cached_for_a_while(fake):
     now[0] += 601
     assert permissions.may_steer(client, REPO, "wes") is False
     assert permissions.lookups == 7
+
+
+# --- the job's deadline and lease -----------------------------------------------------------
+
+
+def test_no_request_is_sent_once_the_deadline_has_passed(fake):
+    client = access(fake).client(None)
+    with context.working_on("d-late", timeout_seconds=0), pytest.raises(context.DeadlineExceeded):
+        client.get_repo(REPO).get_issue(1).create_comment("too late")
+    assert fake.requests == [] and fake.comments(REPO, 1) == []
+
+
+def test_a_request_timeout_is_cut_to_the_time_the_job_has_left(fake):
+    fake.slow("GET", rf"^/repos/{REPO}$", 3, times=5)  # within the 20 s request timeout
+    client = access(fake, PETREL_GITHUB_TIMEOUT_SECONDS="20").client(None)
+    with context.working_on("d-short", timeout_seconds=1), pytest.raises(context.DeadlineExceeded):
+        client.get_repo(REPO)  # times out at the deadline, and is not tried again past it
+    assert len([r for r in fake.requests if r.path == f"/repos/{REPO}"]) == 1
+
+
+def test_a_job_whose_lease_ran_out_writes_nothing(fake):
+    lapsed = context.Lease(30, renewed_at=time.monotonic() - 31)  # its heartbeat could not renew it
+    client = access(fake).client(None)
+    issue = client.get_repo(REPO).get_issue(1)
+    with context.working_on("d-lapsed", timeout_seconds=600, lease=lapsed), pytest.raises(context.LeaseLost):
+        actions.execute([actions.UpsertComment(REPO, 1, "k", "text")], client)
+    taken = context.Lease(30)
+    taken.lose("another worker took the job back")
+    with context.working_on("d-taken", timeout_seconds=600, lease=taken), pytest.raises(context.LeaseLost):
+        issue.create_comment("not mine any more")
+    assert fake.comments(REPO, 1) == []
+
+
+def test_a_revoked_installation_token_is_fetched_again_once(fake, key):
+    client = access(fake, key).client(7)
+    issue = client.get_repo(REPO).get_issue(1)
+    fake.revoke_token(fake.tokens_issued[0]["token"])
+    issue.create_comment("after the revocation")  # 401, a new token, the same request again
+    assert len(fake.tokens_issued) == 2
+    assert [r.status for r in fake.requests if r.method == "POST" and r.path.endswith("/comments")] == [401, 201]
+    issue.create_comment("with the new token")  # the client uses the new token from now on
+    assert [c["body"] for c in fake.comments(REPO, 1)] == ["after the revocation", "with the new token"]
+    assert len(fake.tokens_issued) == 2
+
+
+def test_a_second_401_is_not_fetched_for_again(fake, key):
+    client = access(fake, key).client(7)
+    fake.fail("GET", rf"^/repos/{REPO}$", 401, times=5)
+    with pytest.raises(BadCredentialsException):
+        client.get_repo(REPO)
+    assert len(fake.tokens_issued) == 2  # the first, and one more after the first 401
+    assert len([r for r in fake.requests if r.path == f"/repos/{REPO}"]) == 2
+
+
+def test_a_401_with_the_single_token_is_not_retried(fake):
+    client = access(fake).client(None)
+    fake.fail("GET", rf"^/repos/{REPO}$", 401, times=5)
+    with pytest.raises(BadCredentialsException):
+        client.get_repo(REPO)
+    assert len([r for r in fake.requests if r.path == f"/repos/{REPO}"]) == 1

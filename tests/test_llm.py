@@ -201,3 +201,24 @@ def test_chat_offers_tools_and_returns_tool_calls(fake):
     assert fake.chat_requests()[0]["tools"] == tools
     [call] = message.tool_calls
     assert call.function.name == "read_file" and call.function.arguments == '{"path": "README.md"}'
+
+
+def test_no_model_call_once_the_deadline_has_passed(fake):
+    with context.working_on("d-late", timeout_seconds=0), pytest.raises(context.DeadlineExceeded):
+        model(fake).text("review", "s", "u")
+    assert fake.requests == []
+
+
+def test_a_model_call_and_its_retries_stop_at_the_deadline(fake):
+    fake.hang(3, times=3)  # answers well within the 120 s timeout, but after the job's deadline
+    slow = model(fake, PETREL_MODEL_TIMEOUT_SECONDS="120", PETREL_MODEL_MAX_RETRIES="2")
+    with context.working_on("d-short", timeout_seconds=1.5), pytest.raises(ModelError, match="APITimeoutError"):
+        slow.text("review", "s", "u")
+
+
+def test_no_model_call_once_the_lease_is_lost(fake):
+    lease = context.Lease(60)
+    lease.lose("another worker took the job back")
+    with context.working_on("d-taken", timeout_seconds=600, lease=lease), pytest.raises(context.LeaseLost):
+        model(fake).text("review", "s", "u")
+    assert fake.requests == []

@@ -20,6 +20,9 @@ from test_review import SERVICE, edited_service, reviewer
 
 import payloads
 from shared import actions, function as function_module, llm, notices, pulls
+
+
+from shared import actions, function as function_module, llm, notices, settings as settings_module
 from shared.db import make_pool
 from shared.worker import Worker, load_handler
 
@@ -388,7 +391,7 @@ def test_a_rate_limit_beyond_the_cap_reschedules_the_review_and_it_finishes_once
         status, attempts, error, wait = conn.execute(
             "SELECT status, attempts, last_error, extract(epoch FROM run_at - now()) FROM jobs "
             "WHERE function = 'pr_review'").fetchone()
-        assert (status, attempts) == ("queued", 1) and "rate limit" in error and 100 < float(wait) <= 121
+        assert (status, attempts) == ("queued", 0) and "rate limit" in error and 100 < float(wait) <= 121
         conn.execute("UPDATE jobs SET run_at = now() WHERE function = 'pr_review'")  # the limit has lifted
     world.work()
     assert len(world.reviews()) == 1
@@ -611,3 +614,84 @@ def test_a_resolution_counts_only_on_petrels_thread_and_by_one_who_may_steer(wor
     assert feedback_rows(world) == []
     resolve(world, author="petrel-bot", resolver="maintainer")
     assert [title for title, _ in feedback_rows(world)] == ["negative"]
+
+
+# --- one piece of work, once ------------------------------------------------------------------
+
+
+def test_automatic_review_and_slash_review_at_the_same_moment_post_one_review(world):
+    import threading
+
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    both_planned = threading.Barrier(2)
+
+    def in_step(request):
+        # both jobs ask for their findings, and get them at the same moment
+        if "findings" in str(request.get("response_format")):
+            try:
+                both_planned.wait(timeout=20)
+            except threading.BrokenBarrierError:
+                pass
+        return reviewer(request)
+
+    world.model.responder = in_step
+    # looking for an earlier review is slow: without a lock, both jobs find none and both post
+    world.github.slow("GET", r"/pulls/1/reviews$", 2, times=2)
+    world.deliver("opened", work=False)
+    comment = world.github.add_comment(REPO, 1, "/review", user="alice")
+    headers, body = signed(payloads.pr_comment("/review", comment_id=comment["id"]), "issue_comment", secret="s")
+    webhook = create_app("webhook", WEBHOOK, "http").test_client()
+    assert webhook.post("/", data=body, headers=headers).status_code == 202
+    handlers = {name: load_handler(name) for name in ("pr_review", "pr_summary", "commands")}
+    pool = make_pool(world.db)
+    try:
+        stop = threading.Event()
+        workers = [Worker(pool, settings_module.current(), handlers, name=f"w{n}") for n in range(3)]
+        threads = [threading.Thread(target=w.run, args=(stop,), kwargs={"idle": 0.05}) for w in workers]
+        for t in threads:
+            t.start()
+        with psycopg.connect(world.db) as conn:
+            for _ in range(600):  # until every job has finished (one way or another)
+                if not conn.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]:
+                    break
+                threading.Event().wait(0.1)
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        pool.close()
+    with psycopg.connect(world.db) as conn:
+        assert dict(conn.execute("SELECT function, status FROM jobs")) == {
+            "pr_review": "done", "pr_summary": "done", "commands": "done"}
+    assert both_planned.n_waiting == 0 and not both_planned.broken  # the two reviews really ran together
+    [review] = world.reviews()  # one review: not two, not none
+    assert review["body"].startswith(actions.marker(f"review:{review['commit_id']}"))
+    [reply] = world.comments(f"reply:{comment['id']}")
+    assert "`/review`: reviewed" in reply["body"]
+
+
+def test_two_writers_of_one_comment_at_the_same_moment_make_one_comment(world):
+    import threading
+
+    from shared import events
+
+    world.github.add_issue(REPO, 5)
+    world.github.slow("GET", r"/issues/5/comments$", 2, times=2)  # both look at the same time
+    payload = payloads.comment("/describe")
+    delivery = events.parse_delivery({"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "same-moment"},
+                                     __import__("json").dumps(payload).encode())
+    start = threading.Barrier(2)
+    outcomes = []
+
+    def write(text):
+        start.wait(timeout=20)
+        outcomes.extend(function_module.act(delivery, [actions.UpsertComment(REPO, 5, "summary", text)]))
+
+    threads = [threading.Thread(target=write, args=(f"summary {n}",)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    [summary] = [c for c in world.github.comments(REPO, 5) if c["body"].startswith(actions.marker("summary"))]
+    assert sorted(o.split()[0] for o in outcomes) == ["created", "edited"]
+    assert summary["body"].endswith(("summary 0", "summary 1"))

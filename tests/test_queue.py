@@ -181,34 +181,99 @@ def test_concurrent_claimers_never_take_the_same_job(clean_db):
     assert sorted(taken) == list(range(1, 41))
 
 
-def test_a_hung_job_stops_extending_its_lease_after_the_timeout(clean_db):
-    from shared import settings
+def test_a_job_past_its_timeout_keeps_its_lease_until_it_returns(clean_db):
+    from shared import context, settings
     from shared.db import make_pool
     from shared.worker import Worker
 
     config = settings.from_env({"PETREL_JOB_LEASE_SECONDS": "1", "PETREL_JOB_TIMEOUT_SECONDS": "1"})
-    release = threading.Event()
+    claims = []
+
+    def slow_job(event):
+        # runs on well past its deadline and past a lease length: another worker keeps trying
+        # to take the job meanwhile
+        with psycopg.connect(clean_db, autocommit=True) as other_worker:
+            while context.seconds_left() > -2.5:
+                claims.append(queue.claim(other_worker, 30))
+                threading.Event().wait(0.1)
+
     pool = make_pool(clean_db)
     try:
         with psycopg.connect(clean_db, autocommit=True) as conn:
             queue.accept(conn, delivery_of(payloads.example("push"), "push"), ["memory_indexer"], 5)
-        worker = Worker(pool, config, {"memory_indexer": lambda event: release.wait(30)})
-        thread = threading.Thread(target=worker.run_once)
-        thread.start()
+        assert Worker(pool, config, {"memory_indexer": slow_job}).run_once()
         with psycopg.connect(clean_db, autocommit=True) as conn:
-            for _ in range(100):  # the worker holds the job first
-                if conn.execute("SELECT status FROM jobs").fetchone()[0] == "running":
-                    break
-                threading.Event().wait(0.05)
-            taken_back = None
-            for _ in range(100):  # the lease (1 s) lapses once the timeout (1 s) has passed
-                taken_back = queue.claim(conn, 30)
-                if taken_back:
-                    break
-                threading.Event().wait(0.1)
-            assert taken_back is not None and taken_back.attempts == 2
-        release.set()
-        thread.join()
+            assert conn.execute("SELECT status, attempts FROM jobs").fetchone() == ("done", 1)
     finally:
-        release.set()
         pool.close()
+    assert len(claims) > 20 and claims == [None] * len(claims)  # nobody else ever took it
+
+
+def test_a_rate_limited_job_keeps_its_attempts(clean_db):
+    from shared import settings
+    from shared.context import RetryLater
+    from shared.db import make_pool
+    from shared.worker import Worker
+
+    def limited(event):
+        raise RetryLater(30, "GitHub rate limit on POST /repos/o/r/issues/1/comments")
+
+    pool = make_pool(clean_db)
+    try:
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            queue.accept(conn, delivery_of(payloads.example("push"), "push"), ["memory_indexer"], 2)
+            worker = Worker(pool, settings.from_env({}), {"memory_indexer": limited})
+            for _ in range(4):  # twice the attempts allowed: waiting is not failing
+                age(conn)
+                assert worker.run_once()
+            status, attempts, error, wait = conn.execute(
+                "SELECT status, attempts, last_error, extract(epoch FROM run_at - now()) FROM jobs").fetchone()
+    finally:
+        pool.close()
+    assert (status, attempts) == ("queued", 0)
+    assert "rate limit" in error and 20 < float(wait) <= 30
+
+
+def test_real_errors_still_spend_attempts_after_a_rate_limit(clean_db):
+    from shared import settings
+    from shared.context import RetryLater
+    from shared.db import make_pool
+    from shared.worker import Worker
+
+    outcomes = iter([RetryLater(1, "model rate limit (m)"), RuntimeError("boom"), RuntimeError("boom again")])
+
+    def flaky(event):
+        raise next(outcomes)
+
+    pool = make_pool(clean_db)
+    try:
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            queue.accept(conn, delivery_of(payloads.example("push"), "push"), ["memory_indexer"], 2)
+            worker = Worker(pool, settings.from_env({}), {"memory_indexer": flaky}, backoff_base=0.01)
+            for _ in range(3):
+                age(conn)
+                assert worker.run_once()
+            assert conn.execute("SELECT status, attempts, last_error FROM jobs").fetchone() == (
+                "dead", 2, "RuntimeError: boom again")
+    finally:
+        pool.close()
+
+
+def test_a_busy_thread_in_front_of_the_queue_does_not_hide_another_repository(conn):
+    def command(number: int, comment_id: int, repository: str = "Codertocat/Hello-World") -> events.Delivery:
+        payload = payloads.comment("/review", comment_id=comment_id)
+        payload["issue"]["number"] = number
+        payload["repository"]["full_name"] = repository
+        return delivery_of(payload, "issue_comment")
+
+    queue.accept(conn, command(1, 1), ["commands"], 5)
+    running = queue.claim(conn, 30)  # the thread is busy from now on
+    for n in range(300):  # then a flood of comments on that same thread
+        queue.accept(conn, command(1, 100 + n), ["commands"], 5)
+    other = command(7, 9999, repository="octo-org/other")
+    queue.accept(conn, other, ["commands"], 5)
+    job = queue.claim(conn, 30)
+    assert job is not None and job.delivery_id == other.id
+    assert queue.claim(conn, 30) is None  # the thread's own jobs still wait for the running one
+    queue.complete(conn, running)
+    assert queue.claim(conn, 30) is not None
