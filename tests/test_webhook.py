@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, SECRET, count, jobs_of, signed
@@ -223,3 +224,102 @@ def test_json_that_postgres_cannot_store_is_400_not_500(client, app_env, body):
     response = client.post("/", data=body, headers=headers)
     assert response.status_code == 400 and "cannot be stored" in response.get_json()["error"]
     assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 0
+
+
+# --------------------------------------------------------------------------- hostile header bytes
+
+NON_ASCII_SIGNATURES = [b"sha256=" + b"\xe9" * 64, b"sha256=\xff\xfe" + b"0" * 62, "sha256=é".encode() + b"a" * 62]
+
+
+def raw_post(port: int, headers: list[tuple[str, bytes]], body: bytes) -> tuple[int, bytes]:
+    """POST with header values sent as these exact bytes (http.client passes bytes through)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("POST", "/webhook")
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def hostile_headers(signature: bytes) -> list[tuple[str, bytes]]:
+    headers, _ = signed(payloads.example("push"), "push")
+    headers = [(k, v.encode()) for k, v in headers.items() if k != "X-Hub-Signature-256"]
+    return headers + [("X-Hub-Signature-256", signature)]
+
+
+@pytest.mark.parametrize("signature", [s.decode("latin-1") for s in NON_ASCII_SIGNATURES],
+                         ids=["latin-1", "byte-order-mark", "utf-8"])
+def test_a_signature_header_outside_ascii_is_401_through_flask(client, app_env, signature):
+    headers, body = signed(payloads.example("push"), "push")
+    headers["X-Hub-Signature-256"] = signature
+    response = client.post("/", data=body, headers=headers)
+    assert response.status_code == 401 and response.get_json()["error"] == events.BAD_SIGNATURE
+    assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 0
+
+
+def test_a_signature_header_of_raw_non_ascii_bytes_is_401_under_functions_framework(clean_db, tmp_path):
+    """The real `functions-framework` CLI serving the webhook, raw bytes in the header over a socket."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import free_port, wait_for_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")}
+    env.update(PYTHONPATH=str(ROOT), GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db)
+    log = tmp_path / "webhook.log"
+    framework = str(Path(sys.executable).parent / "functions-framework")
+    with open(log, "wb") as out:
+        process = subprocess.Popen([framework, "--target", "webhook", "--source", WEBHOOK_SOURCE,
+                                    "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+
+    try:
+        wait_for_port(process, port, 30, "functions-framework for the webhook", log.read_text, stop)
+        body = json.dumps(payloads.example("push")).encode()
+        answers = [raw_post(port, hostile_headers(signature), body) for signature in NON_ASCII_SIGNATURES]
+        good = raw_post(port, [(k, v.encode()) for k, v in signed(body, "push")[0].items()], body)
+    finally:
+        stop()
+    assert [status for status, _ in answers] == [401] * len(NON_ASCII_SIGNATURES), log.read_text()
+    assert all(json.loads(text)["error"] == events.BAD_SIGNATURE for _, text in answers)
+    assert good[0] == 202  # the same server stores a well-signed delivery
+    assert "Traceback" not in log.read_text()
+    assert count(clean_db, "SELECT count(*) FROM deliveries") == 1
+
+
+def test_a_signature_header_of_raw_non_ascii_bytes_is_401_on_the_local_server(env, clean_db):
+    """`make run`'s HTTP server (shared/local.py, werkzeug) in this process, raw bytes over a socket."""
+    from conftest import close_process_pools, free_port
+
+    from shared import db
+    from shared.local import LocalStack
+
+    config = env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db, PETREL_WORKERS=0, PORT=free_port())
+    pool = db.make_pool(clean_db)
+    stack = LocalStack(config, clean_db, pool, host="127.0.0.1")
+    stack.start()
+    try:
+        body = json.dumps(payloads.example("push")).encode()
+        answers = [raw_post(config.port, hostile_headers(signature), body) for signature in NON_ASCII_SIGNATURES]
+    finally:
+        stack.stop()
+        pool.close()
+        close_process_pools()
+    assert [status for status, _ in answers] == [401] * len(NON_ASCII_SIGNATURES)
+    assert count(clean_db, "SELECT count(*) FROM deliveries") == 0
