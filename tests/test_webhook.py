@@ -188,6 +188,21 @@ def test_database_unreachable_is_503_never_2xx(env, clean_db):
     assert "redeliver" in response.get_json()["error"]
 
 
+def test_a_database_that_cannot_be_started_is_503_not_500(env, tmp_path, monkeypatch):
+    from shared import db
+
+    monkeypatch.setattr(db, "_embedded", None)  # this test's embedded server, forgotten after it
+    blocker = tmp_path / "a-file-not-a-directory"
+    blocker.write_text("")
+    env(GITHUB_WEBHOOK_SECRET=SECRET, PETREL_DATA_DIR=str(blocker))  # no DATABASE_URL: the embedded Postgres
+    app = create_app("webhook", WEBHOOK_SOURCE, "http")
+    first, _ = post(app.test_client(), payloads.example("push"), "push")
+    again, _ = post(app.test_client(), payloads.example("push"), "push")  # and it is tried again, not cached
+    assert (first.status_code, again.status_code) == (503, 503)
+    assert first.get_json() == {"error": "database unavailable: the delivery was not stored, redeliver it from "
+                                         "the App's settings once Postgres is back"}
+
+
 def test_webhook_imports_neither_pygithub_nor_openai():
     import subprocess
 
@@ -214,6 +229,21 @@ def test_webhook_refuses_to_start_without_a_secret():
         "petrel webhook: GITHUB_WEBHOOK_SECRET is not set: the webhook cannot verify deliveries "
         "(set it to the secret configured on the GitHub App)"
     ]
+
+
+def test_webhook_refuses_to_start_with_a_malformed_database_url_in_one_line_without_the_password():
+    import subprocess
+
+    url = "postgresql://petrel:hunter2-Secret@db.example@127.0.0.1:1/petrel"  # an unescaped @ in the password
+    out = subprocess.run(
+        [sys.executable, "-c", f"import runpy; runpy.run_path({WEBHOOK_SOURCE!r})"], capture_output=True, text=True,
+        cwd=ROOT / "tests", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "GITHUB_WEBHOOK_SECRET": SECRET,
+                                 "DATABASE_URL": url},
+    )
+    assert out.returncode == 1
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("petrel webhook: DATABASE_URL is malformed: it has more than one @ before the host")
+    assert "hunter2" not in line and "Secret" not in line and "db.example" not in line
 
 
 @pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": "\\ud800"}',
