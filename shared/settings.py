@@ -282,8 +282,9 @@ def _database_password(url: str | None) -> str | None:
 
 
 def _web_url(env: Mapping[str, str], api_url: str) -> str:
-    """GITHUB_URL, or GitHub's web address derived from the API's: api.github.com -> github.com,
-    https://HOST/api/v3 (Enterprise Server) -> https://HOST, api.SUBDOMAIN.ghe.com -> SUBDOMAIN.ghe.com."""
+    """GITHUB_URL, or GitHub's web address derived from the API's: https://HOST/api/v3 (Enterprise
+    Server) -> https://HOST, api.SUBDOMAIN.ghe.com -> https://SUBDOMAIN.ghe.com, anything else
+    (api.github.com, a proxy, a test server) -> https://github.com."""
     value = (env.get("GITHUB_URL") or "").strip().rstrip("/")
     if value:
         if not re.match(r"^https?://[^/\s@?#]+$", value):
@@ -291,12 +292,11 @@ def _web_url(env: Mapping[str, str], api_url: str) -> str:
         return value
     parts = urlsplit(api_url)
     host = (parts.hostname or "").lower()
-    if host == "api.github.com":
-        return DEFAULT_WEB_URL
     if host.startswith("api.") and host.endswith(".ghe.com"):
         return f"https://{host[len('api.'):]}"
-    netloc = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{netloc}"
+    if parts.path.rstrip("/").endswith("/api/v3"):
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    return DEFAULT_WEB_URL
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -57,5 +57,6 @@ def test_an_injected_pull_request_gets_only_a_comment_review_without_pings_or_se
 def test_safe_text_keeps_code_and_removes_configured_secrets(env):
     env(GITHUB_TOKEN="ghp_" + "z" * 36, OPENAI_API_KEY="custom-provider-key-123", GITHUB_WEBHOOK_SECRET="hook-secret-456")
     text = actions.safe_text("see `@decorator` and @alice; key custom-provider-key-123, hook-secret-456, mail bob@example.com")
-    assert text == "see `@decorator` and @\u200balice; key [redacted], [redacted], mail bob@example.com"
+    # every [ that opens no inline link is escaped: no reference definition, wherever it is, links it
+    assert text == "see `@decorator` and @\u200balice; key \\[redacted], \\[redacted], mail bob@example.com"
     assert settings.current().secret_values()  # the settings name their secrets

@@ -174,6 +174,7 @@ def test_github_url_is_derived_from_the_api_url_or_set():
     assert from_env({}).github_host == "github.com"
     assert from_env({"GITHUB_API_URL": "https://ghe.example/api/v3"}).github_url == "https://ghe.example"
     assert from_env({"GITHUB_API_URL": "https://api.acme.ghe.com"}).github_host == "acme.ghe.com"
+    assert from_env({"GITHUB_API_URL": "http://127.0.0.1:8123"}).github_host == "github.com"  # a proxy, a test server
     assert from_env({"GITHUB_URL": "https://Code.Example/"}).github_host == "code.example"
     with pytest.raises(SettingsError, match="^GITHUB_URL="):
         from_env({"GITHUB_URL": "code.example"})

