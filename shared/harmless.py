@@ -196,10 +196,9 @@ def _blocks(text: str):
 # --------------------------------------------------------------------------- inlines
 
 
-def _code(text: str, longest: int) -> str:
-    """`text` as a code span whose backtick run is longer than `longest` (and than any in it)."""
+def _code(text: str, runs: int) -> str:
+    """`text` as a code span delimited by runs of `runs` backticks (longer than any in the text)."""
     text = text.replace("\r", " ").replace("\n", " ")
-    runs = max([longest, *(len(run) for run in re.findall(r"`+", text))]) + 1
     pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
     return f"{'`' * runs}{pad}{text}{pad}{'`' * runs}"
 
@@ -333,12 +332,36 @@ def _url_end(s: str, i: int) -> int:
 class _Inline:
     """One pass over a paragraph's text, left to right, as CommonMark reads its inlines."""
 
-    def __init__(self, s: str, host: str, code_spans: bool = True, longest: int | None = None):
+    def __init__(self, s: str, host: str, code_spans: bool = True, longest: list[int] | None = None):
         self.s = s
         self.host = host
         self.code_spans = code_spans
-        self.longest = longest if longest is not None else max((len(r) for r in re.findall(r"`+", s)), default=0)
+        # the longest backtick run so far: each inserted code span gets a longer one of its own, so
+        # that no two runs of the same length can pair up differently than intended
+        self.longest = longest if longest is not None else [max((len(r) for r in re.findall(r"`+", s)), default=0)]
         self.inert = 0
+        self.scanned = False  # cmark's memo of closing backtick runs, quirk included (see _closing)
+        self.ticks: dict[int, int] = {}
+
+    def _closing(self, i: int) -> int | None:
+        """End of the code span opened at `i`, exactly as cmark's scan_to_closing_backticks finds it:
+        it remembers where it last saw a run of each length, and once a scan has reached the end
+        it trusts that memo, even where a later, shorter scan overwrote it (so ``a` `b` @c` holds
+        no code span around @c, whatever the spec says)."""
+        s, n = self.s, _backtick_run(self.s, i)
+        pos = i + n
+        if n > 80 or (self.scanned and self.ticks.get(n, -1) <= pos):
+            return None
+        while True:
+            j = s.find("`", pos)
+            if j < 0:
+                self.scanned = True
+                return None
+            m = _backtick_run(s, j)
+            self.ticks[m] = j
+            pos = j + m
+            if m == n:
+                return pos
 
     def _sub(self, text: str, code_spans: bool = True) -> str:
         inner = _Inline(text, self.host, code_spans, self.longest)
@@ -359,7 +382,7 @@ class _Inline:
                     i += 2
                 continue
             if c == "`" and self.code_spans:
-                end = _code_span_end(s, i)
+                end = self._closing(i)
                 run = _backtick_run(s, i)
                 out.append(s[i:end] if end is not None else s[i:i + run])
                 i = end if end is not None else i + run
@@ -384,8 +407,7 @@ class _Inline:
                     out.append(url)
                     i = end
                 else:
-                    out.append(_code(url, self.longest))
-                    self.inert += 1
+                    self._inert_code(out, url, end)
                     i = end
                 continue
             if c == "@" or (c == "&" and _AT_ENTITY.match(s, i)):
@@ -411,8 +433,7 @@ class _Inline:
                 if pattern is _EMAIL_AUTOLINK or allowed_url(target, self.host):
                     out.append(match.group(0))
                 else:
-                    out.append(_code(target, self.longest))
-                    self.inert += 1
+                    self._inert_code(out, target, match.end())
                 return match.end()
         comment = _COMMENT.match(s, i)
         if comment:  # hidden; its text is made harmless too, in case GitHub does not read it as a comment
@@ -454,9 +475,23 @@ class _Inline:
             self.inert += 1
         else:
             label = self._sub(text)
-            out.append(f"{label} ({_code(target, self.longest)})" if label.strip() else _code(target, self.longest))
-            self.inert += 1
+            if label.strip():
+                out.append(f"{label} (")
+                self._inert_code(out, target, end)
+                out.append(")")
+            else:
+                self._inert_code(out, target, end)
         return end
+
+    def _inert_code(self, out: list[str], url: str, end: int) -> None:
+        """Emit `url` as a code span, kept apart from a backtick before or after it (runs would merge)."""
+        if out and out[-1].endswith("`"):
+            out.append(" ")
+        self.longest[0] += 1
+        out.append(_code(url, self.longest[0]))
+        if self.s.startswith("`", end):
+            out.append(" ")
+        self.inert += 1
 
 
 # --------------------------------------------------------------------------- the check
