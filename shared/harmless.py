@@ -56,6 +56,16 @@ URL_ATTRIBUTES = frozenset({"href", "src", "srcset", "poster", "background", "ac
 _FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _BLANK = re.compile(r"^[ \t]*$")
 _BLOCK_START = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)]|#{1,6})(?:[ \t]|$)")
+# HTML blocks (CommonMark's kinds 1, 2, 6 and 7) whose first tag this scanner keeps: raw HTML up to their end
+_HTML_BLOCK_NAMES = frozenset((
+    "address", "article", "aside", "base", "basefont", "blockquote", "body", "caption", "center", "col", "colgroup",
+    "dd", "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "frame",
+    "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hr", "html", "iframe", "legend", "li", "link",
+    "main", "menu", "menuitem", "nav", "noframes", "ol", "optgroup", "option", "p", "param", "section", "source",
+    "summary", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "track", "ul"))
+_HTML_START = re.compile(r"^ {0,3}<(/?)([A-Za-z][A-Za-z0-9\-]*)(?=[\s/>]|$)")
+# a thematic break or a setext underline: the paragraph above ends there
+_BREAK = re.compile(r"^ {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,}|=+[ \t]*|-+[ \t]*)$")
 _TABLE_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _AT_ENTITY = re.compile(r"&(?:#0*64|#[xX]0*40|commat);")
@@ -66,7 +76,9 @@ _ATTRIBUTE = r"""(?:\s+[A-Za-z_:][A-Za-z0-9_.:\-]*(?:\s*=\s*(?:[^\s"'=<>`]+|'[^'
 _OPEN_TAG = re.compile(rf"<([A-Za-z][A-Za-z0-9\-]*)({_ATTRIBUTE}*)\s*/?>")
 _CLOSE_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9\-]*)\s*>")
 _ATTRIBUTE_NAME = re.compile(r"""\s+([A-Za-z_:][A-Za-z0-9_.:\-]*)(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?""")
-_COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
+_COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)  # in raw HTML: anything to the first -->
+# in a paragraph, CommonMark's (0.29) comment: not starting with > or ->, no --, not ending with -
+_INLINE_COMMENT = re.compile(r"<!--(?!-?>)((?:(?!--).)*?)(?<!-)-->", re.DOTALL)
 _BARE_URL = re.compile(r"(?:https?://|ftp://|www\.)", re.IGNORECASE)
 _TASK = re.compile(r"^[ \t]*(?:>[ \t]*)*(?:[-+*]|\d{1,9}[.)])[ \t]+$")
 # GitHub's mention rule, made stricter: an @ after anything but an ASCII word character, then a
@@ -97,11 +109,11 @@ def neutralise(text: str, host: str) -> tuple[str, int]:
     how many links and images were made inert). Fenced code blocks are kept as they are."""
     out: list[str] = []
     inert = 0
-    for is_code, part in _blocks(text):
-        if is_code:
+    for kind, part in _blocks(text):
+        if kind == "code":
             out.append(part)
-        else:
-            scanner = _Inline(part, host)
+        else:  # in an HTML block, backticks are no code span: everything is scanned as text
+            scanner = _Inline(part, host, raw=kind == "html")
             out.append(scanner.run())
             inert += scanner.inert
     return "".join(out), inert
@@ -148,49 +160,101 @@ def _same_host(rest: str, host: str) -> bool:
 # --------------------------------------------------------------------------- blocks
 
 
+def _html_block(line: str, in_paragraph: bool, comment_closes: bool) -> str | None:
+    """The end condition of the HTML block `line` starts ("pre", "comment" or "blank"), or None.
+    Only blocks whose opening tag this scanner keeps count: any other tag is escaped, and the
+    line is then a paragraph's."""
+    if re.match(r"^ {0,3}<!--", line):
+        if re.match(r"^ {0,3}<!---?>", line) or not comment_closes:
+            return None  # <!--> or unclosed: its <!-- is escaped below, and the line is a paragraph's
+        return "comment"
+    start = _HTML_START.match(line)
+    if not start:
+        return None
+    name = start.group(2).lower()
+    tag = (_CLOSE_TAG if start.group(1) else _OPEN_TAG).match(line, line.index("<"))
+    if not tag or name not in SAFE_TAGS or not _safe_attributes(tag):
+        return None
+    if name == "pre" and not start.group(1):
+        return "pre"
+    if name in _HTML_BLOCK_NAMES:
+        return "blank"
+    if not in_paragraph and not line[tag.end():].strip():  # kind 7: a lone complete tag, not inside a paragraph
+        return "blank"
+    return None
+
+
 def _blocks(text: str):
-    """(is_code, text) pieces: fenced code blocks (opening line to closing line), and the text
-    between them cut where no code span or link can cross: at blank lines, before a list item or a
-    heading, and around each cell of a table (GitHub splits a table's rows at | first)."""
+    """(kind, text) pieces: "code" (a fenced code block, opening line to closing line), "html"
+    (an HTML block: raw, no Markdown in it) and "text", cut where no code span or link can cross:
+    at blank lines, before a list item, a heading or a break, and around each cell of a table
+    (GitHub splits a table's rows at | first)."""
     pending: list[str] = []
     fence: tuple[str, int] | None = None
+    html: str | None = None
     table = False
     lines = text.splitlines(keepends=True)
+    last_comment_end = max((n for n, line in enumerate(lines) if "-->" in line), default=-1)
     for number, line in enumerate(lines):
         bare = line.rstrip("\r\n")
         if fence is not None:
             pending.append(line)
             char, length = fence
             if re.match(rf"^ {{0,3}}{re.escape(char)}{{{length},}}[ \t]*$", bare):
-                yield True, "".join(pending)
+                yield "code", "".join(pending)
                 pending, fence = [], None
             continue
+        if html is not None:
+            if html == "blank" and _BLANK.match(bare):
+                yield "html", "".join(pending)
+                pending, html = [], None
+            else:
+                pending.append(line)
+                if _html_ends(html, bare):
+                    yield "html", "".join(pending)
+                    pending, html = [], None
+                continue
         opening = _FENCE_OPEN.match(bare)
         starts_fence = opening and not (opening.group(2)[0] == "`" and "`" in opening.group(3))
-        if starts_fence or _BLANK.match(bare) or _BLOCK_START.match(bare):
+        starts_html = _html_block(bare, bool(pending) and not table, number <= last_comment_end)
+        quote = bool(re.match(r"^ {0,3}>", bare)) and not (pending and re.match(r"^ {0,3}>", pending[-1]))
+        if starts_fence or starts_html or quote or _BLANK.match(bare) or _BLOCK_START.match(bare) or _BREAK.match(bare):
             if pending:
-                yield False, "".join(pending)
-            pending = []
-        if starts_fence:
-            pending, fence, table = [line], (opening.group(2)[0], len(opening.group(2))), False
+                yield "text", "".join(pending)
+            pending, table = [], False
+        if starts_html:
+            pending, html = [line], starts_html
+            if _html_ends(html, bare):
+                yield "html", line
+                pending, html = [], None
             continue
-        if _BLANK.match(bare):
-            table = False
-            yield False, line
+        if _BREAK.match(bare) or _BLANK.match(bare):
+            yield "text", line
+            continue
+        if starts_fence:
+            pending, fence = [line], (opening.group(2)[0], len(opening.group(2)))
             continue
         following = lines[number + 1].rstrip("\r\n") if number + 1 < len(lines) else ""
         table = table or ("|" in bare and bool(_TABLE_DELIMITER.match(following)))
         if table:
             if pending:
-                yield False, "".join(pending)
+                yield "text", "".join(pending)
                 pending = []
             for cell in re.split(r"((?<!\\)\|)", line):
                 if cell:
-                    yield False, cell
+                    yield "text", cell
             continue
         pending.append(line)
     if pending:
-        yield fence is not None, "".join(pending)
+        yield "code" if fence is not None else "html" if html is not None else "text", "".join(pending)
+
+
+def _html_ends(kind: str, line: str) -> bool:
+    if kind == "pre":
+        return bool(re.search(r"</(?:script|pre|style)>", line, re.IGNORECASE))
+    if kind == "comment":
+        return "-->" in line
+    return False
 
 
 # --------------------------------------------------------------------------- inlines
@@ -229,9 +293,16 @@ def _code_span_end(s: str, i: int) -> int | None:
         j += m
 
 
+def _safe_attributes(tag: re.Match) -> bool:
+    """True for a closing tag, or an opening tag whose attributes only format (open, align, ...)."""
+    if tag.re is _CLOSE_TAG:
+        return True
+    return all(name.lower() in SAFE_ATTRIBUTES for name in _ATTRIBUTE_NAME.findall(tag.group(2)))
+
+
 def _raw_tag_end(s: str, i: int) -> int | None:
     """End of an autolink or a raw HTML tag starting at `i` (they take precedence over code spans)."""
-    for pattern in (_URI_AUTOLINK, _EMAIL_AUTOLINK, _OPEN_TAG, _CLOSE_TAG, _COMMENT):
+    for pattern in (_URI_AUTOLINK, _EMAIL_AUTOLINK, _OPEN_TAG, _CLOSE_TAG, _INLINE_COMMENT):
         match = pattern.match(s, i)
         if match:
             return match.end()
@@ -311,10 +382,13 @@ def _destination(s: str, k: int) -> tuple[str, int] | None:
     return None
 
 
-def _url_end(s: str, i: int) -> int:
-    """End of a bare URL starting at `i`, with GFM's trailing punctuation left out."""
+def _url_end(s: str, i: int, early: bool = False) -> int:
+    """End of a bare URL starting at `i` as cmark-gfm's autolink finds it (to a space or a `<`,
+    less trailing punctuation). `early`: also stop at a quote, `>` or backtick, for a URL about
+    to become a code span (what follows it is then read alike by this scanner and by cmark)."""
+    stops = "<>\"'`" if early else "<"
     j = i
-    while j < len(s) and not s[j].isspace() and s[j] not in "<>\"'`":  # stopping early is safe: what follows starts no link
+    while j < len(s) and not s[j].isspace() and s[j] not in stops:
         j += 1
     while j > i:
         last = s[j - 1]
@@ -332,10 +406,12 @@ def _url_end(s: str, i: int) -> int:
 class _Inline:
     """One pass over a paragraph's text, left to right, as CommonMark reads its inlines."""
 
-    def __init__(self, s: str, host: str, code_spans: bool = True, longest: list[int] | None = None):
+    def __init__(self, s: str, host: str, raw: bool = False, longest: list[int] | None = None):
         self.s = s
         self.host = host
-        self.code_spans = code_spans
+        # raw: HTML (a block, a comment), where Markdown means nothing: no code span, link or
+        # autolink; only tags and mentions matter there
+        self.raw = raw
         # the longest backtick run so far: each inserted code span gets a longer one of its own, so
         # that no two runs of the same length can pair up differently than intended
         self.longest = longest if longest is not None else [max((len(r) for r in re.findall(r"`+", s)), default=0)]
@@ -363,8 +439,8 @@ class _Inline:
             if m == n:
                 return pos
 
-    def _sub(self, text: str, code_spans: bool = True) -> str:
-        inner = _Inline(text, self.host, code_spans, self.longest)
+    def _sub(self, text: str, raw: bool = False) -> str:
+        inner = _Inline(text, self.host, raw, self.longest)
         out = inner.run()
         self.inert += inner.inert
         return out
@@ -373,7 +449,7 @@ class _Inline:
         s, out, i, n = self.s, [], 0, len(self.s)
         while i < n:
             c = s[i]
-            if c == "\\" and i + 1 < n and s[i + 1] in _PUNCTUATION:
+            if c == "\\" and i + 1 < n and s[i + 1] in _PUNCTUATION and not self.raw:  # no escapes in HTML
                 if s[i + 1] == "@":  # \@ shows an @: it is a mention's start like any other
                     out.append("\\")
                     i += 1
@@ -381,7 +457,7 @@ class _Inline:
                     out.append(s[i:i + 2])
                     i += 2
                 continue
-            if c == "`" and self.code_spans:
+            if c == "`" and not self.raw:
                 end = self._closing(i)
                 run = _backtick_run(s, i)
                 out.append(s[i:end] if end is not None else s[i:i + run])
@@ -390,24 +466,28 @@ class _Inline:
             if c == "<":
                 i = self._angle(i, out)
                 continue
-            if c == "!" and s.startswith("![", i):
+            if c == "!" and s.startswith("![", i) and not self.raw:
                 i = self._link(i + 1, out, image=True)
                 continue
-            if c == "[":
+            if c == "[" and not self.raw:
                 i = self._link(i, out, image=False)
                 continue
-            if c in "hHfFwW" and _BARE_URL.match(s, i):
+            if c in "hHfFwW" and _BARE_URL.match(s, i) and not self.raw:
                 prefix = _BARE_URL.match(s, i).group(0)
                 end = _url_end(s, i)
                 url = s[i:end]
                 if end - i <= len(prefix):  # nothing after http:// or www.: no link
                     out.append(c)
                     i += 1
-                elif allowed_url("http://" + url if prefix.lower() == "www." else url, self.host):
-                    out.append(url)
+                elif (allowed_url("http://" + url if prefix.lower() == "www." else url, self.host) and "@" not in url
+                      and self._autolinked_here(i, prefix)):
+                    out.append(url)  # kept: GitHub links it, to its own host
+                    if s.startswith("<", end):
+                        out.append(" ")  # it ends at this <; once escaped as &lt; it would not
                     i = end
                 else:
-                    self._inert_code(out, url, end)
+                    end = _url_end(s, i, early=True)
+                    self._inert_code(out, s[i:end], end)
                     i = end
                 continue
             if c == "@" or (c == "&" and _AT_ENTITY.match(s, i)):
@@ -415,7 +495,9 @@ class _Inline:
                 before = s[i - 1] if i else ""
                 after = s[i + width] if i + width < n else ""
                 out.append(s[i:i + width])
-                if not re.match(r"[A-Za-z0-9_]", before) and (after.isalnum() or after == "&"):
+                # after a letter or digit it is an address, not a mention; after anything else (an _
+                # or * may be emphasis markup, gone once rendered) it may ping
+                if not re.match(r"[A-Za-z0-9]", before) and (after.isalnum() or after == "&"):
                     out.append(ZWSP)
                 i += width
                 continue
@@ -423,29 +505,37 @@ class _Inline:
             i += 1
         return "".join(out)
 
+    def _autolinked_here(self, i: int, prefix: str) -> bool:
+        """Whether cmark-gfm starts an autolink at i: a scheme not glued to letters before it (it
+        reads the whole word as the scheme), www. after a space, the start or one of *_~(."""
+        before = self.s[i - 1] if i else " "
+        if prefix.lower() == "www.":
+            return before.isspace() or before in "*_~("
+        return not before.isalpha()
+
     def _angle(self, i: int, out: list[str]) -> int:
         """An autolink, a raw HTML tag or comment, or a lone `<`, at i."""
         s = self.s
-        for pattern in (_URI_AUTOLINK, _EMAIL_AUTOLINK):
+        for pattern in (_URI_AUTOLINK, _EMAIL_AUTOLINK) if not self.raw else ():
             match = pattern.match(s, i)
             if match:
                 target = match.group(0)[1:-1]
+                if pattern is _EMAIL_AUTOLINK and not target.split("@")[0][-1:].isalnum():
+                    break  # <x.@org/team>: the @ may be a mention's; escaped below like any other <
                 if pattern is _EMAIL_AUTOLINK or allowed_url(target, self.host):
                     out.append(match.group(0))
                 else:
                     self._inert_code(out, target, match.end())
                 return match.end()
-        comment = _COMMENT.match(s, i)
+        comment = (_COMMENT if self.raw else _INLINE_COMMENT).match(s, i)
         if comment:  # hidden; its text is made harmless too, in case GitHub does not read it as a comment
-            out.append("<!--" + self._sub(comment.group(1), code_spans=False) + "-->")
+            out.append("<!--" + self._sub(comment.group(1), raw=True) + "-->")
             return comment.end()
         for pattern in (_OPEN_TAG, _CLOSE_TAG):
             match = pattern.match(s, i)
-            if match and match.group(1).lower() in SAFE_TAGS:
-                attributes = _ATTRIBUTE_NAME.findall(match.group(2)) if pattern is _OPEN_TAG else []
-                if all(name.lower() in SAFE_ATTRIBUTES for name in attributes):
-                    out.append(match.group(0))
-                    return match.end()
+            if match and match.group(1).lower() in SAFE_TAGS and _safe_attributes(match):
+                out.append(match.group(0))
+                return match.end()
         if i + 1 < len(s) and (s[i + 1].isalpha() or s[i + 1] in "/!?"):
             out.append("&lt;")  # any other tag (img, a, picture, ...) is shown, not rendered
         else:
@@ -475,6 +565,8 @@ class _Inline:
             self.inert += 1
         else:
             label = self._sub(text)
+            if label.startswith("`") and out and out[-1].endswith("`"):
+                out.append(" ")  # the [ taken away must not join two runs of backticks into one
             if label.strip():
                 out.append(f"{label} (")
                 self._inert_code(out, target, end)
@@ -485,7 +577,7 @@ class _Inline:
 
     def _inert_code(self, out: list[str], url: str, end: int) -> None:
         """Emit `url` as a code span, kept apart from a backtick before or after it (runs would merge)."""
-        if out and out[-1].endswith("`"):
+        if out and out[-1].endswith(("`", "\\")):  # a backslash would escape the opening backtick
             out.append(" ")
         self.longest[0] += 1
         out.append(_code(url, self.longest[0]))
@@ -510,8 +602,11 @@ def check(markdown: str, host: str) -> list[str]:
     """What would be harmful in `markdown` as GitHub renders it: a text outside <code>/<pre> with
     a pinging mention, a URL attribute (href, src, srcset, ...) to another host than `host`."""
     checker = _Checker(host)
-    checker.feed(render(markdown))
-    checker.close()
+    try:
+        checker.feed(render(markdown))
+        checker.close()
+    except Exception as error:  # noqa: BLE001 - HTML the checker cannot read is HTML it cannot vouch for
+        return [f"HTML the check cannot read ({type(error).__name__}: {error})"]
     return checker.problems
 
 
