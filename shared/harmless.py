@@ -26,6 +26,7 @@ comes with PyGithub's cryptography.
 
 from __future__ import annotations
 
+import bisect
 import html
 import logging
 import re
@@ -109,11 +110,12 @@ def neutralise(text: str, host: str) -> tuple[str, int]:
     how many links and images were made inert). Fenced code blocks are kept as they are."""
     out: list[str] = []
     inert = 0
+    budget = [SCAN_BUDGET]  # for the whole text: no input makes the scan quadratic
     for kind, part in _blocks(text):
         if kind == "code":
             out.append(part)
         else:  # in an HTML block, backticks are no code span: everything is scanned as text
-            scanner = _Inline(part, host, raw=kind == "html")
+            scanner = _Inline(part, host, raw=kind == "html", budget=budget)
             out.append(scanner.run())
             inert += scanner.inert
     return "".join(out), inert
@@ -279,18 +281,23 @@ def _backtick_run(s: str, i: int) -> int:
     return j - i
 
 
-def _code_span_end(s: str, i: int) -> int | None:
-    """End of the code span opened by the backtick run at `i`, or None when no run of the same length closes it."""
-    n = _backtick_run(s, i)
-    j = i + n
-    while True:
-        j = s.find("`", j)
-        if j < 0:
-            return None
-        m = _backtick_run(s, j)
-        if m == n:
-            return j + m
-        j += m
+def _code_span_ends(s: str) -> dict[int, int]:
+    """Start of each backtick run that opens a code span -> the span's end (CommonMark's rule:
+    the next run of the same length closes it; runs inside a span open nothing)."""
+    runs = [(run.start(), len(run.group(0))) for run in re.finditer(r"`+", s)]
+    by_length: dict[int, list[int]] = {}
+    for start, length in runs:
+        by_length.setdefault(length, []).append(start)
+    ends: dict[int, int] = {}
+    covered = 0
+    for start, length in runs:
+        if start < covered:
+            continue
+        starts = by_length[length]
+        k = bisect.bisect_right(starts, start)
+        if k < len(starts):
+            ends[start] = covered = starts[k] + length
+    return ends
 
 
 def _safe_attributes(tag: re.Match) -> bool:
@@ -309,17 +316,18 @@ def _raw_tag_end(s: str, i: int) -> int | None:
     return None
 
 
-def _matching_bracket(s: str, i: int) -> int | None:
-    """Index of the `]` closing the `[` at `i` (balanced, skipping escapes, code spans, tags)."""
-    depth, j = 0, i
-    while j < len(s):
+def _bracket_pairs(s: str) -> dict[int, int]:
+    """Each `[` -> its `]` (balanced, skipping escapes, code spans, autolinks and tags), in one pass."""
+    spans = _code_span_ends(s)
+    pairs, stack, j, n = {}, [], 0, len(s)
+    while j < n:
         c = s[j]
-        if c == "\\" and j + 1 < len(s) and s[j + 1] in _PUNCTUATION:
+        if c == "\\" and j + 1 < n and s[j + 1] in _PUNCTUATION:
             j += 2
             continue
         if c == "`":
-            end = _code_span_end(s, j)
-            j = end if end is not None else j + _backtick_run(s, j)
+            run = _backtick_run(s, j)
+            j = spans.get(j, j + run)
             continue
         if c == "<":
             end = _raw_tag_end(s, j)
@@ -327,18 +335,22 @@ def _matching_bracket(s: str, i: int) -> int | None:
                 j = end
                 continue
         if c == "[":
-            depth += 1
-        elif c == "]":
-            depth -= 1
-            if depth == 0:
-                return j
+            stack.append(j)
+        elif c == "]" and stack:
+            pairs[stack.pop()] = j
         j += 1
-    return None
+    return pairs
 
 
-def _destination(s: str, k: int) -> tuple[str, int] | None:
-    """(destination, end after the closing parenthesis) of an inline link whose `(` is at k - 1."""
-    n = len(s)
+MAX_DESTINATION = 4096  # a link's destination and title scanned at most this far: past it, no link (the [ is escaped)
+SCAN_BUDGET = 200_000  # and all of a text's destinations together: past it, every further [ is escaped
+MAX_NESTING = 8  # links and images read inside one another at most this deep; deeper, their [ is escaped
+
+
+def _destination(s: str, k: int, limit: int = 4096) -> tuple[str, int] | None:
+    """(destination, end after the closing parenthesis) of an inline link whose `(` is at k - 1
+    (None past `limit` characters: the caller escapes the `[`, which is always safe)."""
+    n = min(len(s), k + limit)
     j = k
     while j < n and s[j] in " \t\n":
         j += 1
@@ -390,14 +402,16 @@ def _url_end(s: str, i: int, early: bool = False) -> int:
     j = i
     while j < len(s) and not s[j].isspace() and s[j] not in stops:
         j += 1
+    unbalanced = s.count(")", i, j) - s.count("(", i, j)
     while j > i:
         last = s[j - 1]
         if last in "?!.,:*_~'\"":
             j -= 1
-        elif last == ")" and s[i:j].count(")") > s[i:j].count("("):
+        elif last == ")" and unbalanced > 0:
             j -= 1
-        elif last == ";" and re.search(r"&[A-Za-z0-9]+;$", s[i:j]):
-            j = i + re.search(r"&[A-Za-z0-9]+;$", s[i:j]).start()
+            unbalanced -= 1
+        elif last == ";" and re.search(r"&[A-Za-z0-9]{1,32};$", s[max(i, j - 34):j]):
+            j -= len(re.search(r"&[A-Za-z0-9]{1,32};$", s[max(i, j - 34):j]).group(0))
         else:
             break
     return j
@@ -406,9 +420,13 @@ def _url_end(s: str, i: int, early: bool = False) -> int:
 class _Inline:
     """One pass over a paragraph's text, left to right, as CommonMark reads its inlines."""
 
-    def __init__(self, s: str, host: str, raw: bool = False, longest: list[int] | None = None):
+    def __init__(self, s: str, host: str, raw: bool = False, longest: list[int] | None = None, depth: int = 0,
+                 budget: list[int] | None = None):
         self.s = s
         self.host = host
+        self.depth = depth  # links within links: past MAX_NESTING, every [ is escaped
+        self.budget = budget if budget is not None else [SCAN_BUDGET]  # shared with the nested scanners
+        self._pairs: dict[int, int] | None = None
         # raw: HTML (a block, a comment), where Markdown means nothing: no code span, link or
         # autolink; only tags and mentions matter there
         self.raw = raw
@@ -440,7 +458,7 @@ class _Inline:
                 return pos
 
     def _sub(self, text: str, raw: bool = False) -> str:
-        inner = _Inline(text, self.host, raw, self.longest)
+        inner = _Inline(text, self.host, raw, self.longest, self.depth + 1, self.budget)
         out = inner.run()
         self.inert += inner.inert
         return out
@@ -520,7 +538,8 @@ class _Inline:
             match = pattern.match(s, i)
             if match:
                 target = match.group(0)[1:-1]
-                if pattern is _EMAIL_AUTOLINK and not target.split("@")[0][-1:].isalnum():
+                if pattern is _EMAIL_AUTOLINK and (not target.split("@")[0][-1:].isalnum()
+                                                   or not allowed_url("mailto:" + target, self.host)):
                     break  # <x.@org/team>: the @ may be a mention's; escaped below like any other <
                 if pattern is _EMAIL_AUTOLINK or allowed_url(target, self.host):
                     out.append(match.group(0))
@@ -550,8 +569,14 @@ class _Inline:
                 and _TASK.match(s[s.rfind("\n", 0, i) + 1:i])):
             out.append(s[i:i + 3])  # a task list's checkbox
             return i + 3
-        close = _matching_bracket(s, i)
-        parsed = _destination(s, close + 2) if close is not None and s.startswith("(", close + 1) else None
+        if self._pairs is None:
+            self._pairs = _bracket_pairs(s) if self.depth < MAX_NESTING else {}
+        close = self._pairs.get(i)
+        parsed = None
+        if close is not None and s.startswith("(", close + 1) and self.budget[0] > 0:
+            limit = min(MAX_DESTINATION, self.budget[0])
+            parsed = _destination(s, close + 2, limit)
+            self.budget[0] -= (parsed[1] - close - 2) if parsed else limit
         if parsed is None:
             out.append("!\\[" if image else "\\[")
             return i + 1
