@@ -54,6 +54,7 @@ URL_ATTRIBUTES = frozenset({"href", "src", "srcset", "poster", "background", "ac
                             "longdesc", "xlink:href", "usemap", "codebase", "lowsrc", "dynsrc", "manifest", "ping",
                             "icon", "profile", "archive", "classid"})
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _BLANK = re.compile(r"^[ \t]*$")
 _BLOCK_START = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)]|#{1,6})(?:[ \t]|$)")
@@ -195,7 +196,7 @@ def _blocks(text: str):
     fence: tuple[str, int] | None = None
     html: str | None = None
     table = False
-    lines = text.splitlines(keepends=True)
+    lines = _LINE.findall(text)  # CommonMark's line endings only (str.splitlines knows more)
     last_comment_end = max((n for n, line in enumerate(lines) if "-->" in line), default=-1)
     for number, line in enumerate(lines):
         bare = line.rstrip("\r\n")

@@ -152,6 +152,9 @@ MENTIONS = {
     "in-html-comment-lookalike": "<!-- -- --> @everyone",
     "list-fence-closed-less-indented": "- a\n\n    ```\n    x\n  ```\n@everyone",
     "table-cell": "| a | b |\n|---|---|\n| `x | @everyone` |",
+    "line-separator-is-no-line-end": "text\u2028```\n@everyone\n```",
+    "html-block-has-no-code-span": "<details>\n`@everyone`\n</details>",
+    "emphasis-before": "_it_@everyone",
 }
 
 
