@@ -162,11 +162,16 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         id=delivery_id,
         event=event,
         action=action if isinstance(action, str) and action else None,
-        installation_id=installation.get("id") if isinstance(installation, dict) and isinstance(installation.get("id"), int) else None,
+        installation_id=installation.get("id") if isinstance(installation, dict) and _is_int(installation.get("id")) else None,
         repository=repository.get("full_name") if isinstance(repository, dict) and isinstance(repository.get("full_name"), str) else None,
         payload=payload,
         payload_json=text,
     )
+
+
+def _is_int(value: Any) -> bool:
+    # JSON true/false are Python bools, which are ints: Postgres refuses them for a bigint (a 500)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def cloudevent_attributes(delivery: Delivery) -> dict[str, str]:

@@ -231,6 +231,16 @@ def test_webhook_refuses_to_start_without_a_secret():
     ]
 
 
+@pytest.mark.parametrize("value", [b"false", b"true"])
+def test_an_installation_id_that_is_a_boolean_is_no_installation_not_a_500(client, app_env, value):
+    body = b'{"installation": {"id": ' + value + b'}}'
+    headers, _ = signed(b"", "push")
+    headers["X-Hub-Signature-256"] = events.sign(body, SECRET)
+    response = client.post("/", data=body, headers=headers)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert count(app_env.database_url, "SELECT count(*) FROM deliveries WHERE installation_id IS NULL") == 1
+
+
 def test_webhook_refuses_to_start_with_a_malformed_database_url_in_one_line_without_the_password():
     import subprocess
 
