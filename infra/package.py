@@ -79,6 +79,7 @@ DISTRIBUTIONS = {
     "requests": "requests",
     "unidiff": "unidiff",
     "yaml": "PyYAML",
+    "cmarkgfm": "cmarkgfm",
 }
 # imported, but not pinned on their own: they come with one of these pinned distributions
 # (PyGithub requires PyJWT[crypto] and urllib3; functions-framework requires Flask)

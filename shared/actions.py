@@ -57,28 +57,29 @@ def _mine(item, key: str, me: str) -> bool:
     return False
 
 
-_CODE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]*`)", re.DOTALL)
-_MENTION = re.compile(r"(?<![\w@`/])@(?=[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9_.-]+)?)")
+TRUNCATED = "\n\n_(truncated by Petrel)_"
 
 
 def safe_text(text: str) -> str:
-    """What Petrel posts, made harmless whatever the model or the content wrote in it:
-    no @-mention pings anyone (a zero-width space follows the @, outside code), and
-    nothing that looks like a credential, or equals one of Petrel's own secrets, is shown."""
-    from shared import log, settings
+    """What Petrel posts, made harmless whatever the model or the content wrote in it: first
+    every secret is redacted (the settings' values and anything shaped like a credential), then,
+    outside code, no @-mention pings anyone and no image or link points to a host other than
+    GitHub's (shared/harmless.py; checked by rendering with GitHub's own Markdown parser)."""
+    from shared import harmless, log, settings
 
-    parts = _CODE.split(text)
-    text = "".join(part if n % 2 else _MENTION.sub("@\u200b", part) for n, part in enumerate(parts))
-    for secret in settings.current().secret_values():
-        text = text.replace(secret, "[redacted]")
-    return log.redact(text)
+    config = settings.current()  # loaded before redacting: its secret values are redacted too
+    return harmless.make_harmless(log.redact(text), config.github_host)
 
 
 def _marked(key: str, body: str) -> str:
-    text = f"{marker(key)}\n{safe_text(body)}"
-    if len(text) > MAX_COMMENT_CHARS:
-        text = text[: MAX_COMMENT_CHARS - 40] + "\n\n_(truncated by Petrel)_"
-    return text
+    room = MAX_COMMENT_CHARS - len(marker(key)) - 1
+    text = safe_text(body)
+    cut = room - len(TRUNCATED)
+    while len(text) > room:
+        # cut, then make harmless again: a cut can leave a code span open, and what it held is text now
+        text = safe_text(text[:cut] + TRUNCATED)
+        cut = max(cut - max(len(text) - room, 0) - 64, 0)
+    return f"{marker(key)}\n{text}"
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def database(config: settings.Settings) -> str:
         db.migrate(url)
         return url
     except db.DatabaseUnavailable as error:
-        print(f"petrel: cannot reach DATABASE_URL: {error}", file=sys.stderr)
+        print(log.redact(f"petrel: cannot reach DATABASE_URL: {error}"), file=sys.stderr)
         raise SystemExit(2) from None
 
 

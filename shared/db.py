@@ -85,7 +85,11 @@ def resolve_url(database_url: str | None, data_dir: Path) -> str:
     with _embedded_lock:
         if _embedded is None:
             _embedded = EmbeddedPostgres(Path(data_dir) / "postgres")
-        return _embedded.start()
+        try:
+            return _embedded.start()
+        except Exception as error:  # noqa: BLE001 - any cause: the database cannot be reached, said in one line
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise DatabaseUnavailable(f"the embedded Postgres under {_embedded.data_dir} did not start: {reason}") from error
 
 
 def embedded() -> EmbeddedPostgres | None:

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 from urllib.parse import parse_qs
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
 MISSING_SIGNATURE = "missing X-Hub-Signature-256 header: configure the webhook secret on GitHub and GITHUB_WEBHOOK_SECRET here"
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 BAD_SIGNATURE = "signature mismatch: check that GITHUB_WEBHOOK_SECRET matches the secret configured on GitHub"
 
 
@@ -88,11 +90,14 @@ def verify_signature(body: bytes, header: str | None, secrets: Sequence[str]) ->
     if not header:
         raise WebhookError(401, MISSING_SIGNATURE)
     scheme, _, digest = header.partition("=")
-    if scheme != "sha256" or not digest:
+    digest = digest.strip().lower()
+    # any header bytes may arrive (the server decodes them as Latin-1): only 64 hex digits are
+    # compared, so a malformed value is a refusal, never a TypeError from compare_digest
+    if scheme != "sha256" or not _HEX_DIGEST.fullmatch(digest):
         raise WebhookError(401, BAD_SIGNATURE)
     for secret in secrets:
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        if hmac.compare_digest(expected, digest.strip().lower()):
+        if hmac.compare_digest(expected.encode("ascii"), digest.encode("ascii")):
             return
     raise WebhookError(401, BAD_SIGNATURE)
 
@@ -157,11 +162,16 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         id=delivery_id,
         event=event,
         action=action if isinstance(action, str) and action else None,
-        installation_id=installation.get("id") if isinstance(installation, dict) and isinstance(installation.get("id"), int) else None,
+        installation_id=installation.get("id") if isinstance(installation, dict) and _is_int(installation.get("id")) else None,
         repository=repository.get("full_name") if isinstance(repository, dict) and isinstance(repository.get("full_name"), str) else None,
         payload=payload,
         payload_json=text,
     )
+
+
+def _is_int(value: Any) -> bool:
+    # JSON true/false are Python bools, which are ints: Postgres refuses them for a bigint (a 500)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def cloudevent_attributes(delivery: Delivery) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from shared import context, events, queue, subscriptions
+from shared import context, db, events, queue, subscriptions
 from shared.pubsub import PubSubPublisher
 from shared.settings import Settings
 
@@ -77,7 +77,8 @@ class Inbox:
             # JSON that Python reads but Postgres does not store (NaN, a lone surrogate, an id over 64 bits)
             log.warning("refused delivery %s: %s", delivery.id, str(error).strip().splitlines()[0])
             return Answer(400, {"error": f"the payload cannot be stored: {str(error).strip().splitlines()[0]}"})
-        except (PoolTimeout, psycopg.OperationalError) as error:
+        except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError, db.DatabaseUnavailable) as error:
+            # Postgres down, unreachable, or (embedded) not started: 503, so GitHub shows a failure to redeliver
             log.error("%s (%s)", DATABASE_DOWN, str(error).strip().splitlines()[0] if str(error) else type(error).__name__)
             return Answer(503, {"error": DATABASE_DOWN})
         if not accepted.stored:

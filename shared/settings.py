@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import unquote, urlsplit
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -24,6 +26,7 @@ KNOWN = {
     "GITHUB_PRIVATE_KEY_PATH": "path of the App's private key file",
     "GITHUB_TOKEN": "a single token instead of an App",
     "GITHUB_API_URL": "GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3)",
+    "GITHUB_URL": "GitHub's web address: links Petrel posts may go there only (default: from GITHUB_API_URL)",
     "OPENAI_API_KEY": "key of the OpenAI-compatible model server",
     "OPENAI_BASE_URL": "URL of the OpenAI-compatible model server (default: OpenAI)",
     "PETREL_MODEL": "model for reviews (default gpt-4o-mini)",
@@ -41,6 +44,7 @@ KNOWN = {
 }
 
 DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_WEB_URL = "https://github.com"
 # Pub/Sub's resource names: project ids 6-30 characters, topic ids 3-255 not starting with "goog".
 PUBSUB_TOPIC = re.compile(r"^projects/[a-z][a-z0-9.:-]{3,61}[a-z0-9]/topics/(?!goog)[A-Za-z][A-Za-z0-9._~%+-]{2,254}$")
 
@@ -49,15 +53,60 @@ class SettingsError(ValueError):
     """A setting is missing, malformed or contradicts another; the message names it."""
 
 
-@dataclass(frozen=True)
+MASK = "***"
+# query parameters and key=value words that carry a credential (libpq, and URLs in general)
+_CREDENTIAL_KEYS = r"password|passwd|pass|pwd|sslpassword|secret|token|key|api[_-]?key|access[_-]?token"
+_QUERY_CREDENTIAL = re.compile(rf"([?&;](?:{_CREDENTIAL_KEYS})=)[^&#;]*", re.IGNORECASE)
+_CONNINFO_PASSWORD = re.compile(r"(\b(?:password|sslpassword)\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
+
+
+def mask_url(value: str) -> str:
+    """`value` with every credential it carries replaced by ***: the password of `user:password@`
+    (all of the user information when it is ambiguous), credential query parameters, and a libpq
+    `password=` word. For showing a URL in an error message or a repr; it may mask too much, never
+    too little."""
+    text = str(value)
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        if at:
+            name, colon, _ = userinfo.partition(":")
+            plain = colon and not re.search(r"[/?#@]", name)
+            text = f"{scheme}://{name + ':' + MASK if plain else MASK}@{host}"
+        return _QUERY_CREDENTIAL.sub(lambda m: m.group(1) + MASK, text)
+    return _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
+
+
+def url_credentials(value: str | None) -> list[str]:
+    """The secrets a URL carries (its password, credential query parameters), as written and decoded."""
+    if not value:
+        return []
+    text = str(value)
+    found = []
+    if "://" in text:
+        rest = text.split("://", 1)[1]
+        for userinfo in (rest.rpartition("@")[0], rest.partition("@")[0] if "@" in rest else ""):
+            found.append(userinfo.partition(":")[2] if ":" in userinfo else userinfo)  # https://TOKEN@host
+        found += [m.group(0).split("=", 1)[1] for m in _QUERY_CREDENTIAL.finditer(text)]
+    else:
+        found += [m.group(2).strip("'") for m in _CONNINFO_PASSWORD.finditer(text)]
+    return [v for w in found for v in dict.fromkeys((w, unquote(w))) if v]
+
+
+_URL_FIELDS = ("api_url", "github_url", "database_url", "k_sink", "openai_base_url")
+_SECRET_FIELDS = ("webhook_secrets", "private_key", "token", "openai_api_key")
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
     webhook_secrets: tuple[str, ...] = ()
     app_id: int | None = None
-    private_key: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
+    private_key: str | None = None
+    token: str | None = None
     api_url: str = DEFAULT_API_URL
+    github_url: str = DEFAULT_WEB_URL
     app_slug: str = "petrel"
-    database_url: str | None = field(default=None, repr=False)
+    database_url: str | None = None
     data_dir: Path = Path(".data")
     port: int = 8080
     dry_run: bool = False
@@ -72,7 +121,7 @@ class Settings:
     github_write_spacing_seconds: float = 1.0
     github_timeout_seconds: float = 20.0
     max_body_bytes: int = 25 * 1024 * 1024
-    openai_api_key: str | None = field(default=None, repr=False)
+    openai_api_key: str | None = None
     openai_base_url: str | None = None
     model: str = "gpt-4o-mini"
     light_model: str = "gpt-4o-mini"
@@ -84,7 +133,27 @@ class Settings:
     model_timeout_seconds: float = 120.0
     model_max_output_tokens: int = 4096
     model_max_retries: int = 2
-    raw: Mapping[str, str] = field(default_factory=dict, repr=False)
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """Every field but the raw environment, with secrets as *** and URLs without their credentials."""
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "raw":
+                continue
+            if item.name in _SECRET_FIELDS and value:
+                value = tuple(MASK for _ in value) if isinstance(value, tuple) else MASK
+            elif item.name in _URL_FIELDS and value:
+                value = mask_url(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def github_host(self) -> str:
+        """The host of GitHub's web pages (github.com, or the Enterprise Server's host): the only
+        host that links and images in what Petrel posts may point to."""
+        return (urlsplit(self.github_url).hostname or "github.com").lower()
 
     @property
     def has_model(self) -> bool:
@@ -100,12 +169,20 @@ class Settings:
         return self.has_github_credentials and not self.dry_run
 
     def secret_values(self) -> list[str]:
-        """Every secret this process holds (long enough to be one), to keep them out of anything posted."""
-        values = [*self.webhook_secrets, self.token, self.openai_api_key, self.private_key]
-        url = self.database_url or ""
-        if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
-            values.append(url.split("@")[0].split("//")[-1].split(":", 1)[1])  # the database password
-        return [v.strip() for v in values if v and len(v.strip()) >= 8]
+        """Every secret this process holds (long enough to be one), to keep them out of anything
+        posted or logged: the webhook secrets, the token, the model key, the private key (and each
+        line of it), the database password and any credential in a configured URL."""
+        return list(self._secrets)
+
+    @cached_property
+    def _secrets(self) -> tuple[str, ...]:
+        values = [*self.webhook_secrets, self.token, self.openai_api_key, self.private_key, _database_password(self.database_url)]
+        if self.private_key:
+            values += [line for line in self.private_key.splitlines() if "-----" not in line]
+        for name in _URL_FIELDS:
+            if name != "database_url":  # its password is libpq's reading of it, above; its user name is no secret
+                values += url_credentials(getattr(self, name))
+        return tuple(dict.fromkeys(v.strip() for v in values if v and len(v.strip()) >= 8))
 
     def require_webhook_secret(self) -> None:
         if not self.webhook_secrets:
@@ -142,8 +219,84 @@ def read_dotenv(path: Path) -> dict[str, str]:
 def _base_url(env: Mapping[str, str]) -> str | None:
     value = (env.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or None
     if value and not re.match(r"^https?://[^/\s]+", value):
-        raise SettingsError(f"OPENAI_BASE_URL={value!r} is not an http(s) URL (e.g. http://localhost:11434/v1 for Ollama)")
+        raise SettingsError(f"OPENAI_BASE_URL={mask_url(value)!r} is not an http(s) URL (e.g. http://localhost:11434/v1 for Ollama)")
     return value
+
+
+DATABASE_URL_FORM = ("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with any @ : / ? # in the "
+                     "user or password written %40 %3A %2F %3F %23")
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    """DATABASE_URL, checked as libpq will read it; a problem is named without showing the value
+    (it holds the password)."""
+    value = (env.get("DATABASE_URL") or "").strip() or None
+    if value is None:
+        return None
+    problem = _conninfo_problem(value)
+    if problem:
+        raise SettingsError(f"DATABASE_URL is malformed: {problem} ({DATABASE_URL_FORM})")
+    return value
+
+
+def _conninfo_problem(value: str) -> str | None:
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("postgres", "postgresql"):
+            return f"its scheme is {scheme[:20]!r}, not postgresql"
+        end = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0], default=len(rest))
+        authority, tail = rest[:end], rest[end:]
+        if authority.count("@") > 1:
+            return "it has more than one @ before the host"
+        if "@" in tail:
+            return "it has an @ after the host"
+        if re.search(r"%(?![0-9A-Fa-f]{2})", value):
+            return "it has a % that is not followed by two hex digits"
+        for host in authority.rpartition("@")[2].split(","):
+            port = host.rsplit("]", 1)[-1].partition(":")[2] if host.startswith("[") else host.partition(":")[2]
+            if port and not (port.isdigit() and 0 < int(port) < 65536):
+                return "its port is not a number from 1 to 65535"
+    elif not re.match(r"^\s*[A-Za-z_]+\s*=", value):
+        return "it is neither a postgresql:// URL nor libpq key=value words"
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:  # no driver in this process: the shape checks above are all
+        return None
+    try:
+        conninfo_to_dict(value)
+    except Exception:  # noqa: BLE001 - libpq's message quotes the value, password included
+        return "libpq cannot parse it"
+    return None
+
+
+def _database_password(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        return conninfo_to_dict(url).get("password")
+    except Exception:  # noqa: BLE001 - no driver here, or unparsable: the URL's own shape
+        found = url_credentials(url)
+        return found[-1] if found else None
+
+
+def _web_url(env: Mapping[str, str], api_url: str) -> str:
+    """GITHUB_URL, or GitHub's web address derived from the API's: https://HOST/api/v3 (Enterprise
+    Server) -> https://HOST, api.SUBDOMAIN.ghe.com -> https://SUBDOMAIN.ghe.com, anything else
+    (api.github.com, a proxy, a test server) -> https://github.com."""
+    value = (env.get("GITHUB_URL") or "").strip().rstrip("/")
+    if value:
+        if not re.match(r"^https?://[^/\s@?#]+$", value):
+            raise SettingsError(f"GITHUB_URL={mask_url(value)!r} is not an http(s) URL (e.g. https://github.example.com)")
+        return value
+    parts = urlsplit(api_url)
+    host = (parts.hostname or "").lower()
+    if host.startswith("api.") and host.endswith(".ghe.com"):
+        return f"https://{host[len('api.'):]}"
+    if parts.path.rstrip("/").endswith("/api/v3"):
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    return DEFAULT_WEB_URL
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -225,11 +378,11 @@ def from_env(env: Mapping[str, str]) -> Settings:
 
     api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", api_url):
-        raise SettingsError(f"GITHUB_API_URL={api_url!r} is not an http(s) URL")
+        raise SettingsError(f"GITHUB_API_URL={mask_url(api_url)!r} is not an http(s) URL")
 
     k_sink = env.get("K_SINK") or None
     if k_sink and not re.match(r"^https?://", k_sink):
-        raise SettingsError(f"K_SINK={k_sink!r} is not an http(s) URL")
+        raise SettingsError(f"K_SINK={mask_url(k_sink)!r} is not an http(s) URL")
 
     pubsub_topic = (env.get("PETREL_PUBSUB_TOPIC") or "").strip() or None
     if pubsub_topic and not PUBSUB_TOPIC.match(pubsub_topic):
@@ -251,8 +404,9 @@ def from_env(env: Mapping[str, str]) -> Settings:
         private_key=private_key,
         token=token,
         api_url=api_url,
+        github_url=_web_url(env, api_url),
         app_slug=(env.get("PETREL_APP_SLUG") or "petrel").strip(),
-        database_url=env.get("DATABASE_URL") or None,
+        database_url=_database_url(env),
         data_dir=Path(env.get("PETREL_DATA_DIR") or ".data"),
         port=port,
         dry_run=_flag(env, "PETREL_DRY_RUN", False),

@@ -281,8 +281,10 @@ def test_action_yml_runs_this_module_with_every_input_as_a_setting():
     for name in action["inputs"]:
         assert f"${{{{ inputs.{name} }}}}" in wired, f"input {name} is not passed to the step"
         values[wired[f"${{{{ inputs.{name} }}}}"]] = {"github-token": "t", "openai-base-url": "http://m/v1",
+                                                      "database-url": "postgresql://db.example/petrel",
                                                       "dry-run": "true"}.get(name, f"v-{name}")
     config = settings.from_env(values)  # each variable is one Petrel reads
     assert (config.token, config.openai_api_key, config.openai_base_url, config.model, config.light_model,
             config.embedding_model, config.database_url, config.dry_run) == (
-        "t", "v-openai-api-key", "http://m/v1", "v-model", "v-light-model", "v-embedding-model", "v-database-url", True)
+        "t", "v-openai-api-key", "http://m/v1", "v-model", "v-light-model", "v-embedding-model",
+        "postgresql://db.example/petrel", True)

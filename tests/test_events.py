@@ -25,6 +25,16 @@ def test_signature_accepts_any_configured_secret_and_refuses_others():
         assert error.value.status == 401 and "GITHUB_WEBHOOK_SECRET" in error.value.message
 
 
+@pytest.mark.parametrize("digest", ["\u00e9" * 64, "\u00ff\u00fe" + "0" * 62, "\u0660" * 64, "a" * 63 + "\u00e9"],
+                         ids=["latin-1", "byte-order-mark", "arabic-indic-digits", "last-character"])
+def test_a_signature_with_characters_outside_ascii_is_refused_not_a_crash(digest):
+    # a server decodes header bytes as Latin-1; hmac.compare_digest raises TypeError on non-ASCII str
+    body = b'{"a": 1}'
+    with pytest.raises(events.WebhookError) as error:
+        events.verify_signature(body, "sha256=" + digest, ["secret"])
+    assert error.value.status == 401
+
+
 def test_no_secret_fails_closed():
     body = b"{}"
     with pytest.raises(events.WebhookError):

@@ -311,6 +311,19 @@ def test_bad_setting_stops_run_with_one_line_naming_it(tmp_path, variables, dote
         stop_postgres(tmp_path / ".data" / "postgres")
 
 
+@pytest.mark.parametrize("url", ["postgresql://petrel:hunter2-Secret@db.example@127.0.0.1:1/petrel",
+                                 "postgresql://petrel:hunter2-Secret@127.0.0.1:1/petrel?bogus_option=on"],
+                         ids=["two-at", "unknown-parameter"])
+def test_malformed_database_url_stops_run_with_one_line_and_no_password(tmp_path, url):
+    env = petrel_env(free_port(), GITHUB_WEBHOOK_SECRET="s3cret", DATABASE_URL=url)
+    result = subprocess.run([sys.executable, "-m", "shared.cli", "run"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("petrel: DATABASE_URL is malformed: ")
+    assert "hunter2" not in result.stderr + result.stdout and "Secret" not in result.stderr + result.stdout
+
+
 def test_port_in_use_stops_run_and_leaves_no_postgres(tmp_path):
     with socket.socket() as taken:
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

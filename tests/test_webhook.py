@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, SECRET, count, jobs_of, signed
@@ -187,6 +188,21 @@ def test_database_unreachable_is_503_never_2xx(env, clean_db):
     assert "redeliver" in response.get_json()["error"]
 
 
+def test_a_database_that_cannot_be_started_is_503_not_500(env, tmp_path, monkeypatch):
+    from shared import db
+
+    monkeypatch.setattr(db, "_embedded", None)  # this test's embedded server, forgotten after it
+    blocker = tmp_path / "a-file-not-a-directory"
+    blocker.write_text("")
+    env(GITHUB_WEBHOOK_SECRET=SECRET, PETREL_DATA_DIR=str(blocker))  # no DATABASE_URL: the embedded Postgres
+    app = create_app("webhook", WEBHOOK_SOURCE, "http")
+    first, _ = post(app.test_client(), payloads.example("push"), "push")
+    again, _ = post(app.test_client(), payloads.example("push"), "push")  # and it is tried again, not cached
+    assert (first.status_code, again.status_code) == (503, 503)
+    assert first.get_json() == {"error": "database unavailable: the delivery was not stored, redeliver it from "
+                                         "the App's settings once Postgres is back"}
+
+
 def test_webhook_imports_neither_pygithub_nor_openai():
     import subprocess
 
@@ -215,6 +231,31 @@ def test_webhook_refuses_to_start_without_a_secret():
     ]
 
 
+@pytest.mark.parametrize("value", [b"false", b"true"])
+def test_an_installation_id_that_is_a_boolean_is_no_installation_not_a_500(client, app_env, value):
+    body = b'{"installation": {"id": ' + value + b'}}'
+    headers, _ = signed(b"", "push")
+    headers["X-Hub-Signature-256"] = events.sign(body, SECRET)
+    response = client.post("/", data=body, headers=headers)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert count(app_env.database_url, "SELECT count(*) FROM deliveries WHERE installation_id IS NULL") == 1
+
+
+def test_webhook_refuses_to_start_with_a_malformed_database_url_in_one_line_without_the_password():
+    import subprocess
+
+    url = "postgresql://petrel:hunter2-Secret@db.example@127.0.0.1:1/petrel"  # an unescaped @ in the password
+    out = subprocess.run(
+        [sys.executable, "-c", f"import runpy; runpy.run_path({WEBHOOK_SOURCE!r})"], capture_output=True, text=True,
+        cwd=ROOT / "tests", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "GITHUB_WEBHOOK_SECRET": SECRET,
+                                 "DATABASE_URL": url},
+    )
+    assert out.returncode == 1
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith("petrel webhook: DATABASE_URL is malformed: it has more than one @ before the host")
+    assert "hunter2" not in line and "Secret" not in line and "db.example" not in line
+
+
 @pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": "\\ud800"}',
                                   b'{"installation": {"id": 100000000000000000000000000000}}'])
 def test_json_that_postgres_cannot_store_is_400_not_500(client, app_env, body):
@@ -223,3 +264,102 @@ def test_json_that_postgres_cannot_store_is_400_not_500(client, app_env, body):
     response = client.post("/", data=body, headers=headers)
     assert response.status_code == 400 and "cannot be stored" in response.get_json()["error"]
     assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 0
+
+
+# --------------------------------------------------------------------------- hostile header bytes
+
+NON_ASCII_SIGNATURES = [b"sha256=" + b"\xe9" * 64, b"sha256=\xff\xfe" + b"0" * 62, "sha256=é".encode() + b"a" * 62]
+
+
+def raw_post(port: int, headers: list[tuple[str, bytes]], body: bytes) -> tuple[int, bytes]:
+    """POST with header values sent as these exact bytes (http.client passes bytes through)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("POST", "/webhook")
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def hostile_headers(signature: bytes) -> list[tuple[str, bytes]]:
+    headers, _ = signed(payloads.example("push"), "push")
+    headers = [(k, v.encode()) for k, v in headers.items() if k != "X-Hub-Signature-256"]
+    return headers + [("X-Hub-Signature-256", signature)]
+
+
+@pytest.mark.parametrize("signature", [s.decode("latin-1") for s in NON_ASCII_SIGNATURES],
+                         ids=["latin-1", "byte-order-mark", "utf-8"])
+def test_a_signature_header_outside_ascii_is_401_through_flask(client, app_env, signature):
+    headers, body = signed(payloads.example("push"), "push")
+    headers["X-Hub-Signature-256"] = signature
+    response = client.post("/", data=body, headers=headers)
+    assert response.status_code == 401 and response.get_json()["error"] == events.BAD_SIGNATURE
+    assert count(app_env.database_url, "SELECT count(*) FROM deliveries") == 0
+
+
+def test_a_signature_header_of_raw_non_ascii_bytes_is_401_under_functions_framework(clean_db, tmp_path):
+    """The real `functions-framework` CLI serving the webhook, raw bytes in the header over a socket."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import free_port, wait_for_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")}
+    env.update(PYTHONPATH=str(ROOT), GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db)
+    log = tmp_path / "webhook.log"
+    framework = str(Path(sys.executable).parent / "functions-framework")
+    with open(log, "wb") as out:
+        process = subprocess.Popen([framework, "--target", "webhook", "--source", WEBHOOK_SOURCE,
+                                    "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+
+    try:
+        wait_for_port(process, port, 30, "functions-framework for the webhook", log.read_text, stop)
+        body = json.dumps(payloads.example("push")).encode()
+        answers = [raw_post(port, hostile_headers(signature), body) for signature in NON_ASCII_SIGNATURES]
+        good = raw_post(port, [(k, v.encode()) for k, v in signed(body, "push")[0].items()], body)
+    finally:
+        stop()
+    assert [status for status, _ in answers] == [401] * len(NON_ASCII_SIGNATURES), log.read_text()
+    assert all(json.loads(text)["error"] == events.BAD_SIGNATURE for _, text in answers)
+    assert good[0] == 202  # the same server stores a well-signed delivery
+    assert "Traceback" not in log.read_text()
+    assert count(clean_db, "SELECT count(*) FROM deliveries") == 1
+
+
+def test_a_signature_header_of_raw_non_ascii_bytes_is_401_on_the_local_server(env, clean_db):
+    """`make run`'s HTTP server (shared/local.py, werkzeug) in this process, raw bytes over a socket."""
+    from conftest import close_process_pools, free_port
+
+    from shared import db
+    from shared.local import LocalStack
+
+    config = env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db, PETREL_WORKERS=0, PORT=free_port())
+    pool = db.make_pool(clean_db)
+    stack = LocalStack(config, clean_db, pool, host="127.0.0.1")
+    stack.start()
+    try:
+        body = json.dumps(payloads.example("push")).encode()
+        answers = [raw_post(config.port, hostile_headers(signature), body) for signature in NON_ASCII_SIGNATURES]
+    finally:
+        stack.stop()
+        pool.close()
+        close_process_pools()
+    assert [status for status, _ in answers] == [401] * len(NON_ASCII_SIGNATURES)
+    assert count(clean_db, "SELECT count(*) FROM deliveries") == 0
