@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 
 run: install
-	$(PY) -m shared.cli run
+	$(PY) -m shared.modes.cli run
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -37,11 +37,11 @@ manifests: install
 	$(PY) infra/manifests.py
 
 status: install
-	$(PY) -m shared.cli status
+	$(PY) -m shared.modes.cli status
 
 retry: install
 	@test -n "$(JOB)" || (echo "usage: make retry JOB=<id> (see make status)"; exit 2)
-	$(PY) -m shared.cli retry $(JOB)
+	$(PY) -m shared.modes.cli retry $(JOB)
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache

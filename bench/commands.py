@@ -28,7 +28,9 @@ from fake_openai import FakeOpenAI  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 import payloads  # noqa: E402
-from shared import db, events, settings  # noqa: E402
+from shared.runtime import db  # noqa: E402
+from shared.pipeline import events
+from shared.runtime import settings
 
 RUNS = 30
 REPO = "Codertocat/Hello-World"
@@ -51,8 +53,8 @@ def main() -> int:
                           PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_LOG_LEVEL="WARNING")
         settings.reset()
         config = settings.current()
-        from shared.local import create_app
-        from shared.worker import Worker, listen, load_handler
+        from shared.modes.local import create_app
+        from shared.pipeline.worker import Worker, listen, load_handler
 
         pool = db.make_pool(url)
         httpd = make_server("127.0.0.1", 0, create_app({}, pool), threaded=True)

@@ -21,9 +21,9 @@ sys.path[:0] = [str(ROOT)]
 
 import pgserver  # noqa: E402
 
-from shared import db  # noqa: E402
-from shared.embeddings import HashingEmbedder  # noqa: E402
-from shared.memory import Document, Memory  # noqa: E402
+from shared.runtime import db  # noqa: E402
+from shared.model.embeddings import HashingEmbedder  # noqa: E402
+from shared.memory.store import Document, Memory  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "duplicates" / "issues.json"
 

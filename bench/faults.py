@@ -31,7 +31,10 @@ from fake_github import FakeGitHub  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
 import payloads  # noqa: E402
-from shared import db, events, function, settings  # noqa: E402
+from shared.runtime import db  # noqa: E402
+from shared.pipeline import events
+from shared import context as function
+from shared.runtime import settings
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "f" * 36
@@ -67,7 +70,7 @@ PETREL = "petrel-bot"  # the login of TOKEN: only its comments are Petrel's repl
 def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -> dict:
     from functions_framework import create_app
 
-    from shared.worker import Worker, load_handler
+    from shared.pipeline.worker import Worker, load_handler
 
     numbers = list(range(offset, offset + PER_SCENARIO))
     for n in numbers:
@@ -143,7 +146,7 @@ def run_review_race(url: str, github: FakeGitHub, offset: int) -> dict:
     """pull_request.opened and a `/review` comment for each pull request, run at the same moment."""
     from functions_framework import create_app
 
-    from shared.worker import Worker, load_handler
+    from shared.pipeline.worker import Worker, load_handler
 
     numbers = list(range(offset, offset + PULLS_RACED))
     github.slow("GET", r"/pulls/\d+/reviews$", 1, times=2 * PULLS_RACED)  # both look for a review before either posts

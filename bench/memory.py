@@ -1,10 +1,10 @@
-"""Benchmark: long-term memory (shared/memory.py) for one repository of 10,000 and 100,000 chunks.
+"""Benchmark: long-term memory (shared/memory/store.py) for one repository of 10,000 and 100,000 chunks.
 
 Self-contained: its own embedded Postgres 16 + pgvector (pgserver, in a temporary
 directory, deleted at the end), Petrel's migrations, the offline HashingEmbedder(384).
 
 The chunks are real text: the .py and .md files of this interpreter's site-packages (the
-project's venv) and standard library, read and chunked as shared/indexing.py does
+project's venv) and standard library, read and chunked as shared/memory/indexing.py does
 (`is_indexable`, `looks_binary`, `file_documents` -> `chunk_file`). Chunks whose text repeats
 one already stored are skipped (identical vectors would make "exact" ambiguous). Every
 HELD_OUT-th file is never stored: its chunks give the queries (title and first line).
@@ -61,10 +61,11 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg_pool import ConnectionPool  # noqa: E402
 
-from shared import chunking, db  # noqa: E402
-from shared.embeddings import HashingEmbedder  # noqa: E402
-from shared.indexing import file_documents  # noqa: E402
-from shared.memory import CANDIDATES, EXACT_BELOW, KINDS, Document, Memory, _vector, index_name  # noqa: E402
+from shared.memory import chunking  # noqa: E402
+from shared.runtime import db
+from shared.model.embeddings import HashingEmbedder  # noqa: E402
+from shared.memory.indexing import file_documents  # noqa: E402
+from shared.memory.store import CANDIDATES, EXACT_BELOW, KINDS, Document, Memory, _vector, index_name  # noqa: E402
 
 SIZES = (10_000, 100_000)
 REPOSITORY = "bench/memory"
@@ -143,7 +144,7 @@ def source_files() -> list[tuple[str, Path]]:
 
 
 def read_documents(label: str, path: Path) -> list[Document]:
-    """The file's chunks as Documents, as shared/indexing.py makes them ([] when not indexable)."""
+    """The file's chunks as Documents, as shared/memory/indexing.py makes them ([] when not indexable)."""
     try:
         data = path.read_bytes()
     except OSError:

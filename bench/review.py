@@ -23,10 +23,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from fake_openai import FakeOpenAI  # noqa: E402
 
-from shared import diff, llm, settings  # noqa: E402
-from shared.config import DEFAULTS  # noqa: E402
-from shared.pulls import PullInfo  # noqa: E402
-from shared.review import plan_review  # noqa: E402
+from shared import diff  # noqa: E402
+from shared.model import llm
+from shared.runtime import settings
+from shared.repo_config.load import DEFAULTS  # noqa: E402
+from shared.github.pulls import PullInfo  # noqa: E402
+from shared.review.plan import plan_review  # noqa: E402
 
 RUNS = 5
 DIFF = ROOT / "tests" / "fixtures" / "diffs" / "large.diff"

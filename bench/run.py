@@ -7,7 +7,7 @@ temporary directory, deleted at the end):
    deliveries (a recorded payload from tests/fixtures, each with its own
    X-GitHub-Delivery) are POSTed over 127.0.0.1 by CONCURRENCY client threads, each
    with one keep-alive connection. Two servers, each in its own process, both up at once:
-     - "make run": the Flask app of shared.local served by werkzeug's threaded server,
+     - "make run": the Flask app of shared.modes.local served by werkzeug's threaded server,
        as `make run` serves it (no job workers, so the jobs stay queued);
      - "functions-framework": the webhook function alone under
        `functions-framework --target webhook --source functions/webhook/main.py`
@@ -113,7 +113,7 @@ def load_payload(event: str, action: str | None = None) -> bytes:
 
 
 def signed_headers(event: str, body: bytes, delivery: str) -> dict[str, str]:
-    from shared import events
+    from shared.pipeline import events
 
     return {
         "X-GitHub-Event": event,
@@ -183,7 +183,7 @@ def start_postgres(directory: Path):
     import pgserver
     import psycopg
 
-    from shared import db
+    from shared.runtime import db
 
     server = pgserver.get_server(directory, cleanup_mode="delete")
     url = server.get_uri()
@@ -243,15 +243,16 @@ def count_stored(url: str, prefix: str) -> Stored:
 # --------------------------------------------------------------------------- servers
 
 def serve_local(port: int) -> None:
-    """Child mode: serve shared.local's Flask app the way `make run` does, until SIGTERM."""
+    """Child mode: serve shared.modes.local's Flask app the way `make run` does, until SIGTERM."""
     from werkzeug.serving import make_server
 
-    from shared import db, settings
-    from shared.local import create_app
+    from shared.runtime import db
+    from shared.runtime import settings
+    from shared.modes.local import create_app
 
     settings.reset()
     config = settings.current()
-    pool = db.make_pool(config.database_url, max_size=config.workers + 4)  # as shared.cli.command_run
+    pool = db.make_pool(config.database_url, max_size=config.workers + 4)  # as shared.modes.cli.command_run
     server = make_server("127.0.0.1", port, create_app({}, pool), threaded=True)
 
     def stop(*_):
@@ -274,7 +275,7 @@ class Server:
 def servers() -> list[Server]:
     functions_framework = Path(sys.executable).parent / "functions-framework"
     return [
-        Server("make run (werkzeug threaded, shared.local)", "/webhook",
+        Server("make run (werkzeug threaded, shared.modes.local)", "/webhook",
                [sys.executable, str(Path(__file__).resolve()), "--serve-local", "{port}"]),
         Server("functions-framework (gunicorn, webhook alone)", "/",
                [str(functions_framework), "--target", "webhook", "--source", str(WEBHOOK_SOURCE),

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from shared import subscriptions  # noqa: E402  (pure: reads SUBSCRIBES with ast)
+from shared.pipeline import subscriptions  # noqa: E402  (pure: reads SUBSCRIBES with ast)
 
 NAMESPACE = "petrel"
 BROKER = "petrel"
@@ -69,14 +69,14 @@ WITHOUT_ACTION = frozenset({"push", "create", "delete", "fork", "gollum", "publi
 
 # The App's permissions, from the calls Petrel makes, and nothing more.
 PERMISSIONS = {
-    # shared/actions.py: comments found by marker and edited, labels, reactions on issue comments;
+    # shared/github/actions.py: comments found by marker and edited, labels, reactions on issue comments;
     # shared/triage.py and /ask: issues and their comments read
     "issues": "write",
-    # shared/actions.py: COMMENT reviews, replies in review threads, reactions on review comments, the
-    # marked section of a description; shared/pulls.py: diffs, review comments
+    # shared/github/actions.py: COMMENT reviews, replies in review threads, reactions on review comments, the
+    # marked section of a description; shared/github/pulls.py: diffs, review comments
     "pull_requests": "write",
-    # shared/config.py (.github/petrel.yml), shared/indexing.py (trees, blobs), /ask (files),
-    # shared/pulls.py (compare, for incremental reviews)
+    # shared/repo_config/load.py (.github/petrel.yml), shared/memory/indexing.py (trees, blobs), /ask (files),
+    # shared/github/pulls.py (compare, for incremental reviews)
     "contents": "read",
     # GitHub grants it to every App
     "metadata": "read",
@@ -133,7 +133,7 @@ DEFAULT_SIZING = Sizing(concurrency=4, timeout=600, memory=("256Mi", "512Mi"), m
 SIZING = {
     # GitHub waits 10 s for an answer and does not redeliver by itself, so one pod (about 90 MiB,
     # BENCHMARKS.md) stays up rather than make a delivery wait for a cold start. Its connection
-    # pool holds 8 connections (shared/db.py): 8 requests at once.
+    # pool holds 8 connections (shared/runtime/db.py): 8 requests at once.
     WEBHOOK: Sizing(concurrency=8, timeout=30, memory=("128Mi", "256Mi"), max_scale=10, min_scale=1),
     # mostly waiting on the model and GitHub
     "commands": Sizing(concurrency=8, timeout=600, memory=("256Mi", "512Mi"), max_scale=5),
@@ -168,7 +168,7 @@ def service_name(function: str) -> str:
 
 
 def cloudevent_type(subscription: str) -> str:
-    """The CloudEvent type a subscription receives (shared/events.cloudevent_attributes)."""
+    """The CloudEvent type a subscription receives (shared/pipeline/events.cloudevent_attributes)."""
     event, _, action = subscription.partition(".")
     if not action and event not in WITHOUT_ACTION:
         raise ManifestError(

@@ -6,10 +6,10 @@ For every `functions/<name>/main.py` it writes `<out>/<name>/`:
 - `main.py`: the function's file, unchanged;
 - `shared/`: only the shared modules the function imports, transitively. Imports are read with
   `ast`, everywhere in a file (inside functions too, where Petrel imports heavy things lazily).
-  `shared/migrations/*.sql` come along whenever `shared/db.py` does;
-- `functions/<other>/main.py`: routing stubs, only in bundles holding `shared/subscriptions.py`
+  `shared/runtime/migrations/*.sql` come along whenever `shared/runtime/db.py` does;
+- `functions/<other>/main.py`: routing stubs, only in bundles holding `shared/pipeline/subscriptions.py`
   (the webhook). Each stub is nothing but the `SUBSCRIBES` literal of one function, which
-  `shared/subscriptions.py` reads with `ast` to know which jobs a delivery makes. No code;
+  `shared/pipeline/subscriptions.py` reads with `ast` to know which jobs a delivery makes. No code;
 - `requirements.txt`: only the distributions those modules import, with the pins of the
   repository's requirements.txt.
 
@@ -219,7 +219,7 @@ def scan(main_py: Path, root: Path) -> Scan:
                     file = _local_file(".".join(parts[:depth]), root)
                     if file is None:
                         if from_names and depth == len(parts) and _attribute(name, root):
-                            break  # `from shared.pulls import contents_fetcher`: an attribute
+                            break  # `from shared.github.pulls import contents_fetcher`: an attribute
                         raise PackagingError(f"{where}:{line} imports {name}, which is not a file of the repository")
                     result.files.add(file)
                     if file not in seen:
@@ -251,7 +251,7 @@ def distributions_of(third_party: dict[str, set[str]], name: str) -> set[str]:
 
 
 def read_subscribes(main_py: Path) -> tuple[str, ...] | None:
-    """The SUBSCRIBES literal of a function (as shared/subscriptions.py reads it), or None."""
+    """The SUBSCRIBES literal of a function (as shared/pipeline/subscriptions.py reads it), or None."""
     tree = ast.parse(main_py.read_text(encoding="utf-8"), filename=str(main_py))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SUBSCRIBES" for t in node.targets):
@@ -281,8 +281,8 @@ class Bundle:
     source: Path
     target: str
     signature: str
-    shared: list[str]                  # paths inside the bundle: shared/__init__.py, shared/db.py, ...
-    data: list[str]                    # shared/migrations/*.sql
+    shared: list[str]                  # paths inside the bundle: shared/__init__.py, shared/runtime/db.py, ...
+    data: list[str]                    # shared/runtime/migrations/*.sql
     routes: dict[str, tuple[str, ...]]  # routing stubs: function -> SUBSCRIBES
     distributions: list[str]           # as requirements.txt names them, in its order
     requirements: list[str]            # the pinned lines
@@ -290,7 +290,7 @@ class Bundle:
 
     @property
     def modules(self) -> list[str]:
-        return [p[len(SHARED) + 1:-3] for p in self.shared if p != f"{SHARED}/__init__.py"]
+        return [p[len(SHARED) + 1:-3] for p in self.shared if not p.endswith("__init__.py")]
 
     @property
     def requirements_text(self) -> str:
@@ -330,12 +330,12 @@ def plan(root: Path = ROOT) -> list[Bundle]:
         requirements = [pins[c] for c in order if c in wanted_canonical]
         shared = sorted(str(p.relative_to(root)) for p in found.files)
         data = []
-        if f"{SHARED}/db.py" in shared:
-            data = sorted(str(p.relative_to(root)) for p in (root / SHARED / "migrations").glob("*.sql"))
+        if f"{SHARED}/runtime/db.py" in shared:
+            data = sorted(str(p.relative_to(root)) for p in (root / SHARED / "runtime" / "migrations").glob("*.sql"))
         target, signature = entry_point(main_py)
         bundles.append(Bundle(
             name=name, source=main_py, target=target, signature=signature, shared=shared, data=data,
-            routes=dict(routes) if f"{SHARED}/subscriptions.py" in shared else {},
+            routes=dict(routes) if f"{SHARED}/pipeline/subscriptions.py" in shared else {},
             distributions=[re.match(r"[A-Za-z0-9._-]+(\[[^\]]*\])?", line).group(0) for line in requirements],
             requirements=requirements, subscribes=read_subscribes(main_py),
         ))
@@ -344,7 +344,7 @@ def plan(root: Path = ROOT) -> list[Bundle]:
 
 STUB = '''"""Routing stub written by infra/package.py: the SUBSCRIBES of functions/{name}/main.py.
 
-shared/subscriptions.py reads it with `ast` to know which jobs a delivery makes; it is never imported.
+shared/pipeline/subscriptions.py reads it with `ast` to know which jobs a delivery makes; it is never imported.
 """
 
 SUBSCRIBES = {subscribes!r}
@@ -712,7 +712,7 @@ class Postgres:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         sys.path.insert(0, str(ROOT))
-        from shared import db
+        from shared.runtime import db
 
         db.migrate(url)  # applied once here, so no start below pays for it
         return url
@@ -753,7 +753,7 @@ def measure(out: Path, bundles: list[Bundle], rows: list[Row], venvs: Venvs, roo
         start = measure_starts([str(venv / "bin" / "functions-framework"), "--target", "webhook", "--source", "monolith.py"],
                                mono, dict(base_env, PYTHONPATH=str(mono)), lambda: request_for(webhook, root),
                                workdir / "monolith.log")
-        modules = sorted(_module_name(p, mono) for p in (mono / SHARED).glob("*.py") if p.name != "__init__.py")
+        modules = sorted(_module_name(p, mono) for p in (mono / SHARED).rglob("*.py") if p.name != "__init__.py")
         return Row("monolith (every function, one process)", "webhook",
                    [m.split(".", 1)[1] for m in modules],
                    [re.match(r"[A-Za-z0-9._-]+(\[[^\]]*\])?", line).group(0) for line in requirements],
@@ -867,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
     except PackagingError as error:
         print(f"infra/package.py: {error}", file=sys.stderr)
         return 1
-    total_shared = len([p for p in (ROOT / SHARED).glob("*.py") if p.name != "__init__.py"])
+    total_shared = len([p for p in (ROOT / SHARED).rglob("*.py") if p.name != "__init__.py"])
     rows = [Row(b.name, b.target, b.modules, b.distributions, tree_bytes(out / b.name)) for b in bundles]
 
     checked, venvs, status = None, None, 0

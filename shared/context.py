@@ -1,116 +1,158 @@
-"""What the code running now is working for: a delivery, a deadline, and (under a worker) a lease.
+"""How a Petrel function handles one CloudEvent: rebuild the delivery, plan, then act.
 
-The delivery id is the correlation id: every log line and every GitHub request made
-for an event carries it. The deadline is when the current job must be done; code that
-would wait past it raises `RetryLater` so the queue reschedules the job instead, and the
-GitHub and model clients stop at it (`check`, `capped`): a job never keeps working after
-its time is up. The lease is the worker's claim on the job: once the worker cannot renew
-it, another worker may take the job, so this one stops reaching GitHub or the model.
+Each `functions/<name>/main.py` is a functions-framework CloudEvent function. The simple
+ones are `return function.run(event, plan)`, where `plan(delivery)` returns a list of
+actions; this module applies them (or logs them in dry-run mode). Functions that read
+GitHub or the database first use the pieces directly: `delivery_of`, `job_scope`,
+`github_client`, `database`, `act`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import threading
-import time
+import logging
+from typing import Callable
 
-delivery_id: contextvars.ContextVar[str] = contextvars.ContextVar("delivery_id", default="-")
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
-_lease: contextvars.ContextVar["Lease | None"] = contextvars.ContextVar("lease", default=None)
+from shared.github import actions
+from shared.runtime import scope as context
+from shared.pipeline import events
+from shared.runtime import settings
+from shared.github.actions import Action
 
-LEASE_SAFETY_SECONDS = 1.0  # a lease is treated as lost this long (at most a quarter of it) before it can lapse
-MIN_REQUEST_SECONDS = 0.05  # the shortest timeout worth giving a request
+log = logging.getLogger("petrel.function")
 
+Planner = Callable[[events.Delivery], list[Action]]
 
-class RetryLater(Exception):
-    """The work cannot finish now (a rate limit, say); run the job again after `seconds`."""
-
-    def __init__(self, seconds: float, reason: str):
-        super().__init__(f"{reason}; retry in {seconds:.0f}s")
-        self.seconds = max(0.0, float(seconds))
-        self.reason = reason
+_access = None
+_pool = None
 
 
-class JobStopped(Exception):
-    """The job must stop now: its deadline passed, or its worker no longer holds its lease."""
+def github_access():
+    """The process's GitHub access (token cache and write spacing are shared)."""
+    global _access
+    if _access is None:
+        from shared.github.client import GitHubAccess
+
+        _access = GitHubAccess(settings.current())
+    return _access
 
 
-class DeadlineExceeded(JobStopped):
-    """The job's deadline passed: nothing more is sent to GitHub or the model."""
+def github_client(delivery: events.Delivery):
+    """A PyGithub client for the delivery's installation, or None without credentials."""
+    if not settings.current().has_github_credentials:
+        return None
+    return github_access().client(delivery.installation_id)
 
 
-class LeaseLost(JobStopped):
-    """The worker could not keep the job's lease: another worker may run it, so this one stops."""
+def petrel_login() -> str | None:
+    """Petrel's own login on GitHub (learned once per process), or None without credentials
+    (dry-run), where nothing can be told to be Petrel's."""
+    if not settings.current().has_github_credentials:
+        return None
+    return github_access().login()
 
 
-class Lease:
-    """The worker's lease on the running job, as its heartbeat last renewed it.
+def database():
+    """The process's connection pool (`DATABASE_URL`, or the embedded Postgres)."""
+    global _pool
+    if _pool is None:
+        from shared.runtime import db
 
-    `renewed(at)` records a renewal sent at monotonic time `at` (sent, not answered: the
-    database set the new end no earlier than that); `lose()` records that another worker
-    took the job. The job reads `seconds_left()`.
-    """
-
-    def __init__(self, seconds: float, renewed_at: float | None = None):
-        self.seconds = float(seconds)
-        self._renewed_at = time.monotonic() if renewed_at is None else renewed_at
-        self._lost: str | None = None
-        self._lock = threading.Lock()
-
-    def renewed(self, at: float) -> None:
-        with self._lock:
-            self._renewed_at = max(self._renewed_at, at)
-
-    def lose(self, reason: str) -> None:
-        with self._lock:
-            self._lost = reason
-
-    def seconds_left(self) -> float:
-        """Seconds the lease surely still holds, if not renewed again (0 once lost)."""
-        with self._lock:
-            if self._lost:
-                return 0.0
-            safety = min(LEASE_SAFETY_SECONDS, self.seconds / 4)
-            return self._renewed_at + self.seconds - safety - time.monotonic()
-
-    def why_lost(self) -> str:
-        return self._lost or "its lease could not be renewed in time"
+        config = settings.current()
+        url = db.resolve_url(config.database_url, config.data_dir)
+        db.migrate(url)  # a function deployed alone still finds its tables (cheap once applied)
+        _pool = db.make_pool(url, max_size=max(8, 2 * config.workers + 2))  # a write holds one (its lock)
+    return _pool
 
 
-def seconds_left() -> float | None:
-    """Seconds until the current deadline, or None when there is none."""
-    deadline = _deadline.get()
-    return None if deadline is None else deadline - time.monotonic()
+def model(name: str, repository: str, config):
+    """The model for function `name` on `repository`: usage recorded, the repository's daily
+    budget and model choices applied."""
+    from shared.model.llm import Model
+    from shared.model.usage import PostgresLedger
+
+    return Model(settings.current(), function=name, repository=repository, ledger=PostgresLedger(database()),
+                 daily_budget=config.daily_token_budget,
+                 names={"review": config.models.review, "light": config.models.light})
 
 
-def check(what: str = "work") -> None:
-    """Raise `DeadlineExceeded` or `LeaseLost` when the current job must not `what` any more."""
-    left = seconds_left()
-    if left is not None and left <= 0:
-        raise DeadlineExceeded(f"the job's deadline has passed: not starting {what}")
-    lease = _lease.get()
-    if lease is not None and lease.seconds_left() <= 0:
-        raise LeaseLost(f"the worker no longer holds the job's lease ({lease.why_lost()}): not starting {what}")
+def open_pull(delivery: events.Delivery, number: int, work: str):
+    """(client, pull, loaded config, first steps) for a pull request of the delivery's
+    repository; the first steps report a broken config. None without GitHub credentials."""
+    from shared.github import notices
+    from shared.github.pulls import GitHubPull
+
+    client = github_client(delivery)
+    if client is None:
+        log.info("dry-run without GitHub credentials: cannot read %s#%s to %s", delivery.repository, number, work)
+        return None
+    access = github_access()
+    pull = GitHubPull(client, delivery.repository, number, me=access.login(),
+                      may_steer=lambda login: access.may_steer(client, delivery.repository, login))
+    loaded = pull.config()
+    return client, pull, loaded, notices.config_error(delivery.repository, number, loaded)
 
 
-def capped(timeout: float) -> float:
-    """`timeout`, cut to what is left of the deadline (after `check`). Not to the lease: the
-    heartbeat renews it meanwhile, and a write still in flight when it lapses holds its
-    artefact's lock (shared/locks.py), so the next worker finds that write."""
-    left = seconds_left()
-    return timeout if left is None else max(MIN_REQUEST_SECONDS, min(timeout, left))
+PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
+def delivery_of(cloud_event) -> events.Delivery:
+    """The GitHub delivery in a CloudEvent: a binary-mode `com.github.*` event (K_SINK, Knative), or
+    the Pub/Sub message the webhook published (PETREL_PUBSUB_TOPIC). functions-framework turns a
+    Pub/Sub push request into a `messagePublished` CloudEvent whose data is {"message": {"data":
+    base64 payload, "attributes": {type, id, source, subject}}}; Eventarc sends the same."""
+    if cloud_event["type"] == PUBSUB_PUBLISHED:
+        return events.delivery_from_pubsub(cloud_event.data)
+    attributes = {key: cloud_event[key] for key in ("id", "type", "source")}
+    return events.delivery_from_cloudevent(attributes, cloud_event.data)
 
 
 @contextlib.contextmanager
-def working_on(delivery: str, timeout_seconds: float | None = None, lease: Lease | None = None):
-    """Run a block for one delivery, with an optional deadline and the worker's lease."""
-    token_id = delivery_id.set(delivery)
-    token_deadline = _deadline.set(None if timeout_seconds is None else time.monotonic() + timeout_seconds)
-    token_lease = _lease.set(lease)
-    try:
+def job_scope(delivery: events.Delivery):
+    """The delivery id on every log line and request, and the job's deadline (unless the
+    local worker has set both already)."""
+    if context.delivery_id.get() == delivery.id:
         yield
-    finally:
-        delivery_id.reset(token_id)
-        _deadline.reset(token_deadline)
-        _lease.reset(token_lease)
+        return
+    with context.working_on(delivery.id, settings.current().job_timeout_seconds):
+        yield
+
+
+def act(delivery: events.Delivery, steps: list[Action], client=None) -> list[str]:
+    """Apply a plan (or log it in dry-run mode); return the outcome of each action. Each
+    artefact is written under its lock (shared/runtime/locks.py), from looking for it to posting it."""
+    if not steps:
+        log.info("%s: nothing to do", delivery.name)
+        return []
+    if not settings.current().sends_to_github:
+        return actions.dry_run(steps)
+    access = github_access()
+    client = client or access.client(delivery.installation_id)
+    # Petrel's login is asked (once per process) only for a plan that looks for its earlier writes
+    me = access.login() if any(type(step) in actions._BY_AUTHOR for step in steps) else None
+    outcomes = []
+    for step in steps:
+        with artefact_lock(step):
+            outcomes += actions.execute([step], client, lambda: access.before_write(delivery.installation_id), me=me)
+    return outcomes
+
+
+def artefact_lock(step: Action):
+    """The lock of the artefact `step` writes: a Postgres advisory lock when this process uses a
+    database (`DATABASE_URL`, or the embedded Postgres it started), else one in this process;
+    nothing for actions without a marker key."""
+    from shared.runtime import db
+    from shared.runtime import locks
+
+    key = locks.artefact_key(step)
+    if key is None:
+        return contextlib.nullcontext()
+    shared = settings.current().database_url or db.embedded() is not None
+    return locks.holding(database() if shared else None, key)
+
+
+def run(cloud_event, plan: Planner) -> list[str]:
+    """Plan and act on one CloudEvent."""
+    delivery = delivery_of(cloud_event)
+    with job_scope(delivery):
+        return act(delivery, plan(delivery))

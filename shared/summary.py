@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from shared import actions, diff
-from shared.config import Config, path_excluded
-from shared.llm import Model, ModelError
-from shared.pulls import PAST_FILE_LIMIT, PullInfo
-from shared.reviews import ReviewState
+from shared import diff
+from shared.github import actions
+from shared.repo_config.load import Config, path_excluded
+from shared.model.llm import Model, ModelError
+from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
+from shared.review.state import ReviewState
 
 log = logging.getLogger("petrel.summary")
 

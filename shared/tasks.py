@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared import config as repo_config, function, notices, settings
-from shared.embeddings import embedder_for
-from shared.feedback import Feedback
-from shared.llm import BudgetExceeded, ModelError
-from shared.memory import Memory
-from shared.pulls import contents_fetcher
-from shared.review import memory_context, plan_review, skip_reason as pull_skip_reason
-from shared.reviews import ReviewStore
+from shared.repo_config import load as repo_config
+from shared import context as function
+from shared.github import notices
+from shared.runtime import settings
+from shared.model.embeddings import embedder_for
+from shared.memory.feedback import Feedback
+from shared.model.llm import BudgetExceeded, ModelError
+from shared.memory.store import Memory
+from shared.github.pulls import contents_fetcher
+from shared.review.plan import memory_context, plan_review, skip_reason as pull_skip_reason
+from shared.review.state import ReviewStore
 from shared.summary import plan_summary, review_status
 from shared.triage import issue_from_payload, plan_triage, skip_reason as issue_skip_reason
 
@@ -82,7 +85,7 @@ def review_pull(delivery, number: int, forced: bool = False) -> TaskResult:
 
 def learn_from_reactions(feedback: Feedback, posted) -> None:
     """Store the 👍/👎 on Petrel's earlier comments of this pull request as feedback (`posted` counts
-    only Petrel's own comments, and only reactions of people who may steer it: shared/identity.py)."""
+    only Petrel's own comments, and only reactions of people who may steer it: shared/github/identity.py)."""
     for finding in posted:
         if finding.thumbs_down > finding.thumbs_up:
             feedback.record(finding.comment_id, "negative", finding.body, finding.path)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from shared import actions, memory as memory_module
-from shared.config import Config
-from shared.llm import Model
+from shared.github import actions
+from shared.memory import store as memory_module
+from shared.repo_config.load import Config
+from shared.model.llm import Model
 
 log = logging.getLogger("petrel.triage")
 

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shared import db, events, settings  # noqa: E402
+from shared.runtime import db  # noqa: E402
+from shared.pipeline import events
+from shared.runtime import settings
 
 SECRET = "test-webhook-secret"
 
@@ -92,7 +94,7 @@ def app_key() -> tuple[str, str]:
 
 def close_process_pools() -> None:
     """Close the pools a test's functions opened (the functions' and the webhook module's)."""
-    from shared import function
+    from shared import context as function
 
     if function._pool is not None:
         function._pool.close()

@@ -1,4 +1,4 @@
-"""GitHub Action mode: `python -m shared.action` as the workflow step runs it, in a real process.
+"""GitHub Action mode: `python -m shared.modes.github_action` as the workflow step runs it, in a real process.
 
 The event payload is a recorded webhook payload without `installation` (Actions payloads carry
 none), written where GITHUB_EVENT_PATH points. GitHub is the fake server, reached with a single
@@ -25,7 +25,7 @@ from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
 import payloads
-from shared import actions
+from shared.github import actions
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghs_" + "a" * 36  # what a workflow's GITHUB_TOKEN looks like
@@ -82,7 +82,7 @@ def comment_payload(body: str) -> dict:
 
 
 class Step:
-    """One run of the action's step: `python -m shared.action` in a workspace of its own."""
+    """One run of the action's step: `python -m shared.modes.github_action` in a workspace of its own."""
 
     def __init__(self, tmp_path: Path, github: FakeGitHub, model: FakeOpenAI | None):
         self.tmp = tmp_path
@@ -111,7 +111,7 @@ class Step:
 
     def run(self, event_name: str, payload: dict, **extra) -> subprocess.CompletedProcess:
         (self.tmp / "runner").mkdir(exist_ok=True)
-        return subprocess.run([sys.executable, "-m", "shared.action"], cwd=self.workspace,
+        return subprocess.run([sys.executable, "-m", "shared.modes.github_action"], cwd=self.workspace,
                               env=self.env(event_name, payload, **extra), capture_output=True, text=True,
                               timeout=TIMEOUT)
 
@@ -266,14 +266,14 @@ def test_without_a_model_the_pull_request_is_told_and_the_step_succeeds(tmp_path
 def test_action_yml_runs_this_module_with_every_input_as_a_setting():
     import yaml
 
-    from shared import settings
+    from shared.runtime import settings
 
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     assert action["runs"]["using"] == "composite"
     setup, install, run = action["runs"]["steps"]
     assert setup["uses"].startswith("actions/setup-python@") and setup["with"]["python-version"] == "3.11"
     assert "$GITHUB_ACTION_PATH/requirements.txt" in install["run"]
-    assert run["run"].endswith("-m shared.action'") or run["run"].endswith("-m shared.action")
+    assert run["run"].endswith("-m shared.modes.github_action'") or run["run"].endswith("-m shared.modes.github_action")
     assert run["env"]["PYTHONPATH"] == "${{ github.action_path }}"
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     wired = {value: name for name, value in run["env"].items()}

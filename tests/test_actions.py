@@ -8,7 +8,7 @@ import pytest
 from fake_github import FakeGitHub
 from github import Auth, Github
 
-from shared import actions
+from shared.github import actions
 
 REPO = "octo-org/app"
 TOKEN = "ghp_" + "e" * 36
@@ -120,7 +120,7 @@ def test_reaction_on_a_deleted_comment_does_not_stop_the_plan(fake, client):
     assert [c["body"] for c in fake.comments(REPO, 1)] == ["<!-- petrel:k -->\nstill"]
 
 
-# --- only what Petrel wrote counts (shared/identity.py) --------------------------------------
+# --- only what Petrel wrote counts (shared/github/identity.py) --------------------------------------
 
 MALLORY = "ghp_" + "m" * 36
 

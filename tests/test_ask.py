@@ -19,12 +19,14 @@ from github import Auth, Github
 from gitrepo import commit, diff, init
 from test_review import SERVICE, edited_service
 
-from shared import ask, llm, settings
-from shared.ask import MAX_FILE_CHARS, MAX_FILE_LINES, TOOL_SPECS, GitHubTools, answer_question
-from shared.db import make_pool
-from shared.embeddings import HashingEmbedder
-from shared.llm import Model
-from shared.memory import Document, Memory
+from shared.ask import loop as ask
+from shared.model import llm
+from shared.runtime import settings
+from shared.ask.loop import MAX_FILE_CHARS, MAX_FILE_LINES, TOOL_SPECS, GitHubTools, answer_question
+from shared.runtime.db import make_pool
+from shared.model.embeddings import HashingEmbedder
+from shared.model.llm import Model
+from shared.memory.store import Document, Memory
 
 REPO = "acme/widgets"
 OTHER = "acme/secrets"
@@ -206,7 +208,7 @@ def test_citations_need_the_path_and_merge_ranges():
 
 
 def test_the_loop_does_not_import_the_actions():
-    code = "import sys, shared.ask; print('shared.actions' in sys.modules)"
+    code = "import sys, shared.ask.loop; print('shared.github.actions' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -214,7 +216,7 @@ def test_the_loop_does_not_import_the_actions():
 def test_the_tools_hold_no_client_and_no_write_method(tools, github, client):
     from github.Requester import Requester
 
-    from shared import actions
+    from shared.github import actions
 
     for name, value in vars(tools).items():
         assert not isinstance(value, (Github, Requester)), name

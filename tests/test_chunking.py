@@ -1,4 +1,4 @@
-"""shared/chunking: structure-aware chunks of source files and documents for long-term memory."""
+"""shared/memory/chunking: structure-aware chunks of source files and documents for long-term memory."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import chunking
-from shared.chunking import Chunk, chunk_file, is_doc, is_indexable, looks_binary
+from shared.memory import chunking
+from shared.memory.chunking import Chunk, chunk_file, is_doc, is_indexable, looks_binary
 
 
 def spans(chunks: list[Chunk]) -> list[tuple[int, int, str]]:

@@ -1,4 +1,4 @@
-"""`python -m shared.cli review`: a review planned on a local git range, printed, nothing sent."""
+"""`python -m shared.modes.cli review`: a review planned on a local git range, printed, nothing sent."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def run_cli(args, model_server, cwd):
     env.update(PYTHONPATH=str(ROOT), PETREL_MODEL_MAX_RETRIES="0")
     if model_server is not None:
         env.update(OPENAI_BASE_URL=model_server.url + "/v1", OPENAI_API_KEY="sk-test")
-    return subprocess.run([sys.executable, "-m", "shared.cli", "review", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "shared.modes.cli", "review", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -20,9 +20,11 @@ from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
 import payloads
-from shared import actions, function as function_module, llm
-from shared.db import make_pool
-from shared.worker import Worker, load_handler
+from shared.github import actions
+from shared import context as function_module
+from shared.model import llm
+from shared.runtime.db import make_pool
+from shared.pipeline.worker import Worker, load_handler
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "c" * 36
@@ -322,7 +324,7 @@ def test_ask_stops_at_the_step_bound_and_says_so(world):
 
 def test_reply_to_petrels_review_comment_is_answered_in_the_thread(world):
     github, model, say, _ = world
-    from shared import function
+    from shared import context as function
 
     client = function.github_access().client(None)
     head = github.issue(REPO, 1)

@@ -12,8 +12,8 @@ import time
 import pytest
 import yaml
 
-from shared import config
-from shared.config import (CONFIG_PATH, DEFAULTS, Config, ConfigError, PathsConfig, ReviewConfig, from_dict,
+from shared.repo_config import load as config
+from shared.repo_config.load import (CONFIG_PATH, DEFAULTS, Config, ConfigError, PathsConfig, ReviewConfig, from_dict,
                            load, matches, parse, path_excluded)
 
 REPO = "octo-org/app"

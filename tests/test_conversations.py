@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.conversations import Conversations
-from shared.db import make_pool
+from shared.memory.conversations import Conversations
+from shared.runtime.db import make_pool
 
 
 @pytest.fixture

@@ -18,10 +18,11 @@ from fake_github import FakeGitHub
 from werkzeug.serving import make_server
 
 import payloads
-from shared import function as function_module, queue
-from shared.db import make_pool
-from shared.local import create_app
-from shared.worker import Worker, load_handler
+from shared import context as function_module
+from shared.pipeline import queue
+from shared.runtime.db import make_pool
+from shared.modes.local import create_app
+from shared.pipeline.worker import Worker, load_handler
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "d" * 36
@@ -98,9 +99,10 @@ def test_over_25_mb_is_refused_without_reading_the_body(server):
 
 WORKER_SCRIPT = """
 import sys, threading
-from shared import settings, log
-from shared.db import make_pool
-from shared.worker import Worker, load_handler
+from shared.runtime import settings
+from shared.runtime import log
+from shared.runtime.db import make_pool
+from shared.pipeline.worker import Worker, load_handler
 log.setup()
 config = settings.current()
 pool = make_pool(config.database_url)
@@ -244,7 +246,8 @@ def test_a_burst_from_many_installations_is_stored_and_handled_once_each(server,
 
 
 def test_a_job_whose_lease_was_taken_back_stops_writing(clean_db, env):
-    from shared import actions, context
+    from shared.github import actions
+    from shared.runtime import scope as context
 
     github = FakeGitHub().start()
     try:
@@ -300,7 +303,7 @@ def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
             queue.accept(conn, _delivery(payloads.comment("/help"), "renewed-1"), ["commands"], 5)
 
         def write_for_three_leases(event):
-            from shared import actions
+            from shared.github import actions
 
             delivery = function_module.delivery_of(event)
             for n in range(6):

@@ -1,4 +1,4 @@
-"""shared/embeddings: the offline hashing embedder, and the OpenAI-compatible one against the fake server."""
+"""shared/model/embeddings: the offline hashing embedder, and the OpenAI-compatible one against the fake server."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import sys
 import pytest
 from fake_openai import FakeOpenAI, embedding_vector
 
-from shared import settings
-from shared.context import RetryLater
-from shared.embeddings import MAX_BATCH_CHARS, MAX_INPUT_CHARS, HashingEmbedder, OpenAIEmbedder, embedder_for
-from shared.llm import ModelError
+from shared.runtime import settings
+from shared.runtime.scope import RetryLater
+from shared.model.embeddings import MAX_BATCH_CHARS, MAX_INPUT_CHARS, HashingEmbedder, OpenAIEmbedder, embedder_for
+from shared.model.llm import ModelError
 
 EMBEDDINGS = "/v1/embeddings"
 
@@ -37,7 +37,7 @@ TEXTS = ["Login fails with a 500 error when the password contains unicode charac
 
 def test_hashing_is_the_same_in_every_process_whatever_the_hash_seed():
     here = HashingEmbedder(64).embed(TEXTS)
-    program = ("import json, sys; from shared.embeddings import HashingEmbedder; "
+    program = ("import json, sys; from shared.model.embeddings import HashingEmbedder; "
                "print(json.dumps(HashingEmbedder(64).embed(json.loads(sys.stdin.read()))))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for seed in ("1", "2"):  # Python's salted hash() would differ between these

@@ -7,8 +7,8 @@ import json
 import pytest
 
 import payloads
-from shared import events
-from shared.log import redact
+from shared.pipeline import events
+from shared.runtime.log import redact
 
 
 def parse(payload, event):

@@ -22,8 +22,9 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared import config, events
-from shared.config import Config, ConfigError, LoadedConfig
+from shared.repo_config import load as config
+from shared.pipeline import events
+from shared.repo_config.load import Config, ConfigError, LoadedConfig
 
 WEBHOOK_SOURCE = str(ROOT / "functions" / "webhook" / "main.py")
 BODY_LIMIT = 20_000  # PETREL_MAX_BODY_BYTES for the HTTP property, so that 413 is reachable

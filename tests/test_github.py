@@ -1,4 +1,4 @@
-"""shared/github against the fake GitHub: App JWT and tokens, single token, GHES, retries, rate limits."""
+"""shared/github/client against the fake GitHub: App JWT and tokens, single token, GHES, retries, rate limits."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_github import FakeGitHub
 from github import BadCredentialsException, GithubException
 
-from shared import actions, context, settings
-from shared.context import RetryLater
-from shared.github import GitHubAccess, GitHubRetry, Installations, WriteSpacing, app_jwt, rate_limit_wait
+from shared.github import actions
+from shared.runtime import scope as context
+from shared.runtime import settings
+from shared.runtime.scope import RetryLater
+from shared.github.client import GitHubAccess, GitHubRetry, Installations, WriteSpacing, app_jwt, rate_limit_wait
 
 REPO = "octo-org/app"
 TOKEN = "ghp_" + "a" * 36
@@ -264,7 +266,7 @@ def test_a_write_that_times_out_is_not_sent_again(fake):
     assert len([r for r in fake.requests if r.method == "POST"]) == 1  # the job retries; its marker finds this one
 
 
-# --- who Petrel is, and who may steer it (shared/identity.py) ---------------------------------
+# --- who Petrel is, and who may steer it (shared/github/identity.py) ---------------------------------
 
 
 def test_the_apps_identity_is_learned_once_from_get_app_with_the_jwt(fake, key):
@@ -296,7 +298,7 @@ def test_an_installation_token_as_the_single_token_is_named_by_graphql(fake, key
 
 
 def test_permission_to_steer_is_write_or_more_and_is_cached_for_a_while(fake):
-    from shared.identity import Permissions
+    from shared.github.identity import Permissions
 
     for login, role in (("ada", "admin"), ("max", "maintain"), ("wes", "write"), ("tia", "triage"), ("rey", "read")):
         fake.set_permission(REPO, login, role)

@@ -15,9 +15,10 @@ from fake_github import FakeGitHub
 from functions_framework import create_app
 
 import payloads
-from shared import function as function_module, queue
-from shared.db import make_pool
-from shared.worker import Worker, cloudevent_for, load_handler
+from shared import context as function_module
+from shared.pipeline import queue
+from shared.runtime.db import make_pool
+from shared.pipeline.worker import Worker, cloudevent_for, load_handler
 
 REPO = "Codertocat/Hello-World"
 WEBHOOK = str(ROOT / "functions" / "webhook" / "main.py")
@@ -172,7 +173,7 @@ def test_dry_run_without_credentials_logs_the_plan_and_sends_nothing(env, clean_
 def _delivery(payload, delivery_id):
     import json
 
-    from shared import events
+    from shared.pipeline import events
 
     return events.parse_delivery({"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": delivery_id},
                                  json.dumps(payload).encode())

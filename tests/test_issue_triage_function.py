@@ -11,11 +11,13 @@ from fake_openai import FakeOpenAI
 from functions_framework import create_app
 
 import payloads
-from shared import actions, function as function_module, llm
-from shared.db import make_pool
-from shared.embeddings import HashingEmbedder
-from shared.memory import Document, Memory
-from shared.worker import Worker, load_handler
+from shared.github import actions
+from shared import context as function_module
+from shared.model import llm
+from shared.runtime.db import make_pool
+from shared.model.embeddings import HashingEmbedder
+from shared.memory.store import Document, Memory
+from shared.pipeline.worker import Worker, load_handler
 
 TOKEN = "ghp_" + "t" * 36
 WEBHOOK = str(ROOT / "functions" / "webhook" / "main.py")

@@ -1,14 +1,16 @@
-"""shared/llm against the fake OpenAI-compatible server, with the real openai client."""
+"""shared/model/llm against the fake OpenAI-compatible server, with the real openai client."""
 
 from __future__ import annotations
 
 import pytest
 from fake_openai import FakeOpenAI
 
-from shared import context, llm, settings
-from shared.context import RetryLater
-from shared.llm import BudgetExceeded, Model, ModelError, UsageLedger
-from shared.usage import PostgresLedger
+from shared.runtime import scope as context
+from shared.model import llm
+from shared.runtime import settings
+from shared.runtime.scope import RetryLater
+from shared.model.llm import BudgetExceeded, Model, ModelError, UsageLedger
+from shared.model.usage import PostgresLedger
 
 SCHEMA = {
     "type": "object",
@@ -172,7 +174,7 @@ def test_schema_check_messages():
 
 
 def test_postgres_ledger_sums_today_per_repository(clean_db):
-    from shared.db import make_pool
+    from shared.runtime.db import make_pool
 
     pool = make_pool(clean_db)
     try:

@@ -1,4 +1,4 @@
-"""`python -m shared.cli run` (what `make run` starts), as a real process in a fresh directory.
+"""`python -m shared.modes.cli run` (what `make run` starts), as a real process in a fresh directory.
 
 Embedded Postgres, real HTTP, real signals: first run writes `.env` and serves the webhook
 and the workers; Ctrl-C stops everything, Postgres included; a second run finds the data
@@ -63,7 +63,7 @@ def postgres_serving(data_dir: Path) -> list[int]:
 
 def stop_postgres(data_dir: Path) -> None:
     """Stop an embedded Postgres a failed test may have left running under `data_dir`."""
-    from shared.db import EmbeddedPostgres
+    from shared.runtime.db import EmbeddedPostgres
 
     if (data_dir / "postmaster.pid").exists():
         try:
@@ -78,7 +78,7 @@ def stop_postgres(data_dir: Path) -> None:
 
 
 class Run:
-    """One `python -m shared.cli run` in `workdir`, its output in files next to it."""
+    """One `python -m shared.modes.cli run` in `workdir`, its output in files next to it."""
 
     count = 0
 
@@ -92,7 +92,7 @@ class Run:
         self.stdout_path = logs / f"run-{Run.count}.out"
         self.stderr_path = logs / f"run-{Run.count}.err"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "shared.cli", "run"], cwd=workdir, env=self.env,
+            self.process = subprocess.Popen([sys.executable, "-m", "shared.modes.cli", "run"], cwd=workdir, env=self.env,
                                             stdin=subprocess.DEVNULL, stdout=out, stderr=err)
 
     @property
@@ -145,7 +145,7 @@ class Run:
 
 
 def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=workdir, env=petrel_env(),
+    return subprocess.run([sys.executable, "-m", "shared.modes.cli", *args], cwd=workdir, env=petrel_env(),
                           capture_output=True, text=True, timeout=120)
 
 
@@ -297,7 +297,7 @@ def test_bad_setting_stops_run_with_one_line_naming_it(tmp_path, variables, dote
         (tmp_path / ".env").write_text(dotenv, encoding="utf-8")
     env = petrel_env(free_port())
     env.update(variables)
-    result = subprocess.run([sys.executable, "-m", "shared.cli", "run"], cwd=tmp_path, env=env,
+    result = subprocess.run([sys.executable, "-m", "shared.modes.cli", "run"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     try:
         assert result.returncode == 2, result.stderr
@@ -316,7 +316,7 @@ def test_bad_setting_stops_run_with_one_line_naming_it(tmp_path, variables, dote
                          ids=["two-at", "unknown-parameter"])
 def test_malformed_database_url_stops_run_with_one_line_and_no_password(tmp_path, url):
     env = petrel_env(free_port(), GITHUB_WEBHOOK_SECRET="s3cret", DATABASE_URL=url)
-    result = subprocess.run([sys.executable, "-m", "shared.cli", "run"], cwd=tmp_path, env=env,
+    result = subprocess.run([sys.executable, "-m", "shared.modes.cli", "run"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.splitlines()
@@ -330,7 +330,7 @@ def test_port_in_use_stops_run_and_leaves_no_postgres(tmp_path):
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "shared.cli", "run"], cwd=tmp_path, env=petrel_env(port),
+        result = subprocess.run([sys.executable, "-m", "shared.modes.cli", "run"], cwd=tmp_path, env=petrel_env(port),
                                 capture_output=True, text=True, timeout=120)
     data_dir = tmp_path / ".data" / "postgres"
     try:

@@ -1,4 +1,4 @@
-"""One writer per artefact (shared/locks.py): the lock is shared, bounded by the job's time, and
+"""One writer per artefact (shared/runtime/locks.py): the lock is shared, bounded by the job's time, and
 released however its holder ends. The race it prevents is tested end to end in test_pr_functions."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ import threading
 import psycopg
 import pytest
 
-from shared import actions, context, locks
-from shared.context import RetryLater
-from shared.db import make_pool
+from shared.github import actions
+from shared.runtime import scope as context
+from shared.runtime import locks
+from shared.runtime.scope import RetryLater
+from shared.runtime.db import make_pool
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "infra"))
 import manifests  # noqa: E402
 
-from shared import events, settings, subscriptions  # noqa: E402
+from shared.pipeline import events  # noqa: E402
+from shared.runtime import settings
+from shared.pipeline import subscriptions
 
 KNATIVE = ROOT / "infra" / "knative"
 APPLIED = ("namespace.yaml", "settings.yaml", "broker.yaml", "services.yaml", "triggers.yaml", "sinkbinding.yaml")
@@ -453,7 +455,7 @@ def test_cloudrun_script_is_valid_bash():
 
 
 def test_cloudrun_subscriptions_filter_on_the_type_the_webhook_publishes():
-    from shared import pubsub as inbox
+    from shared.pipeline import forward as inbox
 
     rows = manifests.push_subscriptions(subscriptions.table())
     assert len(rows) == sum(len(names) for names in subscriptions.table().values())

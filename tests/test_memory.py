@@ -6,10 +6,10 @@ import psycopg
 import pytest
 from fake_openai import FakeOpenAI
 
-from shared import settings
-from shared.db import make_pool
-from shared.embeddings import HashingEmbedder, OpenAIEmbedder
-from shared.memory import Document, Memory, fit, index_name
+from shared.runtime import settings
+from shared.runtime.db import make_pool
+from shared.model.embeddings import HashingEmbedder, OpenAIEmbedder
+from shared.memory.store import Document, Memory, fit, index_name
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_fit_keeps_the_best_hits_within_the_budget(memory):
 def test_a_small_kind_among_many_rows_is_not_lost_by_the_filtered_index(clean_db, monkeypatch):
     from psycopg_pool import ConnectionPool
 
-    from shared import memory as memory_module
+    from shared.memory import store as memory_module
 
     # a planner that takes the HNSW index, as it does for a large table
     pool = ConnectionPool(clean_db, min_size=1, max_size=2, open=True,

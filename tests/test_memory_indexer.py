@@ -9,11 +9,11 @@ import pytest
 from fake_github import FakeGitHub
 
 import payloads
-from shared import function as function_module
-from shared.db import make_pool
-from shared.embeddings import HashingEmbedder
-from shared.memory import Memory
-from shared.worker import cloudevent_for, load_handler
+from shared import context as function_module
+from shared.runtime.db import make_pool
+from shared.model.embeddings import HashingEmbedder
+from shared.memory.store import Memory
+from shared.pipeline.worker import cloudevent_for, load_handler
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "m" * 36
@@ -41,7 +41,7 @@ def world(env, clean_db):
     handler = load_handler("memory_indexer")
 
     def deliver(event, payload):
-        from shared import events
+        from shared.pipeline import events
         import json
 
         delivery = events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": f"d-{len(github.requests)}"},

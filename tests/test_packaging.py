@@ -26,7 +26,7 @@ import requests
 from conftest import ROOT, SECRET, free_port, jobs_of, signed, wait_for_port
 
 import payloads
-from shared import subscriptions
+from shared.pipeline import subscriptions
 
 
 def _load_package():
@@ -40,7 +40,7 @@ def _load_package():
 package = _load_package()
 
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))
-MIGRATIONS = sorted(p.name for p in (ROOT / "shared" / "migrations").glob("*.sql"))
+MIGRATIONS = sorted(p.name for p in (ROOT / "shared" / "runtime" / "migrations").glob("*.sql"))
 HTTP = requests.Session()
 HTTP.trust_env = False  # 127.0.0.1 is never reached through a proxy
 
@@ -95,9 +95,9 @@ def test_the_webhook_bundle_has_neither_pygithub_nor_openai(dist):
     lines = requirement_lines(webhook / "requirements.txt")
     assert not {"pygithub", "openai", "pgserver"} & names(lines)
     assert {"functions-framework", "psycopg", "psycopg-pool"} <= names(lines)
-    assert not (webhook / "shared" / "github.py").exists()
-    assert not (webhook / "shared" / "llm.py").exists()
-    for module in (webhook / "shared").glob("*.py"):
+    assert not (webhook / "shared" / "github" / "client.py").exists()
+    assert not (webhook / "shared" / "model" / "llm.py").exists()
+    for module in (webhook / "shared").rglob("*.py"):
         text = module.read_text()
         assert not re.search(r"^\s*(import|from)\s+(github|openai|jwt)\b", text, re.M), module.name
 
@@ -105,9 +105,9 @@ def test_the_webhook_bundle_has_neither_pygithub_nor_openai(dist):
 def test_the_commands_bundle_has_pygithub_and_openai(dist):
     commands = dist / "commands"
     assert {"pygithub", "openai", "pyyaml", "unidiff"} <= names(requirement_lines(commands / "requirements.txt"))
-    assert (commands / "shared" / "github.py").is_file()
-    assert (commands / "shared" / "llm.py").is_file()
-    assert (commands / "shared" / "asking.py").is_file()  # imported inside a function only
+    assert (commands / "shared" / "github" / "client.py").is_file()
+    assert (commands / "shared" / "model" / "llm.py").is_file()
+    assert (commands / "shared" / "ask" / "run.py").is_file()  # imported inside a function only
 
 
 def test_requirements_are_the_repository_pins_and_never_pgserver(dist):
@@ -121,13 +121,13 @@ def test_requirements_are_the_repository_pins_and_never_pgserver(dist):
 
 def test_migrations_come_with_db(dist):
     for name in FUNCTIONS:
-        shared = dist / name / "shared"
+        shared = dist / name / "shared" / "runtime"
         migrations = sorted(p.name for p in (shared / "migrations").glob("*"))
         if (shared / "db.py").exists():
             assert migrations == MIGRATIONS, name
         else:
             assert migrations == [], name
-    assert (dist / "webhook" / "shared" / "db.py").exists()  # it stores deliveries: so it has them
+    assert (dist / "webhook" / "shared" / "runtime" / "db.py").exists()  # it stores deliveries: so it has them
     assert MIGRATIONS
 
 
@@ -136,12 +136,19 @@ def _shared_imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("shared.")}
-        elif isinstance(node, ast.ImportFrom) and node.module == "shared":
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shared."):
-            found.add(node.module.split(".")[1])
-    return found
+            found |= {a.name.removeprefix("shared.") for a in node.names if a.name.startswith("shared.")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shared"):
+            package = node.module.removeprefix("shared").removeprefix(".")
+            for alias in node.names:  # a submodule of the package, or a name defined in the module
+                name = f"{package}.{alias.name}" if package else alias.name
+                found.add(name if _file(ROOT / "shared", name) else package)
+    return found - {""}
+
+
+def _file(shared: Path, module: str) -> Path | None:
+    """The file of `module` (dotted, under shared/), or None."""
+    base = shared.joinpath(*module.split("."))
+    return base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
 
 
 def test_each_bundle_holds_exactly_the_shared_modules_its_function_reaches(dist):
@@ -150,13 +157,17 @@ def test_each_bundle_holds_exactly_the_shared_modules_its_function_reaches(dist)
         reached, todo = set(), [bundle / "main.py"]
         while todo:
             for module in _shared_imports(todo.pop()) - reached:
-                assert (bundle / "shared" / f"{module}.py").is_file(), f"{name} lacks shared/{module}.py"
+                assert _file(bundle / "shared", module), f"{name} lacks shared/{module}"
                 reached.add(module)
-                todo.append(bundle / "shared" / f"{module}.py")
-        held = {p.stem for p in (bundle / "shared").glob("*.py")} - {"__init__"}
+                todo.append(_file(bundle / "shared", module))
+        held = {".".join(p.relative_to(bundle / "shared").with_suffix("").parts)
+                for p in (bundle / "shared").rglob("*.py") if p.name != "__init__.py"}
         assert held == reached, name
         assert (bundle / "shared" / "__init__.py").is_file()
-    modules = {name: {p.stem for p in (dist / name / "shared").glob("*.py")} for name in FUNCTIONS}
+        for module in held:  # each package on the way carries its (docstring-only) __init__.py
+            assert all((bundle / "shared").joinpath(*module.split(".")[:depth], "__init__.py").is_file()
+                       for depth in range(len(module.split(".")))), module
+    modules = {name: {p.stem for p in (dist / name / "shared").rglob("*.py")} for name in FUNCTIONS}
     for local_only in ("cli", "local", "worker"):  # `make run`'s, not any function's
         assert not any(local_only in held for held in modules.values()), local_only
     assert len(modules["webhook"]) < len(modules["commands"])
@@ -179,6 +190,10 @@ def test_the_webhook_bundle_carries_the_routing_table_and_no_function_code(dist)
 def _repo(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "repo"
     files = {"requirements.txt": "\n".join(REPO_PINS) + "\n", "shared/__init__.py": "", **files}
+    for relative in list(files):  # every package under shared/ has its __init__.py
+        parts = Path(relative).parts
+        for depth in range(2, len(parts) if relative.endswith(".py") else 0):
+            files.setdefault(str(Path(*parts[:depth], "__init__.py")), "")
     for relative, text in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text)
@@ -195,8 +210,8 @@ def test_imports_inside_functions_are_followed(tmp_path):
         "shared/x.py": "import yaml\n",
         "shared/lazy.py": "def f():\n    import openai\n    from shared.deeper import g\n",
         "shared/deeper.py": "def g():\n    import github\n",
-        "shared/db.py": "import psycopg\n",  # not imported: no db, no migrations
-        "shared/migrations/001.sql": "SELECT 1;\n",
+        "shared/runtime/db.py": "import psycopg\n",  # not imported: no db, no migrations
+        "shared/runtime/migrations/001.sql": "SELECT 1;\n",
     })
     [bundle] = package.plan(root)
     assert bundle.modules == ["deeper", "lazy", "x"]
@@ -209,30 +224,30 @@ def test_imports_inside_functions_are_followed(tmp_path):
 
 def test_db_brings_the_migrations_and_pgserver_stays_out(tmp_path):
     root = _repo(tmp_path, {
-        "functions/a/main.py": HANDLER.format(body="from shared import db", inner="pass"),
-        "shared/db.py": "import psycopg\ndef embedded():\n    import pgserver\n",
-        "shared/migrations/001_a.sql": "SELECT 1;\n",
-        "shared/migrations/002_b.sql": "SELECT 2;\n",
+        "functions/a/main.py": HANDLER.format(body="from shared.runtime import db", inner="pass"),
+        "shared/runtime/db.py": "import psycopg\ndef embedded():\n    import pgserver\n",
+        "shared/runtime/migrations/001_a.sql": "SELECT 1;\n",
+        "shared/runtime/migrations/002_b.sql": "SELECT 2;\n",
     })
     [bundle] = package.plan(root)
-    assert bundle.data == ["shared/migrations/001_a.sql", "shared/migrations/002_b.sql"]
+    assert bundle.data == ["shared/runtime/migrations/001_a.sql", "shared/runtime/migrations/002_b.sql"]
     assert "pgserver" not in bundle.distributions
     assert bundle.requirements == [line for line in REPO_PINS if line.startswith(("functions-framework", "psycopg["))]
 
 
 def test_pgserver_imported_at_import_time_fails_the_build(tmp_path):
     root = _repo(tmp_path, {
-        "functions/a/main.py": HANDLER.format(body="from shared import db", inner="pass"),
-        "shared/db.py": "import psycopg\ntry:\n    import pgserver\nexcept ImportError:\n    pgserver = None\n",
+        "functions/a/main.py": HANDLER.format(body="from shared.runtime import db", inner="pass"),
+        "shared/runtime/db.py": "import psycopg\ntry:\n    import pgserver\nexcept ImportError:\n    pgserver = None\n",
     })
-    with pytest.raises(package.PackagingError, match=r"shared/db.py:3 imports pgserver at import time"):
+    with pytest.raises(package.PackagingError, match=r"shared/runtime/db.py:3 imports pgserver at import time"):
         package.plan(root)
 
 
 def test_the_webhook_rule_fails_the_build(tmp_path):
     root = _repo(tmp_path, {
-        "functions/webhook/main.py": WEBHOOK.format(body="from shared import inbox", inner="return ''"),
-        "shared/inbox.py": "def receive():\n    from shared import notify\n",
+        "functions/webhook/main.py": WEBHOOK.format(body="from shared.pipeline import inbox", inner="return ''"),
+        "shared/pipeline/inbox.py": "def receive():\n    from shared import notify\n",
         "shared/notify.py": "def send():\n    import github\n",
     })
     with pytest.raises(package.PackagingError, match=r"webhook must not carry PyGithub.*shared/notify.py:2"):
@@ -334,9 +349,9 @@ def test_check_finds_every_bundle_complete_in_its_own_venv(dist, venvs):
 def test_check_finds_a_missing_module_or_distribution(dist, venvs, tmp_path):
     broken = tmp_path / "commands"
     shutil.copytree(dist / "commands", broken)
-    (broken / "shared" / "llm.py").unlink()  # imported lazily by function.py, at import time by others
+    (broken / "shared" / "model" / "llm.py").unlink()  # imported lazily by function.py, at import time by others
     problems = package.check_bundle(broken, venv_for(venvs, dist, "commands"))
-    assert any("shared/function.py:" in p and "shared.llm, which the bundle lacks" in p for p in problems), problems
+    assert any("shared/context.py:" in p and "shared.model.llm, which the bundle lacks" in p for p in problems), problems
     assert any(p.startswith("import shared.tasks: ModuleNotFoundError") for p in problems), problems
     # the commands bundle, complete, against the webhook's venv: PyGithub and openai are missing
     problems = package.check_bundle(dist / "commands", venv_for(venvs, dist, "webhook"))
@@ -353,11 +368,11 @@ def test_the_check_command_passes(dist, venvs, tmp_path):
                            "--venvs", str(workdir)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "--check passed" in done.stdout
-    (out / "webhook" / "shared" / "queue.py").unlink()
+    (out / "webhook" / "shared" / "pipeline" / "queue.py").unlink()
     failed = subprocess.run([sys.executable, str(ROOT / "infra" / "package.py"), "--out", str(out), "--check",
                              "--no-build", "--venvs", str(workdir)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert re.search(r"webhook: shared/inbox.py:\d+ imports shared.queue, which the bundle lacks", failed.stderr)
+    assert re.search(r"webhook: shared/pipeline/inbox.py:\d+ imports shared.pipeline.queue, which the bundle lacks", failed.stderr)
     assert "commands: complete" in failed.stdout  # the others still pass
 
 

@@ -19,12 +19,20 @@ from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
 import payloads
-from shared import actions, function as function_module, llm, notices, pulls
+from shared.github import actions
+from shared import context as function_module
+from shared.model import llm
+from shared.github import notices
+from shared.github import pulls
 
 
-from shared import actions, function as function_module, llm, notices, settings as settings_module
-from shared.db import make_pool
-from shared.worker import Worker, load_handler
+from shared.github import actions
+from shared import context as function_module
+from shared.model import llm
+from shared.github import notices
+from shared.runtime import settings as settings_module
+from shared.runtime.db import make_pool
+from shared.pipeline.worker import Worker, load_handler
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "r" * 36
@@ -331,12 +339,12 @@ def test_a_thumbs_down_stops_the_same_finding_coming_back(world):
 
 
 def test_a_thread_resolved_without_a_code_change_is_negative_feedback(world, clean_db):
-    from shared import events
-    from shared import settings
-    from shared.embeddings import embedder_for
-    from shared.feedback import Feedback
-    from shared.memory import Memory
-    from shared.worker import cloudevent_for
+    from shared.pipeline import events
+    from shared.runtime import settings
+    from shared.model.embeddings import embedder_for
+    from shared.memory.feedback import Feedback
+    from shared.memory.store import Memory
+    from shared.pipeline.worker import cloudevent_for
 
     payload = copy.deepcopy(payloads.example("pull_request_review_thread", "resolved"))
     payload["repository"]["full_name"] = REPO
@@ -543,7 +551,7 @@ def test_a_comment_carrying_the_summary_marker_is_left_alone_and_petrel_writes_i
 
 
 def test_a_planted_finding_with_a_thumbs_down_suppresses_nothing(world):
-    from shared.review import fingerprint
+    from shared.review.plan import fingerprint
 
     head = world.open_pull({"app/service.py": edited_service(one=1)})
     words = "This line has a bug: return value * 2  # BUG one"  # what the model will find
@@ -593,8 +601,8 @@ def resolve(world, *, author: str, resolver: str):
     """Deliver a recorded `pull_request_review_thread.resolved` for a thread that `author` started."""
     import json
 
-    from shared import events
-    from shared.worker import cloudevent_for
+    from shared.pipeline import events
+    from shared.pipeline.worker import cloudevent_for
 
     payload = copy.deepcopy(payloads.example("pull_request_review_thread", "resolved"))
     payload["repository"]["full_name"] = REPO
@@ -673,7 +681,7 @@ def test_automatic_review_and_slash_review_at_the_same_moment_post_one_review(wo
 def test_two_writers_of_one_comment_at_the_same_moment_make_one_comment(world):
     import threading
 
-    from shared import events
+    from shared.pipeline import events
 
     world.github.add_issue(REPO, 5)
     world.github.slow("GET", r"/issues/5/comments$", 2, times=2)  # both look at the same time

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import ROOT
 
-from shared import subscriptions
+from shared.pipeline import subscriptions
 
 
 def test_procfile_has_one_process_per_function():

@@ -22,8 +22,10 @@ from test_functions_framework import HELP, REPO, TOKEN, FunctionServer, HTTP
 
 import payloads
 from fake_github import FakeGitHub
-from shared import events, pubsub as pubsub_module, settings
-from shared.function import delivery_of
+from shared.pipeline import events
+from shared.pipeline import forward as pubsub_module
+from shared.runtime import settings
+from shared.context import delivery_of
 
 WEBHOOK_SOURCE = str(ROOT / "functions" / "webhook" / "main.py")
 TOPIC = "projects/petrel-test/topics/petrel-events"

@@ -13,7 +13,7 @@ from github import Auth, Github
 from test_fake_github import BASE_SHA, DIFF, HEAD_SHA, NEW_HEAD, SECOND_DIFF
 
 from shared import diff
-from shared.pulls import NO_PATCH, UNREADABLE_PATCH, GitHubPull, file_from_github
+from shared.github.pulls import NO_PATCH, UNREADABLE_PATCH, GitHubPull, file_from_github
 
 REPO = "octo-org/widgets"
 TOKEN = "ghp_" + "p" * 36

@@ -11,7 +11,8 @@ import pytest
 from conftest import jobs_of
 
 import payloads
-from shared import events, queue
+from shared.pipeline import events
+from shared.pipeline import queue
 
 
 def delivery_of(payload: dict, event: str, delivery_id: str | None = None) -> events.Delivery:
@@ -182,9 +183,10 @@ def test_concurrent_claimers_never_take_the_same_job(clean_db):
 
 
 def test_a_job_past_its_timeout_keeps_its_lease_until_it_returns(clean_db):
-    from shared import context, settings
-    from shared.db import make_pool
-    from shared.worker import Worker
+    from shared.runtime import scope as context
+    from shared.runtime import settings
+    from shared.runtime.db import make_pool
+    from shared.pipeline.worker import Worker
 
     config = settings.from_env({"PETREL_JOB_LEASE_SECONDS": "1", "PETREL_JOB_TIMEOUT_SECONDS": "1"})
     claims = []
@@ -210,10 +212,10 @@ def test_a_job_past_its_timeout_keeps_its_lease_until_it_returns(clean_db):
 
 
 def test_a_rate_limited_job_keeps_its_attempts(clean_db):
-    from shared import settings
-    from shared.context import RetryLater
-    from shared.db import make_pool
-    from shared.worker import Worker
+    from shared.runtime import settings
+    from shared.runtime.scope import RetryLater
+    from shared.runtime.db import make_pool
+    from shared.pipeline.worker import Worker
 
     def limited(event):
         raise RetryLater(30, "GitHub rate limit on POST /repos/o/r/issues/1/comments")
@@ -235,10 +237,10 @@ def test_a_rate_limited_job_keeps_its_attempts(clean_db):
 
 
 def test_real_errors_still_spend_attempts_after_a_rate_limit(clean_db):
-    from shared import settings
-    from shared.context import RetryLater
-    from shared.db import make_pool
-    from shared.worker import Worker
+    from shared.runtime import settings
+    from shared.runtime.scope import RetryLater
+    from shared.runtime.db import make_pool
+    from shared.pipeline.worker import Worker
 
     outcomes = iter([RetryLater(1, "model rate limit (m)"), RuntimeError("boom"), RuntimeError("boom again")])
 

@@ -15,11 +15,13 @@ import pytest
 from fake_openai import FakeOpenAI
 from gitrepo import commit, git, init
 
-from shared import diff, llm, settings
-from shared.config import DEFAULTS, PathsConfig
-from shared.llm import Model
-from shared.pulls import LocalPull, PostedFinding
-from shared.review import FINDINGS_SCHEMA, fingerprint, plan_review, skip_reason
+from shared import diff
+from shared.model import llm
+from shared.runtime import settings
+from shared.repo_config.load import DEFAULTS, PathsConfig
+from shared.model.llm import Model
+from shared.github.pulls import LocalPull, PostedFinding
+from shared.review.plan import FINDINGS_SCHEMA, fingerprint, plan_review, skip_reason
 
 
 SERVICE = "\n".join(f"def step_{n}(value):\n    return value + {n}\n" for n in range(40))
@@ -238,10 +240,10 @@ def test_non_utf8_and_renamed_files(repo, model_server):
 
 
 def test_review_prompt_carries_repository_context_from_memory(repo, model_server, clean_db):
-    from shared.db import make_pool
-    from shared.embeddings import HashingEmbedder
-    from shared.memory import Document, Memory
-    from shared.review import memory_context
+    from shared.runtime.db import make_pool
+    from shared.model.embeddings import HashingEmbedder
+    from shared.memory.store import Document, Memory
+    from shared.review.plan import memory_context
 
     pool = make_pool(clean_db)
     try:
@@ -267,7 +269,7 @@ def test_review_prompt_carries_repository_context_from_memory(repo, model_server
 
 
 def test_an_answer_far_over_the_expected_size_still_gives_a_bounded_review(repo, model_server):
-    from shared.actions import MAX_COMMENT_CHARS, PostReview, _marked
+    from shared.github.actions import MAX_COMMENT_CHARS, PostReview, _marked
 
     commit(repo, {"app/service.py": edited_service(one=1)}, "change")
     flood = [{"path": "app/service.py", "line": 2 + (n % 3), "severity": "major",
@@ -280,9 +282,9 @@ def test_an_answer_far_over_the_expected_size_still_gives_a_bounded_review(repo,
 
 
 def test_a_long_not_reviewed_list_stays_within_githubs_size_and_says_how_many_more():
-    from shared import actions
-    from shared.pulls import PullInfo
-    from shared.review import MORE_FILES, Report, review_body
+    from shared.github import actions
+    from shared.github.pulls import PullInfo
+    from shared.review.plan import MORE_FILES, Report, review_body
 
     report = Report(PullInfo("o/r", 1, "t", "", False, (), "a", False, "f" * 40, "e" * 40, "main"))
     report.not_reviewed = [(f"generated/very/deep/path/file_{n:05}.py", "review budget reached") for n in range(3000)]
@@ -295,6 +297,6 @@ def test_a_long_not_reviewed_list_stays_within_githubs_size_and_says_how_many_mo
 
 
 def test_a_listed_path_cannot_break_out_of_its_line():
-    from shared.review import listed
+    from shared.review.plan import listed
 
     assert listed([("a\n**Approved** `x`.py", "binary file")]) == ["- `a **Approved** 'x'.py`: binary file"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import settings
-from shared.settings import SettingsError, from_env, read_dotenv
+from shared.runtime import settings
+from shared.runtime.settings import SettingsError, from_env, read_dotenv
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"
 
@@ -186,7 +186,7 @@ def test_logs_never_show_a_configured_secret_in_any_form(env, app_key):
     import json
     import logging
 
-    from shared import log
+    from shared.runtime import log
 
     password = "p@ss-w0rd-db"
     config = env(GITHUB_WEBHOOK_SECRET="whsec plain words 9f2c", GITHUB_WEBHOOK_SECRET_PREVIOUS="old-secret-value-77",

@@ -8,12 +8,14 @@ import pytest
 from fake_openai import FakeOpenAI
 
 import payloads
-from shared import actions, llm, settings
-from shared.config import DEFAULTS
-from shared.db import make_pool
-from shared.embeddings import HashingEmbedder
-from shared.llm import Model
-from shared.memory import Document, Memory
+from shared.github import actions
+from shared.model import llm
+from shared.runtime import settings
+from shared.repo_config.load import DEFAULTS
+from shared.runtime.db import make_pool
+from shared.model.embeddings import HashingEmbedder
+from shared.model.llm import Model
+from shared.memory.store import Document, Memory
 from shared.triage import IssueInfo, TRIAGE_KEY, issue_from_payload, plan_triage, skip_reason
 
 REPO = "o/r"

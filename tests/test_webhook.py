@@ -11,7 +11,7 @@ from conftest import ROOT, SECRET, count, jobs_of, signed
 from functions_framework import create_app
 
 import payloads
-from shared import events
+from shared.pipeline import events
 
 WEBHOOK_SOURCE = str(ROOT / "functions" / "webhook" / "main.py")
 
@@ -189,7 +189,7 @@ def test_database_unreachable_is_503_never_2xx(env, clean_db):
 
 
 def test_a_database_that_cannot_be_started_is_503_not_500(env, tmp_path, monkeypatch):
-    from shared import db
+    from shared.runtime import db
 
     monkeypatch.setattr(db, "_embedded", None)  # this test's embedded server, forgotten after it
     blocker = tmp_path / "a-file-not-a-directory"
@@ -344,11 +344,11 @@ def test_a_signature_header_of_raw_non_ascii_bytes_is_401_under_functions_framew
 
 
 def test_a_signature_header_of_raw_non_ascii_bytes_is_401_on_the_local_server(env, clean_db):
-    """`make run`'s HTTP server (shared/local.py, werkzeug) in this process, raw bytes over a socket."""
+    """`make run`'s HTTP server (shared/modes/local.py, werkzeug) in this process, raw bytes over a socket."""
     from conftest import close_process_pools, free_port
 
-    from shared import db
-    from shared.local import LocalStack
+    from shared.runtime import db
+    from shared.modes.local import LocalStack
 
     config = env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db, PETREL_WORKERS=0, PORT=free_port())
     pool = db.make_pool(clean_db)

@@ -6,7 +6,7 @@ repeated, on a redelivery). Commands that call the model need the commenter's
 `author_association` to be one of `commands.allowed` (OWNER, MEMBER, COLLABORATOR by
 default). A command that fails says why in its reply. Comments written by bots, Petrel's
 own included, are never answered; edits are not commands (only `created` is subscribed).
-Petrel's own comments are told by their author (its login, shared/identity.py) and marker:
+Petrel's own comments are told by their author (its login, shared/github/identity.py) and marker:
 a person's comment that quotes a marker is a person's comment.
 """
 
@@ -16,8 +16,11 @@ import re
 import functions_framework
 import yaml
 
-from shared import actions, config as repo_config, function, settings
-from shared.pulls import contents_fetcher
+from shared.github import actions
+from shared.repo_config import load as repo_config
+from shared import context as function
+from shared.runtime import settings
+from shared.github.pulls import contents_fetcher
 
 SUBSCRIBES = ("issue_comment.created", "pull_request_review_comment.created")
 
@@ -157,7 +160,7 @@ def run_command(delivery, name: str, arguments: str, thread: Thread) -> str | No
     elif name == "ask":
         if not arguments:
             return ASK_USAGE
-        from shared import asking
+        from shared.ask import run as asking
 
         result = asking.ask(delivery, thread, arguments, thread_key=thread.key)
         return FAILED.format(name=name, reason=result.status) if result.failed else result.status
@@ -201,7 +204,7 @@ def handle_comment(delivery) -> list[str]:
         text = DENIED.format(allowed=", ".join(a.lower() for a in allowed), name=name, association=association.lower())
         return outcomes + function.act(delivery, [thread.reply(text)], client)
     if name == "ask" and thread.in_review and thread.comment.get("in_reply_to_id"):
-        from shared import asking
+        from shared.ask import run as asking
 
         result = asking.ask(delivery, thread, arguments, thread_key=thread.key,
                             context=asking.thread_context(thread.comment))

@@ -7,7 +7,7 @@ planning is in shared/triage.py. Petrel takes no bulk action on existing issues.
 
 import functions_framework
 
-from shared import function
+from shared import context as function
 from shared.tasks import triage_issue
 
 SUBSCRIBES = ("issues.opened",)

@@ -5,21 +5,24 @@
 - push to the default branch: re-index the files whose blob sha changed, drop removed ones;
 - issues opened, edited, closed: keep that issue's thread current;
 - installation deleted, repositories removed: delete their memory;
-- a review thread Petrel started is resolved: store it as feedback (shared/feedback.py), when
+- a review thread Petrel started is resolved: store it as feedback (shared/memory/feedback.py), when
   the thread's first comment is by Petrel's own login and the person who resolved it has
-  write permission or more (shared/identity.py); any other resolution steers nothing.
+  write permission or more (shared/github/identity.py); any other resolution steers nothing.
 """
 
 import logging
 
 import functions_framework
 
-from shared import actions, config as repo_config, function, settings
-from shared.embeddings import embedder_for
-from shared.feedback import Feedback
-from shared.indexing import RepositoryIndexer
-from shared.memory import Memory
-from shared.pulls import contents_fetcher
+from shared.github import actions
+from shared.repo_config import load as repo_config
+from shared import context as function
+from shared.runtime import settings
+from shared.model.embeddings import embedder_for
+from shared.memory.feedback import Feedback
+from shared.memory.indexing import RepositoryIndexer
+from shared.memory.store import Memory
+from shared.github.pulls import contents_fetcher
 
 SUBSCRIBES = ("installation.created", "installation.deleted", "installation_repositories.added",
               "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed",

@@ -1,12 +1,12 @@
 """Review pull requests: inline comments that land, any size, incremental on new pushes.
 
 Runs on pull_request opened, reopened, ready_for_review and synchronize. The work is
-shared/tasks.review_pull (also run by `/review`); the planning is in shared/review.py.
+shared/tasks.review_pull (also run by `/review`); the planning is in shared/review/plan.py.
 """
 
 import functions_framework
 
-from shared import function
+from shared import context as function
 from shared.tasks import review_pull
 
 SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",

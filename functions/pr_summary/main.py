@@ -8,7 +8,7 @@ import logging
 
 import functions_framework
 
-from shared import function
+from shared import context as function
 from shared.tasks import summarize_pull
 
 SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",

@@ -13,8 +13,10 @@ import sys
 
 import functions_framework
 
-from shared import db, log, settings
-from shared.inbox import Inbox
+from shared.runtime import db
+from shared.runtime import log
+from shared.runtime import settings
+from shared.pipeline.inbox import Inbox
 
 log.setup()
 try:

@@ -1,0 +1,310 @@
+"""Where a pull request's facts come from: GitHub (PyGithub) or a local git repository.
+
+Both give the same things to the review and the summary: the pull request's details,
+its changed files (parsed), the files changed since an earlier head (None when that head
+is gone, as after a force-push), the findings Petrel already posted, and the repository's
+configuration.
+
+On GitHub the changed files come from the paginated files list, not from the diff media
+type: GitHub refuses that diff (406) past 300 files or 20,000 lines, and a big pull request
+must be reviewed, not dropped. The files list gives up to 3,000 files, each with its own
+patch when GitHub has one; a file without a patch, and the files past 3,000, are reported
+as not reviewed, with the reason.
+
+A posted finding is a review comment by Petrel's own login that carries a marker (one by
+anyone else is ordinary text, whatever it copies), and its 👍/👎 count only the reactions of
+people with write permission or more on the repository (shared/github/identity.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from shared import diff
+from shared.repo_config import load as repo_config
+from shared.github.actions import written_by_petrel
+
+log = logging.getLogger("petrel.pulls")
+
+FILES_PER_PAGE = 100  # the most GitHub gives in one page
+MAX_LISTED_FILES = 3000  # GitHub lists no more of a pull request's files
+MAX_COMPARED_FILES = 300  # a comparison lists no more files (it may have more)
+NO_PATCH = "GitHub gives no patch for this file (too large or binary)"
+UNREADABLE_PATCH = "GitHub's patch for this file could not be read"
+PAST_FILE_LIMIT = "past GitHub's 3,000-file limit: GitHub does not list them, so they were not reviewed"
+
+
+@dataclass(frozen=True)
+class PullInfo:
+    repository: str
+    number: int
+    title: str
+    body: str
+    draft: bool
+    labels: tuple[str, ...]
+    author: str
+    author_is_bot: bool
+    head_sha: str
+    base_sha: str
+    base_ref: str
+
+
+@dataclass(frozen=True)
+class PostedFinding:
+    path: str
+    line: int | None
+    body: str
+    comment_id: int = 0
+    thumbs_up: int = 0
+    thumbs_down: int = 0
+
+
+class PullSource(Protocol):
+    def info(self) -> PullInfo: ...
+    def changes(self) -> diff.Changes: ...
+    def changes_since(self, old_head: str) -> list[diff.FileDiff] | None: ...
+    def posted_findings(self) -> list[PostedFinding]: ...
+    def config(self) -> repo_config.LoadedConfig: ...
+
+
+def info_from_payload(repository: str, pull: dict) -> PullInfo:
+    """PullInfo from a webhook's or the REST API's pull request object."""
+    user = pull.get("user") or {}
+    return PullInfo(
+        repository=repository,
+        number=int(pull["number"]),
+        title=pull.get("title") or "",
+        body=pull.get("body") or "",
+        draft=bool(pull.get("draft")),
+        labels=tuple(label.get("name", "") for label in pull.get("labels") or []),
+        author=user.get("login", ""),
+        author_is_bot=user.get("type") == "Bot",
+        head_sha=(pull.get("head") or {}).get("sha", ""),
+        base_sha=(pull.get("base") or {}).get("sha", ""),
+        base_ref=(pull.get("base") or {}).get("ref", ""),
+    )
+
+
+class GitHubPull:
+    """A pull request on GitHub, read through a PyGithub client."""
+
+    def __init__(self, client, repository: str, number: int, me: str | None = None, may_steer=None):
+        """`me` is Petrel's own login (asked of GitHub when not given); `may_steer(login)` says
+        whose reactions count (by default: write permission or more, looked up here)."""
+        self.client = client
+        self.repository = repository
+        self.number = number
+        self._info: PullInfo | None = None
+        self._me = me
+        self._may_steer = may_steer
+
+    def _get(self, path: str, accept: str | None = None):
+        headers = {"Accept": accept} if accept else None
+        _, data = self.client.requester.requestJsonAndCheck("GET", path, headers=headers)
+        return data
+
+    def info(self) -> PullInfo:
+        if self._info is None:
+            self._info = info_from_payload(self.repository, self._get(f"/repos/{self.repository}/pulls/{self.number}"))
+        return self._info
+
+    def changes(self) -> diff.Changes:
+        """Every changed file, from GitHub's files list (100 a page, up to 3,000 files); with
+        3,000 listed, the pull request's own count says how many more GitHub left out."""
+        from github.File import File
+        from github.PaginatedList import PaginatedList
+
+        path = f"/repos/{self.repository}/pulls/{self.number}"
+        listed = PaginatedList(File, self.client.requester, f"{path}/files", {"per_page": FILES_PER_PAGE})
+        files = [file_from_github(entry.raw_data) for entry in listed]
+        unlisted = 0
+        if len(files) >= MAX_LISTED_FILES:
+            unlisted = max(0, int(self._get(path).get("changed_files") or 0) - len(files))
+        return diff.Changes(files, unlisted)
+
+    def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
+        """The files changed from `old_head` to the head, from the comparison's own files list.
+        None (review everything) when the old head is gone or history was rewritten (a
+        force-push), or when the comparison is too large for GitHub to list whole."""
+        from github import GithubException
+
+        head = self.info().head_sha
+        try:
+            comparison = self._get(f"/repos/{self.repository}/compare/{old_head}...{head}")
+        except GithubException as error:
+            if error.status == 404:
+                return None  # the old head no longer exists: a force-push
+            if error.status == 406:
+                log.info("GitHub refuses the comparison %s...%s as too large", old_head[:7], head[:7])
+                return None
+            raise
+        if comparison.get("status") not in ("ahead", "identical"):
+            return None  # diverged or behind: history was rewritten
+        entries = comparison.get("files") or []
+        if len(entries) >= MAX_COMPARED_FILES:
+            log.info("the comparison %s...%s lists GitHub's maximum of %s files and may have more",
+                     old_head[:7], head[:7], MAX_COMPARED_FILES)
+            return None
+        return [file_from_github(entry) for entry in entries]
+
+    def posted_findings(self) -> list[PostedFinding]:
+        if getattr(self, "_posted", None) is None:
+            self._posted = self._read_posted_findings()
+        return self._posted
+
+    def _read_posted_findings(self) -> list[PostedFinding]:
+        from github.PaginatedList import PaginatedList
+        from github.PullRequestComment import PullRequestComment
+
+        from shared.github.identity import Permissions, token_login
+
+        if self._me is None:
+            self._me = token_login(self.client)
+        if self._may_steer is None:
+            permissions = Permissions()
+            self._may_steer = lambda login: permissions.may_steer(self.client, self.repository, login)
+        comments = PaginatedList(PullRequestComment, self.client.requester,
+                                 f"/repos/{self.repository}/pulls/{self.number}/comments", None)
+        found = []
+        for c in comments:
+            if written_by_petrel(c.user.login if c.user else None, c.body, self._me):
+                up, down = self._votes(c)
+                found.append(PostedFinding(c.path, c.line or c.original_line, c.body, c.id, up, down))
+        return found
+
+    def _votes(self, comment) -> tuple[int, int]:
+        """(👍, 👎) on a review comment from people who may steer Petrel; others' are ignored."""
+        summary = comment.raw_data.get("reactions") or {}
+        if not int(summary.get("+1") or 0) and not int(summary.get("-1") or 0):
+            return 0, 0  # nothing to weigh: no need to list who reacted
+        votes = {"+1": 0, "-1": 0}
+        for reaction in comment.get_reactions():
+            if reaction.content in votes and self._may_steer(reaction.user.login if reaction.user else None):
+                votes[reaction.content] += 1
+        return votes["+1"], votes["-1"]
+
+    def config(self) -> repo_config.LoadedConfig:
+        return repo_config.load(contents_fetcher(self.client), self.repository)
+
+
+def file_from_github(entry: dict) -> diff.FileDiff:
+    """One file of GitHub's files lists (a pull request's files, a comparison's): its hunks from
+    `patch`, its path and status from GitHub's fields. A changed file without a patch (too large,
+    binary) or with a patch that does not parse gets the reason, and GitHub's line counts."""
+    path = str(entry.get("filename") or "")
+    status = str(entry.get("status") or "modified")
+    old_path = entry.get("previous_filename") if status in ("renamed", "copied") else None
+    stated = (int(entry.get("additions") or 0), int(entry.get("deletions") or 0))
+    patch = entry.get("patch")
+    if isinstance(patch, str) and patch:
+        try:
+            return diff.from_patch(path, status, patch, old_path)
+        except diff.PatchError as error:
+            log.warning("the patch of %s could not be read: %s", path, error)
+            return diff.FileDiff(path, old_path, status, False, (), UNREADABLE_PATCH, stated)
+    # Without a patch, only a pure rename or copy, or a mode change, is known to change no line. A
+    # binary or empty file, one too large, or one past a response's own limit all look alike.
+    unchanged = status in ("renamed", "copied", "changed", "unchanged") and not sum(stated)
+    return diff.FileDiff(path, old_path, status, False, (), "" if unchanged else NO_PATCH, stated)
+
+
+def contents_fetcher(client):
+    """A config.Fetch over GitHub's contents API (default branch).
+
+    Only a regular file is read. A directory (GitHub answers a list), a symbolic link (a
+    `symlink` object; or, when the link names a file of the repository, GitHub answers with
+    that file, whose path then differs from the one asked for), a submodule, and a file over
+    the config size limit (GitHub sends no content above 1 MB) raise config.UnreadableFile,
+    which says what was found and never what it holds.
+    """
+    from github import GithubException
+
+    def fetch(repository: str, path: str):
+        try:
+            content = client.get_repo(repository, lazy=True).get_contents(path)
+        except GithubException as error:
+            if error.status == 404:
+                return None
+            raise
+        if isinstance(content, list):
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.DIRECTORY))
+        data = content.raw_data
+        kind, sha = data.get("type"), data.get("sha")
+        if kind == "symlink" or (kind == "file" and (data.get("path") or "").strip("/") != path.strip("/")):
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SYMLINK), sha)
+        if kind == "submodule":
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SUBMODULE), sha)
+        if kind != "file":
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha)
+        size = int(data.get("size") or 0)
+        if size > repo_config.MAX_BYTES:
+            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=repo_config.MAX_BYTES // 1024), sha)
+        if data.get("encoding") != "base64":
+            raise repo_config.UnreadableFile(repo_config.NOT_SENT, sha)
+        return content.decoded_content.decode("utf-8", errors="replace"), sha
+
+    return fetch
+
+
+class LocalPull:
+    """A `base..head` range of a local git repository, seen as a pull request."""
+
+    def __init__(self, path: str | Path, base: str, head: str, repository: str = "local/repository", number: int = 0,
+                 title: str = "", body: str = ""):
+        self.path = Path(path)
+        self.base, self.head = base, head
+        self.repository, self.number = repository, number
+        self.title, self.body = title, body
+
+    def _git(self, *args: str) -> str:
+        result = subprocess.run(["git", "-C", str(self.path), *args], capture_output=True)
+        if result.returncode != 0:
+            raise ValueError(f"git {' '.join(args)}: {result.stderr.decode(errors='replace').strip()}")
+        return result.stdout.decode("utf-8", errors="replace")
+
+    def info(self) -> PullInfo:
+        head = self._git("rev-parse", self.head).strip()
+        base = self._git("merge-base", self.base, self.head).strip()
+        title = self.title or self._git("log", "-1", "--format=%s", head).strip()
+        return PullInfo(self.repository, self.number, title, self.body, False, (), "local", False, head, base, self.base)
+
+    def diff(self) -> str:
+        return self._git("diff", "--find-renames", f"{self.base}...{self.head}")
+
+    def diff_since(self, old_head: str) -> str | None:
+        if subprocess.run(["git", "-C", str(self.path), "merge-base", "--is-ancestor", old_head, self.head],
+                          capture_output=True).returncode != 0:
+            return None
+        return self._git("diff", "--find-renames", f"{old_head}..{self.head}")
+
+    def changes(self) -> diff.Changes:
+        return diff.Changes(diff.parse(self.diff()))
+
+    def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
+        since = self.diff_since(old_head)
+        return None if since is None else diff.parse(since)
+
+    def posted_findings(self) -> list[PostedFinding]:
+        return []
+
+    def config(self) -> repo_config.LoadedConfig:
+        def fetch(repository: str, path: str):
+            if repository != self.repository:
+                return None
+            try:
+                text = self._git("show", f"{self.base}:{path}")
+            except ValueError:
+                return None
+            return text, self._git("rev-parse", f"{self.base}:{path}").strip()
+
+        return repo_config.load(fetch, self.repository)
+
+
+def fingerprint_of(body: str) -> str | None:
+    match = re.search(r"<!-- petrel:finding:([0-9a-f]+) -->", body or "")
+    return match.group(1) if match else None

@@ -1,0 +1,1 @@
+"""Long-term and short-term memory: documents in pgvector with hybrid search, chunking, indexing, conversations and feedback."""

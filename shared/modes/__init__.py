@@ -1,0 +1,1 @@
+"""Ways to run Petrel beyond one function per deployment: local (`make run`), the CLI, the GitHub Action."""

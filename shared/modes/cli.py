@@ -1,0 +1,260 @@
+"""Petrel's command line: `python -m shared.modes.cli run | status | retry JOB | plan FUNCTION EVENT FILE`.
+
+`run` is what `make run` starts: settings check, embedded Postgres, migrations, the
+HTTP server and the workers. Ctrl-C stops it all, Postgres included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import secrets
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from shared.runtime import db
+from shared.runtime import log
+from shared.runtime import settings
+
+DOTENV = Path(".env")
+PLACEHOLDER_SECRET = "change-me"
+
+
+def ensure_dotenv(path: Path = DOTENV) -> bool:
+    """Write a `.env` with a fresh webhook secret if there is none; True when written."""
+    if path.exists():
+        return False
+    path.write_text(
+        "# Written by `make run`. Put the same secret in your GitHub App's webhook settings.\n"
+        f"GITHUB_WEBHOOK_SECRET={secrets.token_hex(32)}\n"
+        "# GITHUB_APP_ID=\n# GITHUB_PRIVATE_KEY_PATH=\n# GITHUB_TOKEN=\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return True
+
+
+def load_settings() -> settings.Settings:
+    """The settings, or one line naming the variable and exit status 2."""
+    try:
+        config = settings.current()
+        config.require_webhook_secret()
+        return config
+    except settings.SettingsError as error:
+        print(f"petrel: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def settings_report(config: settings.Settings) -> str:
+    lines = []
+    for name, meaning in settings.KNOWN.items():
+        present = bool(config.raw.get(name))
+        lines.append(f"  {'set    ' if present else 'not set'}  {name:32} {meaning}")
+    return "\n".join(lines)
+
+
+def database(config: settings.Settings) -> str:
+    try:
+        url = db.resolve_url(config.database_url, config.data_dir)
+        db.migrate(url)
+        return url
+    except db.DatabaseUnavailable as error:
+        print(log.redact(f"petrel: cannot reach DATABASE_URL: {error}"), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server will
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def command_run(args) -> int:
+    wrote = ensure_dotenv()
+    settings.reset()
+    config = load_settings()
+    log.setup()
+    if wrote:
+        print(f"Wrote {DOTENV} with a new GITHUB_WEBHOOK_SECRET: use the same secret in your GitHub App's webhook settings.")
+    if not port_is_free(config.port):
+        print(f"petrel: PORT {config.port} is in use: stop what listens there or set PORT to a free port",
+              file=sys.stderr)
+        return 2
+    url = database(config)
+    where = "DATABASE_URL" if config.database_url else f"embedded Postgres under {config.data_dir / 'postgres'}"
+    pool = None
+    try:  # whatever happens from here on (port in use, Ctrl-C during start-up), Postgres is stopped
+        pool = db.make_pool(url, max_size=config.workers + 4)
+
+        from shared.modes.local import LocalStack
+
+        stack = LocalStack(config, url, pool)
+        stack.start()
+        stopped = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+        mode = "sending to GitHub" if config.sends_to_github else (
+            "dry-run (PETREL_DRY_RUN)" if config.has_github_credentials else
+            "dry-run: no GitHub credentials, planned actions are logged, nothing is sent")
+        print(
+            f"Petrel is running.\n"
+            f"  webhook URL: http://localhost:{config.port}/webhook  (expose it to GitHub, e.g. with a tunnel)\n"
+            f"  database:    {where}\n"
+            f"  workers:     {config.workers}\n"
+            f"  mode:        {mode}\n"
+            f"Settings:\n{settings_report(config)}\n"
+            f"Ctrl-C stops everything.",
+            flush=True,
+        )
+        stopped.wait()
+        print("Stopping: HTTP server, workers (finishing their current job), Postgres...", flush=True)
+        stack.stop()
+    finally:
+        if pool is not None:
+            pool.close()
+        if db.embedded() is not None:
+            db.embedded().stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+@contextlib.contextmanager
+def _pool_for_tools():
+    """A connection for status/retry; an embedded Postgres they had to start is stopped after."""
+    config = settings.current()
+    try:
+        with db.connect(database(config), autocommit=True) as conn:
+            yield conn
+    finally:
+        embedded = db.embedded()
+        if embedded is not None and embedded.started_here:  # not when `make run` is serving it
+            embedded.stop()
+
+
+def command_status(args) -> int:
+    from shared.pipeline import queue
+
+    with _pool_for_tools() as conn:
+        counts = queue.counts(conn)
+        deliveries = conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+        print(f"deliveries stored: {deliveries}")
+        if not counts:
+            print("no jobs")
+        for function, by_status in counts.items():
+            print(f"{function:16} " + "  ".join(f"{status}={n}" for status, n in sorted(by_status.items())))
+        dead = queue.dead_letters(conn)
+        if dead:
+            print("\ndead letters (retry with: make retry JOB=<id>):")
+            for letter in dead:
+                print(f"  job {letter.id}  {letter.function}  {letter.event}  {letter.repository or '-'}  "
+                      f"delivery {letter.delivery_id}  attempts {letter.attempts}\n    last error: {letter.last_error}")
+    return 0
+
+
+def command_retry(args) -> int:
+    from shared.pipeline import queue
+
+    with _pool_for_tools() as conn:
+        if queue.retry_dead(conn, args.job):
+            print(f"job {args.job} is queued again")
+            return 0
+    print(f"job {args.job} is not in the dead letter", file=sys.stderr)
+    return 1
+
+
+def command_plan(args) -> int:
+    """Run one function's planner on a saved payload and print the plan (nothing is sent)."""
+    from shared.pipeline import events
+    from shared.pipeline.worker import load_handler
+
+    payload = json.loads(Path(args.payload).read_text(encoding="utf-8"))
+    event, _, action = args.event.partition(".")
+    if action and "action" not in payload:
+        payload["action"] = action
+    delivery = events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": "local-plan"}, json.dumps(payload).encode())
+    module = sys.modules[load_handler(args.function).__module__]
+    for step in module.plan(delivery):
+        print(step.describe())
+    return 0
+
+
+def command_review(args) -> int:
+    """Plan a review of a local `base..head` (or of a saved pull_request payload's shas in a
+    local clone) and print it. Nothing is sent to GitHub; the model is called."""
+    from shared.model.llm import Model, ModelError
+    from shared.github.pulls import LocalPull
+    from shared.review.plan import plan_review
+
+    config = settings.current()
+    if args.payload:
+        payload = json.loads(Path(args.payload).read_text(encoding="utf-8"))
+        pull = payload.get("pull_request") or {}
+        base, head = pull["base"]["sha"], pull["head"]["sha"]
+        repository = (payload.get("repository") or {}).get("full_name", "local/repository")
+        source = LocalPull(args.repo, base, head, repository, int(pull["number"]), pull.get("title") or "",
+                           pull.get("body") or "")
+    else:
+        base, _, head = args.range.partition("..")
+        source = LocalPull(args.repo, base, head.lstrip(".") or "HEAD")
+    loaded = source.config()
+    if loaded.error:
+        print(f"petrel: {loaded.error} (going on with the defaults)", file=sys.stderr)
+    try:
+        model = Model(config, function="cli", repository=source.repository,
+                      names={"review": loaded.config.models.review, "light": loaded.config.models.light})
+        steps, report, skipped = plan_review(source, model, loaded.config, args.since, forced=True)
+    except (ModelError, ValueError) as error:
+        print(f"petrel: {error}", file=sys.stderr)
+        return 2
+    if skipped:
+        print(f"nothing to review: {skipped}")
+        return 0
+    review = steps[0]
+    print(f"Review of {source.repository} {base[:12]}..{report.info.head_sha[:12]}: "
+          f"{report.chunks} chunk(s), {model.calls} model call(s), "
+          f"{model.prompt_tokens + model.completion_tokens} tokens, "
+          f"{report.lines_to_model} of {report.lines_changed} changed lines sent to the model\n")
+    for comment in review.comments:
+        print(f"--- {comment.path}:{comment.line}\n{comment.body.split(chr(10) + chr(10) + '<!-- petrel:')[0]}\n")
+    print("--- review body\n" + review.body)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="petrel", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="serve the webhook and the functions, run the workers").set_defaults(func=command_run)
+    sub.add_parser("status", help="queue counts and dead letters").set_defaults(func=command_status)
+    retry = sub.add_parser("retry", help="queue a dead-lettered job again")
+    retry.add_argument("job", type=int)
+    retry.set_defaults(func=command_retry)
+    plan = sub.add_parser("plan", help="print the plan a function makes for a saved payload")
+    plan.add_argument("function")
+    plan.add_argument("event", help="event or event.action, e.g. issue_comment.created")
+    plan.add_argument("payload", help="path of a JSON payload")
+    plan.set_defaults(func=command_plan)
+    review = sub.add_parser("review", help="plan a review of a local git range and print it (nothing is sent)")
+    review.add_argument("--repo", default=".", help="path of a local git repository (default: here)")
+    target = review.add_mutually_exclusive_group(required=True)
+    target.add_argument("--range", help="BASE..HEAD, e.g. main..my-branch")
+    target.add_argument("--payload", help="a saved pull_request webhook payload: its base and head shas")
+    review.add_argument("--since", help="review only what changed since this commit (an earlier reviewed head)")
+    review.set_defaults(func=command_review)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except settings.SettingsError as error:
+        print(f"petrel: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pull request reviews: planning (pure), the entry point, and the last reviewed head."""

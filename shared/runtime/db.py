@@ -1,0 +1,140 @@
+"""The database: `DATABASE_URL`, or an embedded Postgres 16 with pgvector started on demand.
+
+The embedded server is the PyPI package `pgserver`, with its data under `.data/postgres`.
+Migrations are plain SQL files in `shared/runtime/migrations/`, applied in order, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 7_384_001  # advisory lock id: one migrator at a time
+
+
+class DatabaseUnavailable(Exception):
+    """Postgres cannot be reached; callers answer 503 or retry."""
+
+
+class EmbeddedPostgres:
+    """A pgserver-managed Postgres whose data lives in `data_dir`."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir).resolve()
+        self._server = None
+        self.started_here = False  # True when start() launched the server (False: it was running)
+
+    def start(self) -> str:
+        """Start (or attach to) the server and return its connection URI."""
+        import pgserver  # heavy only when used; deployed functions get DATABASE_URL
+        from pgserver.utils import PostmasterInfo
+
+        if self._server is not None:
+            return self._server.get_uri()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        running = PostmasterInfo.read_from_pgdata(self.data_dir)
+        self.started_here = not (running is not None and running.is_running())
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        with psycopg.connect(self._server.get_uri(), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        return self._server.get_uri()
+
+    def stop(self) -> None:
+        """Stop the server cleanly (pg_ctl stop, fast mode)."""
+        from pgserver._commands import pg_ctl
+
+        if self._server is not None or (self.data_dir / "postmaster.pid").exists():
+            server = self._server
+            # as root, pgserver runs Postgres as the `pgserver` user (pg_ctl refuses to run as root)
+            as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+            user = getattr(server, "system_user", None) if server else ("pgserver" if as_root else None)
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=user)
+            self._server = None
+
+
+NO_DATABASE = ("DATABASE_URL is not set and the embedded Postgres (the pgserver package) is not installed: "
+               "set DATABASE_URL to a Postgres with pgvector")
+
+
+def embedded_available() -> bool:
+    """True where pgserver is installed (local runs); deployed bundles need DATABASE_URL."""
+    import importlib.util
+
+    return importlib.util.find_spec("pgserver") is not None
+
+
+_embedded: EmbeddedPostgres | None = None
+_embedded_lock = threading.Lock()
+
+
+def resolve_url(database_url: str | None, data_dir: Path) -> str:
+    """`DATABASE_URL` when set, else the embedded server's URI (started on first use)."""
+    global _embedded
+    if database_url:
+        return database_url
+    if not embedded_available():
+        raise DatabaseUnavailable(NO_DATABASE)
+    with _embedded_lock:
+        if _embedded is None:
+            _embedded = EmbeddedPostgres(Path(data_dir) / "postgres")
+        try:
+            return _embedded.start()
+        except Exception as error:  # noqa: BLE001 - any cause: the database cannot be reached, said in one line
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise DatabaseUnavailable(f"the embedded Postgres under {_embedded.data_dir} did not start: {reason}") from error
+
+
+def embedded() -> EmbeddedPostgres | None:
+    return _embedded
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    try:
+        return psycopg.connect(url, connect_timeout=5, **kwargs)
+    except psycopg.OperationalError as error:
+        raise DatabaseUnavailable(str(error).strip().splitlines()[0]) from error
+
+
+def make_pool(url: str, max_size: int = 8, timeout: float = 2.0) -> ConnectionPool:
+    """A connection pool that checks each connection before lending it, so it survives restarts."""
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        timeout=timeout,
+        open=True,
+        check=ConnectionPool.check_connection,
+        kwargs={"connect_timeout": 3},
+        name="petrel",
+    )
+
+
+def migrate(url: str) -> list[str]:
+    """Apply the migrations not yet applied; return their names."""
+    applied = []
+    with connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+            for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+                if path.name in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(path.read_text(encoding="utf-8"))
+                    conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (path.name,))
+                applied.append(path.name)
+                log.info("applied migration %s", path.name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+    return applied
