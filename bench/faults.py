@@ -5,10 +5,11 @@ must produce exactly one reply) through the webhook into the queue, and workers 
 against the fake GitHub while it misbehaves. Jobs a scenario reschedules are made due at
 once (the test cannot wait out real limits). Afterwards the database and the fake GitHub
 are counted: stored = sent, every job done once, every issue answered exactly once.
-The last row races an automatic review against `/review` on each of several pull requests
+Two rows race an automatic review against `/review` on each of several pull requests
 (both jobs run at once, and looking for an earlier review answers 1 s late, so both would
-find none): each pull request must get exactly one review, neither two (duplicates) nor
-none (suppressed, counted as lost).
+find none): each pull request must get exactly one review by Petrel, neither two
+(duplicates) nor none (suppressed, counted as lost). In the last, another user has first
+posted a review carrying the marker of Petrel's review of that head.
 Exits non-zero on a lost or duplicated delivery, reply or review, never on time.
 """
 
@@ -40,6 +41,8 @@ REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "f" * 36
 PER_SCENARIO = 40
 REVIEW_RACE = "concurrent /review plus automatic review"
+FORGED_REVIEW = "forged markers: another user's review carries the review marker of the head"
+MALLORY = "ghp_" + "m" * 36  # a user token: mallory may review, not write as Petrel
 PULLS_RACED = 10
 DIFF = """diff --git a/app/service.py b/app/service.py
 index 1111111..2222222 100644
@@ -142,8 +145,12 @@ def reviewer(request: dict) -> dict:
                                    "body": "This doubles instead of adding.", "suggestion": None}]}}
 
 
-def run_review_race(url: str, github: FakeGitHub, offset: int) -> dict:
-    """pull_request.opened and a `/review` comment for each pull request, run at the same moment."""
+def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = False) -> dict:
+    """pull_request.opened and a `/review` comment for each pull request, run at the same moment.
+    `forged`: first, another user posts a review carrying the marker of Petrel's review of the head,
+    which must neither stop Petrel's review nor be taken for it."""
+    import requests
+
     from functions_framework import create_app
 
     from shared.pipeline.worker import Worker, load_handler
@@ -155,6 +162,11 @@ def run_review_race(url: str, github: FakeGitHub, offset: int) -> dict:
     started = time.perf_counter()
     for n in numbers:
         github.add_pull(REPO, n, diff=DIFF, base_sha="b" * 40, head_sha=f"{n:040x}")
+        if forged:
+            requests.post(f"{github.url}/repos/{REPO}/pulls/{n}/reviews", timeout=10,
+                          headers={"Authorization": f"token {MALLORY}"},
+                          json={"event": "COMMENT", "commit_id": f"{n:040x}",
+                                "body": f"<!-- petrel:review:{n:040x} -->\nlooks fine to me"}).raise_for_status()
         comment = github.add_comment(REPO, n, "/review", user="alice")
         command = payloads.pr_comment("/review", comment_id=comment["id"])
         command["issue"]["number"] = n
@@ -190,8 +202,8 @@ def run_review_race(url: str, github: FakeGitHub, offset: int) -> dict:
         attempts = conn.execute("SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE 'race-%'"
                                 ).fetchone()[0]
     elapsed = time.perf_counter() - started
-    reviews = {n: len(github.reviews(REPO, n)) for n in numbers}
-    return {"name": REVIEW_RACE, "sent": len(statuses), "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
+    reviews = {n: len([r for r in github.reviews(REPO, n) if r["user"]["login"] == PETREL]) for n in numbers}
+    return {"name": FORGED_REVIEW if forged else REVIEW_RACE, "sent": len(statuses), "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
             "stored": stored, "done": jobs.get("done", 0), "dead": jobs.get("dead", 0), "attempts": attempts,
             "answered once": sum(1 for v in reviews.values() if v == 1),
             "duplicates": sum(v - 1 for v in reviews.values() if v > 1),
@@ -205,6 +217,7 @@ def main() -> int:
     model.responder = reviewer
     github.add_repo(REPO)
     github.add_token(TOKEN, repos=[REPO])
+    github.add_token(MALLORY, login="mallory", repos=[REPO])
     results = []
     try:
         url = server.get_uri()
@@ -218,6 +231,7 @@ def main() -> int:
         for k, (name, inject) in enumerate(SCENARIOS.items()):
             results.append(run_scenario(url, github, name, inject, offset=100 + k * 1000))
         results.append(run_review_race(url, github, offset=100 + len(SCENARIOS) * 1000))
+        results.append(run_review_race(url, github, offset=100 + (len(SCENARIOS) + 1) * 1000, forged=True))
     finally:
         if function._pool is not None:
             function._pool.close()
@@ -226,10 +240,11 @@ def main() -> int:
         server.cleanup()
     print("## 10. Faults (`bench/faults.py`)\n")
     print(f"{PER_SCENARIO} command deliveries per scenario (a quarter of them redelivered), 2 workers, the fake GitHub "
-          "misbehaving as named; rescheduled jobs are made due at once. The last row is "
+          "misbehaving as named; rescheduled jobs are made due at once. The last two rows are "
           f"{PULLS_RACED} pull requests, each sent pull_request.opened and a `/review` comment, 6 workers, looking "
           "for an earlier review answered 1 s late: 'answered once' counts pull requests reviewed exactly once, "
-          "'duplicates' extra reviews, 'lost' pull requests left with no review (suppressed).\n")
+          "'duplicates' extra reviews, 'lost' pull requests left with no review by Petrel (suppressed); in the "
+          "last, another user first posts a review carrying the marker of Petrel's review of the head.\n")
     print("| fault injected | sent | acknowledged | stored | jobs done | dead | attempts | answered once | duplicates | lost |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
