@@ -151,6 +151,8 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
     which must neither stop Petrel's review nor be taken for it."""
     import requests
 
+    prefix = "forged" if forged else "race"  # the delivery ids of this run
+
     from functions_framework import create_app
 
     from shared.pipeline.worker import Worker, load_handler
@@ -175,7 +177,7 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
         opened["pull_request"]["head"]["sha"] = f"{n:040x}"
         for event, payload in (("issue_comment", command), ("pull_request", opened)):
             body = json.dumps(payload).encode()
-            headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": f"race-{event}-{n}",
+            headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": f"{prefix}-{event}-{n}",
                        "Content-Type": "application/json", "X-Hub-Signature-256": events.sign(body, "faults")}
             statuses.append(webhook.post("/", data=body, headers=headers).status_code)
     pool = db.make_pool(url)
@@ -190,17 +192,18 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
         while time.monotonic() < deadline:
             conn.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued' AND run_at > now()")
             if not conn.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') "
-                                "AND delivery_id LIKE 'race-%'").fetchone()[0]:
+                                "AND delivery_id LIKE %s", (f"{prefix}-%",)).fetchone()[0]:
                 break
             time.sleep(0.1)
         stop.set()
         for t in threads:
             t.join(timeout=60)
         pool.close()
-        stored = conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE 'race-%'").fetchone()[0]
-        jobs = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE 'race-%' GROUP BY 1"))
-        attempts = conn.execute("SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE 'race-%'"
-                                ).fetchone()[0]
+        stored = conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE %s", (f"{prefix}-%",)).fetchone()[0]
+        jobs = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1",
+                                 (f"{prefix}-%",)))
+        attempts = conn.execute("SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s",
+                                (f"{prefix}-%",)).fetchone()[0]
     elapsed = time.perf_counter() - started
     reviews = {n: len([r for r in github.reviews(REPO, n) if r["user"]["login"] == PETREL]) for n in numbers}
     return {"name": FORGED_REVIEW if forged else REVIEW_RACE, "sent": len(statuses), "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
