@@ -27,6 +27,7 @@ from typing import Protocol
 
 from shared import diff
 from shared.repo_config import load as repo_config
+from shared.repo_config.schema import MAX_BYTES
 from shared.github.actions import written_by_petrel
 
 log = logging.getLogger("petrel.pulls")
@@ -242,8 +243,8 @@ def contents_fetcher(client):
         if kind != "file":
             raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha)
         size = int(data.get("size") or 0)
-        if size > repo_config.MAX_BYTES:
-            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=repo_config.MAX_BYTES // 1024), sha)
+        if size > MAX_BYTES:
+            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=MAX_BYTES // 1024), sha)
         if data.get("encoding") != "base64":
             raise repo_config.UnreadableFile(repo_config.NOT_SENT, sha)
         return content.decoded_content.decode("utf-8", errors="replace"), sha

@@ -25,7 +25,8 @@ from typing import Callable
 
 from shared import diff
 from shared.github import actions
-from shared.repo_config.load import SEVERITIES, Config, path_excluded
+from shared.repo_config.paths import path_excluded
+from shared.repo_config.schema import SEVERITIES, Config
 from shared.model.llm import Model, ModelError
 from shared.github.pulls import PAST_FILE_LIMIT, PullInfo, PullSource, fingerprint_of
 
