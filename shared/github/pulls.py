@@ -19,7 +19,6 @@ people with write permission or more on the repository (shared/github/identity.p
 from __future__ import annotations
 
 import logging
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Protocol
 from shared import diff
 from shared.repo_config import load as repo_config
 from shared.repo_config.schema import MAX_BYTES
-from shared.github.actions import written_by_petrel
+from shared.github.markers import written_by_petrel
 
 log = logging.getLogger("petrel.pulls")
 
@@ -305,7 +304,3 @@ class LocalPull:
 
         return repo_config.load(fetch, self.repository)
 
-
-def fingerprint_of(body: str) -> str | None:
-    match = re.search(r"<!-- petrel:finding:([0-9a-f]+) -->", body or "")
-    return match.group(1) if match else None
