@@ -26,7 +26,7 @@ from fake_openai import FakeOpenAI  # noqa: E402
 from shared import diff  # noqa: E402
 from shared.model import llm
 from shared.runtime import settings
-from shared.repo_config.load import DEFAULTS  # noqa: E402
+from shared.repo_config.schema import DEFAULTS  # noqa: E402
 from shared.github.pulls import PullInfo  # noqa: E402
 from shared.review.plan import plan_review  # noqa: E402
 

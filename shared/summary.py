@@ -13,7 +13,8 @@ import logging
 
 from shared import diff
 from shared.github import actions
-from shared.repo_config.load import Config, path_excluded
+from shared.repo_config.paths import path_excluded
+from shared.repo_config.schema import Config
 from shared.model.llm import Model, ModelError
 from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
 from shared.review.state import ReviewState

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from shared.github import actions
 from shared.memory import store as memory_module
-from shared.repo_config.load import Config
+from shared.repo_config.schema import Config
 from shared.model.llm import Model
 
 log = logging.getLogger("petrel.triage")

@@ -25,7 +25,7 @@ from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
 import payloads
-from shared.github import actions
+from shared.github import markers
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghs_" + "a" * 36  # what a workflow's GITHUB_TOKEN looks like
@@ -137,9 +137,9 @@ def test_pull_request_gets_its_review_and_summary(step, github, pull, clean_db, 
     assert result.returncode == 0, explain(result)
     assert "comes from the fork" not in result.stderr
     [review] = github.reviews(REPO, 1)
-    assert review["commit_id"] == pull and review["body"].startswith(actions.marker(f"review:{pull}"))
+    assert review["commit_id"] == pull and review["body"].startswith(markers.make(f"review:{pull}"))
     assert [(c["path"], c["line"]) for c in review["comments"]] == [("app/service.py", 2)]
-    [summary] = [c for c in github.comments(REPO, 1) if c["body"].startswith(actions.marker("summary"))]
+    [summary] = [c for c in github.comments(REPO, 1) if c["body"].startswith(markers.make("summary"))]
     assert "| `app/service.py` |" in summary["body"]
     # every request was made for the run's delivery, with the workflow's token
     delivery = f"{RUN_ID}-1-{event_name}"
@@ -159,7 +159,7 @@ def test_a_retried_step_is_the_same_delivery_and_posts_nothing_more(step, github
         result = step.run("pull_request", payload, DATABASE_URL=clean_db)
         assert result.returncode == 0, explain(result)
     assert len(github.reviews(REPO, 1)) == 1
-    assert len([c for c in github.comments(REPO, 1) if c["body"].startswith(actions.marker("summary"))]) == 1
+    assert len([c for c in github.comments(REPO, 1) if c["body"].startswith(markers.make("summary"))]) == 1
     import psycopg
 
     with psycopg.connect(clean_db) as conn:
@@ -175,8 +175,8 @@ def test_help_comment_is_answered(step, github, clean_db):
     github.add_issue(REPO, 1, title="Spelling error in the README file")
     result = step.run("issue_comment", comment_payload("/help"), DATABASE_URL=clean_db)
     assert result.returncode == 0, explain(result)
-    [reply] = [c for c in github.comments(REPO, 1) if c["body"].startswith(actions.marker("help"))]
-    assert reply["body"] == f"{actions.marker('help')}\n{_commands_help()}"
+    [reply] = [c for c in github.comments(REPO, 1) if c["body"].startswith(markers.make("help"))]
+    assert reply["body"] == f"{markers.make('help')}\n{_commands_help()}"
     assert "| `commands` | ✅ done |" in step.step_summary()
 
 
@@ -259,7 +259,7 @@ def test_without_a_model_the_pull_request_is_told_and_the_step_succeeds(tmp_path
     step = Step(tmp_path, github, model=None)
     result = step.run("pull_request", pull_request_payload(pull), DATABASE_URL=clean_db)
     assert result.returncode == 0, explain(result)
-    notices = [c for c in github.comments(REPO, 1) if c["body"].startswith(actions.marker("model-unavailable:review"))]
+    notices = [c for c in github.comments(REPO, 1) if c["body"].startswith(markers.make("model-unavailable:review"))]
     assert len(notices) == 1 and github.reviews(REPO, 1) == []
 
 

@@ -9,6 +9,7 @@ from fake_github import FakeGitHub
 from github import Auth, Github
 
 from shared.github import actions
+from shared.github import markers
 
 REPO = "octo-org/app"
 TOKEN = "ghp_" + "e" * 36
@@ -172,7 +173,7 @@ def test_without_a_login_the_executor_asks_github_whose_token_it_is(fake, client
 
 # --- the description's section (summary.edit_description) ----------------------------------
 
-START, END = actions.marker("description"), actions.marker("/description")
+START, END = markers.make("description"), markers.closing("description")
 
 
 @pytest.mark.parametrize("current, expected", [

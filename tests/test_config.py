@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pathlib
 import re
 import textwrap
 import time
@@ -13,8 +14,11 @@ import pytest
 import yaml
 
 from shared.repo_config import load as config
-from shared.repo_config.load import (CONFIG_PATH, DEFAULTS, Config, ConfigError, PathsConfig, ReviewConfig, from_dict,
-                           load, matches, parse, path_excluded)
+from shared.repo_config.load import load
+from shared.repo_config.parse import EXTENDS_FORM, from_dict, parse
+from shared.repo_config.paths import DEFAULT_GROUPS, glob_regex, matches, path_excluded
+from shared.repo_config.schema import (CONFIG_PATH, DEFAULTS, Config, ConfigError, ModelsConfig, PathsConfig, ReviewConfig,
+                                       SummaryConfig, TriageConfig)
 
 REPO = "octo-org/app"
 
@@ -119,10 +123,10 @@ def test_a_full_file_is_read_into_the_dataclasses():
         review=ReviewConfig(auto=False, drafts=True, max_comments=0, min_severity="major",
                             instructions="Prefer small functions.\n", skip_labels=("wip", "do not review"),
                             incremental=False, concurrency=16),
-        summary=config.SummaryConfig(auto=False, edit_description=True),
-        triage=config.TriageConfig(auto=False),
+        summary=SummaryConfig(auto=False, edit_description=True),
+        triage=TriageConfig(auto=False),
         paths=PathsConfig(include=("src/**",), exclude=("**/*_test.go",), default_excludes=False),
-        models=config.ModelsConfig(review="big-model", light="small-model"),
+        models=ModelsConfig(review="big-model", light="small-model"),
         language="Português",
         daily_token_budget=None,
     )
@@ -255,7 +259,7 @@ def test_a_chain_cannot_leave_the_owner_either(repos):
     ("base:../x.yml", config.EXTENDS_PATH),
     ("base:configs/../../x.yml", config.EXTENDS_PATH),
     ("base:/etc/petrel.yml", config.EXTENDS_PATH),
-    ("base://evil.example/petrel.yml", config.EXTENDS_FORM + ", not a URL"),
+    ("base://evil.example/petrel.yml", EXTENDS_FORM + ", not a URL"),
     ("base:a//petrel.yml", config.EXTENDS_PATH),
     ("base:./petrel.yml", config.EXTENDS_PATH),
     ("base:a\\petrel.yml", config.EXTENDS_PATH),
@@ -265,11 +269,11 @@ def test_a_chain_cannot_leave_the_owner_either(repos):
     ("base:.env", config.EXTENDS_YAML),
     ("base:credentials.json", config.EXTENDS_YAML),
     ("base:.github", config.EXTENDS_YAML),
-    ("https://github.com/octo-org/base", config.EXTENDS_FORM + ", not a URL"),
-    ("git@github.com:octo-org/base.git", config.EXTENDS_FORM + ", not a URL"),
-    ("../base", config.EXTENDS_FORM),
-    ("..", config.EXTENDS_FORM),
-    ("octo-org/base/extra", config.EXTENDS_FORM),
+    ("https://github.com/octo-org/base", EXTENDS_FORM + ", not a URL"),
+    ("git@github.com:octo-org/base.git", EXTENDS_FORM + ", not a URL"),
+    ("../base", EXTENDS_FORM),
+    ("..", EXTENDS_FORM),
+    ("octo-org/base/extra", EXTENDS_FORM),
 ])
 def test_extends_paths_stay_inside_a_repository_and_name_a_yaml_file(repos, extends, error):
     repos.put(REPO, f"_extends: {json.dumps(extends)}\n")
@@ -568,7 +572,7 @@ def test_the_same_sha_is_parsed_once_and_a_new_sha_again(repos):
 def test_a_cached_sha_is_not_handed_to_yaml_again(repos, monkeypatch):
     repos.put(REPO, "language: French\n")
     load(repos, REPO)
-    monkeypatch.setattr(config.yaml, "load", lambda *a, **k: pytest.fail("parsed again"))
+    monkeypatch.setattr(yaml, "load", lambda *a, **k: pytest.fail("parsed again"))
     assert load(repos, REPO).config.language == "French"
 
 
@@ -611,24 +615,64 @@ def test_to_dict_is_plain_data_that_reads_back():
         from_dict({"review": {"max_comments": 300}})
 
 
-def test_the_module_docstring_documents_every_key_with_its_default(repos):
-    doc = config.__doc__
-    block = doc.split("Reference (every key, with its default)::\n", 1)[1].split("\nGlob patterns", 1)[0]
-    repos.put(REPO, textwrap.dedent(block))
+DOCS = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
+
+
+def _docs_section(title: str) -> str:
+    return DOCS.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _schema_keys(value: dict | None = None, prefix: str = "") -> dict:
+    """Every key path of a Config's plain data ('review.auto', 'language') with its value; DEFAULTS when none."""
+    keys = {}
+    for name, item in (DEFAULTS.to_dict() if value is None else value).items():
+        if isinstance(item, dict) and not prefix and name != "label_mapping":
+            keys.update(_schema_keys(item, f"{name}."))
+        else:
+            keys[prefix + name] = item
+    return keys
+
+
+def test_the_documented_file_of_defaults_is_the_defaults(repos):
+    block = _docs_section("Every key with its default").split("```yaml\n", 1)[1].split("```", 1)[0]
+    repos.put(REPO, block)
     repos.put("octo-org/petrel-config", "")
     result = load(repos, REPO)
     assert result.error is None and result.config == DEFAULTS
-    documented = yaml.safe_load(textwrap.dedent(block))
+    documented = yaml.safe_load(block)
     for section, values in DEFAULTS.to_dict().items():
         assert section in documented
         if isinstance(values, dict):
             assert set(documented[section]) == set(values), section
 
 
-def test_the_module_docstring_lists_every_default_exclude():
-    doc = config.__doc__
-    for pattern in config.DEFAULT_EXCLUDES:
-        assert pattern in doc or pattern.removeprefix("*.").removesuffix("*") in doc.split("[binary]")[1], pattern
+def test_the_docs_list_every_key_with_its_real_default_and_an_example_and_no_unknown_key(repos):
+    rows = re.findall(r"^\| `([\w.]+)` \| (.+?) \| `(.+?)` \| .+ \|$", _docs_section("Each key, with an example"), re.MULTILINE)
+    documented = {key: default for key, default, _ in rows}
+    assert len(documented) == len(rows), "a key is documented twice"
+    schema = _schema_keys()
+    assert set(documented) == {*schema, "_extends"}
+    for key, default in documented.items():
+        if key != "_extends":
+            assert yaml.safe_load(default.strip("`")) == schema[key], key
+    for key, _, example in rows:
+        if key == "_extends":
+            repos.put(REPO, example)
+            repos.put("octo-org/petrel-config", "language: French\n", path="configs/petrel.yml")
+            result = load(repos, REPO)
+            assert result.error is None and result.config.language == "French", result.error
+            continue
+        changed = _schema_keys(parse(example).to_dict())
+        assert changed[key] != schema[key], f"the example of {key} changes nothing"
+        assert {k for k in schema if changed[k] != schema[k]} == {key}, key
+
+
+def test_the_docs_list_every_default_exclude_under_its_reason():
+    table = _docs_section("Default excludes")
+    for reason, patterns in DEFAULT_GROUPS:
+        row = re.search(rf"^\| {reason} \| (.+) \|$", table, re.MULTILINE)
+        assert row, reason
+        assert set(re.findall(r"`([^`]+)`", row.group(1))) == set(patterns), reason
 
 
 # --- paths -------------------------------------------------------------------------------------
@@ -725,7 +769,7 @@ def test_default_excludes_can_be_turned_off_while_own_excludes_stay():
     ("*.TXT", "a.txt", False),                # user patterns are case-sensitive, like git
 ])
 def test_glob_translation(pattern, path, expected):
-    assert matches(pattern, path) is expected, config.glob_regex(pattern)
+    assert matches(pattern, path) is expected, glob_regex(pattern)
 
 
 def test_triage_and_memory_keys():

@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 from shared.repo_config import load as config
 from shared.pipeline import events
-from shared.repo_config.load import Config, ConfigError, LoadedConfig
+from shared.repo_config.load import LoadedConfig
+from shared.repo_config import parse
+from shared.repo_config.schema import CONFIG_PATH, DEFAULTS, Config, ConfigError
 
 WEBHOOK_SOURCE = str(ROOT / "functions" / "webhook" / "main.py")
 BODY_LIMIT = 20_000  # PETREL_MAX_BODY_BYTES for the HTTP property, so that 413 is reachable
@@ -277,13 +279,13 @@ yaml_texts = st.one_of(st.text(max_size=300), yamlish, dumped)
 def check_parse(text: str):
     """config.parse: a Config or a one-line ConfigError, nothing else."""
     try:
-        result = config.parse(text)
+        result = parse.parse(text)
     except ConfigError as error:
         message = str(error)
         assert message and "\n" not in message and "\r" not in message, repr(message)
         return None
     assert isinstance(result, Config)
-    assert config.from_dict(result.to_dict()) == result  # what parse accepts survives a round trip
+    assert parse.from_dict(result.to_dict()) == result  # what parse accepts survives a round trip
     return result
 
 
@@ -294,7 +296,7 @@ def check_load(files: dict, repository: str) -> LoadedConfig:
     result = config.load(fetch, repository)
     assert isinstance(result, LoadedConfig) and isinstance(result.config, Config)
     if result.error is not None:
-        assert result.config == config.DEFAULTS and "\n" not in result.error and "\r" not in result.error
+        assert result.config == DEFAULTS and "\n" not in result.error and "\r" not in result.error
     return result
 
 
@@ -331,7 +333,7 @@ def test_config_load_never_raises_whatever_the_files_and_extends_chains(capsys):
         seen["n"] += 1
         if clear:
             config.cache_clear()
-        files = {(repo, config.CONFIG_PATH): (text, sha) for repo, (text, sha) in repos.items()}
+        files = {(repo, CONFIG_PATH): (text, sha) for repo, (text, sha) in repos.items()}
         files.update({(repo, "x.yml"): v for (repo, _), v in files.items()})
         if check_load(files, repository).error:
             seen["errors"] += 1
@@ -403,9 +405,9 @@ def test_config_parse_and_load_survive_hostile_documents(name):
     config.cache_clear()
     started = time.monotonic()
     check_parse(text)
-    check_load({("octo/app", config.CONFIG_PATH): (text, "sha-" + name)}, "octo/app")
-    check_load({("octo/.github", config.CONFIG_PATH): (text, None),
-                ("octo/app", config.CONFIG_PATH): ("_extends: .github\n", "sha-ext")}, "octo/app")
+    check_load({("octo/app", CONFIG_PATH): (text, "sha-" + name)}, "octo/app")
+    check_load({("octo/.github", CONFIG_PATH): (text, None),
+                ("octo/app", CONFIG_PATH): ("_extends: .github\n", "sha-ext")}, "octo/app")
     elapsed = time.monotonic() - started
     config.cache_clear()
     assert elapsed < 5, f"{name}: {elapsed:.1f}s"  # a hang guard, not a benchmark

@@ -11,7 +11,7 @@ from fake_openai import FakeOpenAI
 from functions_framework import create_app
 
 import payloads
-from shared.github import actions
+from shared.github import markers
 from shared import context as function_module
 from shared.model import llm
 from shared.runtime.db import make_pool
@@ -68,7 +68,7 @@ def test_new_issue_gets_labels_and_one_triage_comment(world):
     # "bug" is on the issue already (the recorded payload has it); "wontfix" is not a label of the repository
     assert sorted(github.labels_on(REPO, NUMBER)) == ["duplicate", "question"]
     [comment] = github.comments(REPO, NUMBER)
-    assert comment["body"].startswith(actions.marker("triage") + "\nThis looks like a duplicate of #7")
+    assert comment["body"].startswith(markers.make("triage") + "\nThis looks like a duplicate of #7")
     deliver(delivery=delivery)                      # a redelivery
     again = copy.deepcopy(PAYLOAD)
     deliver(again)                                  # the same issue delivered anew: edits, never repeats
@@ -86,10 +86,10 @@ def test_issue_by_a_bot_is_not_triaged(world):
 
 def test_a_comment_carrying_the_triage_marker_is_left_alone_and_petrel_writes_its_own(world):
     github, model, deliver = world
-    forged = github.add_comment(REPO, NUMBER, f"{actions.marker('triage')}\nmallory's triage", user="mallory")
+    forged = github.add_comment(REPO, NUMBER, f"{markers.make('triage')}\nmallory's triage", user="mallory")
     deliver()
     forged_now, mine = github.comments(REPO, NUMBER)
     assert forged_now == forged
     assert mine["user"]["login"] == "petrel-bot"
-    assert mine["body"].startswith(actions.marker("triage") + "\nThis looks like a duplicate of #7")
+    assert mine["body"].startswith(markers.make("triage") + "\nThis looks like a duplicate of #7")
     assert github.foreign_writes == []

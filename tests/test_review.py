@@ -18,7 +18,7 @@ from gitrepo import commit, git, init
 from shared import diff
 from shared.model import llm
 from shared.runtime import settings
-from shared.repo_config.load import DEFAULTS, PathsConfig
+from shared.repo_config.schema import DEFAULTS, PathsConfig
 from shared.model.llm import Model
 from shared.github.pulls import LocalPull, PostedFinding
 from shared.review.plan import FINDINGS_SCHEMA, fingerprint, plan_review, skip_reason

@@ -11,7 +11,7 @@ import payloads
 from shared.github import actions
 from shared.model import llm
 from shared.runtime import settings
-from shared.repo_config.load import DEFAULTS
+from shared.repo_config.schema import DEFAULTS
 from shared.runtime.db import make_pool
 from shared.model.embeddings import HashingEmbedder
 from shared.model.llm import Model

@@ -17,6 +17,7 @@ import functions_framework
 import yaml
 
 from shared.github import actions
+from shared.github import markers
 from shared.repo_config import load as repo_config
 from shared import context as function
 from shared.runtime import settings
@@ -82,7 +83,7 @@ def written_by_bot(payload: dict, me: str | None = None) -> bool:
     return (
         sender.get("type") == "Bot"
         or (comment.get("user") or {}).get("type") == "Bot"
-        or actions.written_by_petrel((comment.get("user") or {}).get("login"), comment.get("body"), me)
+        or markers.written_by_petrel((comment.get("user") or {}).get("login"), comment.get("body"), me)
     )
 
 
@@ -99,7 +100,7 @@ def replies_to_petrel(delivery) -> bool:
         _, first = client.requester.requestJsonAndCheck("GET", f"/repos/{delivery.repository}/pulls/comments/{root}")
     except GithubException:
         return False
-    return actions.written_by_petrel((first.get("user") or {}).get("login"), first.get("body"),
+    return markers.written_by_petrel((first.get("user") or {}).get("login"), first.get("body"),
                                      function.petrel_login())
 
 
@@ -173,7 +174,7 @@ def handle_comment(delivery) -> list[str]:
     payload = delivery.payload
     body = (payload.get("comment") or {}).get("body")
     # only a comment with a marker can be Petrel's own: the others need no identity (the 👀 comes first)
-    if written_by_bot(payload, function.petrel_login() if actions.has_marker(body) else None):
+    if written_by_bot(payload, function.petrel_login() if markers.present(body) else None):
         log.info("comment by a bot: ignored")
         return []
     command = parse_command((payload.get("comment") or {}).get("body") or "", settings.current().app_slug)

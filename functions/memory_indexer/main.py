@@ -14,7 +14,7 @@ import logging
 
 import functions_framework
 
-from shared.github import actions
+from shared.github import markers
 from shared.repo_config import load as repo_config
 from shared import context as function
 from shared.runtime import settings
@@ -54,7 +54,7 @@ def record_resolution(delivery) -> None:
     if me is None:
         log.info("no GitHub credentials: cannot tell whose thread was resolved, no feedback recorded")
         return
-    if not comments or not actions.written_by_petrel((comments[0].get("user") or {}).get("login"),
+    if not comments or not markers.written_by_petrel((comments[0].get("user") or {}).get("login"),
                                                      comments[0].get("body"), me):
         return
     first = comments[0]

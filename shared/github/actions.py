@@ -15,29 +15,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Union
 
+from shared.github import markers
 from shared.github.identity import same_login, token_login
 
 log = logging.getLogger("petrel.actions")
 
 REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 MAX_COMMENT_CHARS = 65536  # GitHub refuses longer bodies
-
-
-def marker(key: str) -> str:
-    """The hidden HTML comment that identifies one of Petrel's comments."""
-    return f"<!-- petrel:{key} -->"
-
-
-def has_marker(body: str | None) -> bool:
-    """True for text that carries a marker: anyone can copy one, so on its own this proves
-    nothing; `written_by_petrel` also checks the author."""
-    return bool(body) and "<!-- petrel:" in body
-
-
-def written_by_petrel(author: str | None, body: str | None, me: str | None) -> bool:
-    """True for a comment, review or review comment that Petrel wrote: its author is Petrel's
-    own login `me` (shared/github/identity.py) and it carries a marker. Without `me` nothing is."""
-    return same_login(author, me) and has_marker(body)
 
 
 def _login(item) -> str | None:
@@ -48,7 +32,7 @@ def _login(item) -> str | None:
 
 def _mine(item, key: str, me: str) -> bool:
     """`item` is Petrel's comment or review for `key`; one by anyone else that copies the marker is not."""
-    if not (item.body or "").startswith(marker(key)):
+    if not (item.body or "").startswith(markers.make(key)):
         return False
     if same_login(_login(item), me):
         return True
@@ -74,14 +58,14 @@ def safe_text(text: str) -> str:
 
 
 def _marked(key: str, body: str) -> str:
-    room = MAX_COMMENT_CHARS - len(marker(key)) - 1
+    room = MAX_COMMENT_CHARS - len(markers.make(key)) - 1
     text = safe_text(body)
     cut = room - len(TRUNCATED)
     while len(text) > room:
         # cut, then make harmless again: a cut can leave a code span open, and what it held is text now
         text = safe_text(text[:cut] + TRUNCATED)
         cut = max(cut - max(len(text) - room, 0) - 64, 0)
-    return f"{marker(key)}\n{text}"
+    return f"{markers.make(key)}\n{text}"
 
 
 @dataclass(frozen=True)
@@ -293,7 +277,7 @@ def _post_review(action: PostReview, client, before_write, *, me: str) -> str:
 
 
 def _first_line(text: str) -> str:
-    return text.split("\n\n<!-- petrel:")[0].replace("\n", " ")[:500]
+    return markers.before(text).replace("\n", " ")[:500]
 
 
 def description_with_section(current: str, key: str, text: str) -> str:
@@ -307,8 +291,8 @@ def description_with_section(current: str, key: str, text: str) -> str:
     section is added at the end. Markers in `text` are dropped, so the section read back is
     the one written and a second run changes nothing.
     """
-    start, end = marker(key), marker(f"/{key}")
-    text = re.sub(r"<!--\s*petrel:[^>]*-->", "", text).strip()
+    start, end = markers.make(key), markers.closing(key)
+    text = markers.strip(text).strip()
     section = f"{start}\n{text}\n{end}"
     tokens = sorted([(m.start(), start) for m in re.finditer(re.escape(start), current)]
                     + [(m.start(), end) for m in re.finditer(re.escape(end), current)])

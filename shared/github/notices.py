@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from shared.github.actions import UpsertComment
-from shared.repo_config.load import CONFIG_PATH, LoadedConfig
+from shared.repo_config.load import LoadedConfig
+from shared.repo_config.schema import CONFIG_PATH
 from shared.model.llm import BudgetExceeded
 
 CONFIG_ERROR = ("Petrel could not use its configuration: {error}\n\n"  # the error names the file (never quotes it)

@@ -19,7 +19,6 @@ people with write permission or more on the repository (shared/github/identity.p
 from __future__ import annotations
 
 import logging
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import Protocol
 
 from shared import diff
 from shared.repo_config import load as repo_config
-from shared.github.actions import written_by_petrel
+from shared.repo_config.schema import MAX_BYTES
+from shared.github.markers import written_by_petrel
 
 log = logging.getLogger("petrel.pulls")
 
@@ -242,8 +242,8 @@ def contents_fetcher(client):
         if kind != "file":
             raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha)
         size = int(data.get("size") or 0)
-        if size > repo_config.MAX_BYTES:
-            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=repo_config.MAX_BYTES // 1024), sha)
+        if size > MAX_BYTES:
+            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=MAX_BYTES // 1024), sha)
         if data.get("encoding") != "base64":
             raise repo_config.UnreadableFile(repo_config.NOT_SENT, sha)
         return content.decoded_content.decode("utf-8", errors="replace"), sha
@@ -304,7 +304,3 @@ class LocalPull:
 
         return repo_config.load(fetch, self.repository)
 
-
-def fingerprint_of(body: str) -> str | None:
-    match = re.search(r"<!-- petrel:finding:([0-9a-f]+) -->", body or "")
-    return match.group(1) if match else None

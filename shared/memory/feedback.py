@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from shared.github import markers
 from shared.memory.store import Document, Memory
 
 SIMILAR = 0.8  # cosine similarity at which a new finding repeats a rejected one
@@ -20,7 +21,7 @@ SIMILAR = 0.8  # cosine similarity at which a new finding repeats a rejected one
 
 def finding_text(body: str) -> str:
     """A finding's words, without severity, suggestion block or marker."""
-    text = re.sub(r"<!-- petrel:[^>]*-->", "", body or "")
+    text = markers.strip(body or "")
     text = re.sub(r"```suggestion.*?```", "", text, flags=re.DOTALL)
     return re.sub(r"^\*\*\w+\*\*:\s*", "", text.strip()).strip()
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from shared import diff
 from shared.memory import chunking
-from shared.github.actions import written_by_petrel
-from shared.repo_config.load import Config, path_excluded
+from shared.github.markers import written_by_petrel
+from shared.repo_config.paths import path_excluded
+from shared.repo_config.schema import Config
 from shared.memory.store import Document, Memory
 
 log = logging.getLogger("petrel.indexing")

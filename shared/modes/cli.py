@@ -190,6 +190,7 @@ def command_review(args) -> int:
     """Plan a review of a local `base..head` (or of a saved pull_request payload's shas in a
     local clone) and print it. Nothing is sent to GitHub; the model is called."""
     from shared.model.llm import Model, ModelError
+    from shared.github import markers
     from shared.github.pulls import LocalPull
     from shared.review.plan import plan_review
 
@@ -223,7 +224,7 @@ def command_review(args) -> int:
           f"{model.prompt_tokens + model.completion_tokens} tokens, "
           f"{report.lines_to_model} of {report.lines_changed} changed lines sent to the model\n")
     for comment in review.comments:
-        print(f"--- {comment.path}:{comment.line}\n{comment.body.split(chr(10) + chr(10) + '<!-- petrel:')[0]}\n")
+        print(f"--- {comment.path}:{comment.line}\n{markers.before(comment.body)}\n")
     print("--- review body\n" + review.body)
     return 0
 

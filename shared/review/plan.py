@@ -25,9 +25,11 @@ from typing import Callable
 
 from shared import diff
 from shared.github import actions
-from shared.repo_config.load import SEVERITIES, Config, path_excluded
+from shared.repo_config.paths import path_excluded
+from shared.repo_config.schema import SEVERITIES, Config
 from shared.model.llm import Model, ModelError
-from shared.github.pulls import PAST_FILE_LIMIT, PullInfo, PullSource, fingerprint_of
+from shared.github import markers
+from shared.github.pulls import PAST_FILE_LIMIT, PullInfo, PullSource
 
 log = logging.getLogger("petrel.review")
 
@@ -234,7 +236,7 @@ def _comment_text(severity: str, body: str, suggestion: str | None, key: str) ->
     text = f"**{severity}**: {body.strip()}"
     if suggestion and suggestion.strip():
         text += f"\n\n```suggestion\n{suggestion.rstrip()}\n```"
-    return f"{text}\n\n{actions.marker('finding:' + key)}"
+    return f"{text}\n\n{markers.finding(key)}"
 
 
 def place_findings(findings: list[dict], files: dict[str, diff.FileDiff], config: Config,
@@ -391,7 +393,7 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
     report.reviewed = sorted(set(in_chunks) - failed)
     # a finding may name any line of the file's whole diff, not only the chunk's hunks
     whole = {f.path: f for f in files if f.path in report.reviewed}
-    posted = {fp for fp in (fingerprint_of(p.body) for p in pull.posted_findings()) if fp}
+    posted = {fp for fp in (markers.fingerprint_of(p.body) for p in pull.posted_findings()) if fp}
     place_findings(findings, whole, config, posted, report, rejected)
     if not report.reviewed and not report.not_reviewed and not report.trivial and not report.unlisted:
         return [], report, "no changes to review"

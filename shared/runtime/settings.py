@@ -1,7 +1,9 @@
 """Settings from the environment (and a `.env` file), checked once at start-up.
 
 Every problem is reported as one line that names the variable, so a misconfigured
-deployment fails at start with a sentence, not later with a traceback.
+deployment fails at start with a sentence, not later with a traceback. How one variable's
+value is checked is in shared/runtime/variables.py; which values are secrets, and how a URL
+is shown without its credentials, in shared/runtime/credentials.py.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-TRUE = {"1", "true", "yes", "on"}
-FALSE = {"0", "false", "no", "off", ""}
+from shared.runtime.credentials import MASK, database_password, mask_url, url_credentials
+from shared.runtime.variables import (DEFAULT_API_URL, DEFAULT_WEB_URL, PUBSUB_TOPIC, SettingsError, base_url, database_url,
+                                      flag, number, price, private_key, web_url)
 
 # Every variable Petrel reads, with what it is for: `make run` prints which are set.
 KNOWN = {
@@ -42,56 +45,6 @@ KNOWN = {
     "PUBSUB_EMULATOR_HOST": "host:port of a Pub/Sub emulator: plain HTTP, no credentials",
     "PETREL_METADATA_URL": "token URL of the metadata server (default: Google's; for tests)",
 }
-
-DEFAULT_API_URL = "https://api.github.com"
-DEFAULT_WEB_URL = "https://github.com"
-# Pub/Sub's resource names: project ids 6-30 characters, topic ids 3-255 not starting with "goog".
-PUBSUB_TOPIC = re.compile(r"^projects/[a-z][a-z0-9.:-]{3,61}[a-z0-9]/topics/(?!goog)[A-Za-z][A-Za-z0-9._~%+-]{2,254}$")
-
-
-class SettingsError(ValueError):
-    """A setting is missing, malformed or contradicts another; the message names it."""
-
-
-MASK = "***"
-# query parameters and key=value words that carry a credential (libpq, and URLs in general)
-_CREDENTIAL_KEYS = r"password|passwd|pass|pwd|sslpassword|secret|token|key|api[_-]?key|access[_-]?token"
-_QUERY_CREDENTIAL = re.compile(rf"([?&;](?:{_CREDENTIAL_KEYS})=)[^&#;]*", re.IGNORECASE)
-_CONNINFO_PASSWORD = re.compile(r"(\b(?:password|sslpassword)\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
-
-
-def mask_url(value: str) -> str:
-    """`value` with every credential it carries replaced by ***: the password of `user:password@`
-    (all of the user information when it is ambiguous), credential query parameters, and a libpq
-    `password=` word. For showing a URL in an error message or a repr; it may mask too much, never
-    too little."""
-    text = str(value)
-    if "://" in text:
-        scheme, _, rest = text.partition("://")
-        userinfo, at, host = rest.rpartition("@")
-        if at:
-            name, colon, _ = userinfo.partition(":")
-            plain = colon and not re.search(r"[/?#@]", name)
-            text = f"{scheme}://{name + ':' + MASK if plain else MASK}@{host}"
-        return _QUERY_CREDENTIAL.sub(lambda m: m.group(1) + MASK, text)
-    return _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
-
-
-def url_credentials(value: str | None) -> list[str]:
-    """The secrets a URL carries (its password, credential query parameters), as written and decoded."""
-    if not value:
-        return []
-    text = str(value)
-    found = []
-    if "://" in text:
-        rest = text.split("://", 1)[1]
-        for userinfo in (rest.rpartition("@")[0], rest.partition("@")[0] if "@" in rest else ""):
-            found.append(userinfo.partition(":")[2] if ":" in userinfo else userinfo)  # https://TOKEN@host
-        found += [m.group(0).split("=", 1)[1] for m in _QUERY_CREDENTIAL.finditer(text)]
-    else:
-        found += [m.group(2).strip("'") for m in _CONNINFO_PASSWORD.finditer(text)]
-    return [v for w in found for v in dict.fromkeys((w, unquote(w))) if v]
-
 
 _URL_FIELDS = ("api_url", "github_url", "database_url", "k_sink", "openai_base_url")
 _SECRET_FIELDS = ("webhook_secrets", "private_key", "token", "openai_api_key")
@@ -176,7 +129,7 @@ class Settings:
 
     @cached_property
     def _secrets(self) -> tuple[str, ...]:
-        values = [*self.webhook_secrets, self.token, self.openai_api_key, self.private_key, _database_password(self.database_url)]
+        values = [*self.webhook_secrets, self.token, self.openai_api_key, self.private_key, database_password(self.database_url)]
         if self.private_key:
             values += [line for line in self.private_key.splitlines() if "-----" not in line]
         for name in _URL_FIELDS:
@@ -216,145 +169,6 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _base_url(env: Mapping[str, str]) -> str | None:
-    value = (env.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or None
-    if value and not re.match(r"^https?://[^/\s]+", value):
-        raise SettingsError(f"OPENAI_BASE_URL={mask_url(value)!r} is not an http(s) URL (e.g. http://localhost:11434/v1 for Ollama)")
-    return value
-
-
-DATABASE_URL_FORM = ("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with any @ : / ? # in the "
-                     "user or password written %40 %3A %2F %3F %23")
-
-
-def _database_url(env: Mapping[str, str]) -> str | None:
-    """DATABASE_URL, checked as libpq will read it; a problem is named without showing the value
-    (it holds the password)."""
-    value = (env.get("DATABASE_URL") or "").strip() or None
-    if value is None:
-        return None
-    problem = _conninfo_problem(value)
-    if problem:
-        raise SettingsError(f"DATABASE_URL is malformed: {problem} ({DATABASE_URL_FORM})")
-    return value
-
-
-def _conninfo_problem(value: str) -> str | None:
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
-        scheme, _, rest = value.partition("://")
-        if scheme.lower() not in ("postgres", "postgresql"):
-            return f"its scheme is {scheme[:20]!r}, not postgresql"
-        end = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0], default=len(rest))
-        authority, tail = rest[:end], rest[end:]
-        if authority.count("@") > 1:
-            return "it has more than one @ before the host"
-        if "@" in tail:
-            return "it has an @ after the host"
-        if re.search(r"%(?![0-9A-Fa-f]{2})", value):
-            return "it has a % that is not followed by two hex digits"
-        for host in authority.rpartition("@")[2].split(","):
-            port = host.rsplit("]", 1)[-1].partition(":")[2] if host.startswith("[") else host.partition(":")[2]
-            if port and not (port.isdigit() and 0 < int(port) < 65536):
-                return "its port is not a number from 1 to 65535"
-    elif not re.match(r"^\s*[A-Za-z_]+\s*=", value):
-        return "it is neither a postgresql:// URL nor libpq key=value words"
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-    except ImportError:  # no driver in this process: the shape checks above are all
-        return None
-    try:
-        conninfo_to_dict(value)
-    except Exception:  # noqa: BLE001 - libpq's message quotes the value, password included
-        return "libpq cannot parse it"
-    return None
-
-
-def _database_password(url: str | None) -> str | None:
-    if not url:
-        return None
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        return conninfo_to_dict(url).get("password")
-    except Exception:  # noqa: BLE001 - no driver here, or unparsable: the URL's own shape
-        found = url_credentials(url)
-        return found[-1] if found else None
-
-
-def _web_url(env: Mapping[str, str], api_url: str) -> str:
-    """GITHUB_URL, or GitHub's web address derived from the API's: https://HOST/api/v3 (Enterprise
-    Server) -> https://HOST, api.SUBDOMAIN.ghe.com -> https://SUBDOMAIN.ghe.com, anything else
-    (api.github.com, a proxy, a test server) -> https://github.com."""
-    value = (env.get("GITHUB_URL") or "").strip().rstrip("/")
-    if value:
-        if not re.match(r"^https?://[^/\s@?#]+$", value):
-            raise SettingsError(f"GITHUB_URL={mask_url(value)!r} is not an http(s) URL (e.g. https://github.example.com)")
-        return value
-    parts = urlsplit(api_url)
-    host = (parts.hostname or "").lower()
-    if host.startswith("api.") and host.endswith(".ghe.com"):
-        return f"https://{host[len('api.'):]}"
-    if parts.path.rstrip("/").endswith("/api/v3"):
-        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-    return DEFAULT_WEB_URL
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = env.get(name)
-    if value is None:
-        return default
-    if value.strip().lower() in TRUE:
-        return True
-    if value.strip().lower() in FALSE:
-        return False
-    raise SettingsError(f"{name}={value!r} is not a boolean: use 1/0, true/false, yes/no")
-
-
-def _number(env: Mapping[str, str], name: str, default, kind=int, minimum=0):
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = kind(value)
-    except ValueError:
-        raise SettingsError(f"{name}={value!r} is not a number") from None
-    if number < minimum:
-        raise SettingsError(f"{name}={value!r} must be at least {minimum}")
-    return number
-
-
-def _private_key(env: Mapping[str, str]) -> str | None:
-    inline = env.get("GITHUB_PRIVATE_KEY") or None
-    path = env.get("GITHUB_PRIVATE_KEY_PATH") or None
-    if inline and path:
-        raise SettingsError("GITHUB_PRIVATE_KEY and GITHUB_PRIVATE_KEY_PATH are both set: keep one")
-    if path:
-        try:
-            inline = Path(path).expanduser().read_text(encoding="utf-8")
-        except OSError as error:
-            raise SettingsError(f"GITHUB_PRIVATE_KEY_PATH={path!r} cannot be read: {error.strerror}") from None
-    if inline is None:
-        return None
-    inline = inline.replace("\\n", "\n").strip()
-    if "-----BEGIN" not in inline or "PRIVATE KEY-----" not in inline:
-        source = "GITHUB_PRIVATE_KEY_PATH" if path else "GITHUB_PRIVATE_KEY"
-        raise SettingsError(f"{source} does not hold a PEM private key (expected '-----BEGIN ... PRIVATE KEY-----')")
-    return inline + "\n"
-
-
-def _price(env: Mapping[str, str], name: str) -> tuple[float, float]:
-    value = (env.get(name) or "").strip()
-    if not value:
-        return (0.0, 0.0)
-    try:
-        prompt, _, completion = value.partition("/")
-        price = (float(prompt), float(completion or prompt))
-    except ValueError:
-        raise SettingsError(f"{name}={value!r} is not a price: write prompt/completion USD per million tokens, e.g. 0.15/0.6") from None
-    if min(price) < 0:
-        raise SettingsError(f"{name}={value!r} must not be negative")
-    return price
-
 
 def from_env(env: Mapping[str, str]) -> Settings:
     """Build and check the settings from a mapping of environment variables."""
@@ -367,13 +181,13 @@ def from_env(env: Mapping[str, str]) -> Settings:
         if not app_id.strip().isdigit():
             raise SettingsError(f"GITHUB_APP_ID={app_id!r} is not a number (find it on the App's settings page)")
         app_id = int(app_id)
-    private_key = _private_key(env)
+    key = private_key(env)
     token = env.get("GITHUB_TOKEN") or None
     if app_id and token:
         raise SettingsError("GITHUB_APP_ID and GITHUB_TOKEN are both set: use the App or a single token, not both")
-    if app_id and not private_key:
+    if app_id and not key:
         raise SettingsError("GITHUB_APP_ID is set but GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH) is not")
-    if private_key and not app_id:
+    if key and not app_id:
         raise SettingsError("GITHUB_PRIVATE_KEY is set but GITHUB_APP_ID is not")
 
     api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
@@ -394,46 +208,46 @@ def from_env(env: Mapping[str, str]) -> Settings:
         raise SettingsError(f"PUBSUB_EMULATOR_HOST={emulator!r} is not host:port (e.g. localhost:8085)")
 
     model = (env.get("PETREL_MODEL") or "gpt-4o-mini").strip()
-    port = _number(env, "PORT", 8080, minimum=1)
+    port = number(env, "PORT", 8080, minimum=1)
     if port > 65535:
         raise SettingsError(f"PORT={port} is not a TCP port (1-65535)")
 
     return Settings(
         webhook_secrets=secrets,
         app_id=app_id,
-        private_key=private_key,
+        private_key=key,
         token=token,
         api_url=api_url,
-        github_url=_web_url(env, api_url),
+        github_url=web_url(env, api_url),
         app_slug=(env.get("PETREL_APP_SLUG") or "petrel").strip(),
-        database_url=_database_url(env),
+        database_url=database_url(env),
         data_dir=Path(env.get("PETREL_DATA_DIR") or ".data"),
         port=port,
-        dry_run=_flag(env, "PETREL_DRY_RUN", False),
+        dry_run=flag(env, "PETREL_DRY_RUN", False),
         k_sink=k_sink,
         pubsub_topic=pubsub_topic,
         pubsub_emulator_host=emulator,
-        workers=_number(env, "PETREL_WORKERS", 2, minimum=0),
-        job_max_attempts=_number(env, "PETREL_JOB_MAX_ATTEMPTS", 5, minimum=1),
-        job_lease_seconds=_number(env, "PETREL_JOB_LEASE_SECONDS", 60.0, float, minimum=1),
-        job_timeout_seconds=_number(env, "PETREL_JOB_TIMEOUT_SECONDS", 600.0, float, minimum=1),
-        github_max_wait_seconds=_number(env, "PETREL_GITHUB_MAX_WAIT_SECONDS", 60.0, float),
-        github_write_spacing_seconds=_number(env, "PETREL_GITHUB_WRITE_SPACING_SECONDS", 1.0, float),
-        github_timeout_seconds=_number(env, "PETREL_GITHUB_TIMEOUT_SECONDS", 20.0, float, minimum=1),
-        max_body_bytes=_number(env, "PETREL_MAX_BODY_BYTES", 25 * 1024 * 1024, minimum=1),
+        workers=number(env, "PETREL_WORKERS", 2, minimum=0),
+        job_max_attempts=number(env, "PETREL_JOB_MAX_ATTEMPTS", 5, minimum=1),
+        job_lease_seconds=number(env, "PETREL_JOB_LEASE_SECONDS", 60.0, float, minimum=1),
+        job_timeout_seconds=number(env, "PETREL_JOB_TIMEOUT_SECONDS", 600.0, float, minimum=1),
+        github_max_wait_seconds=number(env, "PETREL_GITHUB_MAX_WAIT_SECONDS", 60.0, float),
+        github_write_spacing_seconds=number(env, "PETREL_GITHUB_WRITE_SPACING_SECONDS", 1.0, float),
+        github_timeout_seconds=number(env, "PETREL_GITHUB_TIMEOUT_SECONDS", 20.0, float, minimum=1),
+        max_body_bytes=number(env, "PETREL_MAX_BODY_BYTES", 25 * 1024 * 1024, minimum=1),
         openai_api_key=env.get("OPENAI_API_KEY") or None,
-        openai_base_url=_base_url(env),
+        openai_base_url=base_url(env),
         model=model,
         light_model=(env.get("PETREL_LIGHT_MODEL") or model).strip(),
         embedding_model=(env.get("PETREL_EMBEDDING_MODEL") or "text-embedding-3-small").strip(),
-        model_context_tokens=_number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048),
-        light_model_context_tokens=_number(env, "PETREL_LIGHT_MODEL_CONTEXT_TOKENS",
-                                           _number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048), minimum=2048),
-        model_price=_price(env, "PETREL_MODEL_PRICE"),
-        light_model_price=_price(env, "PETREL_LIGHT_MODEL_PRICE") if env.get("PETREL_LIGHT_MODEL_PRICE") else _price(env, "PETREL_MODEL_PRICE"),
-        model_timeout_seconds=_number(env, "PETREL_MODEL_TIMEOUT_SECONDS", 120.0, float, minimum=1),
-        model_max_output_tokens=_number(env, "PETREL_MODEL_MAX_OUTPUT_TOKENS", 4096, minimum=64),
-        model_max_retries=_number(env, "PETREL_MODEL_MAX_RETRIES", 2, minimum=0),
+        model_context_tokens=number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048),
+        light_model_context_tokens=number(env, "PETREL_LIGHT_MODEL_CONTEXT_TOKENS",
+                                           number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048), minimum=2048),
+        model_price=price(env, "PETREL_MODEL_PRICE"),
+        light_model_price=price(env, "PETREL_LIGHT_MODEL_PRICE") if env.get("PETREL_LIGHT_MODEL_PRICE") else price(env, "PETREL_MODEL_PRICE"),
+        model_timeout_seconds=number(env, "PETREL_MODEL_TIMEOUT_SECONDS", 120.0, float, minimum=1),
+        model_max_output_tokens=number(env, "PETREL_MODEL_MAX_OUTPUT_TOKENS", 4096, minimum=64),
+        model_max_retries=number(env, "PETREL_MODEL_MAX_RETRIES", 2, minimum=0),
         raw=dict(env),
     )
 
@@ -468,3 +282,4 @@ def reset() -> None:
     """Forget the cached settings (tests, and `make run` after writing `.env`)."""
     global _current
     _current = None
+
