@@ -258,7 +258,7 @@ def test_review_prompt_carries_repository_context_from_memory(repo, model_server
         commit(repo, {"app/service.py": edited_service(one=1)}, "change")
         model = make_model(model_server)
         plan_review(LocalPull(repo, "main", "feature"), model, DEFAULTS, None,
-                    context=memory_context(memory, "local/repository", model.estimate))
+                    background=memory_context(memory, "local/repository", model.estimate))
     finally:
         pool.close()
     [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]

@@ -196,13 +196,13 @@ def triage(files: list[diff.FileDiff], model: Model, report: Report) -> list[dif
     return [f for f in files if f.path not in trivial]
 
 
-Context = Callable[[diff.Chunk, int], str]  # (chunk, token budget) -> repository context for its prompt
-CONTEXT_TOKENS_CAP = 4_000
+Background = Callable[[diff.Chunk, int], str]  # (chunk, token budget) -> background for its prompt
+BACKGROUND_TOKENS_CAP = 4_000
 
 
-def memory_context(memory, repository: str, estimate: Callable[[str], int]) -> Context:
-    """Repository context from long-term memory: the code and docs nearest to a chunk's changes
-    (other files than the chunk's own), within a token budget."""
+def memory_context(memory, repository: str, estimate: Callable[[str], int]) -> Background:
+    """Background from long-term memory: the code and docs of the repository nearest to a chunk's
+    changes (other files than the chunk's own), within a token budget."""
     from shared.memory.store import fit
 
     def provide(chunk: diff.Chunk, budget: int) -> str:
@@ -221,12 +221,13 @@ def memory_context(memory, repository: str, estimate: Callable[[str], int]) -> C
     return provide
 
 
-def _review_chunk(model: Model, system: str, chunk: diff.Chunk, context: Context | None, budget: int) -> list[dict]:
+def _review_chunk(model: Model, system: str, chunk: diff.Chunk, background: Background | None,
+                  budget: int) -> list[dict]:
     text = chunk.text
-    background = context(chunk, budget) if context else ""
-    if background:
+    found = background(chunk, budget) if background else ""
+    if found:
         text = ("Repository context: other code and docs of this repository, for reference only. "
-                "Comment only on the diff.\n" + background + "\n\nDIFF TO REVIEW:\n" + chunk.text)
+                "Comment only on the diff.\n" + found + "\n\nDIFF TO REVIEW:\n" + chunk.text)
     return model.json("review", system, text, FINDINGS_SCHEMA, "findings")["findings"]
 
 
@@ -330,7 +331,7 @@ def review_body(report: Report) -> str:
 
 
 def plan_review(pull: PullSource, model: Model, config: Config, last_head: str | None,
-                forced: bool = False, context: Context | None = None,
+                forced: bool = False, background: Background | None = None,
                 rejected: Callable[[str], bool] | None = None
                 ) -> tuple[list[actions.Action], Report | None, str | None]:
     """The review to post: (actions, report, skip reason). `last_head` is the head reviewed before."""
@@ -359,15 +360,15 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
     system = _system_prompt(config)
     budget = chunk_budget(model, system)
     packing = diff.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
-    context_budget = min(CONTEXT_TOKENS_CAP, budget // 2)
+    background_budget = min(BACKGROUND_TOKENS_CAP, budget // 2)
     report.not_reviewed.extend(packing.not_reviewed)
     report.chunks = len(packing.chunks)
 
     results: list[tuple[diff.Chunk, list[dict] | ModelError]] = []
     with ThreadPoolExecutor(max_workers=max(1, config.review.concurrency)) as pool:
         # each chunk runs in a copy of this context: its model calls keep the delivery id
-        futures = [(chunk, pool.submit(contextvars.copy_context().run, _review_chunk, model, system, chunk, context,
-                                       context_budget)) for chunk in packing.chunks]
+        futures = [(chunk, pool.submit(contextvars.copy_context().run, _review_chunk, model, system, chunk, background,
+                                       background_budget)) for chunk in packing.chunks]
         for chunk, future in futures:
             try:
                 results.append((chunk, future.result()))
