@@ -30,7 +30,6 @@ MEMORY_TOKENS = 3_000        # and fits into this many (estimated) tokens
 MAX_HIT_CHARS = 1_500        # characters of one hit's text
 
 
-
 def _numbered(path: str, text: str, start_line: int, end_line: int | None) -> tuple[str, tuple[int, int] | None]:
     """The lines of a file, numbered, within the caps; and the range actually shown."""
     lines = text.split("\n")  # as git numbers lines (splitlines() also splits at \f, \x1c, U+2028...)
@@ -108,9 +107,8 @@ def _get_only(client) -> Callable[..., Any]:
     """A function that makes GET requests through a PyGithub client's requester, and nothing else."""
     requester = client.requester
 
-    def get(path: str, parameters: dict | None = None, accept: str | None = None):
-        _, data = requester.requestJsonAndCheck("GET", path, parameters=parameters,
-                                                headers={"Accept": accept} if accept else None)
+    def get(path: str, parameters: dict | None = None):
+        _, data = requester.requestJsonAndCheck("GET", path, parameters=parameters)
         return data
 
     return get

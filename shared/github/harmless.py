@@ -124,7 +124,8 @@ def _kept(tag: re.Match) -> bool:
 
 
 class _Inline:
-    """One pass over a paragraph's text, left to right, as CommonMark reads its inlines."""
+    """One pass over a paragraph's text, left to right, reading its inlines as CommonMark does and
+    rewriting what would not be harmless (mentions, foreign links and images, unsafe tags)."""
 
     def __init__(self, s: str, host: str, raw: bool = False, longest: list[int] | None = None, depth: int = 0,
                  budget: list[int] | None = None):
