@@ -22,7 +22,8 @@ from test_review import SERVICE, edited_service
 from shared.ask import loop as ask
 from shared.model import llm
 from shared.runtime import settings
-from shared.ask.loop import MAX_FILE_CHARS, MAX_FILE_LINES, TOOL_SPECS, GitHubTools, answer_question
+from shared.ask.loop import MAX_FILE_LINES, TOOL_SPECS, answer_question
+from shared.ask.tools import MAX_FILE_CHARS, GitHubTools
 from shared.runtime.db import make_pool
 from shared.model.embeddings import HashingEmbedder
 from shared.model.llm import Model
@@ -287,6 +288,19 @@ def test_read_diff_on_a_pull_request_and_on_an_issue(client, tools):
     assert "      -    return value + 0" in text  # removed lines carry no number
     assert GitHubTools(client, None, REPO, "main").read_diff() == "not a pull request"
     assert GitHubTools(client, None, REPO, "main", pull_number=3).read_diff() == "not a pull request"
+
+
+def test_read_diff_on_a_pull_request_too_big_for_the_diff_media_type(github, client):
+    # GitHub refuses the diff media type (406) past 300 files; the files list reads it, 100 a page
+    many = "".join(f"diff --git a/pkg/f{n:03}.py b/pkg/f{n:03}.py\nnew file mode 100644\nindex 0000000..1111111\n"
+                   f"--- /dev/null\n+++ b/pkg/f{n:03}.py\n@@ -0,0 +1 @@\n+x = {n}\n" for n in range(301))
+    github.add_pull(REPO, 8, diff=many, base_sha=BASE, head_sha=HEAD, title="Many files")
+    text = GitHubTools(client, None, REPO, HEAD, pull_number=8).read_diff()
+    assert text.startswith("### pkg/f000.py [added, +1 -0]\n@@ -0,0 +1,1 @@\n    1 +x = 0")
+    assert "### pkg/f300.py [added, +1 -0]" in text  # the 301st file, from the fourth page
+    pages = [r.query.get("page") for r in github.requests if r.path == f"/repos/{REPO}/pulls/8/files"]
+    assert pages == ["1", "2", "3", "4"]
+    assert gets_only(github)
 
 
 def test_read_issue(tools):

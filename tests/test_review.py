@@ -258,7 +258,7 @@ def test_review_prompt_carries_repository_context_from_memory(repo, model_server
         commit(repo, {"app/service.py": edited_service(one=1)}, "change")
         model = make_model(model_server)
         plan_review(LocalPull(repo, "main", "feature"), model, DEFAULTS, None,
-                    context=memory_context(memory, "local/repository", model.estimate))
+                    background=memory_context(memory, "local/repository", model.estimate))
     finally:
         pool.close()
     [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]
@@ -284,7 +284,7 @@ def test_an_answer_far_over_the_expected_size_still_gives_a_bounded_review(repo,
 def test_a_long_not_reviewed_list_stays_within_githubs_size_and_says_how_many_more():
     from shared.github import actions
     from shared.github.pulls import PullInfo
-    from shared.review.plan import MORE_FILES, Report, review_body
+    from shared.review.report import MORE_FILES, Report, review_body
 
     report = Report(PullInfo("o/r", 1, "t", "", False, (), "a", False, "f" * 40, "e" * 40, "main"))
     report.not_reviewed = [(f"generated/very/deep/path/file_{n:05}.py", "review budget reached") for n in range(3000)]
@@ -297,6 +297,6 @@ def test_a_long_not_reviewed_list_stays_within_githubs_size_and_says_how_many_mo
 
 
 def test_a_listed_path_cannot_break_out_of_its_line():
-    from shared.review.plan import listed
+    from shared.review.report import listed
 
     assert listed([("a\n**Approved** `x`.py", "binary file")]) == ["- `a **Approved** 'x'.py`: binary file"]

@@ -6,36 +6,25 @@ loop runs them: at most `max_steps` model calls and `token_budget` tokens; at th
 is asked once more, without tools, for its best answer from what it gathered, and the answer
 says that it stopped there. The answer cites, as links, the files it read and mentions.
 
-Nothing here can write to GitHub: `GitHubTools` keeps a GET-only function and a memory-search
-function, never the client nor an executor, and this module does not import `shared.github.actions`.
-What the tools return (files, diffs, issues, memory) is data for the model, not instructions.
+This module is the loop alone, without I/O: it knows the tools by their `Tools` protocol and
+their `TOOL_SPECS`, and never reaches GitHub; the adapter over GitHub and the memory is
+shared/ask/tools.py. What the tools return (files, diffs, issues, memory) is data for the model,
+not instructions.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
-import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
-from shared import diff as diffs
 from shared.model.llm import Model
 
 log = logging.getLogger("petrel.ask")
 
-MAX_FILE_LINES = 400         # lines one read_file call returns
-MAX_FILE_CHARS = 20_000      # characters one read_file call returns
-MAX_LINE_CHARS = 2_000       # a longer line (minified code) is cut
-MAX_DIFF_CHARS = 40_000      # characters of the numbered diff read_diff returns
-MAX_ENTRIES = 300            # entries list_directory returns
-MAX_ISSUE_CHARS = 12_000     # characters of an issue and its comments
-MAX_COMMENTS = 30            # comments read_issue reads
-MEMORY_HITS = 8              # hits search_memory asks for
-MEMORY_TOKENS = 3_000        # and fits into this many (estimated) tokens
-MAX_HIT_CHARS = 1_500        # characters of one hit's text
+MAX_FILE_LINES = 400         # lines one read_file call returns (TOOL_SPECS promises it)
 MAX_TOOL_OUTPUT = 24_000     # whatever a tool returns, the model gets at most this much of it
 
 SYSTEM = """You answer questions about the GitHub repository {repository}{pull}, for the people working on it.
@@ -112,6 +101,8 @@ _SPECS = {spec["function"]["name"]: spec["function"]["parameters"] for spec in T
 
 @dataclass
 class Answer:
+    """What `answer_question` gives back: the text to post and how it was reached."""
+
     text: str                               # the answer, with its Sources line (and bound note)
     citations: list[tuple[str, int, int]]   # (path, first line, last line) cited as links
     steps: int                              # model calls made, the final call included
@@ -261,223 +252,3 @@ def _flatten(messages: list[dict]) -> list[dict]:
 
 def _size(messages: list[dict]) -> str:
     return "".join(str(m.get("content") or "") + json.dumps(m.get("tool_calls") or "") for m in messages)
-
-
-# ------------------------------------------------------------------------------------ the tools
-
-def _numbered(path: str, text: str, start_line: int, end_line: int | None) -> tuple[str, tuple[int, int] | None]:
-    """The lines of a file, numbered, within the caps; and the range actually shown."""
-    lines = text.split("\n")  # as git numbers lines (splitlines() also splits at \f, \x1c, U+2028...)
-    if lines[-1] == "":
-        lines.pop()
-    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-    total = len(lines)
-    if total == 0:
-        return f"{path} is empty.", None
-    if start_line < 1:
-        start_line = 1
-    if start_line > total:
-        return f"{path} has {total} lines; there is no line {start_line}.", None
-    if end_line is not None and end_line < start_line:
-        return f"end_line ({end_line}) is before start_line ({start_line}).", None
-    last = min(total, end_line if end_line is not None else total, start_line + MAX_FILE_LINES - 1)
-    out, used, shown = [], 0, start_line - 1
-    for number in range(start_line, last + 1):
-        line = lines[number - 1]
-        if len(line) > MAX_LINE_CHARS:
-            line = line[:MAX_LINE_CHARS] + " [line cut]"
-        row = f"{number:>5} | {line}"
-        if out and used + len(row) + 1 > MAX_FILE_CHARS:
-            break
-        out.append(row)
-        used += len(row) + 1
-        shown = number
-    wanted = min(total, end_line if end_line is not None else total)
-    header = f"{path}, lines {start_line}-{shown} of {total}:"
-    if shown < wanted:
-        by_lines = shown - start_line + 1 >= MAX_FILE_LINES
-        reason = f"{MAX_FILE_LINES} lines" if by_lines else f"{MAX_FILE_CHARS} characters"
-        out.append(f"[cut at {reason}: call read_file with start_line={shown + 1} to read on]")
-    return header + "\n" + "\n".join(out), (start_line, shown)
-
-
-def _clean_path(path: str) -> str:
-    path = (path or "").strip().strip("/")
-    while path.startswith("./"):
-        path = path[2:]
-    if path in (".", ""):
-        return ""
-    if any(part in ("..", ".") or not part for part in path.split("/")):
-        raise ValueError(f"bad path {path!r}: use a path from the repository root, without '..'")
-    return path
-
-
-def render_diff(text: str) -> str:
-    """A diff numbered as the review sees it (`shared.diff.render_file`), cut to MAX_DIFF_CHARS."""
-    files = diffs.parse(text)
-    if not files:
-        return "The pull request changes no files."
-    out, used = [], 0
-    for n, file in enumerate(files):
-        rendered = diffs.render_file(file) + ("\n(binary file)" if file.binary else "")
-        if used + len(rendered) > MAX_DIFF_CHARS:
-            rest = [f.path for f in files[n:]]
-            if not out:
-                out.append(rendered[:MAX_DIFF_CHARS] + "\n[cut]")
-                rest = rest[1:]
-            if rest:
-                out.append(f"[diff cut at {MAX_DIFF_CHARS} characters; files not shown: {', '.join(rest)}; "
-                           f"read them with read_file]")
-            break
-        out.append(rendered)
-        used += len(rendered) + 2
-    return "\n\n".join(out)
-
-
-def _get_only(client) -> Callable[..., Any]:
-    """A function that makes GET requests through a PyGithub client's requester, and nothing else."""
-    requester = client.requester
-
-    def get(path: str, parameters: dict | None = None, accept: str | None = None):
-        _, data = requester.requestJsonAndCheck("GET", path, parameters=parameters,
-                                                headers={"Accept": accept} if accept else None)
-        return data
-
-    return get
-
-
-class GitHubTools:
-    """The tools over GitHub's REST API (PyGithub) and the repository's memory, read only.
-
-    Files are read at `ref` (the pull request's head sha, or the default branch). Only a GET
-    function and a memory search function are kept: no client, no executor, no write method.
-    """
-
-    def __init__(self, client, memory, repository: str, ref: str, pull_number: int | None = None,
-                 server_url: str = "https://github.com"):
-        self._get = _get_only(client)
-        self._search = (lambda query, k: memory.search(repository, query, k=k)) if memory is not None else None
-        self._estimate = lambda text: len(text) // 4 + 1
-        self.repository = repository
-        self.ref = ref
-        self.pull_number = pull_number
-        self.server_url = server_url.rstrip("/")
-        self.reads: list[tuple[str, int, int]] = []
-
-    def link(self, path: str, start: int, end: int) -> str:
-        """A Markdown link to lines of a file at `ref`."""
-        quoted = urllib.parse.quote(path)
-        lines = f"L{start}" if start == end else f"L{start}-L{end}"
-        label = f"{path}#{lines}"
-        return f"[{label}]({self.server_url}/{self.repository}/blob/{self.ref or 'HEAD'}/{quoted}#{lines})"
-
-    def _contents(self, path: str):
-        from github import GithubException
-
-        url = f"/repos/{self.repository}/contents" + (f"/{urllib.parse.quote(path)}" if path else "")
-        try:
-            return self._get(url, {"ref": self.ref} if self.ref else None)
-        except GithubException as error:
-            if error.status == 404:
-                return None
-            raise
-
-    def search_memory(self, query: str) -> str:
-        if self._search is None:
-            return "The memory is not available for this repository."
-        if not query.strip():
-            return "Give a query to search for."
-        hits = self._search(query, MEMORY_HITS)
-        kept, used = [], 0
-        for hit in hits:
-            where = f"{hit.kind} {hit.source}"
-            if hit.start_line:
-                where += f" lines {hit.start_line}-{hit.end_line or hit.start_line}"
-            body = hit.body if len(hit.body) <= MAX_HIT_CHARS else hit.body[:MAX_HIT_CHARS] + " [cut]"
-            entry = "\n".join(x for x in (f"## {where}" + (f" ({hit.state})" if hit.state else ""),
-                                          f"title: {hit.title}" if hit.title else "",
-                                          f"url: {hit.url}" if hit.url else "", body) if x)
-            cost = self._estimate(entry)
-            if used + cost > MEMORY_TOKENS:
-                continue
-            kept.append(entry)
-            used += cost
-        if not kept:
-            return f"Nothing in the memory of {self.repository} matches {query!r}."
-        note = "Memory may lag behind the revision asked about: read a file before citing it.\n\n"
-        return note + "\n\n".join(kept)
-
-    def read_file(self, path: str, start_line: int = 1, end_line: int | None = None) -> str:
-        path = _clean_path(path)
-        if not path:
-            return "Give a file's path; use list_directory to see the root."
-        data = self._contents(path)
-        if data is None:
-            return f"There is no file {path} at {self.ref or 'the default branch'}."
-        if isinstance(data, list):
-            return f"{path} is a directory; use list_directory to see what it holds."
-        if data.get("type") != "file":
-            return f"{path} is a {data.get('type')}, not a file."
-        if data.get("encoding") != "base64":
-            return f"{path} is too large to read here ({data.get('size', '?')} bytes)."
-        raw = base64.b64decode(data.get("content") or "")
-        if b"\0" in raw[:8000]:
-            return f"{path} is a binary file ({len(raw)} bytes)."
-        text, shown = _numbered(path, raw.decode("utf-8", errors="replace"), start_line, end_line)
-        if shown:
-            self.reads.append((path, *shown))
-        return text
-
-    def list_directory(self, path: str = "") -> str:
-        path = _clean_path(path)
-        data = self._contents(path)
-        if data is None:
-            return f"There is no directory {path or '/'} at {self.ref or 'the default branch'}."
-        if isinstance(data, dict):
-            return f"{path} is a file; use read_file to read it."
-        entries = sorted(data, key=lambda e: (e.get("type") != "dir", e.get("name", "")))
-        rows = [f"{e['name']}/" if e.get("type") == "dir" else f"{e['name']} ({e.get('size', 0)} bytes)"
-                for e in entries[:MAX_ENTRIES]]
-        if len(entries) > MAX_ENTRIES:
-            rows.append(f"[{len(entries) - MAX_ENTRIES} more entries not shown]")
-        return f"{path or '/'} ({len(entries)} entries):\n" + "\n".join(rows) if rows else f"{path or '/'} is empty."
-
-    def read_diff(self) -> str:
-        from github import GithubException
-
-        if not self.pull_number:
-            return "not a pull request"
-        try:
-            data = self._get(f"/repos/{self.repository}/pulls/{self.pull_number}", None,
-                             "application/vnd.github.v3.diff")
-        except GithubException as error:
-            if error.status == 404:
-                return "not a pull request"
-            raise
-        text = data.get("data", "") if isinstance(data, dict) else ""
-        return render_diff(text)
-
-    def read_issue(self, number: int) -> str:
-        from github import GithubException
-
-        try:
-            issue = self._get(f"/repos/{self.repository}/issues/{int(number)}")
-            comments = self._get(f"/repos/{self.repository}/issues/{int(number)}/comments",
-                                 {"per_page": MAX_COMMENTS}) if issue.get("comments") else []
-        except GithubException as error:
-            if error.status in (404, 410):
-                return f"There is no issue or pull request #{number} in {self.repository}."
-            raise
-        kind = "Pull request" if issue.get("pull_request") else "Issue"
-        labels = ", ".join(label.get("name", "") for label in issue.get("labels") or []) or "none"
-        parts = [f"{kind} #{issue.get('number')}: {issue.get('title') or ''}",
-                 f"state: {issue.get('state')}; author: {(issue.get('user') or {}).get('login', '?')}; "
-                 f"labels: {labels}; comments: {issue.get('comments', 0)}",
-                 "", (issue.get("body") or "(no description)").strip()]
-        for comment in comments or []:
-            parts += ["", f"--- comment by {(comment.get('user') or {}).get('login', '?')}:",
-                      (comment.get("body") or "").strip()]
-        text = "\n".join(parts)
-        if len(text) > MAX_ISSUE_CHARS:
-            text = text[:MAX_ISSUE_CHARS] + f"\n[cut at {MAX_ISSUE_CHARS} characters]"
-        return text

@@ -14,7 +14,8 @@ import logging
 from shared.repo_config import load as repo_config
 from shared import context as function
 from shared.runtime import settings
-from shared.ask.loop import GitHubTools, answer_question
+from shared.ask.loop import answer_question
+from shared.ask.tools import GitHubTools
 from shared.memory.conversations import Conversations
 from shared.model.embeddings import embedder_for
 from shared.model.llm import BudgetExceeded, ModelError

@@ -5,25 +5,13 @@ section, a window of lines. Each chunk carries its path, its 1-based line range 
 ("def load_config", "class Review / def post", "## Installation", "lines 1-80"), so a
 memory hit can be cited and opened at the right place.
 
-How a file is split depends on its extension:
-
-- Python: along top-level `def` / `async def` / `class` (from `ast`, decorators and the
-  comment block right above included); the module preamble (docstring, imports,
-  constants) is its own chunk; a class larger than `max_chars` is split into its methods
-  ("class X / def m"). A file `ast` cannot parse falls back to the generic splitter.
-- JS/TS, Go, Rust, Java, Kotlin, Scala, Swift, C#, C/C++, Ruby, PHP: at lines that start a
-  top-level declaration at column 0 (comments, decorators, annotations and attributes right
-  above go with it); title = that line, trimmed, without a trailing "{". A declaration still larger than
-  `max_chars` is split at its members (methods, nested types) the same way.
-- Markdown, reStructuredText, AsciiDoc: at headings (not inside fenced code); title = the
-  heading ("## Installation" in Markdown, the title text in reST).
-- Anything else: windows of lines up to `max_chars`, broken at blank lines where possible.
-
-Then chunks smaller than `min_chars` are merged with a neighbour, and any chunk larger than
-`max_chars` is split at line boundaries ("def f (part 2/3)"), never mid-line, except a
-single line longer than `max_chars`, whose text is cut to `max_chars`. No line is lost:
-the chunks' line ranges are sorted, disjoint, and hold every non-blank line of the file;
-blank lines at a chunk's edges are left out.
+Where a file's structure breaks (functions, classes, declarations, headings, by extension)
+is shared/memory/boundaries.py. Here, the spans found there are made chunks: spans smaller
+than `min_chars` are merged with a neighbour, and any span larger than `max_chars` is split
+at line boundaries ("def f (part 2/3)"), at a blank line where possible, never mid-line,
+except a single line longer than `max_chars`, whose text is cut to `max_chars`. No line is
+lost: the chunks' line ranges are sorted, disjoint, and hold every non-blank line of the
+file; blank lines at a chunk's edges are left out.
 
 The text is a `str`: callers decode file contents themselves, with
 `data.decode("utf-8", errors="replace")` so that a stray latin-1 byte becomes U+FFFD and
@@ -33,14 +21,12 @@ the line numbering stays that of the file. "\\r\\n" line ends are read as "\\n";
 
 from __future__ import annotations
 
-import ast
 import bisect
 import posixpath
-import re
-import warnings
 from dataclasses import dataclass
 
 from shared.diff import CONFIG_EXTENSIONS, DOC_EXTENSIONS, LANGUAGES
+from shared.memory.boundaries import Lines, Span, indentation, structure
 
 MAX_TITLE = 200  # characters; longer titles (a minified line) are clipped
 
@@ -139,371 +125,49 @@ def looks_binary(data: bytes) -> bool:
     return controls > 0.3 * len(head)
 
 
-# --- lines and spans ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Span:
-    start: int
-    end: int
-    title: str | None  # None: untitled, shown as "lines A-B"
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-class _Lines:
-    """The file's lines with 1-based access and O(1) character counts of line ranges."""
-
-    def __init__(self, text: str):
-        text = text.replace("\r\n", "\n")
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        self.lines = lines
-        self.n = len(lines)
-        self.source = "\n".join(lines) + "\n"
-        self.ends = [0]
-        for line in lines:
-            self.ends.append(self.ends[-1] + len(line) + 1)
-
-    def line(self, i: int) -> str:
-        return self.lines[i - 1]
-
-    def blank(self, i: int) -> bool:
-        return not self.lines[i - 1].strip()
-
-    def size(self, start: int, end: int) -> int:
-        """Characters of lines start..end joined by newlines."""
-        return self.ends[end] - self.ends[start - 1] - 1
-
-    def text(self, start: int, end: int) -> str:
-        return "\n".join(self.lines[start - 1:end])
-
-    def trim(self, span: _Span) -> _Span | None:
-        """The span without blank lines at its edges; None when it holds only blank lines."""
-        start, end = span.start, span.end
-        while start <= end and self.blank(start):
-            start += 1
-        while end >= start and self.blank(end):
-            end -= 1
-        return _Span(start, end, span.title) if start <= end else None
-
-    def segments(self, marks: dict[int, str | None], first: int, last: int, title: str | None) -> list[_Span]:
-        """Split first..last at the marked lines (line -> title of the segment it starts);
-        the segment before the first mark is titled `title`. Covers first..last exactly."""
-        starts = sorted(line for line in marks if first < line <= last)
-        bounds = [first, *starts, last + 1]
-        return [_Span(a, b - 1, marks.get(a, title) if a == first else marks[a]) for a, b in zip(bounds, bounds[1:])]
-
-    def windows(self, span: _Span, max_chars: int) -> list[_Span]:
-        """`span` cut at line boundaries into trimmed pieces of at most `max_chars` (a single
-        longer line is a piece of its own), titled "title (part i/n)"."""
-        ranges = []
-        start = span.start
-        while start <= span.end:
-            if self.size(start, span.end) <= max_chars:
-                ranges.append((start, span.end))
-                break
-            end = min(span.end, bisect.bisect_right(self.ends, self.ends[start - 1] + max_chars + 1) - 1)
-            if end < start:  # one line longer than max_chars: alone; its text is cut later
-                ranges.append((start, start))
-                start += 1
-                continue
-            cut = self._break(start, end, max_chars)
-            ranges.append((start, cut))
-            start = cut + 1
-        pieces = [p for p in (self.trim(_Span(a, b, span.title)) for a, b in ranges) if p]
-        if span.title is None or len(pieces) < 2:
-            return pieces
-        return [_Span(p.start, p.end, f"{span.title} (part {i}/{len(pieces)})") for i, p in enumerate(pieces, 1)]
-
-    def _break(self, start: int, end: int, max_chars: int) -> int:
-        """The last line of a window start..end (which fits in max_chars, with more after it):
-        at a blank line in its second half if any, else before its least indented line."""
-        low = min(end, max(start, bisect.bisect_left(self.ends, self.ends[start - 1] + max_chars // 2 + 1)))
-        for k in range(end, low - 1, -1):
-            if self.blank(k) or self.blank(k + 1):
-                return k
-        best, best_indent = end, _indent(self.line(end + 1))
-        for k in range(end - 1, low - 1, -1):
-            indent = _indent(self.line(k + 1))
-            if indent < best_indent:
-                best, best_indent = k, indent
-        return best
-
-
-# --- Python --------------------------------------------------------------------------------
-
-_PY_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _py_title(node: ast.AST) -> str:
-    kind = {ast.FunctionDef: "def", ast.AsyncFunctionDef: "async def", ast.ClassDef: "class"}[type(node)]
-    return f"{kind} {node.name}"
-
-
-def _py_start(lines: _Lines, node: ast.AST, floor: int) -> int:
-    """First line of a definition: its decorators, and the comment block right above them
-    (not reaching line `floor`, the end of the statement before)."""
-    start = min([node.lineno, *(d.lineno for d in node.decorator_list), lines.n])
-    while start - 1 > floor and lines.line(start - 1).lstrip().startswith("#"):
-        start -= 1
-    return max(start, floor + 1)
-
-
-def _py_marks(lines: _Lines, body: list[ast.stmt], floor: int, prefix: str,
-              gap: str) -> tuple[dict[int, str | None], dict[int, ast.AST]]:
-    """Start line -> title for the definitions in `body` and for the code after each one;
-    and start line -> definition."""
-    marks: dict[int, str | None] = {}
-    defs: dict[int, ast.AST] = {}
-    for node in body:
-        if isinstance(node, _PY_DEFS):
-            start = _py_start(lines, node, floor)
-            marks[start] = prefix + _py_title(node)
-            marks[node.end_lineno + 1] = gap
-            defs[start] = node
-        floor = node.end_lineno
-    return marks, defs
-
-
-def _python(lines: _Lines, max_chars: int) -> list[_Span] | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences and the like
-            tree = ast.parse(lines.source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    marks, defs = _py_marks(lines, tree.body, 0, "", "module code")
-    out = []
-    for span in lines.segments(marks, 1, lines.n, "module preamble"):
-        node = defs.get(span.start)
-        trimmed = lines.trim(span)
-        if isinstance(node, ast.ClassDef) and trimmed and lines.size(trimmed.start, trimmed.end) > max_chars:
-            title = _py_title(node)
-            members, _ = _py_marks(lines, node.body, node.lineno, title + " / ", title)
-            out.extend(lines.segments(members, span.start, span.end, title))
-        else:
-            out.append(span)
-    return out
-
-
-# --- other languages: declarations at column 0 ---------------------------------------------
-
-@dataclass(frozen=True)
-class _Language:
-    top: re.Pattern  # a line (at column 0) that starts a top-level declaration
-    member: re.Pattern | None  # an indented line (stripped) that starts a member declaration
-    attach: re.Pattern  # a line (stripped) right above a declaration that belongs to it
-
-
-_COMMENT = r"//|/\*|\*"
-
-_JS_TOP = (
-    r"(export\s+(default\s+)?)?(declare\s+)?(async\s+)?function\b"
-    r"|(export\s+(default\s+)?)?(declare\s+)?(abstract\s+)?class\b"
-    r"|(export\s+)?(declare\s+)?(interface|enum|namespace)\s+[\w$]"
-    r"|(export\s+)?(declare\s+)?type\s+[\w$]+\s*(<[^=]*>)?\s*="
-    r"|(const|let|var)\s+[\w$]+\s*(:[^=]+)?=\s*(async\s+)?(function\b|(\([^)]*\)|[\w$]+)\s*(:[^=]+)?=>|\([^)]*$)"
-    r"|export\s+(default|const|let|var|enum)\b"
-    r"|module\.exports\b"
-)
-_JS_MEMBER = (
-    r"(?!(if|for|while|switch|catch|return|function|else|do|with|new|await|typeof|delete|throw|yield)\b)"
-    r"((public|private|protected|static|readonly|async|override|abstract|get|set|declare)\s+)*"
-    r"\*?[#\w$]+\s*(<[^>]*>)?\s*\([^;]*\)\s*(:\s*[^;{]+)?\{\s*$"
-)
-_JAVA_MODS = r"public|protected|private|static|final|abstract|synchronized|native|default|strictfp|sealed|non-sealed"
-_CS_MODS = (r"public|private|protected|internal|static|abstract|sealed|partial|readonly|unsafe|file|ref|new"
-            r"|virtual|override|async|extern|const|volatile")
-_KOTLIN_MODS = (r"public|private|protected|internal|open|abstract|final|sealed|data|inline|value|enum|annotation"
-                r"|inner|suspend|tailrec|operator|infix|external|expect|actual|const|override|lateinit|companion|fun")
-_SWIFT_MODS = (r"public|private|fileprivate|internal|open|final|static|class|override|convenience|required"
-               r"|mutating|nonmutating|indirect|lazy|weak|unowned|dynamic|nonisolated|@\w+(\([^)]*\))?")
-_SCALA_MODS = r"private|protected|final|sealed|abstract|implicit|lazy|case|override|inline|opaque|transparent|open"
-_RUST_TOP = (r"(pub(\s*\([^)]*\))?\s+)?((default|async|const|unsafe|extern(\s+\"[^\"]*\")?)\s+)*"
-             r"(fn|struct|enum|trait|impl|mod|type|union|static|const)\b|macro_rules!")
-_C_NOT = (r"(?!(if|else|for|while|switch|return|do|case|goto|sizeof|using|typedef|delete|new|throw"
-          r"|public|private|protected)\b)")
-_C_TYPES = r"((static|extern|inline|const|constexpr|typedef|export)\s+)*(struct|class|union|enum|namespace)\b"
-_C_TOP = (_C_TYPES + r"|((static|extern|const)\s+)+[^;(=]*=\s*\{?\s*$"  # static tables
-          r"|" + _C_NOT + r"[A-Za-z_][\w:<>,\*&\s~]*\([^;]*$")
-_C_MEMBER = (_C_TYPES + "|" + _C_NOT + r"((static|virtual|inline|explicit|constexpr|const|friend|unsigned|signed"
-             r"|long|short)\s+)*[A-Za-z_][\w:<>,\*&]*[\s\*&]+[~\w:]+\s*\([^;]*$")
-_TYPED_MEMBER = r"(({mods})\s+)+(<[^>]+>\s+)?([\w<>\[\],.?]+\s+)?\w+\s*(<[^>]*>)?\s*\("
-
-
-def _language(top: str, member: str | None, attach: str) -> _Language:
-    return _Language(re.compile(top), re.compile(member) if member is not None else None, re.compile(attach))
-
-
-_JS = _language(_JS_TOP, _JS_TOP + "|" + _JS_MEMBER, _COMMENT + r"|@[\w$]")
-_JAVA_TOP = rf"(({_JAVA_MODS})\s+)*(class|interface|enum|record|@interface)\b"
-_CS_TOP = rf"(({_CS_MODS})\s+)*(class|interface|enum|struct|record|namespace|delegate)\b"
-_KOTLIN = rf"(({_KOTLIN_MODS})\s+)*(class|interface|object|fun|val|var|typealias|init|constructor)\b"
-_SWIFT = (rf"(({_SWIFT_MODS})\s+)*"
-          r"(class|struct|enum|protocol|extension|func|actor|typealias|init|deinit|subscript|let|var)\b")
-_SCALA = rf"(({_SCALA_MODS})(\[[^\]]*\])?\s+)*(class|trait|object|def|val|var|type|enum|given|extension)\b"
-_C = _language(_C_TOP, _C_MEMBER, _COMMENT + r"|template\s*<|[A-Za-z_][\w\s\*&<>,:]*[\w\*&>]$")
-
-_REGEX_LANGUAGES: dict[str, _Language] = {
-    **dict.fromkeys((".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts"), _JS),
-    ".go": _language(r"(func|type|var|const)\b", None, r"//"),
-    ".rs": _language(_RUST_TOP, _RUST_TOP, _COMMENT + r"|#!?\["),
-    ".java": _language(_JAVA_TOP, _JAVA_TOP + "|" + _TYPED_MEMBER.format(mods=_JAVA_MODS), _COMMENT + r"|@\w"),
-    ".cs": _language(_CS_TOP, _CS_TOP + "|" + _TYPED_MEMBER.format(mods=_CS_MODS), _COMMENT + r"|\["),
-    **dict.fromkeys((".kt", ".kts"), _language(_KOTLIN, _KOTLIN, _COMMENT + r"|@\w")),
-    ".swift": _language(_SWIFT, _SWIFT, _COMMENT + r"|@\w"),
-    **dict.fromkeys((".scala", ".sc"), _language(_SCALA, _SCALA, _COMMENT + r"|@\w")),
-    **dict.fromkeys((".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), _C),
-    ".rb": _language(r"(class|module|def)\b", r"((private|protected|public)\s+)?(class|module|def)\b", r"#"),
-    ".php": _language(r"((abstract|final|readonly)\s+)*(class|interface|trait|enum|function)\b|namespace\b",
-                      r"((public|protected|private|static|abstract|final|readonly)\s+)*"
-                      r"(class|interface|trait|enum|function)\b",
-                      _COMMENT + r"|#"),
-}
-_MAX_DEPTH = 3  # member levels a large declaration is split into
-
-
-def _declaration_title(line: str) -> str:
-    """The declaration line, trimmed, without the "{" that opens its body."""
-    return line.strip().removesuffix("{").rstrip() or line.strip()
-
-
-def _attach(lines: _Lines, i: int, floor: int, language: _Language) -> int:
-    """Line i extended upward over the comments/annotations right above it (above `floor`)."""
-    start = i
-    while start - 1 > floor and not lines.blank(start - 1) and language.attach.match(lines.line(start - 1).strip()):
-        start -= 1
-    return start
-
-
-def _declarations(lines: _Lines, language: _Language) -> list[_Span]:
-    marks: dict[int, str | None] = {}
-    floor = 0
-    for i, line in enumerate(lines.lines, 1):
-        if language.top.match(line):
-            marks[_attach(lines, i, floor, language)] = _declaration_title(line)
-            floor = i
-    return lines.segments(marks, 1, lines.n, "preamble")
-
-
-def _members(lines: _Lines, span: _Span, language: _Language, max_chars: int, indent: int = 0,
-             depth: int = 0) -> list[_Span]:
-    """A declaration larger than max_chars, split at its least indented member declarations."""
-    trimmed = lines.trim(span)
-    if (trimmed is None or language.member is None or depth >= _MAX_DEPTH
-            or lines.size(trimmed.start, trimmed.end) <= max_chars):
-        return [span]
-    found = [(i, _indent(lines.line(i))) for i in range(trimmed.start + 1, trimmed.end + 1)
-             if _indent(lines.line(i)) > indent and language.member.match(lines.line(i).strip())]
-    if not found:
-        return [span]
-    level = min(column for _, column in found)
-    parent = span.title or "preamble"
-    marks: dict[int, str | None] = {}
-    floor = trimmed.start
-    for i, column in found:
-        if column == level:
-            marks[_attach(lines, i, floor, language)] = f"{parent} / {_declaration_title(lines.line(i))}"
-            floor = i
-    return [piece for sub in lines.segments(marks, span.start, span.end, span.title)
-            for piece in _members(lines, sub, language, max_chars, level, depth + 1)]
-
-
-# --- documents -----------------------------------------------------------------------------
-
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-_ATX = re.compile(r" {0,3}(#{1,6})\s+(.+?)(\s+#+)?\s*$")
-_SETEXT = re.compile(r" {0,3}(=+|-+)\s*$")
-_NOT_SETEXT_TEXT = re.compile(r"\s{4}|\s*([-*+>|]\s|\d+[.)]\s|#|`{3}|~{3})")
-_RST_ADORNMENT = re.compile(r"([=\-`:'\"~^_*+#<>.])\1{2,}\s*$")
-_ADOC = re.compile(r"={1,6}\s+\S")
-
-
-def _markdown(lines: _Lines) -> list[_Span]:
-    marks: dict[int, str | None] = {}
-    first = 1
-    if lines.n and lines.line(1).strip() == "---":  # YAML front matter
-        for i in range(2, lines.n + 1):
-            if lines.line(i).strip() in ("---", "..."):
-                first = i + 1
-                break
-    fence: str | None = None
-    for i in range(first, lines.n + 1):
-        line = lines.line(i)
-        opening = _FENCE.match(line)
-        if fence is not None:
-            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence) \
-                    and not line.strip()[len(opening.group(1)):].strip():
-                fence = None
-            continue
-        if opening:
-            fence = opening.group(1)
-            continue
-        heading = _ATX.match(line)
-        if heading:
-            marks[i] = f"{heading.group(1)} {heading.group(2).strip()}"
-            continue
-        underline = _SETEXT.match(line)
-        if (underline and i - 1 >= first and i - 1 not in marks and not lines.blank(i - 1)
-                and not _NOT_SETEXT_TEXT.match(lines.line(i - 1)) and (i - 2 < first or lines.blank(i - 2))):
-            level = "#" if underline.group(1)[0] == "=" else "##"
-            marks[i - 1] = f"{level} {lines.line(i - 1).strip()}"
-    return lines.segments(marks, 1, lines.n, "preamble")
-
-
-def _rst(lines: _Lines) -> list[_Span]:
-    marks: dict[int, str | None] = {}
-    for i in range(2, lines.n + 1):
-        adornment = _RST_ADORNMENT.match(lines.line(i))
-        title = lines.line(i - 1)
-        if (not adornment or lines.blank(i - 1) or title[0].isspace() or _RST_ADORNMENT.match(title)
-                or len(lines.line(i).rstrip()) < len(title.rstrip())):
-            continue
-        if i - 2 >= 1 and lines.line(i - 2).rstrip() == lines.line(i).rstrip():  # overline
-            marks[i - 2] = title.strip()
-        elif i - 2 < 1 or lines.blank(i - 2):
-            marks[i - 1] = title.strip()
-    return lines.segments(marks, 1, lines.n, "preamble")
-
-
-def _asciidoc(lines: _Lines) -> list[_Span]:
-    marks: dict[int, str | None] = {i: line.strip() for i, line in enumerate(lines.lines, 1) if _ADOC.match(line)}
-    return lines.segments(marks, 1, lines.n, "preamble")
-
-
-_DOC_SPLITTERS = {
-    **dict.fromkeys((".md", ".markdown", ".mdx", ".mkd"), _markdown),
-    ".rst": _rst,
-    **dict.fromkeys((".adoc", ".asciidoc"), _asciidoc),
-}
-
-
 # --- chunks --------------------------------------------------------------------------------
 
-def _structure(path: str, lines: _Lines, max_chars: int) -> list[_Span]:
-    """Spans covering the whole file, along its structure (one untitled span if none)."""
-    ext = _name_ext(path)[1]
-    if ext in (".py", ".pyi", ".pyw"):
-        spans = _python(lines, max_chars)
-        if spans is not None:
-            return spans
-    elif ext in _REGEX_LANGUAGES:
-        language = _REGEX_LANGUAGES[ext]
-        return [piece for span in _declarations(lines, language)
-                for piece in _members(lines, span, language, max_chars)]
-    elif ext in _DOC_SPLITTERS:
-        return _DOC_SPLITTERS[ext](lines)
-    return [_Span(1, lines.n, None)]
+def _windows(lines: Lines, span: Span, max_chars: int) -> list[Span]:
+    """`span` cut at line boundaries into trimmed pieces of at most `max_chars` (a single
+    longer line is a piece of its own), titled "title (part i/n)"."""
+    ranges = []
+    start = span.start
+    while start <= span.end:
+        if lines.size(start, span.end) <= max_chars:
+            ranges.append((start, span.end))
+            break
+        end = min(span.end, bisect.bisect_right(lines.ends, lines.ends[start - 1] + max_chars + 1) - 1)
+        if end < start:  # one line longer than max_chars: alone; its text is cut later
+            ranges.append((start, start))
+            start += 1
+            continue
+        cut = _break(lines, start, end, max_chars)
+        ranges.append((start, cut))
+        start = cut + 1
+    pieces = [p for p in (lines.trim(Span(a, b, span.title)) for a, b in ranges) if p]
+    if span.title is None or len(pieces) < 2:
+        return pieces
+    return [Span(p.start, p.end, f"{span.title} (part {i}/{len(pieces)})") for i, p in enumerate(pieces, 1)]
 
 
-def _merge(lines: _Lines, spans: list[_Span], min_chars: int, max_chars: int) -> list[list[_Span]]:
+def _break(lines: Lines, start: int, end: int, max_chars: int) -> int:
+    """The last line of a window start..end (which fits in max_chars, with more after it):
+    at a blank line in its second half if any, else before its least indented line."""
+    low = min(end, max(start, bisect.bisect_left(lines.ends, lines.ends[start - 1] + max_chars // 2 + 1)))
+    for k in range(end, low - 1, -1):
+        if lines.blank(k) or lines.blank(k + 1):
+            return k
+    best, best_indent = end, indentation(lines.line(end + 1))
+    for k in range(end - 1, low - 1, -1):
+        indent = indentation(lines.line(k + 1))
+        if indent < best_indent:
+            best, best_indent = k, indent
+    return best
+
+
+def _merge(lines: Lines, spans: list[Span], min_chars: int, max_chars: int) -> list[list[Span]]:
     """Adjacent spans grouped while one side is smaller than min_chars and the whole fits."""
-    groups: list[list[_Span]] = []
+    groups: list[list[Span]] = []
     for span in spans:
         if groups:
             group = groups[-1]
@@ -515,7 +179,7 @@ def _merge(lines: _Lines, spans: list[_Span], min_chars: int, max_chars: int) ->
     return groups
 
 
-def _title(group: list[_Span]) -> str:
+def _title(group: list[Span]) -> str:
     labels: list[str] = []
     untitled: tuple[int, int] | None = None  # a run of untitled spans reads as one range
     for span in group:
@@ -543,14 +207,14 @@ def chunk_file(path: str, text: str, *, max_chars: int = 6000, min_chars: int = 
     """
     if max_chars < 1:
         raise ValueError("max_chars must be positive")
-    lines = _Lines(text)
+    lines = Lines(text)
     spans = []
-    for span in _structure(path, lines, max_chars):
+    for span in structure(path, lines, max_chars):
         trimmed = lines.trim(span)
         if trimmed is None:
             continue
         if lines.size(trimmed.start, trimmed.end) > max_chars:
-            spans.extend(lines.windows(trimmed, max_chars))
+            spans.extend(_windows(lines, trimmed, max_chars))
         else:
             spans.append(trimmed)
     chunks = []

@@ -1,0 +1,95 @@
+"""What a review did, and the body that says so: the files reviewed, the findings that could not
+go inline, and every changed file not reviewed with the reason.
+
+Apart from the planning (shared/review/plan.py) because it is the review's one text for people:
+GitHub refuses a body over 65,536 characters, so each list of files is cut to LIST_CHARS and
+says how many more there are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.github import actions
+from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
+
+LIST_CHARS = 20_000  # for each list of files in a review body: GitHub refuses bodies over 65,536 characters
+MORE_FILES = "- … and {count} more file(s), not listed here to keep this review within GitHub's size limit"
+
+
+@dataclass
+class Report:
+    """What a review did, for its body, the logs and the tests."""
+
+    info: PullInfo
+    incremental_from: str | None = None
+    reviewed: list[str] = field(default_factory=list)
+    trivial: list[tuple[str, str]] = field(default_factory=list)
+    not_reviewed: list[tuple[str, str]] = field(default_factory=list)
+    comments: list[actions.ReviewComment] = field(default_factory=list)
+    in_body: list[tuple[str, int, str, str]] = field(default_factory=list)  # path, line, severity, text
+    moved: list[tuple[str, int, int]] = field(default_factory=list)
+    already_posted: int = 0
+    rejected_before: int = 0
+    below_severity: int = 0
+    over_limit: int = 0
+    chunks: int = 0
+    lines_to_model: int = 0
+    lines_changed: int = 0
+    unlisted: int = 0  # changed files GitHub does not list (past its 3,000-file limit): not reviewed
+
+    @property
+    def files_not_reviewed(self) -> int:
+        return len(self.not_reviewed) + self.unlisted
+
+
+def listed(entries: list[tuple[str, str]], limit: int = LIST_CHARS) -> list[str]:
+    """`- path: reason` lines, as many as fit in `limit` characters, then how many more there are.
+    A path is shown on one line and inside its code span, whatever characters its name holds."""
+    lines, used = [], 0
+    for n, (path, reason) in enumerate(entries):
+        line = f"- `{' '.join(path.split()).replace('`', chr(39))}`: {reason}"
+        if used + len(line) > limit:
+            return lines + [MORE_FILES.format(count=len(entries) - n)]
+        lines.append(line)
+        used += len(line) + 1
+    return lines
+
+
+def review_body(report: Report) -> str:
+    """The review's body: what was reviewed, and every changed file that was not, with why."""
+    info = report.info
+    lines = []
+    if report.incremental_from:
+        lines.append(f"Petrel reviewed the changes since `{report.incremental_from[:7]}` "
+                     f"(head `{info.head_sha[:7]}`).")
+    else:
+        lines.append(f"Petrel reviewed this pull request at `{info.head_sha[:7]}`.")
+    count = len(report.comments)
+    lines.append(f"{len(report.reviewed)} file(s) reviewed, {count} inline comment(s).")
+    if report.in_body:
+        lines.append("\n**Findings outside the diff's lines**")
+        lines.extend(f"- `{path}` line {line} ({severity}): {text}" for path, line, severity, text in report.in_body)
+    if report.moved:
+        lines.append("\n" + "; ".join(f"`{p}`: a comment for line {a} was placed on line {b}, the nearest line of the diff"
+                                      for p, a, b in report.moved) + ".")
+    if report.trivial:
+        lines.append("\n**Skipped as trivial**")
+        lines.extend(listed(report.trivial))
+    if report.not_reviewed or report.unlisted:
+        lines.append("\n**Not reviewed**")
+        if report.unlisted:
+            lines.append(f"- {report.unlisted} more changed file(s): {PAST_FILE_LIMIT}")
+        lines.extend(listed(report.not_reviewed))
+    notes = []
+    if report.already_posted:
+        notes.append(f"{report.already_posted} finding(s) already posted earlier were not repeated")
+    if report.rejected_before:
+        notes.append(f"{report.rejected_before} finding(s) like ones reviewers rejected before were left out")
+    if report.below_severity:
+        notes.append(f"{report.below_severity} finding(s) below the minimum severity were left out")
+    if report.over_limit:
+        notes.append(f"{report.over_limit} finding(s) over the inline comment limit are listed above")
+    if notes:
+        lines.append("\n" + "; ".join(notes) + ".")
+    return "\n".join(lines)
