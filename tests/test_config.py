@@ -8,7 +8,6 @@ import os
 import pathlib
 import re
 import textwrap
-import time
 
 import pytest
 import yaml
@@ -468,10 +467,8 @@ BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\
     f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
 
 
-def test_the_billion_laughs_document_is_refused_quickly():
-    started = time.perf_counter()
+def test_the_billion_laughs_document_is_refused_before_expanding():
     error = broken(BILLION_LAUGHS)
-    assert time.perf_counter() - started < 0.5
     assert error == "line 1, column 4: anchors and aliases (&name, *name) are not allowed: write the values out"
 
 

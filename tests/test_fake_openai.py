@@ -304,10 +304,8 @@ def test_hang_makes_the_client_time_out(fake):
     fake.reply("late")
     fake.reply("on time")
     with _client(fake, timeout=0.5) as client:
-        start = time.monotonic()
         with pytest.raises(openai.APITimeoutError):
             _chat(client)
-        assert time.monotonic() - start < 1.5
         # the hung request consumed its scripted answer; the next one is served at once
         assert _chat(client).choices[0].message.content == "on time"
     assert len(fake.chat_requests()) == 2

@@ -11,7 +11,6 @@ import hmac
 import json
 import re
 import sys
-import time
 import uuid
 from urllib.parse import parse_qs, urlencode
 
@@ -403,11 +402,8 @@ HOSTILE_YAML = {
 def test_config_parse_and_load_survive_hostile_documents(name):
     text = HOSTILE_YAML[name]
     config.cache_clear()
-    started = time.monotonic()
     check_parse(text)
     check_load({("octo/app", CONFIG_PATH): (text, "sha-" + name)}, "octo/app")
     check_load({("octo/.github", CONFIG_PATH): (text, None),
                 ("octo/app", CONFIG_PATH): ("_extends: .github\n", "sha-ext")}, "octo/app")
-    elapsed = time.monotonic() - started
     config.cache_clear()
-    assert elapsed < 5, f"{name}: {elapsed:.1f}s"  # a hang guard, not a benchmark
