@@ -262,6 +262,7 @@ def measure(out: Path, bundles: list[Bundle], rows: list[Row], venvs: Venvs, roo
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: build (and check) the bundles, measure them, print and write the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="where the bundles go (default dist/)")

@@ -21,6 +21,7 @@ EXTENSIONS = (".py", ".md")
 
 
 def log(message: str) -> None:
+    """Progress, to stderr."""
     print(message, file=sys.stderr, flush=True)
 
 

@@ -29,6 +29,7 @@ MIB = 1024 * 1024
 
 
 def median(values):
+    """The median of a list of numbers."""
     return statistics.median(values) if values else float("nan")
 
 
@@ -40,6 +41,7 @@ def percentile(values, q: float) -> float:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -63,6 +65,7 @@ def load_payload(event: str, action: str | None = None) -> bytes:
 
 
 def signed_headers(event: str, body: bytes, delivery: str) -> dict[str, str]:
+    """The headers GitHub sends with a delivery, signed with the bench's webhook secret."""
     from shared.pipeline import events
 
     return {
@@ -120,6 +123,7 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 
 def tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a log file, for an error message."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -144,6 +148,7 @@ def start_postgres(directory: Path):
 
 
 def postgres_version(url: str) -> str:
+    """The server version of the Postgres at `url`."""
     import psycopg
 
     with psycopg.connect(url) as conn:
@@ -161,15 +166,18 @@ def empty_queue(url: str) -> None:
 
 @dataclass(frozen=True)
 class Stored:
+    """What the database holds for some deliveries: how many, their jobs, how many have exactly the expected jobs."""
+
     deliveries: int = 0
     jobs: int = 0
     complete: int = 0  # deliveries whose jobs are exactly pr_review + pr_summary
 
-    def __add__(self, other: "Stored") -> "Stored":
+    def __add__(self, other: Stored) -> Stored:
         return Stored(self.deliveries + other.deliveries, self.jobs + other.jobs, self.complete + other.complete)
 
 
 def count_jobs(url: str) -> int:
+    """How many jobs the table holds."""
     import psycopg
 
     with psycopg.connect(url) as conn:
@@ -177,6 +185,7 @@ def count_jobs(url: str) -> int:
 
 
 def count_stored(url: str, prefix: str) -> Stored:
+    """What the database holds for the deliveries whose id starts with `prefix`."""
     import psycopg
 
     with psycopg.connect(url) as conn:
@@ -196,9 +205,8 @@ def serve_local(port: int) -> None:
     """Child mode: serve shared.modes.local's Flask app the way `make run` does, until SIGTERM."""
     from werkzeug.serving import make_server
 
-    from shared.runtime import db
-    from shared.runtime import settings
     from shared.modes.local import create_app
+    from shared.runtime import db, settings
 
     settings.reset()
     config = settings.current()
@@ -217,12 +225,15 @@ def serve_local(port: int) -> None:
 
 @dataclass
 class Server:
+    """A webhook server under test: its name, the path it answers on, and the command that starts it."""
+
     name: str
     path: str          # where the webhook answers
     command: list[str]
 
 
 def servers() -> list[Server]:
+    """The two servers compared: `make run`'s Flask app and the webhook alone under functions-framework."""
     functions_framework = Path(sys.executable).parent / "functions-framework"
     return [
         Server("make run (werkzeug threaded, shared.modes.local)", "/webhook",
@@ -234,6 +245,7 @@ def servers() -> list[Server]:
 
 
 def spawn(server: Server, port: int, url: str, workdir: Path, log: Path) -> subprocess.Popen:
+    """Start a server on `port` against the Postgres at `url`, its output to `log`."""
     command = [part.replace("{port}", str(port)) for part in server.command]
     env = child_env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=url)
     with open(log, "ab") as out:

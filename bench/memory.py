@@ -57,14 +57,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.runtime import db  # noqa: E402
-from shared.model.embeddings import HashingEmbedder  # noqa: E402
-from shared.memory.store import CANDIDATES, EXACT_BELOW, Memory  # noqa: E402
+from corpus import (  # noqa: E402
+    HELD_OUT,
+    Corpus,
+    TimedEmbedder,
+    log,
+    query_text,
+    source_files,
+    spread,
+)
+from retrieval import (  # noqa: E402
+    BATCH,
+    DIMENSION,
+    ISSUE_QUERIES,
+    K,
+    drop_index,
+    fill,
+    issue_check,
+    percentile,
+    plans_for,
+    replace_files,
+    retrieval,
+    settings,
+    sizes,
+    start_postgres,
+    timed,
+    vacuum,
+)
 
-from corpus import HELD_OUT, Corpus, TimedEmbedder, log, query_text, source_files, spread  # noqa: E402
-from retrieval import (BATCH, DIMENSION, ISSUE_QUERIES, K, drop_index, fill, issue_check,  # noqa: E402
-                       percentile, plans_for, replace_files, retrieval, settings, sizes, start_postgres, timed,
-                       vacuum)
+from shared.memory.store import CANDIDATES, EXACT_BELOW, Memory  # noqa: E402
+from shared.model.embeddings import HashingEmbedder  # noqa: E402
+from shared.runtime import db  # noqa: E402
 
 SIZES = (10_000, 100_000)
 QUERIES = 200
@@ -76,10 +99,12 @@ MIB = 1024 * 1024
 # --------------------------------------------------------------------------- report
 
 def ms(seconds: float) -> str:
+    """Seconds as milliseconds for the report."""
     return f"{seconds * 1000:.1f}"
 
 
 def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) -> str:
+    """The report as Markdown (section 5 of the benchmarks)."""
     lines = [
         "## 5. Long-term memory",
         "",
@@ -198,6 +223,7 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
 # --------------------------------------------------------------------------- main
 
 def main() -> int:
+    """Fill the repository to each size, measure, print the report; exit 1 when a query fails or rows are missing."""
     started = time.perf_counter()
     notes: list[str] = []
     with ExitStack() as stack:

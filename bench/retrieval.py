@@ -11,13 +11,20 @@ import time
 from pathlib import Path
 
 import psycopg
+from corpus import (
+    INSTALLATION,
+    REPOSITORY,
+    Corpus,
+    TimedEmbedder,
+    log,
+    query_text,
+    spread,
+)
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from shared.runtime import db
 from shared.memory.store import CANDIDATES, KINDS, Document, Memory, _vector, index_name
-
-from corpus import INSTALLATION, REPOSITORY, Corpus, TimedEmbedder, log, query_text, spread
+from shared.runtime import db
 
 DIMENSION = 384
 K = 10
@@ -51,6 +58,7 @@ COPY = ("COPY documents (installation_id, repository, kind, source, version, chu
 
 
 def start_postgres(directory: Path):
+    """A throwaway pgserver Postgres with pgvector and Petrel's migrations: (server, url)."""
     import pgserver
 
     server = pgserver.get_server(directory, cleanup_mode="delete")
@@ -65,6 +73,7 @@ def start_postgres(directory: Path):
 
 
 def settings(url: str) -> dict[str, str]:
+    """The Postgres settings and pgvector version the report names."""
     with psycopg.connect(url) as conn:
         values = {name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
                   for name in ("server_version", "shared_buffers", "maintenance_work_mem", "work_mem",
@@ -74,6 +83,7 @@ def settings(url: str) -> dict[str, str]:
 
 
 def insert(url: str, documents: list[Document], vectors: list[list[float]], model: str) -> None:
+    """COPY documents and their vectors in one transaction."""
     with psycopg.connect(url) as conn, conn.transaction(), conn.cursor() as cursor, cursor.copy(COPY) as copy:
         for d, v in zip(documents, vectors):
             copy.write_row((d.installation_id, d.repository, d.kind, d.source, d.version, d.chunk, d.title, d.body,
@@ -81,6 +91,7 @@ def insert(url: str, documents: list[Document], vectors: list[list[float]], mode
 
 
 def vacuum(url: str) -> float:
+    """VACUUM (ANALYZE) documents; the seconds it took."""
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE) documents")
@@ -88,6 +99,7 @@ def vacuum(url: str) -> float:
 
 
 def sizes(url: str, model: str) -> dict[str, int]:
+    """Bytes of the table and of the HNSW index, and the rows of the benchmark repository."""
     with psycopg.connect(url) as conn:
         table = conn.execute("SELECT pg_total_relation_size('documents')").fetchone()[0]
         hnsw = conn.execute("SELECT coalesce(pg_relation_size(to_regclass(%s)), 0)",
@@ -97,6 +109,7 @@ def sizes(url: str, model: str) -> dict[str, int]:
 
 
 def drop_index(url: str, model: str) -> None:
+    """Drop the HNSW index of `model`, so that the next fill inserts without it."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index_name(model, DIMENSION))))
 
@@ -150,12 +163,14 @@ def replace_files(memory: Memory, embedder: TimedEmbedder, url: str, n_files: in
 # --------------------------------------------------------------------------- 2 and 3. retrieval
 
 def timed(call):
+    """Call `call()`; (its result, the seconds it took)."""
     started = time.perf_counter()
     result = call()
     return result, time.perf_counter() - started
 
 
 def retrieval(memory: Memory, queries: list[str], warmup: list[str]) -> dict:
+    """Latency of nearest (HNSW and exact), search and count over the queries, and recall@10 of HNSW against exact."""
     for q in warmup:
         memory.nearest(REPOSITORY, q, K, exact=False)
         memory.nearest(REPOSITORY, q, K, exact=True)
@@ -221,6 +236,7 @@ def explain(url: str, embedder, calls: dict) -> dict[str, str]:
 
 
 def plans_for(url: str, embedder, query: str) -> dict[str, str]:
+    """The plans Postgres chooses for Memory's own statements on one query."""
     return explain(url, embedder, {
         "nearest, exact=False": lambda m: m.nearest(REPOSITORY, query, K, exact=False),
         "nearest, exact=True": lambda m: m.nearest(REPOSITORY, query, K, exact=True),

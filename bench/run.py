@@ -49,10 +49,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import (EXPECTED_JOBS, MIB, load_payload, median, percentile, postgres_version,  # noqa: E402
-                     serve_local, start_postgres)
-from startup import COLD_RUNS, HEAVY, IMPORT_RUNS, ColdStart, ImportCost, cold_start, import_costs  # noqa: E402
-from throughput import CONCURRENCY, GROWTH_ROUNDS, PER_ROUND, ROUNDS, WARMUP, Load, load_tests  # noqa: E402
+from harness import (  # noqa: E402
+    EXPECTED_JOBS,
+    MIB,
+    load_payload,
+    median,
+    percentile,
+    postgres_version,
+    serve_local,
+    start_postgres,
+)
+from startup import (  # noqa: E402
+    COLD_RUNS,
+    HEAVY,
+    IMPORT_RUNS,
+    ColdStart,
+    ImportCost,
+    cold_start,
+    import_costs,
+)
+from throughput import (  # noqa: E402
+    CONCURRENCY,
+    GROWTH_ROUNDS,
+    PER_ROUND,
+    ROUNDS,
+    WARMUP,
+    Load,
+    load_tests,
+)
 
 RESULTS = ROOT / "bench" / "results" / "latest.md"
 
@@ -60,6 +84,7 @@ RESULTS = ROOT / "bench" / "results" / "latest.md"
 # --------------------------------------------------------------------------- report
 
 def machine() -> dict[str, str]:
+    """What the report says about the machine: date, CPUs, Python, packages, load average."""
     from importlib import metadata
 
     model = "unknown"
@@ -81,20 +106,24 @@ def machine() -> dict[str, str]:
 
 
 def ms(seconds: float) -> str:
+    """Seconds as milliseconds for the report."""
     return f"{seconds * 1000:.1f}"
 
 
 def mib(size: float) -> str:
+    """Bytes as MiB for the report."""
     return f"{size / MIB:.0f}"
 
 
-def report(info: dict, load: "Load", colds: list[ColdStart], imports: list[ImportCost]) -> str:
+def report(info: dict, load: Load, colds: list[ColdStart], imports: list[ImportCost]) -> str:
+    """The whole report as Markdown."""
     sections = [header(info), load_section(load), cold_section(colds), import_section(imports),
                 ["## Checks", ""] + [f"- {line}" for line in checks(load, imports)[1]]]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
 def header(info: dict) -> list[str]:
+    """The report's title and machine lines."""
     return [
         "# Petrel benchmark",
         "",
@@ -107,7 +136,8 @@ def header(info: dict) -> list[str]:
     ]
 
 
-def load_section(load: "Load") -> list[str]:
+def load_section(load: Load) -> list[str]:
+    """Section 1 of the report: throughput and latency."""
     a, b = load.servers
     lines = [
         "## 1. Webhook throughput and acknowledgement latency (loopback)",
@@ -143,6 +173,7 @@ def load_section(load: "Load") -> list[str]:
 
 
 def cold_section(colds: list[ColdStart]) -> list[str]:
+    """Section 2 of the report: the webhook's cold start."""
     return [
         "## 2. Cold start of the webhook function",
         "",
@@ -162,6 +193,7 @@ def cold_section(colds: list[ColdStart]) -> list[str]:
 
 
 def import_section(imports: list[ImportCost]) -> list[str]:
+    """Section 3 of the report: the import cost of each function module."""
     lines = [
         "## 3. Import cost of each function module",
         "",
@@ -178,7 +210,7 @@ def import_section(imports: list[ImportCost]) -> list[str]:
     return lines
 
 
-def checks(load: "Load", imports: list[ImportCost]) -> tuple[bool, list[str]]:
+def checks(load: Load, imports: list[ImportCost]) -> tuple[bool, list[str]]:
     """Correctness only, never timing: no delivery lost or duplicated, webhook stays light."""
     ok, lines = True, []
     for r in (*load.servers, load.growth):
@@ -202,6 +234,7 @@ def checks(load: "Load", imports: list[ImportCost]) -> tuple[bool, list[str]]:
 # --------------------------------------------------------------------------- main
 
 def main() -> int:
+    """Run every part (or serve as a child with --serve-local), print and write the report; exit 1 on a failed check."""
     if "--serve-local" in sys.argv:
         serve_local(int(sys.argv[sys.argv.index("--serve-local") + 1]))
         return 0

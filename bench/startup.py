@@ -13,8 +13,20 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import (READY_TIMEOUT_S, ROOT, SECRET, child_env, free_port, median, peak_rss, servers,
-                     signed_headers, spawn, stop_process, tail)
+from harness import (
+    READY_TIMEOUT_S,
+    ROOT,
+    SECRET,
+    child_env,
+    free_port,
+    median,
+    peak_rss,
+    servers,
+    signed_headers,
+    spawn,
+    stop_process,
+    tail,
+)
 
 COLD_RUNS = 5
 IMPORT_RUNS = 5
@@ -24,6 +36,8 @@ HEAVY = ("flask", "psycopg", "github", "openai")
 
 @dataclass
 class ColdStart:
+    """One cold start of the webhook under functions-framework: its times and peak memory."""
+
     listening_s: float   # first TCP connection accepted (port bound)
     answered_s: float    # first 2xx to a signed ping
     rss_server: int      # VmHWM of the functions-framework process
@@ -31,6 +45,7 @@ class ColdStart:
 
 
 def cold_start(url: str, workdir: Path, ping: bytes) -> ColdStart:
+    """Spawn functions-framework and POST a signed ping until the first 2xx: times and peak RSS."""
     server = servers()[1]
     port = free_port()
     log = workdir / f"cold-{port}.log"
@@ -87,6 +102,8 @@ spec.loader.exec_module(module)"""
 
 @dataclass
 class ImportCost:
+    """What loading one module costs in a fresh interpreter: times, peak RSS, heavy packages pulled in."""
+
     label: str
     import_s: float
     wall_s: float
@@ -95,6 +112,7 @@ class ImportCost:
 
 
 def import_once(target: str, workdir: Path) -> dict:
+    """Run `target` in a fresh interpreter; its import time, peak RSS, heavy modules and wall time."""
     code = CHILD.format(target=target, heavy=HEAVY)
     env = child_env(GITHUB_WEBHOOK_SECRET=SECRET)
     t0 = time.perf_counter()
@@ -108,6 +126,7 @@ def import_once(target: str, workdir: Path) -> dict:
 
 
 def import_cost(label: str, target: str, workdir: Path) -> ImportCost:
+    """The median cost of `target` over IMPORT_RUNS runs, after one warm-up run."""
     import_once(target, workdir)  # warm-up: byte-code compiled, files in the page cache
     runs = [import_once(target, workdir) for _ in range(IMPORT_RUNS)]
     return ImportCost(label, median([r["import_s"] for r in runs]), median([r["wall_s"] for r in runs]),
@@ -115,6 +134,7 @@ def import_cost(label: str, target: str, workdir: Path) -> ImportCost:
 
 
 def import_costs(workdir: Path) -> list[ImportCost]:
+    """The import cost of every function module, then of `import github` and `import openai`."""
     results = []
     for name in FUNCTIONS:
         path = str(ROOT / "functions" / name / "main.py")

@@ -14,8 +14,21 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import (Server, Stored, count_jobs, count_stored, empty_queue, free_port, median, percentile,
-                     servers, signed_headers, spawn, stop_process, wait_until_answering)
+from harness import (
+    Server,
+    Stored,
+    count_jobs,
+    count_stored,
+    empty_queue,
+    free_port,
+    median,
+    percentile,
+    servers,
+    signed_headers,
+    spawn,
+    stop_process,
+    wait_until_answering,
+)
 
 CONCURRENCY = 8          # client threads, one keep-alive connection each
 WARMUP = 100             # deliveries before the measured rounds (stored and checked too)
@@ -26,6 +39,8 @@ GROWTH_ROUNDS = 4        # then rounds without emptying the queue in between
 
 @dataclass
 class Round:
+    """One round of deliveries: how many, how long, each latency and the answers' statuses."""
+
     sent: int
     wall_s: float
     latencies_s: list[float]
@@ -82,6 +97,8 @@ def send_round(port: int, path: str, body: bytes, prefix: str, n: int, concurren
 
 @dataclass
 class LoadResult:
+    """Every round against one server, and what the database stored for them."""
+
     server: str
     rounds: list[Round] = field(default_factory=list)  # measured rounds (warm-up excluded)
     sent: int = 0
@@ -118,12 +135,15 @@ class LoadResult:
 
 @dataclass
 class Running:
+    """A server started for the load test, with its port and results."""
+
     server: Server
     port: int
     result: LoadResult
 
 
 def start_server(server: Server, url: str, workdir: Path, stack: ExitStack) -> Running:
+    """Start a server, stop it when `stack` closes, and wait until it answers."""
     port = free_port()
     log = workdir / f"server-{port}.log"
     proc = spawn(server, port, url, workdir, log)
@@ -170,6 +190,8 @@ def load_tests(url: str, workdir: Path, body: bytes) -> tuple[list[LoadResult], 
 
 @dataclass
 class Load:
+    """The load test's results: both servers, the growth rounds, and the payload's size."""
+
     servers: list[LoadResult]
     growth: LoadResult
     jobs_after: list[int]  # jobs in the table after each growth round

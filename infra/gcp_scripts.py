@@ -6,9 +6,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from knative_objects import (BROKER, DEFAULT_SIZING, FUNCTION_SECRETS, HEADER, KNATIVE_VERSION, NAMESPACE,
-                             OPTIONAL_SECRETS, SECRET, SECRET_KEYS, SETTINGS_DEFAULTS, SIZING, WEBHOOK,
-                             WEBHOOK_SECRETS, ManifestError, cloudevent_type, dns_name, functions, service_name)
+from knative_objects import (
+    BROKER,
+    DEFAULT_SIZING,
+    FUNCTION_SECRETS,
+    HEADER,
+    KNATIVE_VERSION,
+    NAMESPACE,
+    OPTIONAL_SECRETS,
+    SECRET,
+    SECRET_KEYS,
+    SETTINGS_DEFAULTS,
+    SIZING,
+    WEBHOOK,
+    WEBHOOK_SECRETS,
+    ManifestError,
+    cloudevent_type,
+    dns_name,
+    functions,
+    service_name,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -37,6 +54,7 @@ def push_subscriptions(table: dict[str, tuple[str, ...]]) -> list[tuple[str, str
 
 
 def cloudrun_script(table: dict[str, tuple[str, ...]]) -> str:
+    """infra/gcp/cloudrun.sh: its template filled with the functions, their sizes, secrets and push subscriptions."""
     names = functions(table)
     required = [key for key in SECRET_KEYS if key not in OPTIONAL_SECRETS]
     optional = [key for key in SECRET_KEYS if key in OPTIONAL_SECRETS]
@@ -60,6 +78,7 @@ def cloudrun_script(table: dict[str, tuple[str, ...]]) -> str:
 
 
 def deploy_script(names: list[str]) -> str:
+    """infra/gcp/deploy.sh: its template filled with the functions, the secrets' keys and the Knative names."""
     required = [key for key in SECRET_KEYS if key not in OPTIONAL_SECRETS]
     optional = [key for key in SECRET_KEYS if key in OPTIONAL_SECRETS]
     return _fill(_template("deploy.sh.tmpl"), {

@@ -107,6 +107,7 @@ def _attribute(name: str, root: Path) -> bool:
 
 
 def is_stdlib(top: str) -> bool:
+    """True when a top-level module name belongs to the standard library."""
     return top in sys.stdlib_module_names or top in ("__future__", "__main__")
 
 

@@ -107,6 +107,7 @@ def dns_name(*parts: str) -> str:
 
 
 def service_name(function: str) -> str:
+    """The Knative Service name of a function: `petrel-<function>`."""
     return dns_name("petrel", function)
 
 
@@ -194,6 +195,7 @@ def dead_letter_service() -> dict:
 
 
 def broker() -> dict:
+    """The Broker `petrel` with the delivery policy every Trigger inherits and its dead-letter sink."""
     return {
         "apiVersion": EVENTING,
         "kind": "Broker",
@@ -204,6 +206,7 @@ def broker() -> dict:
 
 
 def trigger(function: str, subscription: str) -> dict:
+    """The Trigger that delivers one subscription's exact CloudEvent type to one function."""
     return {
         "apiVersion": EVENTING,
         "kind": "Trigger",
@@ -228,15 +231,18 @@ def sink_binding() -> dict:
 
 
 def namespace() -> dict:
+    """The Namespace every object lives in."""
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": _labels("namespace")}}
 
 
 def settings_config_map() -> dict:
+    """The ConfigMap of non-secret settings, at the code's own defaults."""
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(SETTINGS, "settings"),
             "data": dict(SETTINGS_DEFAULTS)}
 
 
 def secret_template() -> dict:
+    """The Secret's keys with empty values: a template, never applied."""
     return {"apiVersion": "v1", "kind": "Secret", "metadata": _metadata(SECRET, "secret"), "type": "Opaque",
             "stringData": {key: "" for key in SECRET_KEYS}}
 
@@ -247,6 +253,7 @@ def functions(table: dict[str, tuple[str, ...]]) -> list[str]:
 
 
 def triggers(table: dict[str, tuple[str, ...]]) -> list[dict]:
+    """One Trigger per (function, subscription); refuses two that would get the same name."""
     documents = [trigger(function, subscription) for function in sorted(table) for subscription in table[function]]
     names = [document["metadata"]["name"] for document in documents]
     duplicates = sorted({name for name in names if names.count(name) > 1})

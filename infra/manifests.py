@@ -39,9 +39,20 @@ if str(ROOT) not in sys.path:
 
 from gcp_scripts import cloudrun_script, deploy_script  # noqa: E402
 from github_app import app_form, app_manifest  # noqa: E402
-from knative_objects import (HEADER, SECRET_KEYS, ManifestError, broker, dead_letter_service,  # noqa: E402
-                             function_service, functions, namespace, secret_template, settings_config_map,
-                             sink_binding, triggers)
+from knative_objects import (  # noqa: E402
+    HEADER,
+    SECRET_KEYS,
+    ManifestError,
+    broker,
+    dead_letter_service,
+    function_service,
+    functions,
+    namespace,
+    secret_template,
+    settings_config_map,
+    sink_binding,
+    triggers,
+)
 
 from shared.pipeline import subscriptions  # noqa: E402  (pure: reads SUBSCRIBES with ast)
 
@@ -123,6 +134,7 @@ def stale(root: Path = ROOT, files: dict[str, str] | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: write the generated files, check them, or print the App registration form."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when a committed file differs")
     parser.add_argument("--app-form", metavar="WEBHOOK_URL",

@@ -125,6 +125,8 @@ def entry_point(main_py: Path) -> tuple[str, str]:
 
 @dataclass
 class Bundle:
+    """What one function's bundle holds: its entry point, shared files, migrations, routing stubs and pins."""
+
     name: str
     source: Path
     target: str
@@ -146,6 +148,7 @@ class Bundle:
 
 
 def function_sources(root: Path) -> list[Path]:
+    """Every `functions/<name>/main.py` under `root`, sorted."""
     return sorted((root / "functions").glob("*/main.py"))
 
 
@@ -224,6 +227,7 @@ def write(bundle: Bundle, out: Path, root: Path = ROOT) -> Path:
 
 
 def build(out: Path, root: Path = ROOT) -> list[Bundle]:
+    """Plan every bundle and write each to `<out>/<name>/`; returns the bundles."""
     bundles = plan(root)
     out.mkdir(parents=True, exist_ok=True)
     for bundle in bundles:
@@ -237,6 +241,7 @@ def tree_bytes(path: Path) -> int:
 
 
 def check_only(out: Path, venvs_dir: Path | None) -> int:
+    """`--check --no-build`: check the bundles already in `out`, build nothing; returns the exit status."""
     names = sorted(p.parent.name for p in out.glob("*/main.py"))
     if not names:
         print(f"infra/package.py --check: no bundle under {out}", file=sys.stderr)
@@ -290,7 +295,7 @@ def run(out: Path, check_bundles: bool, venvs_dir: Path | None, measure=None) ->
         if scratch:
             scratch.cleanup()
 
-    text = report(rows, bundles, total_shared, checked, venvs)
+    text = report(rows, bundles, total_shared, checked, venvs, "bench/bundles.py" if measure else "infra/package.py")
     (out / "packaging-report.md").write_text(text, encoding="utf-8")
     print(text)
     print(f"bundles written to {out}/<name>/; report in {out / 'packaging-report.md'}"
@@ -299,6 +304,7 @@ def run(out: Path, check_bundles: bool, venvs_dir: Path | None, measure=None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: build, optionally check, print and write the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="where the bundles go (default dist/)")

@@ -20,6 +20,8 @@ COLD_RUNS = 3  # measured starts per bundle, after one discarded warm-up start
 
 @dataclass
 class Start:
+    """One cold start: the time to the first 2xx answer and the peak memory of the server's processes."""
+
     ms: float
     rss_largest: int  # VmHWM of the largest process (the gunicorn worker, or its master)
     rss_total: int    # summed over the server's processes (shared pages counted twice)
@@ -27,6 +29,8 @@ class Start:
 
 @dataclass
 class Row:
+    """One line of the table: a bundle (or the monolith), its size, and its measured figures when there are any."""
+
     name: str
     target: str
     modules: list[str]
@@ -37,6 +41,7 @@ class Row:
 
 
 def table(rows: list[Row], total_shared: int) -> str:
+    """The Markdown table; the measured columns only when a row has them."""
     installed = any(r.start for r in rows)
     head = ["function", "target", "shared modules", "distributions", "bundle KiB"]
     if installed:
@@ -54,12 +59,14 @@ def table(rows: list[Row], total_shared: int) -> str:
     return "\n".join(lines)
 
 
-def report(rows: list[Row], bundles: list[Bundle], total_shared: int, checked: bool | None, venvs: Venvs | None) -> str:
+def report(rows: list[Row], bundles: list[Bundle], total_shared: int, checked: bool | None, venvs: Venvs | None,
+           writer: str = "infra/package.py") -> str:
+    """The whole report as Markdown: the table, what its columns mean, and what each bundle holds."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Packaging report",
         "",
-        f"Written by `infra/package.py` on {now}. Machine: {os.cpu_count()} CPUs, {platform.system()} "
+        f"Written by `{writer}` on {now}. Machine: {os.cpu_count()} CPUs, {platform.system()} "
         f"{platform.release()} ({platform.machine()}), CPython {platform.python_version()}.",
         "",
         table(rows, total_shared),

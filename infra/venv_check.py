@@ -15,12 +15,22 @@ import sys
 import time
 from pathlib import Path
 
-from import_graph import LOCAL_ONLY, SHARED, PackagingError, _attribute, _imports, _local_file, _module_name, is_stdlib
+from import_graph import (
+    LOCAL_ONLY,
+    SHARED,
+    PackagingError,
+    _attribute,
+    _imports,
+    _local_file,
+    _module_name,
+    is_stdlib,
+)
 
 SECRET = "packaging-webhook-secret"
 
 
 def bundle_requirements(bundle_dir: Path) -> list[str]:
+    """The requirement lines of a built bundle's requirements.txt, comments left out."""
     lines = (bundle_dir / "requirements.txt").read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
@@ -67,6 +77,7 @@ class Venvs:
 
 
 def site_packages(venv: Path) -> Path:
+    """The site-packages directory of a venv."""
     [path] = (venv / "lib").glob("python*/site-packages")
     return path
 
