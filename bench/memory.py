@@ -39,16 +39,16 @@ eventually), then looked for by their own titles.
 The report (Markdown, section 5 of the benchmark) goes to stdout; progress to stderr.
 Timings are single-machine, noisy; nothing fails on time. It exits 1 only when a query
 fails or the store is incomplete.
+
+This file runs the steps and writes the report: bench/corpus.py reads and chunks the texts,
+bench/retrieval.py holds the Postgres side and the measurements.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import statistics
 import sys
-import sysconfig
 import tempfile
 import time
 from contextlib import ExitStack
@@ -57,390 +57,54 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-from psycopg_pool import ConnectionPool  # noqa: E402
+from corpus import (  # noqa: E402
+    HELD_OUT,
+    Corpus,
+    TimedEmbedder,
+    log,
+    query_text,
+    source_files,
+    spread,
+)
+from retrieval import (  # noqa: E402
+    BATCH,
+    DIMENSION,
+    ISSUE_QUERIES,
+    K,
+    drop_index,
+    fill,
+    issue_check,
+    percentile,
+    plans_for,
+    replace_files,
+    retrieval,
+    settings,
+    sizes,
+    start_postgres,
+    timed,
+    vacuum,
+)
 
-from shared.memory import chunking  # noqa: E402
-from shared.runtime import db
+from shared.memory.store import CANDIDATES, EXACT_BELOW, Memory  # noqa: E402
 from shared.model.embeddings import HashingEmbedder  # noqa: E402
-from shared.memory.indexing import file_documents  # noqa: E402
-from shared.memory.store import CANDIDATES, EXACT_BELOW, KINDS, Document, Memory, _vector, index_name  # noqa: E402
+from shared.runtime import db  # noqa: E402
 
 SIZES = (10_000, 100_000)
-REPOSITORY = "bench/memory"
-INSTALLATION = 1
-DIMENSION = 384
-K = 10
 QUERIES = 200
 WARMUP = 10
-HELD_OUT = 25              # every 25th file is held out: queries, never stored
-BATCH = 2_000              # rows a COPY transaction (and an embedding batch)
 REPLACE_FILES = 40         # files re-stored with Memory.replace at each size
-ISSUE_STEPS = (200, 2_000)  # issues stored for the filtered-search check (100,000 only)
-ISSUE_QUERIES = 20
-MAINTENANCE_WORK_MEM = "512MB"
-EXTENSIONS = (".py", ".md")
 MIB = 1024 * 1024
-
-
-# --------------------------------------------------------------------------- helpers
-
-def percentile(values, q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class TimedEmbedder:
-    """The embedder, with the time spent embedding added up."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.name = inner.name
-        self.dimension = inner.dimension
-        self.seconds = 0.0
-        self.texts = 0
-
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        started = time.perf_counter()
-        try:
-            return self.inner.embed(texts)
-        finally:
-            self.seconds += time.perf_counter() - started
-            self.texts += len(texts)
-
-
-class Recording(psycopg.Connection):
-    """A connection that keeps the statements it executes (to EXPLAIN Memory's own queries)."""
-
-    statements: list = []
-
-    def execute(self, query, params=None, **kwargs):
-        Recording.statements.append((query, params))
-        return super().execute(query, params, **kwargs)
-
-
-# --------------------------------------------------------------------------- corpus
-
-def source_files() -> list[tuple[str, Path]]:
-    """(label, path) of every .py/.md file of site-packages and the standard library, sorted."""
-    paths = sysconfig.get_paths()
-    roots = [("site-packages", Path(paths["purelib"])), ("stdlib", Path(paths["stdlib"]))]
-    files = []
-    for name, root in roots:
-        for path in root.rglob("*"):
-            relative = path.relative_to(root)
-            if name == "stdlib" and any(p in ("site-packages", "dist-packages") for p in relative.parts):
-                continue
-            if path.suffix in EXTENSIONS and path.is_file():
-                files.append((f"{name}/{relative.as_posix()}", path))
-    return sorted(files)
-
-
-def read_documents(label: str, path: Path) -> list[Document]:
-    """The file's chunks as Documents, as shared/memory/indexing.py makes them ([] when not indexable)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return []
-    if chunking.is_indexable(label, len(data)) or chunking.looks_binary(data):
-        return []
-    text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    return file_documents(REPOSITORY, label, text, f"{len(data):x}", INSTALLATION)
-
-
-class Corpus:
-    """Stored chunks, in order, endlessly (copies after the first pass); held-out chunks apart."""
-
-    def __init__(self, files: list[tuple[str, Path]]):
-        self.stored = [f for i, f in enumerate(files) if i % HELD_OUT != HELD_OUT // 2]
-        self.held = [f for i, f in enumerate(files) if i % HELD_OUT == HELD_OUT // 2]
-        self.seen: set[int] = set()
-        self.files_read = 0
-        self.passes = 1
-        self._iterator = self._documents()
-
-    def _documents(self):
-        copy = 0
-        while True:
-            for label, path in self.stored:
-                documents = read_documents(label, path)
-                self.files_read += 1
-                if copy:
-                    documents = [Document(d.repository, d.kind, f"{d.source}~{copy}", f"{d.title} (copy {copy})",
-                                          d.body, chunk=d.chunk, version=d.version, installation_id=d.installation_id,
-                                          start_line=d.start_line, end_line=d.end_line) for d in documents]
-                for document in documents:
-                    key = hash(document.text_for_embedding())
-                    if key not in self.seen:
-                        self.seen.add(key)
-                        yield document
-            copy += 1
-            self.passes = copy + 1
-
-    def take(self, n: int) -> list[Document]:
-        return [next(self._iterator) for _ in range(n)]
-
-    def held_out(self) -> list[Document]:
-        return [d for label, path in self.held for d in read_documents(label, path)]
-
-
-def query_text(document: Document) -> str:
-    """A query from a chunk: its title and, when the title does not already hold it, its first line."""
-    first = next((line.strip() for line in document.body.splitlines() if line.strip()), "")
-    parts = [document.title] if document.title else []
-    if first and first.rstrip(":{ ") not in document.title:
-        parts.append(first)
-    return " ".join(parts)[:300]
-
-
-def spread(items: list, n: int) -> list:
-    """n items taken evenly across `items`."""
-    if len(items) <= n:
-        return list(items)
-    return [items[i * len(items) // n] for i in range(n)]
-
-
-# --------------------------------------------------------------------------- Postgres
-
-COPY = ("COPY documents (installation_id, repository, kind, source, version, chunk, title, body, url, state, "
-        "start_line, end_line, model, embedding) FROM STDIN")
-
-
-def start_postgres(directory: Path):
-    import pgserver
-
-    server = pgserver.get_server(directory, cleanup_mode="delete")
-    url = server.get_uri()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        database = conn.execute("SELECT current_database()").fetchone()[0]
-        conn.execute(sql.SQL("ALTER DATABASE {} SET maintenance_work_mem = {}").format(
-            sql.Identifier(database), sql.Literal(MAINTENANCE_WORK_MEM)))
-    db.migrate(url)
-    return server, url
-
-
-def settings(url: str) -> dict[str, str]:
-    with psycopg.connect(url) as conn:
-        values = {name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
-                  for name in ("server_version", "shared_buffers", "maintenance_work_mem", "work_mem",
-                               "max_parallel_maintenance_workers")}
-        values["pgvector"] = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
-    return values
-
-
-def insert(url: str, documents: list[Document], vectors: list[list[float]], model: str) -> None:
-    with psycopg.connect(url) as conn, conn.transaction(), conn.cursor() as cursor, cursor.copy(COPY) as copy:
-        for d, v in zip(documents, vectors):
-            copy.write_row((d.installation_id, d.repository, d.kind, d.source, d.version, d.chunk, d.title, d.body,
-                            d.url, d.state, d.start_line, d.end_line, model, _vector(v)))
-
-
-def vacuum(url: str) -> float:
-    started = time.perf_counter()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM (ANALYZE) documents")
-    return time.perf_counter() - started
-
-
-def sizes(url: str, model: str) -> dict[str, int]:
-    with psycopg.connect(url) as conn:
-        table = conn.execute("SELECT pg_total_relation_size('documents')").fetchone()[0]
-        hnsw = conn.execute("SELECT coalesce(pg_relation_size(to_regclass(%s)), 0)",
-                            (index_name(model, DIMENSION),)).fetchone()[0]
-        rows = conn.execute("SELECT count(*) FROM documents WHERE repository = %s", (REPOSITORY,)).fetchone()[0]
-    return {"table": table, "hnsw": hnsw, "rows": rows}
-
-
-def drop_index(url: str, model: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index_name(model, DIMENSION))))
-
-
-# --------------------------------------------------------------------------- 1. indexing
-
-def fill(url: str, corpus: Corpus, embedder: TimedEmbedder, target: int, stored: int) -> dict:
-    """Store chunks until the repository holds `target`; chunking, embedding and insert timed apart."""
-    chunk_s = embed_s = insert_s = 0.0
-    files_before = corpus.files_read
-    while stored < target:
-        n = min(BATCH, target - stored)
-        t0 = time.perf_counter()
-        documents = corpus.take(n)
-        t1 = time.perf_counter()
-        vectors = embedder.embed([d.text_for_embedding() for d in documents])
-        t2 = time.perf_counter()
-        insert(url, documents, vectors, embedder.name)
-        t3 = time.perf_counter()
-        chunk_s, embed_s, insert_s = chunk_s + t1 - t0, embed_s + t2 - t1, insert_s + t3 - t2
-        stored += n
-        log(f"  {stored:,} chunks stored (chunking {chunk_s:.1f} s, embedding {embed_s:.1f} s, insert {insert_s:.1f} s)")
-    return {"chunk_s": chunk_s, "embed_s": embed_s, "insert_s": insert_s, "files": corpus.files_read - files_before,
-            "stored": stored}
-
-
-def replace_files(memory: Memory, embedder: TimedEmbedder, url: str, n_files: int) -> dict:
-    """Memory.replace of n_files stored files (the indexer's path: delete + insert, HNSW present)."""
-    with psycopg.connect(url) as conn:
-        sources = [row[0] for row in conn.execute(
-            "SELECT source FROM documents WHERE repository = %s AND kind = 'file' GROUP BY source "
-            "HAVING count(*) > 1 ORDER BY md5(source) LIMIT %s", (REPOSITORY, n_files))]
-        rows = conn.execute(
-            "SELECT source, chunk, title, body, version, start_line, end_line FROM documents "
-            "WHERE repository = %s AND kind = 'file' AND source = ANY(%s) ORDER BY source, chunk",
-            (REPOSITORY, sources)).fetchall()
-    by_source: dict[str, list[Document]] = {}
-    for source, chunk, title, body, version, start, end in rows:
-        by_source.setdefault(source, []).append(Document(REPOSITORY, "file", source, title, body, chunk=chunk,
-                                                         version=version, installation_id=INSTALLATION,
-                                                         start_line=start, end_line=end))
-    embedded_before = embedder.seconds
-    started = time.perf_counter()
-    count = sum(memory.replace(REPOSITORY, "file", source, documents) for source, documents in by_source.items())
-    whole = time.perf_counter() - started
-    embed_s = embedder.seconds - embedded_before
-    return {"files": len(by_source), "chunks": count, "whole_s": whole, "embed_s": embed_s,
-            "store_s": whole - embed_s}
-
-
-# --------------------------------------------------------------------------- 2 and 3. retrieval
-
-def timed(call):
-    started = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - started
-
-
-def retrieval(memory: Memory, queries: list[str], warmup: list[str]) -> dict:
-    for q in warmup:
-        memory.nearest(REPOSITORY, q, K, exact=False)
-        memory.nearest(REPOSITORY, q, K, exact=True)
-        memory.search(REPOSITORY, q, k=K)
-    lat = {"hnsw": [], "exact": [], "search": [], "count": []}
-    recall, tolerant, short_hnsw, short_exact, short_search = [], [], 0, 0, 0
-    for i, q in enumerate(queries):
-        calls = [
-            ("hnsw", lambda: memory.nearest(REPOSITORY, q, K, exact=False)),
-            ("exact", lambda: memory.nearest(REPOSITORY, q, K, exact=True)),
-            ("search", lambda: memory.search(REPOSITORY, q, k=K)),
-        ]
-        shift = i % len(calls)  # take turns at going first
-        results = {}
-        for name, call in calls[shift:] + calls[:shift]:
-            results[name], seconds = timed(call)
-            lat[name].append(seconds)
-        if i % 4 == 0:
-            lat["count"].append(timed(lambda: memory.count(REPOSITORY))[1])
-        hnsw, exact = results["hnsw"], results["exact"]
-        short_hnsw += len(hnsw) < K
-        short_exact += len(exact) < K
-        short_search += len(results["search"]) < K
-        keys = {(r["kind"], r["source"], r["chunk"]) for r in exact}
-        recall.append(len(keys & {(r["kind"], r["source"], r["chunk"]) for r in hnsw}) / max(1, len(exact)))
-        floor = min(r["similarity"] for r in exact) - 1e-6 if exact else 1.0
-        tolerant.append(sum(r["similarity"] >= floor for r in hnsw) / max(1, len(exact)))
-        if (i + 1) % 50 == 0:
-            log(f"  {i + 1}/{len(queries)} queries")
-    return {"lat": lat, "recall": recall, "tolerant": tolerant, "queries": queries, "short_hnsw": short_hnsw,
-            "short_exact": short_exact, "short_search": short_search}
-
-
-def explain(url: str, embedder, calls: dict) -> dict[str, str]:
-    """The plans Postgres chooses for Memory's own statements: each call of `calls` (name: function of a
-    Memory) is run on a recording connection, then its last statement EXPLAIN ANALYZE'd after the others."""
-    plans = {}
-    with ConnectionPool(url, connection_class=Recording, min_size=1, max_size=1, open=True) as pool:
-        memory = Memory(pool, embedder)
-        for name, call in calls.items():
-            Recording.statements = []
-            call(memory)
-            statements = list(Recording.statements)
-            with pool.connection() as conn, conn.transaction():
-                for statement, params in statements[:-1]:
-                    conn.execute(statement, params)
-                statement, params = statements[-1]
-                prefix = "EXPLAIN (ANALYZE, COSTS OFF) "
-                statement = sql.SQL(prefix) + statement if isinstance(statement, sql.Composable) else prefix + statement
-                lines = [row[0] for row in conn.execute(statement, params)]
-            nodes = []
-            for line in lines:
-                node = line.strip().removeprefix("->").strip()
-                if node.startswith("Rows Removed by Filter") and nodes:
-                    nodes[-1] += f", {node.split(':')[1].strip()} removed by the filter"
-                elif " (actual " in node:
-                    rows = re.search(r"rows=(\d+)", node)
-                    nodes.append(f"{node.split(' (actual ')[0]} ({rows.group(1) if rows else '?'} rows")
-            nodes = [node + ")" for node in nodes]
-            timing = next((line for line in lines if line.startswith("Execution Time")), "")
-            plans[name] = "; ".join(nodes) + (f" ({timing.lower()})" if timing else "")
-    return plans
-
-
-def plans_for(url: str, embedder, query: str) -> dict[str, str]:
-    return explain(url, embedder, {
-        "nearest, exact=False": lambda m: m.nearest(REPOSITORY, query, K, exact=False),
-        "nearest, exact=True": lambda m: m.nearest(REPOSITORY, query, K, exact=True),
-        "full text of search (`_text`, 50 candidates)": lambda m: m._text(REPOSITORY, query, 50, list(KINDS), []),
-    })
-
-
-def issue_check(memory: Memory, pool_of: list[Document], url: str, embedder) -> list[dict]:
-    """Issues among the repository's file chunks, ISSUE_STEPS of them in turn; some looked for by their own title."""
-    kinds = ["issue", "pull_request"]
-    issues: list[Document] = []
-    steps = []
-    for target in ISSUE_STEPS:
-        while len(issues) < target:  # held-out chunks as issues (again, numbered in the title, if they run out)
-            n = len(issues)
-            d = pool_of[n % len(pool_of)]
-            title = d.title if n < len(pool_of) else f"{d.title} #{n}"
-            issues.append(Document(REPOSITORY, "issue", str(100_000 + n), title, d.body, state="open",
-                                   installation_id=INSTALLATION))
-            memory.replace(REPOSITORY, "issue", issues[-1].source, [issues[-1]])
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("ANALYZE documents")
-        hits = {"hnsw": [], "exact": [], "hnsw50": [], "exact50": [], "search_vector": [], "search": []}
-        found = {name: [] for name in hits}
-        for d in spread(issues, ISSUE_QUERIES):
-            q = query_text(d)
-            for name, rows in (("hnsw", memory.nearest(REPOSITORY, q, K, kinds, exact=False)),
-                               ("exact", memory.nearest(REPOSITORY, q, K, kinds, exact=True)),
-                               ("hnsw50", memory.nearest(REPOSITORY, q, CANDIDATES, kinds, exact=False)),
-                               ("exact50", memory.nearest(REPOSITORY, q, CANDIDATES, kinds, exact=True))):
-                hits[name].append(len(rows))
-                found[name].append(any(r["source"] == d.source for r in rows))
-            result = memory.search(REPOSITORY, q, k=K, kinds=kinds)
-            vector = [h for h in result if "vector" in h.ranks]
-            hits["search"].append(len(result))
-            hits["search_vector"].append(len(vector))
-            found["search"].append(any(h.source == d.source for h in result))
-            found["search_vector"].append(any(h.source == d.source for h in vector))
-        q = query_text(issues[0])
-        plans = explain(url, embedder, {
-            f"nearest, {K} wanted": lambda m: m.nearest(REPOSITORY, q, K, kinds, exact=False),
-            f"nearest, {CANDIDATES} wanted (as in search)":
-                lambda m: m.nearest(REPOSITORY, q, CANDIDATES, kinds, exact=False),
-        })
-        steps.append({"issues": target, "hits": hits, "found": found, "count": memory.count(REPOSITORY),
-                      "plans": plans})
-        log(f"  {target} issues: HNSW hits {hits['hnsw']}")
-    return steps
 
 
 # --------------------------------------------------------------------------- report
 
 def ms(seconds: float) -> str:
+    """Seconds as milliseconds for the report."""
     return f"{seconds * 1000:.1f}"
 
 
 def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) -> str:
+    """The report as Markdown (section 5 of the benchmarks)."""
     lines = [
         "## 5. Long-term memory",
         "",
@@ -559,6 +223,7 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
 # --------------------------------------------------------------------------- main
 
 def main() -> int:
+    """Fill the repository to each size, measure, print the report; exit 1 when a query fails or rows are missing."""
     started = time.perf_counter()
     notes: list[str] = []
     with ExitStack() as stack:

@@ -30,546 +30,61 @@ temporary directory, deleted at the end):
 The report is printed as Markdown and written to bench/results/latest.md.
 Every number is a median over runs made in this invocation; the machine is noisy, so
 compare ratios measured in the same run rather than absolute values across runs.
+
+This file runs the parts and writes the report: 1 is bench/throughput.py, 2 and 3 are
+bench/startup.py, and bench/harness.py holds what they share (Postgres, servers, processes).
 """
 
 from __future__ import annotations
 
 import datetime
-import http.client
-import itertools
-import json
-import math
 import os
 import platform
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
-WEBHOOK_SOURCE = ROOT / "functions" / "webhook" / "main.py"
+from harness import (  # noqa: E402
+    EXPECTED_JOBS,
+    MIB,
+    load_payload,
+    median,
+    percentile,
+    postgres_version,
+    serve_local,
+    start_postgres,
+)
+from startup import (  # noqa: E402
+    COLD_RUNS,
+    HEAVY,
+    IMPORT_RUNS,
+    ColdStart,
+    ImportCost,
+    cold_start,
+    import_costs,
+)
+from throughput import (  # noqa: E402
+    CONCURRENCY,
+    GROWTH_ROUNDS,
+    PER_ROUND,
+    ROUNDS,
+    WARMUP,
+    Load,
+    load_tests,
+)
+
 RESULTS = ROOT / "bench" / "results" / "latest.md"
-SECRET = "bench-webhook-secret"
-
-CONCURRENCY = 8          # client threads, one keep-alive connection each
-WARMUP = 100             # deliveries before the measured rounds (stored and checked too)
-ROUNDS = 5
-PER_ROUND = 500          # ROUNDS * PER_ROUND = 2,500 measured deliveries per server
-GROWTH_ROUNDS = 4        # then rounds without emptying the queue in between
-COLD_RUNS = 5
-IMPORT_RUNS = 5
-READY_TIMEOUT_S = 30.0
-FUNCTIONS = ("webhook", "commands", "pr_review", "pr_summary", "issue_triage", "memory_indexer")
-HEAVY = ("flask", "psycopg", "github", "openai")
-EXPECTED_JOBS = ["pr_review", "pr_summary"]
-MIB = 1024 * 1024
-
-
-# --------------------------------------------------------------------------- helpers
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def percentile(values, q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a child process: no stray Petrel settings, the repo importable."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
-
-
-def load_payload(event: str, action: str | None = None) -> bytes:
-    """The first recorded payload of `event`(.`action`), preferring one sent to an App (with installation)."""
-    payloads = json.loads((FIXTURES / f"{event}.json").read_text(encoding="utf-8"))
-    matching = [p for p in payloads if action is None or p.get("action") == action]
-    chosen = next((p for p in matching if "installation" in p), matching[0])
-    return json.dumps(chosen).encode()
-
-
-def signed_headers(event: str, body: bytes, delivery: str) -> dict[str, str]:
-    from shared.pipeline import events
-
-    return {
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery,
-        "X-Hub-Signature-256": events.sign(body, SECRET),
-        "Content-Type": "application/json",
-        "User-Agent": "GitHub-Hookshot/bench",
-    }
-
-
-def peak_rss(pid: int) -> tuple[int, int]:
-    """(VmHWM of `pid`, sum of VmHWM over `pid` and its descendants), in bytes."""
-    import psutil
-
-    def hwm(p: int) -> int:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
-
-    try:
-        children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        children = []
-    own = hwm(pid)
-    return own, own + sum(hwm(c) for c in children)
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    """SIGTERM the process (gunicorn stops its workers), then SIGKILL what is left."""
-    import psutil
-
-    try:
-        children = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for child in children:
-        try:
-            child.wait(timeout=5)
-        except psutil.TimeoutExpired:
-            child.kill()
-        except psutil.Error:
-            pass
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-# --------------------------------------------------------------------------- Postgres
-
-def start_postgres(directory: Path):
-    """An embedded Postgres 16 with pgvector and Petrel's schema; returns (server, url)."""
-    import pgserver
-    import psycopg
-
-    from shared.runtime import db
-
-    server = pgserver.get_server(directory, cleanup_mode="delete")
-    url = server.get_uri()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    db.migrate(url)
-    return server, url
-
-
-def postgres_version(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
-
-
-def empty_queue(url: str) -> None:
-    """Each server starts from an empty inbox: the queue's cost grows with the jobs table."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE deliveries, jobs RESTART IDENTITY CASCADE")
-        conn.execute("VACUUM ANALYZE deliveries, jobs")
-
-
-@dataclass(frozen=True)
-class Stored:
-    deliveries: int = 0
-    jobs: int = 0
-    complete: int = 0  # deliveries whose jobs are exactly pr_review + pr_summary
-
-    def __add__(self, other: "Stored") -> "Stored":
-        return Stored(self.deliveries + other.deliveries, self.jobs + other.jobs, self.complete + other.complete)
-
-
-def count_jobs(url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
-
-
-def count_stored(url: str, prefix: str) -> Stored:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        deliveries = conn.execute("SELECT count(*) FROM deliveries WHERE starts_with(id, %s)", (prefix,)).fetchone()[0]
-        jobs = conn.execute("SELECT count(*) FROM jobs WHERE starts_with(delivery_id, %s)", (prefix,)).fetchone()[0]
-        complete = conn.execute(
-            """SELECT count(*) FROM (SELECT delivery_id FROM jobs WHERE starts_with(delivery_id, %s)
-                                     GROUP BY delivery_id HAVING array_agg(function ORDER BY function) = %s) AS ok""",
-            (prefix, EXPECTED_JOBS),
-        ).fetchone()[0]
-    return Stored(deliveries, jobs, complete)
-
-
-# --------------------------------------------------------------------------- servers
-
-def serve_local(port: int) -> None:
-    """Child mode: serve shared.modes.local's Flask app the way `make run` does, until SIGTERM."""
-    from werkzeug.serving import make_server
-
-    from shared.runtime import db
-    from shared.runtime import settings
-    from shared.modes.local import create_app
-
-    settings.reset()
-    config = settings.current()
-    pool = db.make_pool(config.database_url, max_size=config.workers + 4)  # as shared.modes.cli.command_run
-    server = make_server("127.0.0.1", port, create_app({}, pool), threaded=True)
-
-    def stop(*_):
-        raise KeyboardInterrupt  # werkzeug's serve_forever returns on it
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        server.serve_forever()
-    finally:
-        pool.close()
-
-
-@dataclass
-class Server:
-    name: str
-    path: str          # where the webhook answers
-    command: list[str]
-
-
-def servers() -> list[Server]:
-    functions_framework = Path(sys.executable).parent / "functions-framework"
-    return [
-        Server("make run (werkzeug threaded, shared.modes.local)", "/webhook",
-               [sys.executable, str(Path(__file__).resolve()), "--serve-local", "{port}"]),
-        Server("functions-framework (gunicorn, webhook alone)", "/",
-               [str(functions_framework), "--target", "webhook", "--source", str(WEBHOOK_SOURCE),
-                "--host", "127.0.0.1", "--port", "{port}"]),
-    ]
-
-
-def spawn(server: Server, port: int, url: str, workdir: Path, log: Path) -> subprocess.Popen:
-    command = [part.replace("{port}", str(port)) for part in server.command]
-    env = child_env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=url)
-    with open(log, "ab") as out:
-        return subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-
-
-def wait_until_answering(proc: subprocess.Popen, port: int, path: str, log: Path) -> None:
-    """Until the server answers any HTTP request (GET on the webhook is a 405)."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{tail(log)}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", path)
-            conn.getresponse().read()
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server did not answer within {READY_TIMEOUT_S:.0f}s:\n{tail(log)}")
-
-
-# --------------------------------------------------------------------------- 1. load
-
-@dataclass
-class Round:
-    sent: int
-    wall_s: float
-    latencies_s: list[float]
-    statuses: dict[int | str, int] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        return self.sent / self.wall_s
-
-
-def send_round(port: int, path: str, body: bytes, prefix: str, n: int, concurrency: int) -> Round:
-    """POST n signed deliveries with `concurrency` keep-alive connections; time each answer."""
-    counter = itertools.count()  # next() is atomic under the GIL
-    latencies: list[float] = []
-    statuses: dict[int | str, int] = {}
-    lock = threading.Lock()
-    start = threading.Barrier(concurrency + 1)
-
-    def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.connect()
-        start.wait()
-        mine, codes = [], []
-        while (i := next(counter)) < n:
-            headers = signed_headers("pull_request", body, f"{prefix}-{i:06d}")
-            for attempt in (1, 2):  # a dropped connection is retried once, as a redelivery
-                t0 = time.perf_counter()
-                try:
-                    conn.request("POST", path, body=body, headers=headers)
-                    response = conn.getresponse()
-                    response.read()
-                    mine.append(time.perf_counter() - t0)
-                    codes.append(response.status)
-                    break
-                except OSError:
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                    codes.append("connection error" if attempt == 1 else "gave up")
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            for code in codes:
-                statuses[code] = statuses.get(code, 0) + 1
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return Round(n, time.perf_counter() - t0, latencies, statuses)
-
-
-@dataclass
-class LoadResult:
-    server: str
-    rounds: list[Round] = field(default_factory=list)  # measured rounds (warm-up excluded)
-    sent: int = 0
-    stored: Stored = field(default_factory=Stored)
-    statuses: dict = field(default_factory=dict)
-
-    def add(self, done: Round, stored: Stored, measured: bool) -> None:
-        if measured:
-            self.rounds.append(done)
-        self.sent += done.sent
-        self.stored = self.stored + stored
-        for key, value in done.statuses.items():
-            self.statuses[key] = self.statuses.get(key, 0) + value
-
-    @property
-    def lost(self) -> int:
-        return max(0, self.sent - self.stored.deliveries)
-
-    @property
-    def duplicated(self) -> int:
-        """Deliveries stored beyond those sent, or whose jobs are not exactly pr_review + pr_summary."""
-        return max(0, self.stored.deliveries - self.sent) + (self.stored.deliveries - self.stored.complete)
-
-    @property
-    def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0
-
-    def rate(self) -> float:
-        return median([r.rate for r in self.rounds])
-
-    def p(self, q: float) -> float:
-        return median([percentile(r.latencies_s, q) for r in self.rounds])
-
-
-@dataclass
-class Running:
-    server: Server
-    port: int
-    result: LoadResult
-
-
-def start_server(server: Server, url: str, workdir: Path, stack: ExitStack) -> Running:
-    port = free_port()
-    log = workdir / f"server-{port}.log"
-    proc = spawn(server, port, url, workdir, log)
-    stack.callback(stop_process, proc)
-    wait_until_answering(proc, port, server.path, log)
-    return Running(server, port, LoadResult(server.name))
-
-
-def run_round(running: Running, result: LoadResult, url: str, body: bytes, n: int, measured: bool) -> Round:
-    """One round of n deliveries, then count what the database holds for them."""
-    prefix = f"bench-{uuid.uuid4().hex[:12]}"
-    done = send_round(running.port, running.server.path, body, prefix, n, CONCURRENCY)
-    result.add(done, count_stored(url, prefix), measured)
-    return done
-
-
-def load_tests(url: str, workdir: Path, body: bytes) -> tuple[list[LoadResult], LoadResult, list[int]]:
-    """Both servers up at once; rounds alternate between them, each from an empty queue.
-
-    Then GROWTH_ROUNDS more rounds against the first server without emptying the queue,
-    to show how the acknowledgement rate depends on the size of the jobs table.
-    """
-    with ExitStack() as stack:
-        running = [start_server(server, url, workdir, stack) for server in servers()]
-        for each in running:
-            empty_queue(url)
-            run_round(each, each.result, url, body, WARMUP, measured=False)
-        for r in range(ROUNDS):
-            for each in (running if r % 2 == 0 else running[::-1]):  # alternate who goes first
-                empty_queue(url)
-                done = run_round(each, each.result, url, body, PER_ROUND, measured=True)
-                print(f"  round {r + 1}/{ROUNDS} {each.server.name}: {done.rate:.0f} deliveries/s", file=sys.stderr)
-
-        growth = LoadResult(f"{running[0].server.name}, queue not emptied")
-        jobs_after = []
-        empty_queue(url)
-        for r in range(GROWTH_ROUNDS):
-            done = run_round(running[0], growth, url, body, PER_ROUND, measured=True)
-            jobs_after.append(count_jobs(url))
-            print(f"  growth round {r + 1}/{GROWTH_ROUNDS}: {done.rate:.0f} deliveries/s, "
-                  f"{jobs_after[-1]} jobs in the table", file=sys.stderr)
-    return [each.result for each in running], growth, jobs_after
-
-
-@dataclass
-class Load:
-    servers: list[LoadResult]
-    growth: LoadResult
-    jobs_after: list[int]  # jobs in the table after each growth round
-    payload_bytes: int
-
-
-# --------------------------------------------------------------------------- 2. cold start
-
-@dataclass
-class ColdStart:
-    listening_s: float   # first TCP connection accepted (port bound)
-    answered_s: float    # first 2xx to a signed ping
-    rss_server: int      # VmHWM of the functions-framework process
-    rss_tree: int        # summed VmHWM of it and its children (gunicorn worker)
-
-
-def cold_start(url: str, workdir: Path, ping: bytes) -> ColdStart:
-    server = servers()[1]
-    port = free_port()
-    log = workdir / f"cold-{port}.log"
-    headers = signed_headers("ping", ping, f"bench-ping-{uuid.uuid4().hex}")
-    t0 = time.perf_counter()
-    proc = spawn(server, port, url, workdir, log)
-    listening = None
-    try:
-        while time.perf_counter() - t0 < READY_TIMEOUT_S:
-            if proc.poll() is not None:
-                raise RuntimeError(f"functions-framework exited with {proc.returncode}:\n{tail(log)}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.connect()
-            except OSError:
-                time.sleep(0.005)
-                continue
-            listening = listening or time.perf_counter() - t0
-            try:
-                conn.request("POST", "/", body=ping, headers=headers)
-                response = conn.getresponse()
-                response.read()
-            except OSError:
-                time.sleep(0.005)
-                continue
-            finally:
-                conn.close()
-            if 200 <= response.status < 300:
-                answered = time.perf_counter() - t0
-                own, tree = peak_rss(proc.pid)
-                return ColdStart(listening, answered, own, tree)
-            time.sleep(0.005)
-        raise RuntimeError(f"no 2xx answer to a ping within {READY_TIMEOUT_S:.0f}s:\n{tail(log)}")
-    finally:
-        stop_process(proc)
-
-
-# --------------------------------------------------------------------------- 3. imports
-
-CHILD = """
-import importlib.util, json, resource, sys, time
-t0 = time.perf_counter()
-{target}
-elapsed = time.perf_counter() - t0
-print(json.dumps({{"import_s": elapsed,
-                   "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                   "modules": {{name: name in sys.modules for name in {heavy!r}}}}}))
-"""
-
-LOAD_FILE = """spec = importlib.util.spec_from_file_location("petrel_functions.{name}", {path!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)"""
-
-
-@dataclass
-class ImportCost:
-    label: str
-    import_s: float
-    wall_s: float
-    maxrss: int
-    modules: dict[str, bool]
-
-
-def import_once(target: str, workdir: Path) -> dict:
-    code = CHILD.format(target=target, heavy=HEAVY)
-    env = child_env(GITHUB_WEBHOOK_SECRET=SECRET)
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
-    wall = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise RuntimeError(f"import of {target!r} failed:\n{out.stderr}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["wall_s"] = wall
-    return result
-
-
-def import_cost(label: str, target: str, workdir: Path) -> ImportCost:
-    import_once(target, workdir)  # warm-up: byte-code compiled, files in the page cache
-    runs = [import_once(target, workdir) for _ in range(IMPORT_RUNS)]
-    return ImportCost(label, median([r["import_s"] for r in runs]), median([r["wall_s"] for r in runs]),
-                      int(median([r["maxrss"] for r in runs])), runs[-1]["modules"])
-
-
-def import_costs(workdir: Path) -> list[ImportCost]:
-    results = []
-    for name in FUNCTIONS:
-        path = str(ROOT / "functions" / name / "main.py")
-        results.append(import_cost(f"functions/{name}/main.py", LOAD_FILE.format(name=name, path=path), workdir))
-        print(f"  import {name}: {results[-1].import_s * 1000:.0f} ms", file=sys.stderr)
-    for package in ("github", "openai"):
-        results.append(import_cost(f"import {package}", f"import {package}", workdir))
-    return results
 
 
 # --------------------------------------------------------------------------- report
 
 def machine() -> dict[str, str]:
+    """What the report says about the machine: date, CPUs, Python, packages, load average."""
     from importlib import metadata
 
     model = "unknown"
@@ -591,20 +106,24 @@ def machine() -> dict[str, str]:
 
 
 def ms(seconds: float) -> str:
+    """Seconds as milliseconds for the report."""
     return f"{seconds * 1000:.1f}"
 
 
 def mib(size: float) -> str:
+    """Bytes as MiB for the report."""
     return f"{size / MIB:.0f}"
 
 
-def report(info: dict, load: "Load", colds: list[ColdStart], imports: list[ImportCost]) -> str:
+def report(info: dict, load: Load, colds: list[ColdStart], imports: list[ImportCost]) -> str:
+    """The whole report as Markdown."""
     sections = [header(info), load_section(load), cold_section(colds), import_section(imports),
                 ["## Checks", ""] + [f"- {line}" for line in checks(load, imports)[1]]]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
 def header(info: dict) -> list[str]:
+    """The report's title and machine lines."""
     return [
         "# Petrel benchmark",
         "",
@@ -617,7 +136,8 @@ def header(info: dict) -> list[str]:
     ]
 
 
-def load_section(load: "Load") -> list[str]:
+def load_section(load: Load) -> list[str]:
+    """Section 1 of the report: throughput and latency."""
     a, b = load.servers
     lines = [
         "## 1. Webhook throughput and acknowledgement latency (loopback)",
@@ -653,6 +173,7 @@ def load_section(load: "Load") -> list[str]:
 
 
 def cold_section(colds: list[ColdStart]) -> list[str]:
+    """Section 2 of the report: the webhook's cold start."""
     return [
         "## 2. Cold start of the webhook function",
         "",
@@ -672,6 +193,7 @@ def cold_section(colds: list[ColdStart]) -> list[str]:
 
 
 def import_section(imports: list[ImportCost]) -> list[str]:
+    """Section 3 of the report: the import cost of each function module."""
     lines = [
         "## 3. Import cost of each function module",
         "",
@@ -688,7 +210,7 @@ def import_section(imports: list[ImportCost]) -> list[str]:
     return lines
 
 
-def checks(load: "Load", imports: list[ImportCost]) -> tuple[bool, list[str]]:
+def checks(load: Load, imports: list[ImportCost]) -> tuple[bool, list[str]]:
     """Correctness only, never timing: no delivery lost or duplicated, webhook stays light."""
     ok, lines = True, []
     for r in (*load.servers, load.growth):
@@ -712,6 +234,7 @@ def checks(load: "Load", imports: list[ImportCost]) -> tuple[bool, list[str]]:
 # --------------------------------------------------------------------------- main
 
 def main() -> int:
+    """Run every part (or serve as a child with --serve-local), print and write the report; exit 1 on a failed check."""
     if "--serve-local" in sys.argv:
         serve_local(int(sys.argv[sys.argv.index("--serve-local") + 1]))
         return 0

@@ -21,6 +21,9 @@ import yaml
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "infra"))
+import gcp_scripts  # noqa: E402
+import github_app  # noqa: E402
+import knative_objects  # noqa: E402
 import manifests  # noqa: E402
 
 from shared.pipeline import events  # noqa: E402
@@ -99,26 +102,26 @@ def test_every_subscription_has_exactly_one_trigger_with_its_type_and_subscriber
             matching = [t for t in triggers
                         if t["spec"]["filter"]["attributes"] == {"type": wanted}
                         and t["spec"]["subscriber"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                                                               "name": manifests.service_name(function)}]
+                                                               "name": knative_objects.service_name(function)}]
             assert len(matching) == 1, f"{function} {name}: {len(matching)} triggers"
-            assert matching[0]["spec"]["broker"] == manifests.BROKER
+            assert matching[0]["spec"]["broker"] == knative_objects.BROKER
 
 
 def test_a_whole_event_without_action_filters_on_exactly_its_type():
-    [push] = manifests.triggers({"memory_indexer": ("push",)})
+    [push] = knative_objects.triggers({"memory_indexer": ("push",)})
     assert push["spec"]["filter"] == {"attributes": {"type": "com.github.push"}}
     assert [t["spec"]["filter"]["attributes"]["type"] for t in of_kind("Trigger")].count("com.github.push") == \
         sum("push" in names for names in subscriptions.table().values())
 
 
 def test_a_whole_event_with_actions_is_refused_not_silently_unmatched():
-    with pytest.raises(manifests.ManifestError, match="issues.<action>"):
-        manifests.triggers({"issue_triage": ("issues",)})
+    with pytest.raises(knative_objects.ManifestError, match="issues.<action>"):
+        knative_objects.triggers({"issue_triage": ("issues",)})
 
 
 def test_long_names_stay_valid_and_distinct():
-    a = manifests.dns_name("petrel", "memory_indexer", "pull_request_review_thread.resolved_and_some_more_words")
-    b = manifests.dns_name("petrel", "memory_indexer", "pull_request_review_thread.resolved_and_some_more_wordz")
+    a = knative_objects.dns_name("petrel", "memory_indexer", "pull_request_review_thread.resolved_and_some_more_words")
+    b = knative_objects.dns_name("petrel", "memory_indexer", "pull_request_review_thread.resolved_and_some_more_wordz")
     assert len(a) <= 63 and len(b) <= 63 and a != b
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", a)
 
@@ -126,10 +129,10 @@ def test_long_names_stay_valid_and_distinct():
 # --- services -----------------------------------------------------------------------------------
 
 def test_one_service_per_function_with_its_image_and_scale_to_zero():
-    services = {s["metadata"]["name"]: s for s in of_kind("Service") if s["metadata"]["name"] != manifests.DEAD_LETTER}
-    assert sorted(services) == sorted(manifests.service_name(f) for f in deployed_functions())
+    services = {s["metadata"]["name"]: s for s in of_kind("Service") if s["metadata"]["name"] != knative_objects.DEAD_LETTER}
+    assert sorted(services) == sorted(knative_objects.service_name(f) for f in deployed_functions())
     for function in deployed_functions():
-        service = services[manifests.service_name(function)]
+        service = services[knative_objects.service_name(function)]
         template = service["spec"]["template"]
         [container] = template["spec"]["containers"]
         assert container["image"] == f"REGISTRY/petrel-{function}:VERSION"
@@ -138,9 +141,9 @@ def test_one_service_per_function_with_its_image_and_scale_to_zero():
         assert int(annotations["autoscaling.knative.dev/max-scale"]) >= 1
         env = {e["name"]: e for e in container["env"]}
         assert env["THREADS"]["value"] == str(template["spec"]["containerConcurrency"])
-        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": manifests.SECRET, "key": "DATABASE_URL"}
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": knative_objects.SECRET, "key": "DATABASE_URL"}
         labels = service["metadata"]["labels"]
-        if function == manifests.WEBHOOK:
+        if function == knative_objects.WEBHOOK:
             assert "networking.knative.dev/visibility" not in labels  # GitHub must reach it
             assert "GITHUB_WEBHOOK_SECRET" in env and "GITHUB_PRIVATE_KEY" not in env and "OPENAI_API_KEY" not in env
             assert "K_SINK" not in env  # the SinkBinding injects it
@@ -156,17 +159,17 @@ def test_broker_retries_exponentially_then_dead_letters_to_a_service_it_ships_wi
     delivery = broker["spec"]["delivery"]
     assert delivery["backoffPolicy"] == "exponential" and delivery["retry"] >= 1
     sink = delivery["deadLetterSink"]["ref"]
-    assert sink == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": manifests.DEAD_LETTER}
-    assert [s["metadata"]["name"] for s in load("broker.yaml") if s["kind"] == "Service"] == [manifests.DEAD_LETTER]
-    assert "@sha256:" in manifests.DEAD_LETTER_IMAGE  # pinned
+    assert sink == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": knative_objects.DEAD_LETTER}
+    assert [s["metadata"]["name"] for s in load("broker.yaml") if s["kind"] == "Service"] == [knative_objects.DEAD_LETTER]
+    assert "@sha256:" in knative_objects.DEAD_LETTER_IMAGE  # pinned
 
 
 def test_sinkbinding_gives_the_webhook_the_broker():
     [binding] = of_kind("SinkBinding")
     assert binding["spec"]["subject"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                                          "name": manifests.service_name("webhook")}
+                                          "name": knative_objects.service_name("webhook")}
     assert binding["spec"]["sink"] == {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
-                                               "name": manifests.BROKER}}
+                                               "name": knative_objects.BROKER}}
 
 
 # --- secrets ------------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ def test_no_secret_value_is_inlined_anywhere():
                 if LOOKS_SECRET.search(variable["name"]):
                     assert "value" not in variable, variable
                     assert set(variable["valueFrom"]) == {"secretKeyRef"}, variable
-                    assert variable["valueFrom"]["secretKeyRef"]["name"] == manifests.SECRET
+                    assert variable["valueFrom"]["secretKeyRef"]["name"] == knative_objects.SECRET
         if document["kind"] == "ConfigMap":
             assert not [key for key in document["data"] if LOOKS_SECRET.search(key)]
     [template] = of_kind("Secret")
@@ -193,7 +196,7 @@ def test_every_secret_reference_is_a_key_of_the_template_and_a_setting_petrel_re
                   for service in of_kind("Service")
                   for container in service["spec"]["template"]["spec"]["containers"]
                   for variable in container.get("env", []) if "valueFrom" in variable}
-    assert referenced == set(template["stringData"]) == set(manifests.SECRET_KEYS)
+    assert referenced == set(template["stringData"]) == set(knative_objects.SECRET_KEYS)
     assert referenced <= set(settings.KNOWN)
 
 
@@ -256,7 +259,7 @@ STRINGS = {"type": "object", "additionalProperties": STRING}
 DURATION = {"type": "string", "pattern": r"PT(\d+H)?(\d+M)?(\d+(\.\d+)?S)?"}
 QUANTITY = {"type": "string", "pattern": r"\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?"}
 SCALE = {"type": "string", "pattern": r"\d+"}
-METADATA = obj({"name": NAME, "namespace": {"const": manifests.NAMESPACE}, "labels": STRINGS,
+METADATA = obj({"name": NAME, "namespace": {"const": knative_objects.NAMESPACE}, "labels": STRINGS,
                 "annotations": STRINGS}, ["name", "namespace"])
 KREFERENCE = obj({"apiVersion": STRING, "kind": STRING, "name": NAME}, ["apiVersion", "kind", "name"])
 DESTINATION = obj({"ref": KREFERENCE, "uri": STRING}, oneOf=[["ref"], ["uri"]])
@@ -398,13 +401,13 @@ def test_app_form_posts_the_manifest_with_the_webhook_url():
                 self.manifest = json.loads(attrs["value"])
 
     form = Form()
-    form.feed(manifests.app_form("https://abc.trycloudflare.com/webhook", org="acme", name="petrel-acme"))
+    form.feed(github_app.app_form("https://abc.trycloudflare.com/webhook", org="acme", name="petrel-acme"))
     assert form.action == "https://github.com/organizations/acme/settings/apps/new"
     app = yaml.safe_load((ROOT / "app.yml").read_text(encoding="utf-8"))
     assert form.manifest == {**app, "name": "petrel-acme",
                              "hook_attributes": {**app["hook_attributes"], "url": "https://abc.trycloudflare.com/webhook"}}
     personal = Form()
-    personal.feed(manifests.app_form("https://x.example/webhook"))
+    personal.feed(github_app.app_form("https://x.example/webhook"))
     assert personal.action == "https://github.com/settings/apps/new"
 
 
@@ -413,7 +416,7 @@ def test_app_form_posts_the_manifest_with_the_webhook_url():
 def test_deploy_script_is_valid_bash_and_applies_in_order():
     script = (ROOT / "infra" / "gcp" / "deploy.sh").read_text(encoding="utf-8")
     subprocess.run(["bash", "-n", str(ROOT / "infra" / "gcp" / "deploy.sh")], check=True)
-    assert f"FUNCTIONS=({' '.join(manifests.functions(subscriptions.table()))})" in script
+    assert f"FUNCTIONS=({' '.join(knative_objects.functions(subscriptions.table()))})" in script
     order = [script.index(f"infra/knative/{name}") for name in APPLIED]
     assert order == sorted(order)
     assert script.index("kind\":\"Secret") < script.index("infra/knative/broker.yaml")
@@ -426,7 +429,7 @@ def test_deploy_doc_gives_the_knative_commands_in_order():
              "infra/knative/triggers.yaml", "infra/knative/sinkbinding.yaml"]
     positions = [knative.index(step) for step in steps]
     assert positions == sorted(positions)
-    for key in manifests.SECRET_KEYS:
+    for key in knative_objects.SECRET_KEYS:
         assert key in knative
 
 
@@ -457,7 +460,7 @@ def test_cloudrun_script_is_valid_bash():
 def test_cloudrun_subscriptions_filter_on_the_type_the_webhook_publishes():
     from shared.pipeline import forward as inbox
 
-    rows = manifests.push_subscriptions(subscriptions.table())
+    rows = gcp_scripts.push_subscriptions(subscriptions.table())
     assert len(rows) == sum(len(names) for names in subscriptions.table().values())
     for function, names in subscriptions.table().items():
         for name in names:
@@ -485,7 +488,7 @@ def test_cloudrun_script_runs_against_a_fake_gcloud(tmp_path):
     assert any(c.startswith("pubsub topics create petrel-events") for c in calls)
     assert any(c.startswith("pubsub topics create petrel-dead-letter") for c in calls)
     deploys = [c for c in calls if c.startswith("run deploy ")]
-    assert [c.split()[2] for c in deploys] == [manifests.service_name(f) for f in manifests.functions(subscriptions.table())]
+    assert [c.split()[2] for c in deploys] == [knative_objects.service_name(f) for f in knative_objects.functions(subscriptions.table())]
     [webhook] = [c for c in deploys if c.split()[2] == "petrel-webhook"]
     assert "--allow-unauthenticated" in webhook
     assert "PETREL_PUBSUB_TOPIC=projects/my-project/topics/petrel-events" in webhook
@@ -495,11 +498,11 @@ def test_cloudrun_script_runs_against_a_fake_gcloud(tmp_path):
             assert "--no-allow-unauthenticated" in deploy and "PETREL_PUBSUB_TOPIC" not in deploy
 
     creates = [c for c in calls if c.startswith("pubsub subscriptions create petrel-") and "--push-endpoint" in c]
-    assert len(creates) == len(manifests.push_subscriptions(subscriptions.table()))
-    for function, name, where in manifests.push_subscriptions(subscriptions.table()):
+    assert len(creates) == len(gcp_scripts.push_subscriptions(subscriptions.table()))
+    for function, name, where in gcp_scripts.push_subscriptions(subscriptions.table()):
         [create] = [c for c in creates if c.split()[3] == name]
         assert f"--message-filter={where}" in create
-        assert f"--push-endpoint https://{manifests.service_name(function)}-abc.a.run.app/" in create
+        assert f"--push-endpoint https://{knative_objects.service_name(function)}-abc.a.run.app/" in create
         assert "--push-auth-service-account petrel-push@my-project.iam.gserviceaccount.com" in create
         assert "--max-delivery-attempts 5 --dead-letter-topic petrel-dead-letter" in create
         assert "--min-retry-delay 10s" in create

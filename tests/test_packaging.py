@@ -29,6 +29,10 @@ import payloads
 from shared.pipeline import subscriptions
 
 
+sys.path.insert(0, str(ROOT / "infra"))  # package.py imports its sibling modules
+import venv_check  # noqa: E402
+
+
 def _load_package():
     spec = importlib.util.spec_from_file_location("petrel_infra_package", ROOT / "infra" / "package.py")
     module = importlib.util.module_from_spec(spec)
@@ -272,11 +276,11 @@ def test_an_unknown_distribution_or_a_missing_module_fails_the_build(tmp_path):
 @pytest.fixture(scope="module")
 def venvs(tmp_path_factory):
     """One venv per distinct requirements set, made on first use and shared by the bundles."""
-    return package.Venvs(tmp_path_factory.mktemp("venvs"))
+    return venv_check.Venvs(tmp_path_factory.mktemp("venvs"))
 
 
 def venv_for(venvs, dist: Path, name: str) -> Path:
-    return venvs.get(package.bundle_requirements(dist / name))
+    return venvs.get(venv_check.bundle_requirements(dist / name))
 
 
 def bundle_env(bundle: Path, **settings: str) -> dict[str, str]:
@@ -341,7 +345,7 @@ def test_bundles_with_the_same_requirements_share_one_venv(dist, venvs):
 
 @pytest.mark.slow
 def test_check_finds_every_bundle_complete_in_its_own_venv(dist, venvs):
-    problems = package.check(dist, FUNCTIONS, venvs)
+    problems = venv_check.check(dist, FUNCTIONS, venvs)
     assert problems == {name: [] for name in FUNCTIONS}
 
 
@@ -350,11 +354,11 @@ def test_check_finds_a_missing_module_or_distribution(dist, venvs, tmp_path):
     broken = tmp_path / "commands"
     shutil.copytree(dist / "commands", broken)
     (broken / "shared" / "model" / "llm.py").unlink()  # imported lazily by function.py, at import time by others
-    problems = package.check_bundle(broken, venv_for(venvs, dist, "commands"))
+    problems = venv_check.check_bundle(broken, venv_for(venvs, dist, "commands"))
     assert any("shared/context.py:" in p and "shared.model.llm, which the bundle lacks" in p for p in problems), problems
     assert any(p.startswith("import shared.tasks: ModuleNotFoundError") for p in problems), problems
     # the commands bundle, complete, against the webhook's venv: PyGithub and openai are missing
-    problems = package.check_bundle(dist / "commands", venv_for(venvs, dist, "webhook"))
+    problems = venv_check.check_bundle(dist / "commands", venv_for(venvs, dist, "webhook"))
     assert any(p.startswith("github (imported by") for p in problems), problems
     assert any(p.startswith("openai (imported by") for p in problems), problems
 
