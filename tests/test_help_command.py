@@ -53,7 +53,8 @@ def pipeline(env, clean_db, github, app_key):
     function_module._access = None  # a fresh token cache for each test's settings
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
     pool = make_pool(clean_db)
-    worker = Worker(pool, config, {"commands": load_handler("commands")}, backoff_base=0.01)
+    # a failed job waits (the retry test makes it due by hand), so `work()` cannot race its backoff
+    worker = Worker(pool, config, {"commands": load_handler("commands")}, backoff_base=30)
 
     class Pipeline:
         def deliver(self, payload, event="issue_comment", delivery=None):
