@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from conftest import ROOT
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from fake_openai import FakeOpenAI
 from github import Auth, Github
 from gitrepo import commit, diff, init

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import ROOT, free_port, wait_for_port
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 
 import payloads
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from conftest import ROOT, jobs_of, signed
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from functions_framework import create_app
 
 import payloads

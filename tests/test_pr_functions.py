@@ -12,7 +12,7 @@ import logging
 import psycopg
 import pytest
 from conftest import ROOT, close_process_pools, signed
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from fake_openai import FakeOpenAI
 from functions_framework import create_app
 from gitrepo import commit, diff, git, init
