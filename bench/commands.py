@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import pgserver  # noqa: E402
 from fakes.github import FakeGitHub  # noqa: E402
-from fake_openai import FakeOpenAI  # noqa: E402
+from fakes.openai import FakeOpenAI  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 import payloads  # noqa: E402

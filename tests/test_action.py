@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from fakes.github import FakeGitHub
-from fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 from conftest import ROOT, close_process_pools, signed
 from fakes.github import FakeGitHub
-from fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 from functions_framework import create_app
 
 import payloads
