@@ -213,18 +213,16 @@ COPY = ("COPY documents (installation_id, repository, kind, source, version, chu
         "start_line, end_line, model, embedding) FROM STDIN")
 
 
-def start_postgres(directory: Path):
-    import pgserver
-
-    server = pgserver.get_server(directory, cleanup_mode="delete")
+def start_postgres(stack: ExitStack, directory: Path) -> str:
+    """A throwaway Postgres (deleted when `stack` closes) tuned for index builds, with Petrel's schema."""
+    server = stack.enter_context(db.throwaway(directory, migrated=False))
     url = server.get_uri()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         database = conn.execute("SELECT current_database()").fetchone()[0]
         conn.execute(sql.SQL("ALTER DATABASE {} SET maintenance_work_mem = {}").format(
             sql.Identifier(database), sql.Literal(MAINTENANCE_WORK_MEM)))
     db.migrate(url)
-    return server, url
+    return url
 
 
 def settings(url: str) -> dict[str, str]:
@@ -570,8 +568,7 @@ def main() -> int:
             os.environ["XDG_RUNTIME_DIR"] = str(runtime)
         load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
         log("starting embedded Postgres...")
-        server, url = start_postgres(workdir / "pgdata")
-        stack.callback(server.cleanup)
+        url = start_postgres(stack, workdir / "pgdata")
         info = settings(url)
         info["load"] = load
 

@@ -178,21 +178,6 @@ def tail(path: Path, lines: int = 20) -> str:
 
 # --------------------------------------------------------------------------- Postgres
 
-def start_postgres(directory: Path):
-    """An embedded Postgres 16 with pgvector and Petrel's schema; returns (server, url)."""
-    import pgserver
-    import psycopg
-
-    from shared.runtime import db
-
-    server = pgserver.get_server(directory, cleanup_mode="delete")
-    url = server.get_uri()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    db.migrate(url)
-    return server, url
-
-
 def postgres_version(url: str) -> str:
     import psycopg
 
@@ -726,8 +711,9 @@ def main() -> int:
 
         info = machine()
         print("starting embedded Postgres...", file=sys.stderr)
-        server, url = start_postgres(workdir / "pgdata")
-        stack.callback(server.cleanup)
+        from shared.runtime import db
+
+        url = stack.enter_context(db.throwaway(workdir / "pgdata")).get_uri()
         info["postgres"] = postgres_version(url)
 
         print("load...", file=sys.stderr)
