@@ -7,7 +7,6 @@ key: the recorded payloads have none, so tests/payloads.py derives them (see its
 from __future__ import annotations
 
 import copy
-import importlib.util
 import logging
 
 import psycopg
@@ -24,14 +23,12 @@ from shared.github import actions
 from shared import context as function_module
 from shared.model import llm
 from shared.runtime.db import make_pool
-from shared.pipeline.worker import Worker, load_handler
+from shared.pipeline.worker import Worker, load_function, load_handler
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "c" * 36
 WEBHOOK = str(ROOT / "functions" / "webhook" / "main.py")
-spec = importlib.util.spec_from_file_location("commands_module", ROOT / "functions" / "commands" / "main.py")
-commands = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(commands)
+commands = load_function("commands", module_name="commands_module")
 
 
 @pytest.fixture
