@@ -12,8 +12,8 @@ import json as _json
 import math
 import secrets
 import struct
-from http import HTTPStatus
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 CHAT_PATH = "/v1/chat/completions"
