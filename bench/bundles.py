@@ -198,34 +198,26 @@ def ensure_measuring_interpreter() -> None:
         raise SystemExit("bench/bundles.py needs pgserver and psycopg: run it with .venv/bin/python (make install)")
 
 
-class Postgres:
-    """A throwaway pgserver Postgres with pgvector and Petrel's migrations."""
+def postgres():
+    """A throwaway Postgres with pgvector and Petrel's migrations (applied once here, so no start below
+    pays for them): yields its URL."""
+    import contextlib
 
-    def __enter__(self) -> str:
-        if not os.environ.get("XDG_RUNTIME_DIR"):  # pgserver asks platformdirs for one
-            os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="petrel-xdg-")
-        import pgserver
-        import psycopg
+    sys.path.insert(0, str(ROOT))
+    from shared.runtime import db
 
-        self.data = Path(tempfile.mkdtemp(prefix="petrel-package-pg-"))
-        self.server = pgserver.get_server(self.data, cleanup_mode="delete")
-        url = self.server.get_uri()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        sys.path.insert(0, str(ROOT))
-        from shared.runtime import db
+    @contextlib.contextmanager
+    def url():
+        with db.throwaway() as server:
+            yield server.get_uri()
 
-        db.migrate(url)  # applied once here, so no start below pays for it
-        return url
-
-    def __exit__(self, *exc) -> None:
-        self.server.cleanup()
+    return url()
 
 
 def measure(out: Path, bundles: list[Bundle], rows: list[Row], venvs: Venvs, root: Path = ROOT) -> Row:
     """Installed size, cold start and peak RSS of each bundle and of the monolith; returns the monolith row."""
     workdir = venvs.workdir
-    with Postgres() as url:
+    with postgres() as url:
         base_env = clean_env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=url, PETREL_DRY_RUN="1")
         for bundle, row in zip(bundles, rows):
             bundle_dir = (out / bundle.name).resolve()

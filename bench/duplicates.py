@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
-
-import pgserver  # noqa: E402
 
 from shared.runtime import db  # noqa: E402
 from shared.model.embeddings import HashingEmbedder  # noqa: E402
@@ -31,10 +28,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "duplicates" / "issues.json"
 def main() -> int:
     data = json.loads(FIXTURE.read_text(encoding="utf-8"))
     repository, issues = data["repository"], data["issues"]
-    server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="petrel-eval-")), cleanup_mode="delete")
-    try:
+    with db.throwaway() as server:
         url = server.get_uri()
-        db.migrate(url)
         pool = db.make_pool(url)
         memory = Memory(pool, HashingEmbedder())
         for issue in issues:
@@ -51,8 +46,6 @@ def main() -> int:
             ranks.append(rank)
             per_original[issue["duplicate_of"]].append(rank)
         pool.close()
-    finally:
-        server.cleanup()
 
     def recall(values, k):
         return sum(1 for r in values if r is not None and r <= k) / len(values)

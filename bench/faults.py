@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,10 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import pgserver  # noqa: E402
 import psycopg  # noqa: E402
-from fake_github import FakeGitHub  # noqa: E402
-from fake_openai import FakeOpenAI  # noqa: E402
+from fakes.github import FakeGitHub  # noqa: E402
+from fakes.openai import FakeOpenAI  # noqa: E402
 
 import payloads  # noqa: E402
 from shared.runtime import db  # noqa: E402
@@ -214,33 +212,31 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
 
 
 def main() -> int:
-    server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="petrel-faults-")), cleanup_mode="delete")
-    github = FakeGitHub().start()
-    model = FakeOpenAI().start()
-    model.responder = reviewer
-    github.add_repo(REPO)
-    github.add_token(TOKEN, repos=[REPO])
-    github.add_token(MALLORY, login="mallory", repos=[REPO])
-    results = []
-    try:
-        url = server.get_uri()
-        db.migrate(url)
-        os.environ.update(GITHUB_WEBHOOK_SECRET="faults", DATABASE_URL=url, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                          PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="2",
-                          PETREL_LOG_LEVEL="CRITICAL", PETREL_EMBEDDING_MODEL="offline",
-                          OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-faults", PETREL_MODEL_MAX_RETRIES="0")
-        settings.reset()
-        function._access = function._pool = None
-        for k, (name, inject) in enumerate(SCENARIOS.items()):
-            results.append(run_scenario(url, github, name, inject, offset=100 + k * 1000))
-        results.append(run_review_race(url, github, offset=100 + len(SCENARIOS) * 1000))
-        results.append(run_review_race(url, github, offset=100 + (len(SCENARIOS) + 1) * 1000, forged=True))
-    finally:
-        if function._pool is not None:
-            function._pool.close()
-        github.stop()
-        model.stop()
-        server.cleanup()
+    with db.throwaway() as server:
+        github = FakeGitHub().start()
+        model = FakeOpenAI().start()
+        model.responder = reviewer
+        github.add_repo(REPO)
+        github.add_token(TOKEN, repos=[REPO])
+        github.add_token(MALLORY, login="mallory", repos=[REPO])
+        results = []
+        try:
+            url = server.get_uri()
+            os.environ.update(GITHUB_WEBHOOK_SECRET="faults", DATABASE_URL=url, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
+                              PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="2",
+                              PETREL_LOG_LEVEL="CRITICAL", PETREL_EMBEDDING_MODEL="offline",
+                              OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-faults", PETREL_MODEL_MAX_RETRIES="0")
+            settings.reset()
+            function._access = function._pool = None
+            for k, (name, inject) in enumerate(SCENARIOS.items()):
+                results.append(run_scenario(url, github, name, inject, offset=100 + k * 1000))
+            results.append(run_review_race(url, github, offset=100 + len(SCENARIOS) * 1000))
+            results.append(run_review_race(url, github, offset=100 + (len(SCENARIOS) + 1) * 1000, forged=True))
+        finally:
+            if function._pool is not None:
+                function._pool.close()
+            github.stop()
+            model.stop()
     print("## 10. Faults (`bench/faults.py`)\n")
     print(f"{PER_SCENARIO} command deliveries per scenario (a quarter of them redelivered), 2 workers, the fake GitHub "
           "misbehaving as named; rescheduled jobs are made due at once. The last two rows are "

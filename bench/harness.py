@@ -132,21 +132,6 @@ def tail(path: Path, lines: int = 20) -> str:
 
 # --------------------------------------------------------------------------- Postgres
 
-def start_postgres(directory: Path):
-    """An embedded Postgres 16 with pgvector and Petrel's schema; returns (server, url)."""
-    import pgserver
-    import psycopg
-
-    from shared.runtime import db
-
-    server = pgserver.get_server(directory, cleanup_mode="delete")
-    url = server.get_uri()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    db.migrate(url)
-    return server, url
-
-
 def postgres_version(url: str) -> str:
     """The server version of the Postgres at `url`."""
     import psycopg

@@ -235,8 +235,7 @@ def main() -> int:
             os.environ["XDG_RUNTIME_DIR"] = str(runtime)
         load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
         log("starting embedded Postgres...")
-        server, url = start_postgres(workdir / "pgdata")
-        stack.callback(server.cleanup)
+        url = start_postgres(stack, workdir / "pgdata")
         info = settings(url)
         info["load"] = load
 

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from fake_openai import FakeOpenAI  # noqa: E402
+from fakes.openai import FakeOpenAI  # noqa: E402
 
 from shared import diff  # noqa: E402
 from shared.model import llm

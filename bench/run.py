@@ -57,7 +57,6 @@ from harness import (  # noqa: E402
     percentile,
     postgres_version,
     serve_local,
-    start_postgres,
 )
 from startup import (  # noqa: E402
     COLD_RUNS,
@@ -249,8 +248,9 @@ def main() -> int:
 
         info = machine()
         print("starting embedded Postgres...", file=sys.stderr)
-        server, url = start_postgres(workdir / "pgdata")
-        stack.callback(server.cleanup)
+        from shared.runtime import db
+
+        url = stack.enter_context(db.throwaway(workdir / "pgdata")).get_uri()
         info["postgres"] = postgres_version(url)
 
         print("load...", file=sys.stderr)

@@ -52,6 +52,9 @@ from packaging_report import Row, report
 from venv_check import Venvs, check
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python infra/package.py`: the repository's shared/ is importable
+    sys.path.insert(0, str(ROOT))
+from shared.pipeline.subscriptions import read_subscriptions  # noqa: E402  (the one SUBSCRIBES reader)
 
 # import name -> the distribution (as requirements.txt names it) that provides it
 DISTRIBUTIONS = {
@@ -96,15 +99,6 @@ def distributions_of(third_party: dict[str, set[str]], name: str) -> set[str]:
         if top in PROVIDED_BY and not needed.intersection(PROVIDED_BY[top]):
             needed.add(PROVIDED_BY[top][0])
     return needed
-
-
-def read_subscribes(main_py: Path) -> tuple[str, ...] | None:
-    """The SUBSCRIBES literal of a function (as shared/pipeline/subscriptions.py reads it), or None."""
-    tree = ast.parse(main_py.read_text(encoding="utf-8"), filename=str(main_py))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SUBSCRIBES" for t in node.targets):
-            return tuple(ast.literal_eval(node.value))
-    return None
 
 
 def entry_point(main_py: Path) -> tuple[str, str]:
@@ -159,7 +153,7 @@ def plan(root: Path = ROOT) -> list[Bundle]:
     sources = function_sources(root)
     if not sources:
         raise PackagingError(f"no functions/*/main.py under {root}")
-    routes = {p.parent.name: s for p in sources if (s := read_subscribes(p)) is not None}
+    routes = {p.parent.name: s for p in sources if (s := read_subscriptions(p)) is not None}
     bundles = []
     for main_py in sources:
         name = main_py.parent.name
@@ -188,7 +182,7 @@ def plan(root: Path = ROOT) -> list[Bundle]:
             name=name, source=main_py, target=target, signature=signature, shared=shared, data=data,
             routes=dict(routes) if f"{SHARED}/pipeline/subscriptions.py" in shared else {},
             distributions=[re.match(r"[A-Za-z0-9._-]+(\[[^\]]*\])?", line).group(0) for line in requirements],
-            requirements=requirements, subscribes=read_subscribes(main_py),
+            requirements=requirements, subscribes=read_subscriptions(main_py),
         ))
     return bundles
 

@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -27,15 +26,8 @@ SECRET = "test-webhook-secret"
 @pytest.fixture(scope="session")
 def pg_server():
     """One embedded Postgres 16 + pgvector for the whole run, deleted afterwards."""
-    import pgserver
-
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="petrel-xdg-"))
-    data = Path(tempfile.mkdtemp(prefix="petrel-pg-"))
-    server = pgserver.get_server(data, cleanup_mode="delete")
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    yield server
-    server.cleanup()
+    with db.throwaway(migrated=False) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ database, or the embedded one under RUNNER_TEMP as on a runner without DATABASE_
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,13 +18,14 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from fake_github import FakeGitHub
-from fake_openai import FakeOpenAI
+from fakes.github import FakeGitHub
+from fakes.openai import FakeOpenAI
 from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
 import payloads
 from shared.github import markers
+from shared.pipeline.worker import load_function
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghs_" + "a" * 36  # what a workflow's GITHUB_TOKEN looks like
@@ -34,10 +34,7 @@ TIMEOUT = 90
 
 
 def _commands_help() -> str:
-    spec = importlib.util.spec_from_file_location("commands_for_action", ROOT / "functions" / "commands" / "main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.HELP
+    return load_function("commands", module_name="commands_for_action").HELP
 
 
 @pytest.fixture

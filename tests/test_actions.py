@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from github import Auth, Github
 
 from shared.github import actions

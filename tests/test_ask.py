@@ -13,8 +13,8 @@ import sys
 
 import pytest
 from conftest import ROOT
-from fake_github import FakeGitHub
-from fake_openai import FakeOpenAI
+from fakes.github import FakeGitHub
+from fakes.openai import FakeOpenAI
 from github import Auth, Github
 from gitrepo import commit, diff, init
 from test_review import SERVICE, edited_service

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from conftest import ROOT
-from fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 from gitrepo import commit, git, init
 from test_review import SERVICE, edited_service, reviewer
 

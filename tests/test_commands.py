@@ -7,14 +7,13 @@ key: the recorded payloads have none, so tests/payloads.py derives them (see its
 from __future__ import annotations
 
 import copy
-import importlib.util
 import logging
 
 import psycopg
 import pytest
 from conftest import ROOT, close_process_pools, signed
-from fake_github import FakeGitHub
-from fake_openai import FakeOpenAI
+from fakes.github import FakeGitHub
+from fakes.openai import FakeOpenAI
 from functions_framework import create_app
 from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
@@ -25,14 +24,12 @@ from shared.github import markers
 from shared import context as function_module
 from shared.model import llm
 from shared.runtime.db import make_pool
-from shared.pipeline.worker import Worker, load_handler
+from shared.pipeline.worker import Worker, load_function, load_handler
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "c" * 36
 WEBHOOK = str(ROOT / "functions" / "webhook" / "main.py")
-spec = importlib.util.spec_from_file_location("commands_module", ROOT / "functions" / "commands" / "main.py")
-commands = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(commands)
+commands = load_function("commands", module_name="commands_module")
 
 
 @pytest.fixture

@@ -210,7 +210,7 @@ def test_real_diffs_parse_with_their_git_counts(name):
 def test_every_line_offered_to_the_model_is_one_github_accepts(name):
     """Cross-check with the fake GitHub's own, independent diff parser: a comment on any line
     Petrel numbers for the model must be accepted (RIGHT side), and no other line is numbered."""
-    from fake_github import parse_diff
+    from fakes.diff import parse_diff
 
     text = (DIFFS / name).read_bytes().decode("utf-8", errors="replace")
     theirs = {f.filename: f for f in parse_diff(text)}

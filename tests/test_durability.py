@@ -14,7 +14,7 @@ import time
 import psycopg
 import pytest
 from conftest import ROOT, close_process_pools, count, free_port, jobs_of, signed
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from werkzeug.serving import make_server
 
 import payloads

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from fake_openai import FakeOpenAI, embedding_vector
+from fakes.openai import FakeOpenAI, embedding_vector
 
 from shared.runtime import settings
 from shared.runtime.scope import RetryLater

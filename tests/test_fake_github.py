@@ -1,4 +1,4 @@
-"""Tests for tests/fake_github.py, driven through the real PyGithub client."""
+"""Tests for tests/fakes/ (the fake GitHub), driven through the real PyGithub client."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, BadCredentialsException, Github, GithubException, GithubIntegration, UnknownObjectException
 from jwt.api_jws import PyJWS
 
-from tests.fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 
 APP_ID = 4242
 INSTALLATION = 7

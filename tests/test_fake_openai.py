@@ -1,4 +1,4 @@
-"""Tests for tests/fake_openai.py, driven through the real ``openai`` client (and raw HTTP)."""
+"""Tests for tests/fakes/openai.py, driven through the real ``openai`` client (and raw HTTP)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pydantic
 import pytest
 from openai import OpenAI
 
-from tests.fake_openai import DEFAULT_EMBEDDING_DIMENSIONS, FakeOpenAI, embedding_vector
+from fakes.openai import DEFAULT_EMBEDDING_DIMENSIONS, FakeOpenAI, embedding_vector
 
 MODEL = "gpt-test"
 MSGS = [{"role": "user", "content": "hello"}]

@@ -7,7 +7,6 @@ real on the fake GitHub server with a single token.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -19,9 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import ROOT, free_port, wait_for_port
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 
 import payloads
+from shared.pipeline.worker import load_function
 
 FUNCTIONS_FRAMEWORK = str(Path(sys.executable).parent / "functions-framework")
 START_TIMEOUT = 30.0
@@ -54,10 +54,7 @@ CASES = [(function, event, index, payload)
 
 
 def _help_text() -> str:
-    spec = importlib.util.spec_from_file_location("commands_main_for_ff_tests", ROOT / "functions" / "commands" / "main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.HELP
+    return load_function("commands", module_name="commands_main_for_ff_tests").HELP
 
 
 HELP = _help_text()

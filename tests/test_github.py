@@ -9,7 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from github import BadCredentialsException, GithubException
 
 from shared.github import actions

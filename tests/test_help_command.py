@@ -5,30 +5,26 @@ GitHub is the fake server (real HTTP, real PyGithub, real App token flow); Postg
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 
 import pytest
 from conftest import ROOT, jobs_of, signed
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from functions_framework import create_app
 
 import payloads
 from shared import context as function_module
 from shared.pipeline import queue
 from shared.runtime.db import make_pool
-from shared.pipeline.worker import Worker, cloudevent_for, load_handler
+from shared.pipeline.worker import Worker, cloudevent_for, load_function, load_handler
 
 REPO = "Codertocat/Hello-World"
 WEBHOOK = str(ROOT / "functions" / "webhook" / "main.py")
 
 
 def _commands_module():
-    spec = importlib.util.spec_from_file_location("commands_under_test", ROOT / "functions" / "commands" / "main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_function("commands", module_name="commands_under_test")
 
 
 commands = _commands_module()

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 from conftest import ROOT, close_process_pools, signed
-from fake_github import FakeGitHub
-from fake_openai import FakeOpenAI
+from fakes.github import FakeGitHub
+from fakes.openai import FakeOpenAI
 from functions_framework import create_app
 
 import payloads

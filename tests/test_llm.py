@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 
 from shared.runtime import scope as context
 from shared.model import llm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 
 from shared.runtime import settings
 from shared.runtime.db import make_pool

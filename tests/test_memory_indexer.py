@@ -6,7 +6,7 @@ import copy
 
 import psycopg
 import pytest
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 
 import payloads
 from shared import context as function_module

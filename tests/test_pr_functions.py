@@ -12,8 +12,8 @@ import logging
 import psycopg
 import pytest
 from conftest import ROOT, close_process_pools, signed
-from fake_github import FakeGitHub
-from fake_openai import FakeOpenAI
+from fakes.github import FakeGitHub
+from fakes.openai import FakeOpenAI
 from functions_framework import create_app
 from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer

@@ -21,7 +21,7 @@ from functions_framework import create_app
 from test_functions_framework import HELP, REPO, TOKEN, FunctionServer, HTTP
 
 import payloads
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from shared.pipeline import events
 from shared.pipeline import forward as pubsub_module
 from shared.runtime import settings

@@ -8,7 +8,7 @@ the diff gives, and paths must be GitHub's own, whatever the patch text says.
 from __future__ import annotations
 
 import pytest
-from fake_github import FakeGitHub
+from fakes.github import FakeGitHub
 from github import Auth, Github
 from test_fake_github import BASE_SHA, DIFF, HEAD_SHA, NEW_HEAD, SECOND_DIFF
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 from gitrepo import commit, git, init
 
 from shared import diff

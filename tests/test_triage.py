@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 
 import payloads
 from shared.github import actions

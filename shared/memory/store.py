@@ -18,10 +18,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
 from psycopg import sql
 from psycopg_pool import ConnectionPool
+
+from shared.model.embeddings import Embedder
 
 log = logging.getLogger("petrel.memory")
 
@@ -31,13 +33,6 @@ EXACT_BELOW = 20_000     # rows of one repository and model under which search i
 EF_SEARCH = 200          # HNSW candidate list when the index is used (filtering happens after it)
 TEXT_TERMS = 16          # words of a query given to full-text search
 KINDS = ("file", "issue", "pull_request", "comment", "feedback")
-
-
-class Embedder(Protocol):
-    name: str
-    dimension: int
-
-    def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
 @dataclass(frozen=True)

@@ -173,14 +173,14 @@ def command_retry(args) -> int:
 def command_plan(args) -> int:
     """Run one function's planner on a saved payload and print the plan (nothing is sent)."""
     from shared.pipeline import events
-    from shared.pipeline.worker import load_handler
+    from shared.pipeline.worker import load_function
 
     payload = json.loads(Path(args.payload).read_text(encoding="utf-8"))
     event, _, action = args.event.partition(".")
     if action and "action" not in payload:
         payload["action"] = action
     delivery = events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": "local-plan"}, json.dumps(payload).encode())
-    module = sys.modules[load_handler(args.function).__module__]
+    module = load_function(args.function)
     for step in module.plan(delivery):
         print(step.describe())
     return 0

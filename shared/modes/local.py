@@ -9,8 +9,6 @@ The workers call the same entry points in-process with the same CloudEvents.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import logging
 import threading
 
@@ -22,24 +20,15 @@ from werkzeug.serving import make_server
 from shared.pipeline import queue
 from shared.pipeline import subscriptions
 from shared.runtime.scope import RetryLater
-from shared.pipeline.subscriptions import FUNCTIONS_DIR
-from shared.pipeline.worker import Worker, listen, load_handler
+from shared.pipeline.worker import Worker, listen, load_function, load_handler
 
 log = logging.getLogger("petrel.local")
-
-
-def load_webhook():
-    spec = importlib.util.spec_from_file_location("petrel_functions.webhook", FUNCTIONS_DIR / "webhook" / "main.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # findable, so whoever stops the app can close its pool
-    spec.loader.exec_module(module)
-    return module.webhook
 
 
 def create_app(handlers: dict, pool) -> flask.Flask:
     """The Flask app serving the webhook and every function."""
     app = flask.Flask("petrel")
-    webhook = load_webhook()
+    webhook = load_function("webhook").webhook
 
     @app.route("/webhook", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def receive():

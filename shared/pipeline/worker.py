@@ -13,10 +13,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 import threading
 import time
 import traceback
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, Mapping
 
 import psycopg
@@ -35,13 +37,22 @@ log = logging.getLogger("petrel.worker")
 Handler = Callable[[CloudEvent], object]
 
 
+def load_function(name: str, functions_dir: Path = FUNCTIONS_DIR, *, module_name: str | None = None) -> ModuleType:
+    """Import `functions/<name>/main.py` afresh, as `petrel_functions.<name>` (or `module_name`,
+    for a copy of its own), and return the module. Function folders are not packages, so they are
+    loaded by path; the module is registered in `sys.modules`, so that whoever stops the app can
+    find it (to close its pool) and what it defines can be found by its module's name."""
+    spec = importlib.util.spec_from_file_location(module_name or f"petrel_functions.{name}",
+                                                  functions_dir / name / "main.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_handler(name: str, functions_dir: Path = FUNCTIONS_DIR) -> Handler:
     """Import `functions/<name>/main.py` and return its `handle` entry point."""
-    path = functions_dir / name / "main.py"
-    spec = importlib.util.spec_from_file_location(f"petrel_functions.{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handle
+    return load_function(name, functions_dir).handle
 
 
 def cloudevent_for(delivery: events.Delivery) -> CloudEvent:

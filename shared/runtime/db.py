@@ -6,10 +6,13 @@ Migrations are plain SQL files in `shared/runtime/migrations/`, applied in order
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
 import threading
 from pathlib import Path
+from typing import Any, Iterator
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -138,3 +141,25 @@ def migrate(url: str) -> list[str]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
     return applied
+
+
+@contextlib.contextmanager
+def throwaway(directory: Path | None = None, *, migrated: bool = True) -> Iterator[Any]:
+    """A temporary embedded Postgres 16 with pgvector, for tests and benchmarks: yields the pgserver
+    server (its URL is `server.get_uri()`), with Petrel's migrations applied unless `migrated` is
+    false, and deletes it and its data (`directory`, a new temporary one by default) on exit."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):  # pgserver asks platformdirs for one
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="petrel-xdg-")
+    import pgserver  # heavy only when used; deployed functions never call this
+
+    data = directory if directory is not None else Path(tempfile.mkdtemp(prefix="petrel-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="delete")
+    try:
+        url = server.get_uri()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        if migrated:
+            migrate(url)
+        yield server
+    finally:
+        server.cleanup()

@@ -17,150 +17,53 @@ status codes and error shape ``{"error": {"message", "type", "param", "code"}}``
 every request, and injects faults: ``fail`` (any status, e.g. 429 with ``retry-after``),
 ``hang`` (late answers, for client timeouts) and ``malformed`` (200 with a non-JSON body).
 
-Only the standard library is used.
+Only the standard library is used; the HTTP server is `fakes.server`'s, shared with the fake GitHub.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import http.server
-import itertools
 import json as _json
-import math
 import secrets
-import socket
 import struct
-import threading
 import time
 import traceback
 import urllib.parse
-from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any, Callable
 
-__all__ = ["FakeOpenAI", "DEFAULT_MODELS", "DEFAULT_EMBEDDING_DIMENSIONS"]
-
-CHAT_PATH = "/v1/chat/completions"
-EMBEDDINGS_PATH = "/v1/embeddings"
-MODELS_PATH = "/v1/models"
-DEFAULT_MODELS = ("gpt-4o-mini", "text-embedding-3-small")
-DEFAULT_EMBEDDING_DIMENSIONS = 64
-MAX_EMBEDDING_DIMENSIONS = 4096
-NO_KEY_MESSAGE = (
-    "You didn't provide an API key. You need to provide your API key in an Authorization header using "
-    "Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if "
-    "you're accessing the API from your browser and are prompted for a username and password. You can "
-    "obtain an API key from https://platform.openai.com/account/api-keys."
+from fakes.completions import (
+    _Fault,
+    _Injection,
+    BAD_JSON_MESSAGE,
+    CHAT_PATH,
+    DEFAULT_EMBEDDING_DIMENSIONS,
+    DEFAULT_MODELS,
+    EMBEDDINGS_PATH,
+    MALFORMED_BODY,
+    MAX_EMBEDDING_DIMENSIONS,
+    MODELS_PATH,
+    NO_KEY_MESSAGE,
+    _HTTPError,
+    _NOTHING,
+    _bad_request,
+    _content_chars,
+    _default_fault_body,
+    _error,
+    _normalise_spec,
+    _responder_spec,
+    _tokens,
+    _wants_json,
+    embedding_vector,
 )
-BAD_JSON_MESSAGE = (
-    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
-    "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you "
-    "have trouble figuring out how to fix this, please contact us through our help center at "
-    "help.openai.com.)"
-)
-MALFORMED_BODY = b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"index": 0, "mess'
-_REPLY_KEYS = frozenset({"content", "json", "tool_calls", "usage", "finish_reason", "model"})
-_NOTHING = object()
+from fakes.server import Answer, FakeServer, headers_out, take
 
+__all__ = ["FakeOpenAI", "DEFAULT_MODELS", "DEFAULT_EMBEDDING_DIMENSIONS", "embedding_vector"]
 
-def _error(message: str, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None):
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-class _HTTPError(Exception):
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None):
-        super().__init__(status, body)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
-def _bad_request(message: str, param: str | None = None, code: str | None = None) -> _HTTPError:
-    return _HTTPError(400, _error(message, "invalid_request_error", param, code))
-
-
-def _default_fault_body(status: int) -> dict[str, Any]:
-    if status == 400:
-        return _error("Bad request (injected by FakeOpenAI).")
-    if status == 401:
-        return _error("Incorrect API key provided: sk-****. You can find your API key at "
-                      "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
-    if status == 403:
-        return _error("You are not allowed to sample from this model", code="model_not_allowed")
-    if status == 404:
-        return _error("The model does not exist or you do not have access to it.", code="model_not_found")
-    if status == 429:
-        return _error("Rate limit reached for requests. Please try again later.", "requests", None,
-                      "rate_limit_exceeded")
-    if status == 503:
-        return _error("The engine is currently overloaded, please try again later.", "server_error")
-    if status >= 500:
-        return _error("The server had an error while processing your request. Sorry about that!", "server_error")
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    return _error(phrase)
-
-
-def _tokens(chars: int, *, minimum: int = 0) -> int:
-    return max(minimum, math.ceil(chars / 4))
-
-
-def _content_chars(content: Any) -> int:
-    """Characters of a message ``content``: a string, or a list of parts (text parts counted)."""
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        total = 0
-        for part in content:
-            if isinstance(part, str):
-                total += len(part)
-            elif isinstance(part, dict) and isinstance(part.get("text"), str):
-                total += len(part["text"])
-        return total
-    return 0
-
-
-def _wants_json(body: dict[str, Any]) -> bool:
-    rf = body.get("response_format")
-    return isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema")
-
-
-def embedding_vector(text: str, dimensions: int = DEFAULT_EMBEDDING_DIMENSIONS) -> list[float]:
-    """The fake's deterministic unit vector for ``text`` (float32-exact values): a pure function
-    of the text and the dimension count, so tests can compute expected vectors themselves."""
-    raw = b""
-    for block in itertools.count():
-        if len(raw) >= 4 * dimensions:
-            break
-        raw += hashlib.sha256(f"{block}:{text}".encode()).digest()
-    ints = struct.unpack(f"<{dimensions}I", raw[: 4 * dimensions])
-    values = [(i / 0xFFFFFFFF) * 2.0 - 1.0 for i in ints]
-    norm = math.sqrt(sum(v * v for v in values)) or 1.0
-    # round-trip through float32 so the "float" and "base64" encodings give identical numbers
-    packed = struct.pack(f"<{dimensions}f", *(v / norm for v in values))
-    return list(struct.unpack(f"<{dimensions}f", packed))
-
-
-@dataclass
-class _Fault:
-    path: str | None  # None = any path
-    status: int
-    remaining: int
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass
-class _Injection:  # hang / malformed
-    path: str | None
-    remaining: int
-    seconds: float = 0.0
-    body: bytes = MALFORMED_BODY
-    content_type: str = "application/json"
-
-
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
     """A fake OpenAI-compatible server; see the module docstring."""
+
+    thread_name = "fake-openai"
+    server_version = "fake-openai"
 
     def __init__(
         self,
@@ -177,61 +80,34 @@ class FakeOpenAI:
         self.supports_json_mode = supports_json_mode
         self.api_key = api_key
         self.models = list(models)
-        self.url = ""
+        super().__init__()
         self.requests: list[dict[str, Any]] = []
         self.responder: Callable[[dict], dict | str | None] | None = None
-        self._lock = threading.Lock()
         self._script: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
         self._hangs: list[_Injection] = []
         self._malformed: list[_Injection] = []
         self._created = int(time.time())
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._conns: set[socket.socket] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "FakeOpenAI":
-        if self._server is not None:
-            return self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.fake = self
-        server = _Server(("127.0.0.1", 0), Handler)
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-            self._conns.clear()
-        for conn in conns:  # close kept-alive connections so nothing is served after stop()
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakeOpenAI":
-        return self.start()
+        """Stop serving and close every kept-alive connection."""
+        self._stop_serving()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    def _answer(self, method: str, target: str, headers: Any, raw_body: bytes) -> Answer:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            status, payload, extra, delay, raw, content_type = self._handle(method, target, lowered, raw_body)
+        except Exception:  # a bug in the fake: answer 500 with the traceback rather than hang or print
+            status, extra, delay, raw, content_type = 500, {}, 0.0, None, None
+            payload = _error("fake_openai crashed:\n" + traceback.format_exc(), "server_error")
+        data = raw if raw is not None else _json.dumps(payload).encode()
+        fixed = [("x-request-id", f"req_{secrets.token_hex(16)}"), ("openai-processing-ms", "1")]
+        return status, headers_out(content_type or "application/json", fixed + list(extra.items())), data, delay
 
     # ------------------------------------------------------------------ scripting
 
@@ -321,12 +197,7 @@ class FakeOpenAI:
 
     @staticmethod
     def _take(queue: list, path: str) -> Any:
-        for item in queue:
-            if item.remaining > 0 and (item.path is None or item.path == path):
-                item.remaining -= 1
-                queue[:] = [i for i in queue if i.remaining > 0]
-                return item
-        return None
+        return take(queue, lambda item: item.path is None or item.path == path)
 
     def _handle(self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes):
         """Returns (status, payload, extra headers, delay seconds, raw body or None, content type)."""
@@ -519,102 +390,3 @@ class FakeOpenAI:
 
     def _model(self, model_id: str) -> dict[str, Any]:
         return {"id": model_id, "object": "model", "created": self._created, "owned_by": "fake-openai"}
-
-
-def _responder_spec(result: Any) -> dict[str, Any]:
-    if result is None:
-        return {}
-    if isinstance(result, str):
-        return {"content": result}
-    if isinstance(result, dict):
-        unknown = set(result) - _REPLY_KEYS
-        if unknown:
-            raise ValueError(f"responder returned unknown keys {sorted(unknown)}; allowed: {sorted(_REPLY_KEYS)}")
-        return result
-    raise TypeError(f"responder must return a dict, a str or None, not {type(result).__name__}")
-
-
-def _normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    content = spec.get("content")
-    if spec.get("json") is not None:
-        if content is not None:
-            raise ValueError("give content or json, not both")
-        content = _json.dumps(spec["json"])
-    if content is not None and not isinstance(content, str):
-        raise TypeError(f"content must be a str, not {type(content).__name__}")
-    calls = None
-    if spec.get("tool_calls"):
-        calls = []
-        for call in spec["tool_calls"]:
-            if "name" not in call:
-                raise ValueError(f"a tool call needs a name: {call!r}")
-            args = call.get("arguments", {})
-            calls.append({
-                "id": call.get("id") or f"call_{secrets.token_hex(12)}",
-                "type": "function",
-                "function": {"name": call["name"], "arguments": args if isinstance(args, str) else _json.dumps(args)},
-            })
-    return {"content": content, "tool_calls": calls, "usage": spec.get("usage"),
-            "finish_reason": spec.get("finish_reason"), "model": spec.get("model")}
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the default backlog of 5 drops SYNs under concurrent connects (1 s retransmit)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:  # quiet (client resets etc.)
-        pass
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    fake: FakeOpenAI
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16  # headers and body go out in one write (flushed after each request)
-    disable_nagle_algorithm = True
-    server_version = "fake-openai"
-    sys_version = ""
-
-    def setup(self) -> None:
-        super().setup()
-        with self.fake._lock:
-            self.fake._conns.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.fake._lock:
-                self.fake._conns.discard(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def log_error(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length > 0 else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, payload, extra, delay, raw, content_type = self.fake._handle(
-                self.command, self.path, headers, raw_body)
-        except Exception:  # a bug in the fake: answer 500 with the traceback rather than hang or print
-            status, extra, delay, raw, content_type = 500, {}, 0.0, None, None
-            payload = _error("fake_openai crashed:\n" + traceback.format_exc(), "server_error")
-        if delay:  # the request was handled; only the answer is late (a client may give up meanwhile)
-            time.sleep(delay)
-        data = raw if raw is not None else _json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type or "application/json")
-        self.send_header("x-request-id", f"req_{secrets.token_hex(16)}")
-        self.send_header("openai-processing-ms", "1")
-        for k, v in extra.items():
-            if k.lower() not in ("content-type", "content-length"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
