@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 # pgserver asks platformdirs for a runtime dir; give it one where XDG_RUNTIME_DIR is unset
 export XDG_RUNTIME_DIR ?= /tmp/petrel-runtime-$(shell id -u)
 
-.PHONY: install run test bench status retry clean package manifests
+.PHONY: install run test lint format bench status retry clean package manifests
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: install
 	$(PY) bench/run.py
