@@ -78,6 +78,7 @@ class UpsertComment:
     body: str
 
     def describe(self) -> str:
+        """One line saying what this action does, for logs and dry runs."""
         return f"upsert comment [{self.key}] on {self.repository}#{self.issue_number}: {self.body[:80]!r}"
 
 
@@ -95,6 +96,7 @@ class React:
             raise ValueError(f"unknown reaction {self.content!r}")
 
     def describe(self) -> str:
+        """One line saying what this action does, for logs and dry runs."""
         kind = "review comment" if self.review_comment else "comment"
         return f"react {self.content} on {kind} {self.comment_id} in {self.repository}"
 
@@ -108,11 +110,13 @@ class AddLabels:
     labels: tuple[str, ...]
 
     def describe(self) -> str:
+        """One line saying what this action does, for logs and dry runs."""
         return f"add labels {', '.join(self.labels)} to {self.repository}#{self.issue_number}"
 
 
 @dataclass(frozen=True)
 class ReviewComment:
+    """One inline comment of a review: a line of a file, on the new (RIGHT) or old (LEFT) side."""
     path: str
     line: int
     body: str
@@ -131,6 +135,7 @@ class PostReview:
     comments: tuple[ReviewComment, ...] = field(default_factory=tuple)
 
     def describe(self) -> str:
+        """One line saying what this action does, for logs and dry runs."""
         return (f"post review [{self.key}] on {self.repository}#{self.pull_number} at {self.commit_sha[:7]} "
                 f"with {len(self.comments)} inline comments")
 
@@ -145,6 +150,7 @@ class UpdateDescription:
     text: str
 
     def describe(self) -> str:
+        """One line saying what this action does, for logs and dry runs."""
         return f"update the [{self.key}] section of {self.repository}#{self.pull_number}'s description"
 
 
@@ -159,6 +165,7 @@ class ReplyInThread:
     body: str
 
     def describe(self) -> str:
+        """One line saying what this action does, for logs and dry runs."""
         return f"reply [{self.key}] in the review thread of comment {self.comment_id} on {self.repository}#{self.pull_number}"
 
 

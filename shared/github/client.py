@@ -100,12 +100,14 @@ class GitHubRetry(Retry):
         self.wait = 0.0
 
     def new(self, **kwargs):
+        """A copy for the next attempt (urllib3 makes one per retry), keeping `max_wait` and `refetch`."""
         retry = super().new(**kwargs)
         retry.max_wait = self.max_wait
         retry.refetch = self.refetch
         return retry
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        """Decide whether and when to send a failed request again (a write that may have reached GitHub: never)."""
         context.check(f"{method} {_path(url)} again")  # no retry once the job must stop
         if response is not None:
             if response.status in (403, 429):
@@ -144,6 +146,7 @@ class GitHubRetry(Retry):
     pause = staticmethod(time.sleep)  # tests record the waits instead of sleeping
 
     def sleep(self, response=None):
+        """Wait before the next attempt: as long as a rate limit asked, else the usual backoff."""
         if self.wait:
             self.pause(self.wait)
         else:
@@ -208,6 +211,7 @@ class Installations:
         return self.token(installation_id)
 
     def token(self, installation_id: int) -> str:
+        """An installation token for `installation_id`, fetched once and reused until shortly before it expires."""
         cached = self._tokens.get(installation_id)
         if self._fresh(cached):
             return cached.value
@@ -238,6 +242,7 @@ class WriteSpacing:
         self._lock = threading.Lock()
 
     def wait(self, key: object) -> None:
+        """Sleep until this writer's slot for `key` comes, booking the next one."""
         with self._lock:  # each writer books the next free slot, then sleeps until it
             now = self._clock()
             slot = max(now, self._next.get(key, 0.0))
@@ -334,6 +339,7 @@ class GitHubAccess:
         )
 
     def before_write(self, installation_id: int | None) -> None:
+        """Called before each write: stop if the job must stop, then keep the installation's writes spaced."""
         context.check("a write to GitHub")
         self.spacing.wait(installation_id)
 

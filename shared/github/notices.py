@@ -22,6 +22,7 @@ MODEL_UNAVAILABLE = "Petrel could not {work}: {reason}."
 
 
 def config_error(repository: str, number: int, loaded: LoadedConfig) -> list[UpsertComment]:
+    """The comment saying the repository's configuration is unusable, or nothing when it loaded fine."""
     if not loaded.error:
         return []
     body = CONFIG_ERROR.format(error=loaded.error)

@@ -41,6 +41,7 @@ PAST_FILE_LIMIT = "past GitHub's 3,000-file limit: GitHub does not list them, so
 
 @dataclass(frozen=True)
 class PullInfo:
+    """What Petrel needs to know about a pull request, apart from its diff."""
     repository: str
     number: int
     title: str
@@ -56,6 +57,7 @@ class PullInfo:
 
 @dataclass(frozen=True)
 class PostedFinding:
+    """A review comment Petrel already posted on the pull request, with the 👍 and 👎 of people who may steer Petrel."""
     path: str
     line: int | None
     body: str
@@ -65,11 +67,17 @@ class PostedFinding:
 
 
 class PullSource(Protocol):
-    def info(self) -> PullInfo: ...
-    def changes(self) -> diff.Changes: ...
-    def changes_since(self, old_head: str) -> list[diff.FileDiff] | None: ...
-    def posted_findings(self) -> list[PostedFinding]: ...
-    def config(self) -> repo_config.LoadedConfig: ...
+    """Where a pull request comes from: GitHub (GitHubPull) or a local git repository (LocalPull)."""
+    def info(self) -> PullInfo:
+        """The pull request's title, author, labels and head and base commits."""
+    def changes(self) -> diff.Changes:
+        """The pull request's changes, base to head."""
+    def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
+        """The files changed since `old_head`, or None when that is unknown (a force-push, too large a comparison)."""
+    def posted_findings(self) -> list[PostedFinding]:
+        """The review comments Petrel has already posted on this pull request."""
+    def config(self) -> repo_config.LoadedConfig:
+        """The repository's Petrel configuration (see `repo_config.load`)."""
 
 
 def info_from_payload(repository: str, pull: dict) -> PullInfo:
@@ -109,6 +117,7 @@ class GitHubPull:
         return data
 
     def info(self) -> PullInfo:
+        """The pull request's PullInfo, read from GitHub once."""
         if self._info is None:
             self._info = info_from_payload(self.repository, self._get(f"/repos/{self.repository}/pulls/{self.number}"))
         return self._info
@@ -153,6 +162,7 @@ class GitHubPull:
         return [file_from_github(entry) for entry in entries]
 
     def posted_findings(self) -> list[PostedFinding]:
+        """Petrel's review comments on this pull request, with their votes, read from GitHub once."""
         if getattr(self, "_posted", None) is None:
             self._posted = self._read_posted_findings()
         return self._posted
@@ -189,6 +199,7 @@ class GitHubPull:
         return votes["+1"], votes["-1"]
 
     def config(self) -> repo_config.LoadedConfig:
+        """The repository's Petrel configuration, read through this installation's client."""
         return repo_config.load(contents_fetcher(self.client), self.repository)
 
 
@@ -268,31 +279,38 @@ class LocalPull:
         return result.stdout.decode("utf-8", errors="replace")
 
     def info(self) -> PullInfo:
+        """A PullInfo for the range: the title defaults to the head commit's subject."""
         head = self._git("rev-parse", self.head).strip()
         base = self._git("merge-base", self.base, self.head).strip()
         title = self.title or self._git("log", "-1", "--format=%s", head).strip()
         return PullInfo(self.repository, self.number, title, self.body, False, (), "local", False, head, base, self.base)
 
     def diff(self) -> str:
+        """The unified diff from the merge base to head, as `git diff base...head` gives it."""
         return self._git("diff", "--find-renames", f"{self.base}...{self.head}")
 
     def diff_since(self, old_head: str) -> str | None:
+        """The diff from `old_head` to head, or None when `old_head` is not an ancestor of head."""
         if subprocess.run(["git", "-C", str(self.path), "merge-base", "--is-ancestor", old_head, self.head],
                           capture_output=True).returncode != 0:
             return None
         return self._git("diff", "--find-renames", f"{old_head}..{self.head}")
 
     def changes(self) -> diff.Changes:
+        """The range's changes, parsed from `diff()`."""
         return diff.Changes(diff.parse(self.diff()))
 
     def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
+        """The files changed since `old_head`, or None when `old_head` is not an ancestor of head."""
         since = self.diff_since(old_head)
         return None if since is None else diff.parse(since)
 
     def posted_findings(self) -> list[PostedFinding]:
+        """Nothing: a local range has no comments."""
         return []
 
     def config(self) -> repo_config.LoadedConfig:
+        """The configuration as committed at the base (only this repository's own file is found)."""
         def fetch(repository: str, path: str):
             if repository != self.repository:
                 return None

@@ -58,9 +58,11 @@ class Lines:
             self.ends.append(self.ends[-1] + len(line) + 1)
 
     def line(self, i: int) -> str:
+        """Line `i` (counted from 1)."""
         return self.lines[i - 1]
 
     def blank(self, i: int) -> bool:
+        """Whether line `i` (counted from 1) holds only whitespace."""
         return not self.lines[i - 1].strip()
 
     def size(self, start: int, end: int) -> int:
@@ -68,6 +70,7 @@ class Lines:
         return self.ends[end] - self.ends[start - 1] - 1
 
     def text(self, start: int, end: int) -> str:
+        """Lines start..end (counted from 1, inclusive) joined by newlines."""
         return "\n".join(self.lines[start - 1:end])
 
     def trim(self, span: Span) -> Span | None:

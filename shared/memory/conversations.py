@@ -15,11 +15,13 @@ Summarizer = Callable[[str], str]
 
 
 class Conversations:
+    """The stored conversations of every thread, over one connection pool."""
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
 
     def add(self, repository: str, number: int, thread: str, role: str, content: str, author: str | None = None,
             delivery_id: str | None = None) -> None:
+        """Store one turn of a thread; a turn already stored for the same delivery and role is kept as it was."""
         with self.pool.connection() as conn:
             conn.execute(
                 """INSERT INTO messages (repository, number, thread, role, author, content, delivery_id)

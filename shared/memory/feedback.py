@@ -27,6 +27,7 @@ def finding_text(body: str) -> str:
 
 
 class Feedback:
+    """People's verdicts on Petrel's comments in one repository, kept in memory so rejected findings stay unsaid."""
     def __init__(self, memory: Memory, repository: str, installation_id: int | None = None):
         self.memory = memory
         self.repository = repository

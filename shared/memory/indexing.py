@@ -28,6 +28,7 @@ MAX_COMMENTS = 50           # comments read per issue or pull request
 
 @dataclass
 class IndexReport:
+    """What one indexing run did: sources indexed, unchanged, deleted and skipped (with why), and chunks stored."""
     indexed: list[str] = field(default_factory=list)
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
@@ -49,6 +50,7 @@ def wanted_file(path: str, size: int, config: Config) -> str | None:
 
 
 def file_documents(repository: str, path: str, text: str, sha: str, installation_id: int | None) -> list[Document]:
+    """The documents of one file: one per chunk, with its lines, at blob `sha`."""
     return [Document(repository, "file", path, chunk.title, chunk.text, chunk=n, version=sha,
                      installation_id=installation_id, start_line=chunk.start_line, end_line=chunk.end_line)
             for n, chunk in enumerate(chunking.chunk_file(path, text))]

@@ -37,6 +37,7 @@ KINDS = ("file", "issue", "pull_request", "comment", "feedback")
 
 @dataclass(frozen=True)
 class Document:
+    """One chunk of a source (a file, an issue, a pull request, a comment, a feedback), as stored in memory."""
     repository: str
     kind: str
     source: str
@@ -51,11 +52,13 @@ class Document:
     end_line: int | None = None
 
     def text_for_embedding(self) -> str:
+        """The text that is embedded: the title, if any, then the body."""
         return f"{self.title}\n{self.body}" if self.title else self.body
 
 
 @dataclass(frozen=True)
 class Hit:
+    """A document found by a search, with its fusion score and (when the vector search found it) its similarity."""
     kind: str
     source: str
     chunk: int
@@ -75,6 +78,7 @@ def _vector(values: list[float]) -> str:
 
 
 def index_name(model: str, dimension: int) -> str:
+    """The name of the HNSW index for vectors of `model` at `dimension` (one index per embedder)."""
     return f"documents_hnsw_{hashlib.sha1(f'{model}:{dimension}'.encode()).hexdigest()[:12]}"
 
 
@@ -122,15 +126,18 @@ class Memory:
         return len(documents)
 
     def delete_source(self, repository: str, kind: str, source: str) -> int:
+        """Delete every chunk of one source (e.g. a deleted file); returns the rows deleted."""
         with self.pool.connection() as conn:
             return conn.execute("DELETE FROM documents WHERE repository = %s AND kind = %s AND source = %s",
                                 (repository, kind, source)).rowcount
 
     def delete_repository(self, repository: str) -> int:
+        """Delete everything stored for `repository`; returns the rows deleted."""
         with self.pool.connection() as conn:
             return conn.execute("DELETE FROM documents WHERE repository = %s", (repository,)).rowcount
 
     def delete_installation(self, installation_id: int) -> int:
+        """Delete everything stored for an installation (it was uninstalled); returns the rows deleted."""
         with self.pool.connection() as conn:
             return conn.execute("DELETE FROM documents WHERE installation_id = %s", (installation_id,)).rowcount
 
@@ -165,6 +172,7 @@ class Memory:
     # -- reading ---------------------------------------------------------------------------
 
     def count(self, repository: str, kinds: Iterable[str] | None = None) -> int:
+        """How many chunks of these kinds (all by default) `repository` has for the current model."""
         with self.pool.connection() as conn:
             return conn.execute(
                 "SELECT count(*) FROM documents WHERE repository = %s AND model = %s AND kind = ANY(%s)",

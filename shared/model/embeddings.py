@@ -42,7 +42,8 @@ class Embedder(Protocol):
     name: str  # stored with every vector: vectors of two names are never compared
     dimension: int
 
-    def embed(self, texts: list[str]) -> list[list[float]]: ...
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One unit-length vector per text, in order."""
 
 
 # ---------------------------------------------------------------------------- offline hashing
@@ -148,11 +149,13 @@ class HashingEmbedder:
         return [1.0 / math.sqrt(self.dimension)] * self.dimension
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        """One unit-length vector per text, in order; a single string is refused (it is not a list of texts)."""
         if isinstance(texts, str):
             raise TypeError("embed takes a list of texts, not a single string")
         return [self.embed_one(text) for text in texts]
 
     def embed_one(self, text: str) -> list[float]:
+        """The unit-length vector of one text: its hashed features, signed and normalised."""
         vector = [0.0] * self.dimension
         for feature, weight in _features(text or "").items():
             h = _feature_hash(feature)
@@ -198,6 +201,7 @@ class OpenAIEmbedder:
 
     @property
     def client(self):
+        """The OpenAI client, made on first use."""
         if self._client is None:
             from shared.model.llm import openai_client
 
@@ -213,6 +217,7 @@ class OpenAIEmbedder:
         return self._dimension
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order, asked for in batches; empty texts are sent as a space, long ones cut."""
         if isinstance(texts, str):
             raise TypeError("embed takes a list of texts, not a single string")
         inputs = [(text or " ")[:MAX_INPUT_CHARS] for text in texts]

@@ -53,12 +53,14 @@ class SchemaError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A model's name, context window and prices."""
     name: str
     context_tokens: int
     price_in: float  # USD per million prompt tokens
     price_out: float  # USD per million completion tokens
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """The cost in USD of one call with these token counts."""
         return (prompt_tokens * self.price_in + completion_tokens * self.price_out) / 1_000_000
 
 
@@ -113,9 +115,11 @@ class TokenEstimator:
         self._lock = threading.Lock()
 
     def estimate(self, text: str, model: str = "") -> int:
+        """An estimate of the tokens `text` takes for `model`, from the characters per token seen so far."""
         return math.ceil(len(text) / self._ratio.get(model, CHARS_PER_TOKEN)) if text else 0
 
     def learn(self, model: str, characters: int, prompt_tokens: int) -> None:
+        """Move `model`'s characters per token towards what a call's usage showed (small samples are ignored)."""
         if characters < 200 or prompt_tokens <= 0:
             return  # too small a sample to move the estimate
         observed = characters / prompt_tokens
@@ -133,9 +137,11 @@ class UsageLedger:
     """Where usage goes: recorded per call, summed per repository and UTC day."""
 
     def record(self, repository: str | None, function: str, model: str, prompt_tokens: int,
-               completion_tokens: int, cost: float) -> None: ...
+               completion_tokens: int, cost: float) -> None:
+        """Record one call's usage; this default keeps nothing."""
 
     def spent_today(self, repository: str) -> int:
+        """Tokens `repository` used today (UTC); this default always says 0."""
         return 0
 
 
@@ -153,6 +159,7 @@ def openai_client(settings: Settings):
 
 
 def model_specs(settings: Settings) -> dict[str, ModelSpec]:
+    """The ModelSpec of each task (`review` and `light`) from the settings."""
     return {
         "review": ModelSpec(settings.model, settings.model_context_tokens, *settings.model_price),
         "light": ModelSpec(settings.light_model, settings.light_model_context_tokens, *settings.light_model_price),
@@ -184,11 +191,13 @@ class Model:
 
     @property
     def client(self):
+        """The OpenAI client, made on first use."""
         if self._client is None:
             self._client = openai_client(self.settings)
         return self._client
 
     def estimate(self, text: str, task: str = "review") -> int:
+        """An estimate of the tokens `text` takes for the model of `task`."""
         return ESTIMATOR.estimate(text, self.specs[task].name)
 
     def json(self, task: str, system: str, user: str, schema: dict, name: str,
@@ -210,6 +219,7 @@ class Model:
         raise ModelError(f"the model ({spec.name}) returned invalid {name} twice")
 
     def text(self, task: str, system: str, user: str) -> str:
+        """The model's plain-text answer to one system and one user message, for `task`."""
         spec = self.specs[task]
         response = self._call(spec, [{"role": "system", "content": system}, {"role": "user", "content": user}])
         return response.choices[0].message.content or ""

@@ -15,6 +15,7 @@ class PostgresLedger(UsageLedger):
         self.pool = pool
 
     def record(self, repository, function, model, prompt_tokens, completion_tokens, cost) -> None:
+        """Store one call's usage in `usage`, under the current delivery."""
         delivery = context.delivery_id.get()
         with self.pool.connection() as conn:
             conn.execute(
@@ -24,6 +25,7 @@ class PostgresLedger(UsageLedger):
             )
 
     def spent_today(self, repository: str) -> int:
+        """Tokens (prompt and completion) `repository` used since 00:00 UTC."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 """SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM usage

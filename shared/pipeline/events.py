@@ -68,6 +68,7 @@ class Delivery:
 
     @property
     def source(self) -> str:
+        """The CloudEvent source: the repository's URL, else the installation's URN, else `urn:github`."""
         repo = self.payload.get("repository")
         if isinstance(repo, dict) and repo.get("html_url"):
             return repo["html_url"]

@@ -64,6 +64,7 @@ class PubSubPublisher:
         return str(ids[0])
 
     def access_token(self) -> str:
+        """An access token from the metadata server, cached until shortly before it expires."""
         with self._lock:
             if self._token and time.monotonic() < self._token[1]:
                 return self._token[0]

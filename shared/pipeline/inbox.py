@@ -31,10 +31,12 @@ DATABASE_DOWN = "database unavailable: the delivery was not stored, redeliver it
 
 @dataclass(frozen=True)
 class Answer:
+    """What the webhook answers GitHub: an HTTP status and a JSON body."""
     status: int
     body: dict
 
     def json(self) -> str:
+        """The body as JSON text."""
         return json.dumps(self.body)
 
 

@@ -30,6 +30,7 @@ SUPERSEDABLE = {"opened", "reopened", "synchronize", "ready_for_review"}
 
 @dataclass(frozen=True)
 class Job:
+    """One function's job for one delivery, as a worker claimed it (with the lease token that proves the claim)."""
     id: int
     delivery_id: str
     function: str
@@ -232,6 +233,7 @@ def counts(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
 
 @dataclass(frozen=True)
 class DeadLetter:
+    """A job that used up its attempts, with its delivery's event and last error, for the operator."""
     id: int
     function: str
     delivery_id: str
@@ -243,6 +245,7 @@ class DeadLetter:
 
 
 def dead_letters(conn: psycopg.Connection, limit: int = 50) -> list[DeadLetter]:
+    """The latest `limit` dead jobs, most recently finished first."""
     rows = conn.execute(
         """SELECT j.id, j.function, j.delivery_id,
                   d.event || coalesce('.' || d.action, ''), d.repository, j.attempts, j.last_error, j.finished_at

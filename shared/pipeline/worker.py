@@ -56,10 +56,12 @@ def load_handler(name: str, functions_dir: Path = FUNCTIONS_DIR) -> Handler:
 
 
 def cloudevent_for(delivery: events.Delivery) -> CloudEvent:
+    """The CloudEvent a function receives for `delivery`, as in production."""
     return CloudEvent(events.cloudevent_attributes(delivery), delivery.payload)
 
 
 def load_delivery(conn: psycopg.Connection, delivery_id: str) -> events.Delivery:
+    """The stored delivery `delivery_id`, read back from Postgres for a job."""
     event, action, installation_id, repository, payload = conn.execute(
         "SELECT event, action, installation_id, repository, payload FROM deliveries WHERE id = %s", (delivery_id,)
     ).fetchone()

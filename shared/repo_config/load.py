@@ -90,6 +90,7 @@ def _merge(base: dict, over: Mapping) -> dict:
 
 
 class CacheInfo(NamedTuple):
+    """The parse cache's counters, like `functools.lru_cache`'s cache_info."""
     parses: int     # YAML documents parsed since the last cache_clear
     hits: int       # files served from the cache instead
     size: int       # entries held now
@@ -102,11 +103,13 @@ _lock = threading.Lock()
 
 
 def cache_info() -> CacheInfo:
+    """The parse cache's counters now."""
     with _lock:
         return CacheInfo(PARSED["documents"], _stats["hits"], len(_cache), CACHE_SIZE)
 
 
 def cache_clear() -> None:
+    """Empty the parse cache and reset its counters."""
     with _lock:
         _cache.clear()
         _stats.update(hits=0)

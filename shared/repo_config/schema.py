@@ -32,6 +32,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ReviewConfig:
+    """The `review` section: when Petrel reviews pull requests and how much it says."""
     auto: bool = True
     drafts: bool = False
     max_comments: int = 20
@@ -44,12 +45,14 @@ class ReviewConfig:
 
 @dataclass(frozen=True)
 class SummaryConfig:
+    """The `summary` section: whether Petrel summarises pull requests, and where."""
     auto: bool = True
     edit_description: bool = False
 
 
 @dataclass(frozen=True)
 class TriageConfig:
+    """The `triage` section: labels, duplicates and related issues for new issues, with their thresholds."""
     auto: bool = True
     labels: bool = True
     label_threshold: float = 0.7
@@ -63,6 +66,7 @@ class TriageConfig:
 
 @dataclass(frozen=True)
 class CommandsConfig:
+    """The `commands` section: who may run model commands, and how much `/ask` may spend."""
     allowed: tuple[str, ...] = ("OWNER", "MEMBER", "COLLABORATOR")  # author_association for model commands
     ask_max_steps: int = 6
     ask_token_budget: int = 40_000
@@ -70,12 +74,14 @@ class CommandsConfig:
 
 @dataclass(frozen=True)
 class MemoryConfig:
+    """The `memory` section: how many issues and how large files are indexed."""
     issues: int = 200
     max_file_bytes: int = 200_000
 
 
 @dataclass(frozen=True)
 class PathsConfig:
+    """The `paths` section: which files Petrel reviews and indexes."""
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     default_excludes: bool = True
@@ -83,12 +89,14 @@ class PathsConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
+    """The `models` section: the repository's choice of review and light model, if any."""
     review: str | None = None
     light: str | None = None
 
 
 @dataclass(frozen=True)
 class Config:
+    """A repository's whole Petrel configuration (`.github/petrel.yml`), defaults filled in."""
     review: ReviewConfig = field(default_factory=ReviewConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     triage: TriageConfig = field(default_factory=TriageConfig)

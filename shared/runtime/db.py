@@ -96,10 +96,12 @@ def resolve_url(database_url: str | None, data_dir: Path) -> str:
 
 
 def embedded() -> EmbeddedPostgres | None:
+    """The embedded Postgres this process started, or None when it uses an external database."""
     return _embedded
 
 
 def connect(url: str, **kwargs) -> psycopg.Connection:
+    """A connection to `url`, giving up after 5 seconds; an unreachable database raises DatabaseUnavailable."""
     try:
         return psycopg.connect(url, connect_timeout=5, **kwargs)
     except psycopg.OperationalError as error:

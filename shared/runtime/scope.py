@@ -59,10 +59,12 @@ class Lease:
         self._lock = threading.Lock()
 
     def renewed(self, at: float) -> None:
+        """Record a renewal sent at monotonic time `at` (a late answer never moves the lease back)."""
         with self._lock:
             self._renewed_at = max(self._renewed_at, at)
 
     def lose(self, reason: str) -> None:
+        """Record that the lease is lost, and why: `seconds_left()` is 0 from now on."""
         with self._lock:
             self._lost = reason
 
@@ -75,6 +77,7 @@ class Lease:
             return self._renewed_at + self.seconds - safety - time.monotonic()
 
     def why_lost(self) -> str:
+        """Why the job lost its lease, for the LeaseLost message."""
         return self._lost or "its lease could not be renewed in time"
 
 

@@ -52,6 +52,7 @@ _SECRET_FIELDS = ("webhook_secrets", "private_key", "token", "openai_api_key")
 
 @dataclass(frozen=True, repr=False)
 class Settings:
+    """Petrel's settings, as `from_env` reads them from the environment; the repr masks secrets."""
     webhook_secrets: tuple[str, ...] = ()
     app_id: int | None = None
     private_key: str | None = None
@@ -110,10 +111,12 @@ class Settings:
 
     @property
     def has_model(self) -> bool:
+        """Whether a model is configured (an OpenAI key or a compatible base URL)."""
         return bool(self.openai_api_key or self.openai_base_url)
 
     @property
     def has_github_credentials(self) -> bool:
+        """Whether Petrel can call GitHub: a token, or an App id with its private key."""
         return bool(self.token or (self.app_id and self.private_key))
 
     @property
@@ -138,6 +141,7 @@ class Settings:
         return tuple(dict.fromkeys(v.strip() for v in values if v and len(v.strip()) >= 8))
 
     def require_webhook_secret(self) -> None:
+        """Raise SettingsError unless a webhook secret is set: without one no delivery can be verified."""
         if not self.webhook_secrets:
             raise SettingsError(
                 "GITHUB_WEBHOOK_SECRET is not set: the webhook cannot verify deliveries "
