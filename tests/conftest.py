@@ -93,15 +93,22 @@ def app_key() -> tuple[str, str]:
 
 
 def close_process_pools() -> None:
-    """Close the pools a test's functions opened (the functions' and the webhook module's)."""
-    from shared import context as function
-
-    if function._pool is not None:
-        function._pool.close()
-    function._pool = function._access = None
+    """Close the pool the webhook module a test loaded opened (the functions' services are reset
+    by the `services` fixture)."""
     webhook = sys.modules.get("main")
     if getattr(webhook, "_pool", None) is not None:
         webhook._pool.close()
+
+
+@pytest.fixture(autouse=True)
+def services():
+    """Each test starts and ends without the process's services (the pool, GitHub access and its
+    token cache): the one place they are reset."""
+    from shared.context import Services
+
+    Services.reset()
+    yield
+    Services.reset()
 
 
 def signed(payload, event: str, delivery: str | None = None, secret: str = SECRET, form: bool = False):

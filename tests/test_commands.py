@@ -21,7 +21,8 @@ from test_review import SERVICE, edited_service, reviewer
 
 import payloads
 from shared.github import actions
-from shared import context as function_module
+from shared.context import Services
+from shared.runtime import settings
 from shared.model import llm
 from shared.runtime.db import make_pool
 from shared.pipeline.worker import Worker, load_handler
@@ -51,7 +52,6 @@ def world(env, clean_db, tmp_path):
     config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
                  PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test",
                  PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
-    function_module._access = function_module._pool = None
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
     pool = make_pool(clean_db)
     worker = Worker(pool, config, {"commands": load_handler("commands")}, backoff_base=0.01)
@@ -257,7 +257,7 @@ def test_a_thread_that_only_looks_like_petrels_is_not_a_conversation(world):
                               author_association="NONE", path="app/service.py", line=2)
     headers, raw = signed(payload, "pull_request_review_comment", secret="s")
     assert create_app("webhook", WEBHOOK, "http").test_client().post("/", data=raw, headers=headers).status_code == 202
-    worker = Worker(make_pool(world[3]), function_module.settings.current(), {"commands": load_handler("commands")})
+    worker = Worker(make_pool(world[3]), settings.current(), {"commands": load_handler("commands")})
     while worker.run_once():
         pass
     worker.pool.close()
@@ -324,9 +324,7 @@ def test_ask_stops_at_the_step_bound_and_says_so(world):
 
 def test_reply_to_petrels_review_comment_is_answered_in_the_thread(world):
     github, model, say, _ = world
-    from shared import context as function
-
-    client = function.github_access().client(None)
+    client = Services.github_access().client(None)
     head = github.issue(REPO, 1)
     pull = client.requester.requestJsonAndCheck("GET", f"/repos/{REPO}/pulls/1")[1]
     actions.execute([actions.PostReview(REPO, 1, pull["head"]["sha"], "review:x", "Body.", (
@@ -346,7 +344,7 @@ def test_reply_to_petrels_review_comment_is_answered_in_the_thread(world):
     from functions_framework import create_app as make
 
     assert make("webhook", WEBHOOK, "http").test_client().post("/", data=raw, headers=headers).status_code == 202
-    worker = Worker(make_pool(world[3]), function.settings.current(), {"commands": load_handler("commands")})
+    worker = Worker(make_pool(world[3]), settings.current(), {"commands": load_handler("commands")})
     while worker.run_once():
         pass
     worker.pool.close()

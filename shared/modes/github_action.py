@@ -239,11 +239,8 @@ def _close_database() -> None:
     """Close the pool, then stop an embedded Postgres this run started (so that a cache of its
     data directory saved after the job holds a clean shutdown)."""
     from shared.runtime import db
-    from shared import context as function
 
-    if function._pool is not None:
-        function._pool.close()
-        function._pool = None
+    db.close_pool()
     embedded = db.embedded()
     if embedded is not None and embedded.started_here:
         embedded.stop()
