@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import secrets
 import signal
@@ -185,12 +186,13 @@ def command_plan(args) -> int:
     if action and "action" not in payload:
         payload["action"] = action
     delivery = events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": "local-plan"}, json.dumps(payload).encode())
-    module = sys.modules[load_handler(args.function).__module__]
+    # the feature entry point its handle() calls (functions-framework wraps handle)
+    entry = inspect.unwrap(load_handler(args.function)).__globals__["ENTRY"]
     if not config.has_github_credentials:
         print(NO_GITHUB_TO_READ, file=sys.stderr)
     ctx = context.PlanningContext(delivery)
     try:
-        result = context.run(ctx, module.ENTRY)
+        result = context.run(ctx, entry)
     except db.DatabaseUnavailable as error:
         print(log.redact(f"petrel: cannot reach DATABASE_URL: {error}"), file=sys.stderr)
         return 2
