@@ -97,7 +97,7 @@ class Context:
         self._memory = None
 
     @classmethod
-    def of(cls, cloud_event) -> "Context":
+    def of(cls, cloud_event) -> Context:
         """The Context of the delivery a CloudEvent carries."""
         return cls(delivery_of(cloud_event))
 
@@ -156,6 +156,17 @@ class Context:
         client, repository = self.github, self.delivery.repository
         return GitHubPull(client, repository, number, me=self.me(),
                           may_steer=lambda login: self.may_steer(login, repository))
+
+    def open_pull(self, number: int, work: str):
+        """(pull request, its repository's config, first steps) for pull request `number`: the first
+        steps report a broken config. None without GitHub credentials."""
+        from shared.github import notices
+
+        pull = self.pull(number, work)
+        if pull is None:
+            return None
+        loaded = self.config()
+        return pull, loaded.config, notices.config_error(self.delivery.repository, number, loaded)
 
     def pool(self):
         """The process's database pool (shared/runtime/db.py)."""

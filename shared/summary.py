@@ -14,7 +14,6 @@ import logging
 
 from shared import diff
 from shared.context import NO_CREDENTIALS, Context, Result
-from shared.github import notices
 from shared.github import actions
 from shared.repo_config.load import Config, path_excluded
 from shared.model.llm import BudgetExceeded, Model, ModelError
@@ -157,13 +156,11 @@ def summarize_pull(ctx: Context, number: int, forced: bool = False) -> Result:
     """Write or refresh the summary comment of pull request `number` (`forced`: a `/describe`,
     which runs even when the config turns automatic summaries off)."""
     work = "summarize this pull request"
-    pull = ctx.pull(number, work)
-    if pull is None:
+    opened = ctx.open_pull(number, work)
+    if opened is None:
         return Result([], NO_CREDENTIALS, failed=True)
+    pull, config, steps = opened
     repository = ctx.delivery.repository
-    loaded = ctx.config()
-    steps = notices.config_error(repository, number, loaded)
-    config = loaded.config
     if not config.summary.auto and not forced:
         return Result(ctx.act(steps), "automatic summaries are off in this repository's config")
     info = pull.info()

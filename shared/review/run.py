@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from shared.context import NO_CREDENTIALS, Context, Result
-from shared.github import notices
 from shared.memory.feedback import Feedback
 from shared.model.llm import BudgetExceeded, ModelError
 from shared.review.plan import memory_context, plan_review
@@ -28,13 +27,11 @@ def on_pull_request(ctx: Context) -> Result:
 def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
     """Review pull request `number` of the delivery's repository."""
     work = "review this pull request"
-    pull = ctx.pull(number, work)
-    if pull is None:
+    opened = ctx.open_pull(number, work)
+    if opened is None:
         return Result([], NO_CREDENTIALS, failed=True)
+    pull, config, steps = opened
     repository = ctx.delivery.repository
-    loaded = ctx.config()
-    steps = notices.config_error(repository, number, loaded)
-    config = loaded.config
     if not config.review.auto and not forced:
         return Result(ctx.act(steps), "automatic review is off in this repository's config")
     store = ReviewStore(ctx.pool())
