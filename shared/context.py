@@ -248,13 +248,6 @@ class PlanningContext(Context):
         return ["planned"] * len(steps)
 
 
-def run(ctx: Context, entry):
-    """Call a function's feature entry point `entry(ctx)` in the delivery's job scope: what every
-    function's `handle(event)` does, and `petrel plan` with a PlanningContext."""
-    with ctx.scope():
-        return entry(ctx)
-
-
 def artefact_lock(step: Action):
     """The lock of the artefact `step` writes: a Postgres advisory lock when this process uses a
     database (`DATABASE_URL`, or the embedded Postgres it started), else one in this process;

@@ -111,6 +111,29 @@ def services():
     Services.reset()
 
 
+def modules_on_the_way(monkeypatch, module, name: str) -> list[tuple[tuple, list[str]]]:
+    """Record, at each call of `module.name`, its arguments and the project's modules on the call
+    stack, outermost first, one entry per run of frames in the same module (docs/paths.md counts them)."""
+    import traceback
+
+    seen: list[list[str]] = []
+    original = getattr(module, name)
+
+    def recording(*args, **kwargs):
+        path = []
+        for frame in traceback.extract_stack():
+            file = Path(frame.filename).resolve()
+            if ROOT in file.parents and file.parts[len(ROOT.parts)] in ("shared", "functions"):
+                where = str(file.relative_to(ROOT))
+                if not path or path[-1] != where:
+                    path.append(where)
+        seen.append((args, [*path, str(Path(module.__file__).resolve().relative_to(ROOT))]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return seen
+
+
 def signed(payload, event: str, delivery: str | None = None, secret: str = SECRET, form: bool = False):
     """(headers, body) of a delivery as GitHub signs and sends it."""
     text = json.dumps(payload) if not isinstance(payload, (bytes, str)) else payload

@@ -290,6 +290,22 @@ def test_ask_answers_with_tools_and_cites_what_it_read(world):
     assert f"/blob/{head}/app/service.py#L1-L3" in text
 
 
+def test_the_way_from_an_ask_to_its_answer_crosses_few_modules(world, monkeypatch):
+    """docs/paths.md: from the job to the answer's POST, each module is entered once (the executor,
+    shared/github/actions.py, may be re-entered), and the whole way, webhook included, is at most 12."""
+    from conftest import modules_on_the_way
+
+    github, model, say, _ = world
+    seen = modules_on_the_way(monkeypatch, actions, "execute")
+    answer_with_a_read(model)
+    say("/ask what does the service do?")
+    [path] = [path for (plan, *_), path in seen if getattr(plan[0], "key", "").startswith("reply:")]
+    assert path == ["shared/pipeline/worker.py", "functions/commands/main.py", "shared/context.py",
+                    "shared/github/actions.py"], path
+    webhook = ["functions/webhook/main.py", "shared/pipeline/inbox.py", "shared/pipeline/queue.py"]
+    assert len(set(webhook + path)) <= 12
+
+
 def test_ask_sees_the_earlier_turns_of_the_conversation(world):
     github, model, say, url = world
     model.reply("First answer about caching.")

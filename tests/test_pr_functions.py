@@ -107,6 +107,21 @@ def world(env, clean_db, tmp_path):
     model.stop()
 
 
+def test_the_way_from_a_delivery_to_the_review_crosses_few_modules(world, monkeypatch):
+    """docs/paths.md: from the job to the review POST, each module is entered once (the executor,
+    shared/github/actions.py, may be re-entered), and the whole way, webhook included, is at most 12."""
+    from conftest import modules_on_the_way
+
+    seen = modules_on_the_way(monkeypatch, actions, "execute")
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    [path] = [path for (plan, *_), path in seen if isinstance(plan[0], actions.PostReview)]
+    assert path == ["shared/pipeline/worker.py", "functions/pr_review/main.py", "shared/review/run.py",
+                    "shared/context.py", "shared/github/actions.py"], path
+    webhook = ["functions/webhook/main.py", "shared/pipeline/inbox.py", "shared/pipeline/queue.py"]
+    assert len(set(webhook + path)) <= 12
+
+
 def test_opened_pull_request_gets_one_review_and_one_summary(world):
     head = world.open_pull({"app/service.py": edited_service(one=1), "README.md": "# Service\n\nMore.\n"})
     world.deliver("opened")

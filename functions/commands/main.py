@@ -16,7 +16,6 @@ import re
 import functions_framework
 import yaml
 
-from shared import context
 from shared.context import Context
 from shared.github import actions
 from shared.runtime import settings
@@ -224,4 +223,5 @@ ENTRY = handle_comment
 @functions_framework.cloud_event
 def handle(event):
     """Answer a command in an issue, pull request or review comment."""
-    context.run(Context.of(event), ENTRY)
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

@@ -7,7 +7,7 @@ by `/triage`). Petrel takes no bulk action on existing issues.
 
 import functions_framework
 
-from shared import context
+from shared.context import Context
 from shared import triage
 
 SUBSCRIBES = ("issues.opened",)
@@ -17,4 +17,5 @@ ENTRY = triage.triage_issue
 @functions_framework.cloud_event
 def handle(event):
     """Triage the issue of an issues.opened delivery."""
-    context.run(context.Context.of(event), ENTRY)
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

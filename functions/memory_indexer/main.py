@@ -14,7 +14,6 @@ import logging
 
 import functions_framework
 
-from shared import context
 from shared.context import Context
 from shared.github import actions
 from shared.memory.feedback import Feedback
@@ -100,4 +99,5 @@ ENTRY = index
 @functions_framework.cloud_event
 def handle(event):
     """Update long-term memory for one subscribed GitHub event."""
-    context.run(Context.of(event), ENTRY)
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

@@ -6,7 +6,7 @@ shared/review/run.py (also run by `/review`); the planning is in shared/review/p
 
 import functions_framework
 
-from shared import context
+from shared.context import Context
 from shared.review import run as review
 
 SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
@@ -17,4 +17,5 @@ ENTRY = review.on_pull_request
 @functions_framework.cloud_event
 def handle(event):
     """Review the pull request of a pull_request delivery."""
-    context.run(context.Context.of(event), ENTRY)
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

@@ -6,7 +6,7 @@ the title changes. The work is shared/summary.py's `summarize_pull` (also run by
 
 import functions_framework
 
-from shared import context
+from shared.context import Context
 from shared import summary
 
 SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
@@ -17,4 +17,5 @@ ENTRY = summary.on_pull_request
 @functions_framework.cloud_event
 def handle(event):
     """Write or refresh the summary of the pull request of a pull_request delivery."""
-    context.run(context.Context.of(event), ENTRY)
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

@@ -192,7 +192,8 @@ def command_plan(args) -> int:
         print(NO_GITHUB_TO_READ, file=sys.stderr)
     ctx = context.PlanningContext(delivery)
     try:
-        result = context.run(ctx, entry)
+        with ctx.scope():
+            result = entry(ctx)
     except db.DatabaseUnavailable as error:
         print(log.redact(f"petrel: cannot reach DATABASE_URL: {error}"), file=sys.stderr)
         return 2
