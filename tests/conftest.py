@@ -92,14 +92,6 @@ def app_key() -> tuple[str, str]:
     return private, public
 
 
-def close_process_pools() -> None:
-    """Close the pool the webhook module a test loaded opened (the functions' services are reset
-    by the `services` fixture)."""
-    webhook = sys.modules.get("main")
-    if getattr(webhook, "_pool", None) is not None:
-        webhook._pool.close()
-
-
 @pytest.fixture(autouse=True)
 def services():
     """Each test starts and ends without the process's services (the pool, GitHub access and its

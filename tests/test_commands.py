@@ -12,7 +12,7 @@ import logging
 
 import psycopg
 import pytest
-from conftest import ROOT, close_process_pools, signed
+from conftest import ROOT, signed
 from fake_github import FakeGitHub
 from fake_openai import FakeOpenAI
 from functions_framework import create_app
@@ -72,7 +72,6 @@ def world(env, clean_db, tmp_path):
 
     yield github, model, say, clean_db
     pool.close()
-    close_process_pools()
     github.stop()
     model.stop()
 

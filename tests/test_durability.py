@@ -39,9 +39,6 @@ def server(app_env):
     yield port
     httpd.shutdown()
     pool.close()
-    webhook_module = sys.modules.get("petrel_functions.webhook")
-    if webhook_module is not None and webhook_module._pool is not None:
-        webhook_module._pool.close()
 
 
 def post(port: int, headers: dict, body: bytes) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import sys
 
 import pytest
 from conftest import ROOT, jobs_of, signed
@@ -68,7 +67,6 @@ def pipeline(env, clean_db, github, app_key):
 
     yield Pipeline()
     pool.close()
-    sys.modules["main"]._pool and sys.modules["main"]._pool.close()
 
 
 def petrel_comments(github, number):

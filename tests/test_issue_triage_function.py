@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import ROOT, close_process_pools, signed
+from conftest import ROOT, signed
 from fake_github import FakeGitHub
 from fake_openai import FakeOpenAI
 from functions_framework import create_app
@@ -55,7 +55,6 @@ def world(env, clean_db):
 
     yield github, model, deliver
     pool.close()
-    close_process_pools()
     github.stop()
     model.stop()
 

@@ -11,7 +11,7 @@ import logging
 
 import psycopg
 import pytest
-from conftest import ROOT, close_process_pools, signed
+from conftest import ROOT, signed
 from fake_github import FakeGitHub
 from fake_openai import FakeOpenAI
 from functions_framework import create_app
@@ -102,7 +102,6 @@ def world(env, clean_db, tmp_path):
 
     yield World()
     pool.close()
-    close_process_pools()
     github.stop()
     model.stop()
 

@@ -31,7 +31,7 @@ log = logging.getLogger("petrel.local")
 def load_webhook():
     spec = importlib.util.spec_from_file_location("petrel_functions.webhook", FUNCTIONS_DIR / "webhook" / "main.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # findable, so whoever stops the app can close its pool
+    sys.modules[spec.name] = module  # registered as an imported module is
     spec.loader.exec_module(module)
     return module.webhook
 
