@@ -1,99 +1,66 @@
-"""How a Petrel function handles one CloudEvent: rebuild the delivery, plan, then act.
+"""One Context per delivery: what a feature needs to handle it, gathered in one place.
 
-Each `functions/<name>/main.py` is a functions-framework CloudEvent function. The simple
-ones are `return function.run(event, plan)`, where `plan(delivery)` returns a list of
-actions; this module applies them (or logs them in dry-run mode). Functions that read
-GitHub or the database first use the pieces directly: `delivery_of`, `job_scope`,
-`github_client`, `database`, `act`.
+Each `functions/<name>/main.py` is a functions-framework CloudEvent function whose `handle(event)`
+builds a Context for the delivery and calls one feature entry point (shared/review/run.py,
+shared/summary.py, shared/triage.py, shared/ask/run.py) with it. The Context holds the delivery,
+the GitHub client of its installation, the repository's config (loaded once), the database pool,
+and makes the model and the long-term memory; `act(plan)` is the only way a plan reaches GitHub.
+Process-wide services (GitHub access with its token cache and write spacing, the pool) live in
+`Services`, the one registry a Context reads, which tests reset in one fixture. Tests and
+`petrel plan` build a Context from fakes, or one whose act() only collects the plan.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Callable
+from dataclasses import dataclass
 
 from shared.github import actions
-from shared.runtime import scope as context
-from shared.pipeline import events
-from shared.runtime import settings
 from shared.github.actions import Action
+from shared.pipeline import events
+from shared.runtime import db
+from shared.runtime import scope
+from shared.runtime import settings
 
 log = logging.getLogger("petrel.function")
 
-Planner = Callable[[events.Delivery], list[Action]]
-
-_access = None
-_pool = None
-
-
-def github_access():
-    """The process's GitHub access (token cache and write spacing are shared)."""
-    global _access
-    if _access is None:
-        from shared.github.client import GitHubAccess
-
-        _access = GitHubAccess(settings.current())
-    return _access
-
-
-def github_client(delivery: events.Delivery):
-    """A PyGithub client for the delivery's installation, or None without credentials."""
-    if not settings.current().has_github_credentials:
-        return None
-    return github_access().client(delivery.installation_id)
-
-
-def petrel_login() -> str | None:
-    """Petrel's own login on GitHub (learned once per process), or None without credentials
-    (dry-run), where nothing can be told to be Petrel's."""
-    if not settings.current().has_github_credentials:
-        return None
-    return github_access().login()
-
-
-def database():
-    """The process's connection pool (`DATABASE_URL`, or the embedded Postgres)."""
-    global _pool
-    if _pool is None:
-        from shared.runtime import db
-
-        config = settings.current()
-        url = db.resolve_url(config.database_url, config.data_dir)
-        db.migrate(url)  # a function deployed alone still finds its tables (cheap once applied)
-        _pool = db.make_pool(url, max_size=max(8, 2 * config.workers + 2))  # a write holds one (its lock)
-    return _pool
-
-
-def model(name: str, repository: str, config):
-    """The model for function `name` on `repository`: usage recorded, the repository's daily
-    budget and model choices applied."""
-    from shared.model.llm import Model
-    from shared.model.usage import PostgresLedger
-
-    return Model(settings.current(), function=name, repository=repository, ledger=PostgresLedger(database()),
-                 daily_budget=config.daily_token_budget,
-                 names={"review": config.models.review, "light": config.models.light})
-
-
-def open_pull(delivery: events.Delivery, number: int, work: str):
-    """(client, pull, loaded config, first steps) for a pull request of the delivery's
-    repository; the first steps report a broken config. None without GitHub credentials."""
-    from shared.github import notices
-    from shared.github.pulls import GitHubPull
-
-    client = github_client(delivery)
-    if client is None:
-        log.info("dry-run without GitHub credentials: cannot read %s#%s to %s", delivery.repository, number, work)
-        return None
-    access = github_access()
-    pull = GitHubPull(client, delivery.repository, number, me=access.login(),
-                      may_steer=lambda login: access.may_steer(client, delivery.repository, login))
-    loaded = pull.config()
-    return client, pull, loaded, notices.config_error(delivery.repository, number, loaded)
-
-
+NO_CREDENTIALS = "Petrel has no GitHub credentials here (dry-run), so it cannot read this"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a feature entry point did: the outcome of each action applied, one line for the person
+    who asked, and whether the work could not be done (budget, model, no credentials: the status
+    says why)."""
+
+    outcomes: list[str]
+    status: str
+    failed: bool = False
+
+
+class Services:
+    """The process-wide services every Context of this process shares: GitHub access (its token
+    cache and write spacing) and the database pool (shared/runtime/db.py). `reset()` forgets both
+    (tests call it between tests, in one fixture)."""
+
+    _access = None
+
+    @classmethod
+    def github_access(cls):
+        """The process's GitHub access, made on first use from the current settings."""
+        if cls._access is None:
+            from shared.github.client import GitHubAccess
+
+            cls._access = GitHubAccess(settings.current())
+        return cls._access
+
+    @classmethod
+    def reset(cls) -> None:
+        """Close the pool and forget GitHub access: the next Context starts afresh."""
+        db.close_pool()
+        cls._access = None
 
 
 def delivery_of(cloud_event) -> events.Delivery:
@@ -111,48 +78,184 @@ def delivery_of(cloud_event) -> events.Delivery:
 def job_scope(delivery: events.Delivery):
     """The delivery id on every log line and request, and the job's deadline (unless the
     local worker has set both already)."""
-    if context.delivery_id.get() == delivery.id:
+    if scope.delivery_id.get() == delivery.id:
         yield
         return
-    with context.working_on(delivery.id, settings.current().job_timeout_seconds):
+    with scope.working_on(delivery.id, settings.current().job_timeout_seconds):
         yield
 
 
-def act(delivery: events.Delivery, steps: list[Action], client=None) -> list[str]:
-    """Apply a plan (or log it in dry-run mode); return the outcome of each action. Each
-    artefact is written under its lock (shared/runtime/locks.py), from looking for it to posting it."""
-    if not steps:
-        log.info("%s: nothing to do", delivery.name)
-        return []
-    if not settings.current().sends_to_github:
-        return actions.dry_run(steps)
-    access = github_access()
-    client = client or access.client(delivery.installation_id)
-    # Petrel's login is asked (once per process) only for a plan that looks for its earlier writes
-    me = access.login() if any(type(step) in actions._BY_AUTHOR for step in steps) else None
-    outcomes = []
-    for step in steps:
-        with artefact_lock(step):
-            outcomes += actions.execute([step], client, lambda: access.before_write(delivery.installation_id), me=me)
-    return outcomes
+class Context:
+    """Everything the handling of one delivery needs: `delivery`, `github` (the PyGithub client of
+    its installation, None without credentials), `config()` (the repository's, loaded once),
+    `pool()`, `model(function)`, `memory()`, and `act(plan)`."""
+
+    def __init__(self, delivery: events.Delivery):
+        self.delivery = delivery
+        self._github = None
+        self._configs: dict = {}
+        self._memory = None
+
+    @classmethod
+    def of(cls, cloud_event) -> Context:
+        """The Context of the delivery a CloudEvent carries."""
+        return cls(delivery_of(cloud_event))
+
+    @contextlib.contextmanager
+    def scope(self):
+        """The delivery's job scope: its id on every log line, and its deadline."""
+        with job_scope(self.delivery):
+            yield self
+
+    @property
+    def has_github(self) -> bool:
+        """Whether this process may read GitHub (it has credentials)."""
+        return settings.current().has_github_credentials
+
+    @property
+    def github(self):
+        """The PyGithub client of the delivery's installation (made once), or None without credentials."""
+        if self._github is None and self.has_github:
+            self._github = Services.github_access().client(self.delivery.installation_id)
+        return self._github
+
+    @property
+    def sends(self) -> bool:
+        """Whether act() sends to GitHub (False in dry-run, and for a PlanningContext)."""
+        return settings.current().sends_to_github
+
+    def me(self) -> str | None:
+        """Petrel's own login on GitHub (learned once per process), or None without credentials
+        (dry-run), where nothing can be told to be Petrel's."""
+        return Services.github_access().login() if self.has_github else None
+
+    def may_steer(self, login: str | None, repository: str | None = None) -> bool:
+        """Whether `login` may steer Petrel in the repository (write permission or more)."""
+        return Services.github_access().may_steer(self.github, repository or self.delivery.repository, login)
+
+    def config(self, repository: str | None = None):
+        """The repository's loaded config (shared/repo_config/load.py), read from GitHub once per
+        delivery. Needs GitHub credentials."""
+        from shared.github.pulls import contents_fetcher
+        from shared.repo_config import load as repo_config
+
+        repository = repository or self.delivery.repository
+        if repository not in self._configs:
+            self._configs[repository] = repo_config.load(contents_fetcher(self.github), repository)
+        return self._configs[repository]
+
+    def pull(self, number: int, work: str):
+        """Pull request `number` of the delivery's repository (a GitHubPull), or None without
+        GitHub credentials (then says in the log that it cannot read it to do `work`)."""
+        from shared.github.pulls import GitHubPull
+
+        if self.github is None:
+            log.info("dry-run without GitHub credentials: cannot read %s#%s to %s", self.delivery.repository, number,
+                     work)
+            return None
+        client, repository = self.github, self.delivery.repository
+        return GitHubPull(client, repository, number, me=self.me(),
+                          may_steer=lambda login: self.may_steer(login, repository))
+
+    def open_pull(self, number: int, work: str):
+        """(pull request, its repository's config, first steps) for pull request `number`: the first
+        steps report a broken config. None without GitHub credentials."""
+        from shared.github import notices
+
+        pull = self.pull(number, work)
+        if pull is None:
+            return None
+        loaded = self.config()
+        return pull, loaded.config, notices.config_error(self.delivery.repository, number, loaded)
+
+    def pool(self):
+        """The process's database pool (shared/runtime/db.py)."""
+        return db.pool()
+
+    def model(self, function: str, repository: str | None = None):
+        """The model for `function` on the repository: usage recorded, the repository's daily budget
+        and model choices applied."""
+        from shared.model.llm import Model
+        from shared.model.usage import PostgresLedger
+
+        repository = repository or self.delivery.repository
+        config = self.config(repository).config
+        return Model(settings.current(), function=function, repository=repository,
+                     ledger=PostgresLedger(self.pool()), daily_budget=config.daily_token_budget,
+                     names={"review": config.models.review, "light": config.models.light})
+
+    def memory(self):
+        """The long-term memory (shared/memory/store.py), with the configured embedder."""
+        if self._memory is None:
+            from shared.memory.store import Memory
+            from shared.model.embeddings import embedder_for
+
+            self._memory = Memory(self.pool(), embedder_for(settings.current()))
+        return self._memory
+
+    def act(self, steps: list[Action]) -> list[str]:
+        """Apply a plan (or log it in dry-run mode); return the outcome of each action. Each
+        artefact is written under its lock (shared/runtime/locks.py), from looking for it to posting it."""
+        delivery = self.delivery
+        if not steps:
+            log.info("%s: nothing to do", delivery.name)
+            return []
+        if not self.sends:
+            return actions.dry_run(steps)
+        access = Services.github_access()
+        client = self.github
+        # Petrel's login is asked (once per process) only for a plan that looks for its earlier writes
+        me = access.login() if any(type(step) in actions._BY_AUTHOR for step in steps) else None
+        outcomes = []
+        for step in steps:
+            with artefact_lock(step):
+                outcomes += actions.execute([step], client, lambda: access.before_write(delivery.installation_id),
+                                            me=me)
+        return outcomes
+
+    def could_not(self, steps: list[Action], repository: str, number: int, work: str, error: Exception) -> Result:
+        """The work could not be done (budget spent, model unavailable): say so on the thread (once,
+        after `steps`), and to whoever asked."""
+        from shared.github import notices
+        from shared.model.llm import BudgetExceeded
+
+        if isinstance(error, BudgetExceeded):
+            steps.append(notices.budget_spent(repository, number, error))
+        else:
+            steps.append(notices.model_unavailable(repository, number, str(error), work))
+        return Result(self.act(steps), str(error), failed=True)
+
+
+class PlanningContext(Context):
+    """A Context whose act() sends nothing: it keeps each plan in `plans` and prints its steps
+    (`petrel plan`). With GitHub credentials it still reads GitHub."""
+
+    def __init__(self, delivery: events.Delivery, out=None):
+        super().__init__(delivery)
+        self.plans: list[Action] = []
+        self.out = out
+
+    @property
+    def sends(self) -> bool:
+        """Never: a planning Context sends nothing."""
+        return False
+
+    def act(self, steps: list[Action]) -> list[str]:
+        """Keep and print the plan; nothing is sent."""
+        self.plans += steps
+        for step in steps:
+            print(step.describe(), file=self.out, flush=True)
+        return ["planned"] * len(steps)
 
 
 def artefact_lock(step: Action):
     """The lock of the artefact `step` writes: a Postgres advisory lock when this process uses a
     database (`DATABASE_URL`, or the embedded Postgres it started), else one in this process;
     nothing for actions without a marker key."""
-    from shared.runtime import db
     from shared.runtime import locks
 
     key = locks.artefact_key(step)
     if key is None:
         return contextlib.nullcontext()
     shared = settings.current().database_url or db.embedded() is not None
-    return locks.holding(database() if shared else None, key)
-
-
-def run(cloud_event, plan: Planner) -> list[str]:
-    """Plan and act on one CloudEvent."""
-    delivery = delivery_of(cloud_event)
-    with job_scope(delivery):
-        return act(delivery, plan(delivery))
+    return locks.holding(db.pool() if shared else None, key)

@@ -5,6 +5,7 @@ changes. The light model writes the walkthrough and the per-file lines; the tabl
 every changed file even when the model saw only some of them, and says why (a file GitHub
 gives no patch for among them). Files past GitHub's 3,000-file limit are counted, not named:
 GitHub does not list them. A table too long for one comment ends with how many rows it left out.
+`summarize_pull` is the entry point, for `pr_summary` and `/describe`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import logging
 
 from shared import diff
+from shared.context import NO_CREDENTIALS, Context, Result
 from shared.github import actions
 from shared.repo_config.paths import path_excluded
 from shared.repo_config.schema import Config
-from shared.model.llm import Model, ModelError
+from shared.model.llm import BudgetExceeded, Model, ModelError
 from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
-from shared.review.state import ReviewState
+from shared.review.plan import skip_reason as pull_skip_reason
+from shared.review.state import ReviewState, ReviewStore
 
 log = logging.getLogger("petrel.summary")
 
@@ -134,3 +137,38 @@ def plan_summary(info: PullInfo, changes: diff.Changes, model: Model, config: Co
     if config.summary.edit_description and walkthrough:
         steps.append(actions.UpdateDescription(info.repository, info.number, DESCRIPTION_KEY, walkthrough))
     return steps
+
+
+def on_pull_request(ctx: Context) -> Result | None:
+    """Write or refresh the summary of the pull request of a `pull_request` delivery (the
+    `pr_summary` function); an edit that leaves the title as it was changes nothing."""
+    delivery = ctx.delivery
+    if delivery.action == "edited" and (
+            "title" not in (delivery.payload.get("changes") or {})
+            or (delivery.payload.get("sender") or {}).get("type") == "Bot"):
+        # the summary depends on the title, not on the description (which Petrel may have
+        # just edited itself: answering that edit would loop)
+        log.info("edit without a new title: the summary stays")
+        return None
+    return summarize_pull(ctx, int(delivery.payload["pull_request"]["number"]))
+
+
+def summarize_pull(ctx: Context, number: int, forced: bool = False) -> Result:
+    """Write or refresh the summary comment of pull request `number` (`forced`: a `/describe`,
+    which runs even when the config turns automatic summaries off)."""
+    work = "summarize this pull request"
+    opened = ctx.open_pull(number, work)
+    if opened is None:
+        return Result([], NO_CREDENTIALS, failed=True)
+    pull, config, steps = opened
+    repository = ctx.delivery.repository
+    if not config.summary.auto and not forced:
+        return Result(ctx.act(steps), "automatic summaries are off in this repository's config")
+    info = pull.info()
+    status = review_status(pull_skip_reason(info, config), ReviewStore(ctx.pool()).last(repository, number),
+                           info.head_sha)
+    try:
+        steps += plan_summary(info, pull.changes(), ctx.model("pr_summary"), config, status)
+    except (BudgetExceeded, ModelError) as error:
+        return ctx.could_not(steps, repository, number, work, error)
+    return Result(ctx.act(steps), f"summary of `{info.head_sha[:7]}` written")

@@ -10,6 +10,7 @@
 4. First answer (opt-in): when the repository's docs in memory answer the issue, a reply
    that cites the files it comes from; only files that were retrieved can be cited.
 One triage comment per issue, found by its marker and edited, never repeated.
+`triage_issue` is the entry point, for `issue_triage` and `/triage`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from shared.context import NO_CREDENTIALS, Context, Result
 from shared.github import actions
+from shared.github import notices
 from shared.memory import store as memory_module
 from shared.repo_config.schema import Config
-from shared.model.llm import Model
+from shared.model.llm import BudgetExceeded, Model, ModelError
 
 log = logging.getLogger("petrel.triage")
 
@@ -242,3 +245,35 @@ def plan_triage(issue: IssueInfo, memory: memory_module.Memory, model: Model, co
         body = "\n\n".join(sections) + "\n\n<sub>Petrel's triage. Wrong? Say so in a comment; a maintainer decides.</sub>"
         steps.append(actions.UpsertComment(issue.repository, issue.number, TRIAGE_KEY, body))
     return steps, report
+
+
+def repository_labels(client, repository: str) -> dict[str, str]:
+    """The repository's labels: name -> description."""
+    return {label.name: label.description or "" for label in client.get_repo(repository, lazy=True).get_labels()}
+
+
+def triage_issue(ctx: Context, forced: bool = False) -> Result:
+    """Triage the issue of the delivery (an `issues` or `issue_comment` one); `forced` (a
+    `/triage`) runs even when the config turns automatic triage off."""
+    work = "triage this issue"
+    issue = issue_from_payload(ctx.delivery.payload)
+    client = ctx.github
+    if client is None:
+        return Result([], NO_CREDENTIALS, failed=True)
+    loaded = ctx.config(issue.repository)
+    steps = notices.config_error(issue.repository, issue.number, loaded)
+    config = loaded.config
+    skipped = skip_reason(issue) if not forced else None
+    if skipped or (not config.triage.auto and not forced):
+        reason = skipped or "automatic triage is off in this repository's config"
+        return Result(ctx.act(steps), f"not triaged: {reason}")
+    try:
+        model = ctx.model("issue_triage", issue.repository)
+        planned, report = plan_triage(issue, ctx.memory(), model, config, repository_labels(client, issue.repository))
+    except (BudgetExceeded, ModelError) as error:
+        return ctx.could_not(steps, issue.repository, issue.number, work, error)
+    log.info("triage of #%s: candidates %s, duplicate %s, related %s, labels %s", issue.number, report.candidates,
+             report.duplicate, [n for n, _, _ in report.related], report.labels)
+    parts = [f"duplicate of #{report.duplicate[0]}" if report.duplicate else "no duplicate found",
+             f"labels: {', '.join(report.labels)}" if report.labels else "no label added"]
+    return Result(ctx.act(steps + planned), "triaged: " + "; ".join(parts))

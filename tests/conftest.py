@@ -84,16 +84,38 @@ def app_key() -> tuple[str, str]:
     return private, public
 
 
-def close_process_pools() -> None:
-    """Close the pools a test's functions opened (the functions' and the webhook module's)."""
-    from shared import context as function
+@pytest.fixture(autouse=True)
+def services():
+    """Each test starts and ends without the process's services (the pool, GitHub access and its
+    token cache): the one place they are reset."""
+    from shared.context import Services
 
-    if function._pool is not None:
-        function._pool.close()
-    function._pool = function._access = None
-    webhook = sys.modules.get("main")
-    if getattr(webhook, "_pool", None) is not None:
-        webhook._pool.close()
+    Services.reset()
+    yield
+    Services.reset()
+
+
+def modules_on_the_way(monkeypatch, module, name: str) -> list[tuple[tuple, list[str]]]:
+    """Record, at each call of `module.name`, its arguments and the project's modules on the call
+    stack, outermost first, one entry per run of frames in the same module (docs/paths.md counts them)."""
+    import traceback
+
+    seen: list[list[str]] = []
+    original = getattr(module, name)
+
+    def recording(*args, **kwargs):
+        path = []
+        for frame in traceback.extract_stack():
+            file = Path(frame.filename).resolve()
+            if ROOT in file.parents and file.parts[len(ROOT.parts)] in ("shared", "functions"):
+                where = str(file.relative_to(ROOT))
+                if not path or path[-1] != where:
+                    path.append(where)
+        seen.append((args, [*path, str(Path(module.__file__).resolve().relative_to(ROOT))]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return seen
 
 
 def signed(payload, event: str, delivery: str | None = None, secret: str = SECRET, form: bool = False):

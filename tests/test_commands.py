@@ -11,7 +11,7 @@ import logging
 
 import psycopg
 import pytest
-from conftest import ROOT, close_process_pools, signed
+from conftest import ROOT, signed
 from fakes.github import FakeGitHub
 from fakes.openai import FakeOpenAI
 from functions_framework import create_app
@@ -20,8 +20,9 @@ from test_review import SERVICE, edited_service, reviewer
 
 import payloads
 from shared.github import actions
+from shared.context import Services
 from shared.github import markers
-from shared import context as function_module
+from shared.runtime import settings
 from shared.model import llm
 from shared.runtime.db import make_pool
 from shared.pipeline.worker import Worker, load_function, load_handler
@@ -49,7 +50,6 @@ def world(env, clean_db, tmp_path):
     config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
                  PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test",
                  PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
-    function_module._access = function_module._pool = None
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
     pool = make_pool(clean_db)
     worker = Worker(pool, config, {"commands": load_handler("commands")}, backoff_base=0.01)
@@ -70,7 +70,6 @@ def world(env, clean_db, tmp_path):
 
     yield github, model, say, clean_db
     pool.close()
-    close_process_pools()
     github.stop()
     model.stop()
 
@@ -255,7 +254,7 @@ def test_a_thread_that_only_looks_like_petrels_is_not_a_conversation(world):
                               author_association="NONE", path="app/service.py", line=2)
     headers, raw = signed(payload, "pull_request_review_comment", secret="s")
     assert create_app("webhook", WEBHOOK, "http").test_client().post("/", data=raw, headers=headers).status_code == 202
-    worker = Worker(make_pool(world[3]), function_module.settings.current(), {"commands": load_handler("commands")})
+    worker = Worker(make_pool(world[3]), settings.current(), {"commands": load_handler("commands")})
     while worker.run_once():
         pass
     worker.pool.close()
@@ -286,6 +285,22 @@ def test_ask_answers_with_tools_and_cites_what_it_read(world):
     tool_requests = [r for r in model.chat_requests() if r.get("tools")]
     assert tool_requests and tool_requests[0]["messages"][-1]["content"] == "what does the service do?"
     assert f"/blob/{head}/app/service.py#L1-L3" in text
+
+
+def test_the_way_from_an_ask_to_its_answer_crosses_few_modules(world, monkeypatch):
+    """docs/paths.md: from the job to the answer's POST, each module is entered once (the executor,
+    shared/github/actions.py, may be re-entered), and the whole way, webhook included, is at most 12."""
+    from conftest import modules_on_the_way
+
+    github, model, say, _ = world
+    seen = modules_on_the_way(monkeypatch, actions, "execute")
+    answer_with_a_read(model)
+    say("/ask what does the service do?")
+    [path] = [path for (plan, *_), path in seen if getattr(plan[0], "key", "").startswith("reply:")]
+    assert path == ["shared/pipeline/worker.py", "functions/commands/main.py", "shared/context.py",
+                    "shared/github/actions.py"], path
+    webhook = ["functions/webhook/main.py", "shared/pipeline/inbox.py", "shared/pipeline/queue.py"]
+    assert len(set(webhook + path)) <= 12
 
 
 def test_ask_sees_the_earlier_turns_of_the_conversation(world):
@@ -322,9 +337,7 @@ def test_ask_stops_at_the_step_bound_and_says_so(world):
 
 def test_reply_to_petrels_review_comment_is_answered_in_the_thread(world):
     github, model, say, _ = world
-    from shared import context as function
-
-    client = function.github_access().client(None)
+    client = Services.github_access().client(None)
     head = github.issue(REPO, 1)
     pull = client.requester.requestJsonAndCheck("GET", f"/repos/{REPO}/pulls/1")[1]
     actions.execute([actions.PostReview(REPO, 1, pull["head"]["sha"], "review:x", "Body.", (
@@ -344,7 +357,7 @@ def test_reply_to_petrels_review_comment_is_answered_in_the_thread(world):
     from functions_framework import create_app as make
 
     assert make("webhook", WEBHOOK, "http").test_client().post("/", data=raw, headers=headers).status_code == 202
-    worker = Worker(make_pool(world[3]), function.settings.current(), {"commands": load_handler("commands")})
+    worker = Worker(make_pool(world[3]), settings.current(), {"commands": load_handler("commands")})
     while worker.run_once():
         pass
     worker.pool.close()

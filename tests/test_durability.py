@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import signal
 import subprocess
@@ -13,12 +12,12 @@ import time
 
 import psycopg
 import pytest
-from conftest import ROOT, close_process_pools, count, free_port, jobs_of, signed
+from conftest import ROOT, count, free_port, jobs_of, signed
 from fakes.github import FakeGitHub
 from werkzeug.serving import make_server
 
 import payloads
-from shared import context as function_module
+from shared.context import Context
 from shared.pipeline import queue
 from shared.runtime.db import make_pool
 from shared.modes.local import create_app
@@ -39,9 +38,6 @@ def server(app_env):
     yield port
     httpd.shutdown()
     pool.close()
-    webhook_module = sys.modules.get("petrel_functions.webhook")
-    if webhook_module is not None and webhook_module._pool is not None:
-        webhook_module._pool.close()
 
 
 def post(port: int, headers: dict, body: bytes) -> int:
@@ -135,7 +131,6 @@ def test_worker_killed_mid_job_the_job_is_retried_and_finishes_once(clean_db, en
         finally:
             child.kill()
         assert jobs_of(clean_db) == [("kill-1", "commands", "running")]  # the lease is still held by the dead
-        function_module._access = None
         pool = make_pool(clean_db)
         try:
             worker = Worker(pool, config, {"commands": load_handler("commands")}, name="survivor")
@@ -148,7 +143,6 @@ def test_worker_killed_mid_job_the_job_is_retried_and_finishes_once(clean_db, en
         assert len(github.comments(REPO, 1)) == 1  # found by its marker, not posted again
     finally:
         github.stop()
-        function_module._access = None
 
 
 def opened(number: int):
@@ -256,7 +250,6 @@ def test_a_job_whose_lease_was_taken_back_stops_writing(clean_db, env):
         github.add_token(TOKEN, repos=[REPO])
         config = env(DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
                      PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="1")
-        function_module._access = None
         with psycopg.connect(clean_db, autocommit=True) as conn:
             from test_help_command import _delivery
 
@@ -264,12 +257,12 @@ def test_a_job_whose_lease_was_taken_back_stops_writing(clean_db, env):
         stopped = []
 
         def slow_then_write(event):
-            delivery = function_module.delivery_of(event)
+            ctx = Context.of(event)
             with psycopg.connect(clean_db, autocommit=True) as conn:  # another worker took the job back
                 conn.execute("UPDATE jobs SET lease_token = gen_random_uuid(), lease_until = now() + interval '1 hour'")
             threading.Event().wait(1.0)  # three heartbeats of this worker meanwhile
             try:
-                function_module.act(delivery, [actions.UpsertComment(REPO, 1, "help", "stale answer")])
+                ctx.act([actions.UpsertComment(REPO, 1, "help", "stale answer")])
             except context.LeaseLost as error:
                 stopped.append(error)
                 raise
@@ -284,7 +277,6 @@ def test_a_job_whose_lease_was_taken_back_stops_writing(clean_db, env):
         assert jobs_of(clean_db) == [("taken-1", "commands", "running")]  # left to the worker that holds it
     finally:
         github.stop()
-        close_process_pools()
 
 
 def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
@@ -296,7 +288,6 @@ def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
         github.add_token(TOKEN, repos=[REPO])
         config = env(DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
                      PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="1")
-        function_module._access = None
         with psycopg.connect(clean_db, autocommit=True) as conn:
             from test_help_command import _delivery
 
@@ -305,9 +296,9 @@ def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
         def write_for_three_leases(event):
             from shared.github import actions
 
-            delivery = function_module.delivery_of(event)
+            ctx = Context.of(event)
             for n in range(6):
-                function_module.act(delivery, [actions.UpsertComment(REPO, 1, "help", f"answer {n}")])
+                ctx.act([actions.UpsertComment(REPO, 1, "help", f"answer {n}")])
                 threading.Event().wait(0.5)
 
         pool = make_pool(clean_db)
@@ -320,4 +311,3 @@ def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
         assert jobs_of(clean_db) == [("renewed-1", "commands", "done")]
     finally:
         github.stop()
-        close_process_pools()

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import re
-import sys
 import uuid
 from urllib.parse import parse_qs, urlencode
 
@@ -168,9 +167,6 @@ def client(env, clean_db):
         PETREL_MAX_BODY_BYTES=BODY_LIMIT)
     app = create_app("webhook", WEBHOOK_SOURCE, "http")
     yield app.test_client(), clean_db
-    module = sys.modules.get("main")
-    if getattr(module, "_pool", None) is not None:
-        module._pool.close()
 
 
 def test_webhook_answers_every_request_without_5xx_and_stores_each_accepted_delivery_once(client, capsys):

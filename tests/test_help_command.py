@@ -6,7 +6,6 @@ GitHub is the fake server (real HTTP, real PyGithub, real App token flow); Postg
 from __future__ import annotations
 
 import logging
-import sys
 
 import pytest
 from conftest import ROOT, jobs_of, signed
@@ -14,7 +13,6 @@ from fakes.github import FakeGitHub
 from functions_framework import create_app
 
 import payloads
-from shared import context as function_module
 from shared.pipeline import queue
 from shared.runtime.db import make_pool
 from shared.pipeline.worker import Worker, cloudevent_for, load_function, load_handler
@@ -46,7 +44,6 @@ def pipeline(env, clean_db, github, app_key):
     """The webhook (under functions-framework) and one worker, configured as a GitHub App."""
     config = env(GITHUB_WEBHOOK_SECRET="s3cret", DATABASE_URL=clean_db, GITHUB_APP_ID=4242,
                  GITHUB_PRIVATE_KEY=app_key[0], GITHUB_API_URL=github.url, PETREL_GITHUB_WRITE_SPACING_SECONDS=0)
-    function_module._access = None  # a fresh token cache for each test's settings
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
     pool = make_pool(clean_db)
     # a failed job waits (the retry test makes it due by hand), so `work()` cannot race its backoff
@@ -67,8 +64,6 @@ def pipeline(env, clean_db, github, app_key):
 
     yield Pipeline()
     pool.close()
-    sys.modules["main"]._pool and sys.modules["main"]._pool.close()
-    function_module._access = None
 
 
 def petrel_comments(github, number):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import ROOT, close_process_pools, signed
+from conftest import ROOT, signed
 from fakes.github import FakeGitHub
 from fakes.openai import FakeOpenAI
 from functions_framework import create_app
 
 import payloads
 from shared.github import markers
-from shared import context as function_module
 from shared.model import llm
 from shared.runtime.db import make_pool
 from shared.model.embeddings import HashingEmbedder
@@ -41,7 +40,6 @@ def world(env, clean_db):
     config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
                  PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test",
                  PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
-    function_module._access = function_module._pool = None
     pool = make_pool(clean_db)
     Memory(pool, HashingEmbedder()).replace(REPO, "issue", "7", [Document(
         REPO, "issue", "7", PAYLOAD["issue"]["title"], PAYLOAD["issue"]["body"] or "same", state="open")])
@@ -57,7 +55,6 @@ def world(env, clean_db):
 
     yield github, model, deliver
     pool.close()
-    close_process_pools()
     github.stop()
     model.stop()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import sys
 import threading
 
 import psycopg
@@ -60,12 +59,6 @@ def sink():
     server.stop()
 
 
-def _close_pool():
-    module = sys.modules.get("main")
-    if getattr(module, "_pool", None) is not None:
-        module._pool.close()
-
-
 @pytest.fixture
 def webhook_for(env, clean_db):
     """webhook_for(sink_url): the webhook under functions-framework with K_SINK=sink_url."""
@@ -74,8 +67,7 @@ def webhook_for(env, clean_db):
         env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db, K_SINK=sink_url)
         return create_app("webhook", WEBHOOK_SOURCE, "http").test_client()
 
-    yield make
-    _close_pool()
+    return make
 
 
 def deliver(client, payload, event, delivery=None):

@@ -109,7 +109,7 @@ def test_hnsw_index_per_model_is_made_and_used_for_large_repositories(memory, po
     with pool.connection() as conn:
         conn.execute("SET enable_seqscan = off")
         plan = conn.execute(
-            f"EXPLAIN SELECT 1 FROM documents WHERE model = %s ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 5",
+            "EXPLAIN SELECT 1 FROM documents WHERE model = %s ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 5",
             (memory.embedder.name, "[" + ",".join(["0.05"] * 384) + "]")).fetchall()
     assert any(name in line for (line,) in plan)
 

@@ -9,7 +9,6 @@ import pytest
 from fakes.github import FakeGitHub
 
 import payloads
-from shared import context as function_module
 from shared.runtime.db import make_pool
 from shared.model.embeddings import HashingEmbedder
 from shared.memory.store import Memory
@@ -36,7 +35,6 @@ def world(env, clean_db):
     github.add_comment(REPO, 1, "<!-- petrel:triage -->\nPetrel's own words", user="petrel[bot]", user_type="Bot")
     env(GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url, DATABASE_URL=clean_db, PETREL_EMBEDDING_MODEL="offline",
         PETREL_GITHUB_WRITE_SPACING_SECONDS=0)
-    function_module._access = function_module._pool = None
     pool = make_pool(clean_db)
     handler = load_handler("memory_indexer")
 
@@ -50,9 +48,6 @@ def world(env, clean_db):
 
     yield github, Memory(pool, HashingEmbedder()), deliver, clean_db
     pool.close()
-    if function_module._pool is not None:
-        function_module._pool.close()
-    function_module._pool = function_module._access = None
     github.stop()
 
 

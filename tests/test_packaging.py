@@ -356,7 +356,7 @@ def test_check_finds_a_missing_module_or_distribution(dist, venvs, tmp_path):
     (broken / "shared" / "model" / "llm.py").unlink()  # imported lazily by function.py, at import time by others
     problems = venv_check.check_bundle(broken, venv_for(venvs, dist, "commands"))
     assert any("shared/context.py:" in p and "shared.model.llm, which the bundle lacks" in p for p in problems), problems
-    assert any(p.startswith("import shared.tasks: ModuleNotFoundError") for p in problems), problems
+    assert any(p.startswith("import shared.review.run: ModuleNotFoundError") for p in problems), problems
     # the commands bundle, complete, against the webhook's venv: PyGithub and openai are missing
     problems = venv_check.check_bundle(dist / "commands", venv_for(venvs, dist, "webhook"))
     assert any(p.startswith("github (imported by") for p in problems), problems

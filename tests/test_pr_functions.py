@@ -11,7 +11,7 @@ import logging
 
 import psycopg
 import pytest
-from conftest import ROOT, close_process_pools, signed
+from conftest import ROOT, signed
 from fakes.github import FakeGitHub
 from fakes.openai import FakeOpenAI
 from functions_framework import create_app
@@ -20,17 +20,13 @@ from test_review import SERVICE, edited_service, reviewer
 
 import payloads
 from shared.github import actions
+from shared.context import Context, Services
 from shared.github import markers
-from shared import context as function_module
 from shared.model import llm
 from shared.github import notices
 from shared.github import pulls
 
 
-from shared.github import actions
-from shared import context as function_module
-from shared.model import llm
-from shared.github import notices
 from shared.runtime import settings as settings_module
 from shared.runtime.db import make_pool
 from shared.pipeline.worker import Worker, load_handler
@@ -53,8 +49,6 @@ def world(env, clean_db, tmp_path):
     config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
                  PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test-key-123456",
                  PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
-    function_module._access = None
-    function_module._pool = None
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
     pool = make_pool(clean_db)
     worker = Worker(pool, config, {name: load_handler(name) for name in ("pr_review", "pr_summary")},
@@ -105,9 +99,23 @@ def world(env, clean_db, tmp_path):
 
     yield World()
     pool.close()
-    close_process_pools()
     github.stop()
     model.stop()
+
+
+def test_the_way_from_a_delivery_to_the_review_crosses_few_modules(world, monkeypatch):
+    """docs/paths.md: from the job to the review POST, each module is entered once (the executor,
+    shared/github/actions.py, may be re-entered), and the whole way, webhook included, is at most 12."""
+    from conftest import modules_on_the_way
+
+    seen = modules_on_the_way(monkeypatch, actions, "execute")
+    world.open_pull({"app/service.py": edited_service(one=1)})
+    world.deliver("opened")
+    [path] = [path for (plan, *_), path in seen if isinstance(plan[0], actions.PostReview)]
+    assert path == ["shared/pipeline/worker.py", "functions/pr_review/main.py", "shared/review/run.py",
+                    "shared/context.py", "shared/github/actions.py"], path
+    webhook = ["functions/webhook/main.py", "shared/pipeline/inbox.py", "shared/pipeline/queue.py"]
+    assert len(set(webhook + path)) <= 12
 
 
 def test_opened_pull_request_gets_one_review_and_one_summary(world):
@@ -285,7 +293,7 @@ def test_no_model_configured_tells_the_pull_request(world, env):
 
 def test_refused_inline_comments_move_to_the_body_instead_of_losing_the_review(world):
     head = world.open_pull({"app/service.py": edited_service(one=1)})
-    client = function_module.github_access().client(None)
+    client = Services.github_access().client(None)
     review = actions.PostReview(REPO, 1, head, f"review:{head}", "Body.", (
         actions.ReviewComment("app/service.py", 2, "on the diff"),
         actions.ReviewComment("app/service.py", 70, "outside the diff"),
@@ -307,7 +315,7 @@ def test_summary_can_write_the_description_when_configured(world):
         {"json": {"walkthrough": "Doubles values.", "files": [{"path": "app/service.py", "summary": "doubles"}]}}
         if "summary" in str(request.get("response_format")) else reviewer(request))
     world.deliver("opened")
-    _, pull = function_module.github_access().client(None).requester.requestJsonAndCheck("GET", f"/repos/{REPO}/pulls/1")
+    _, pull = Services.github_access().client(None).requester.requestJsonAndCheck("GET", f"/repos/{REPO}/pulls/1")
     assert pull["body"].startswith("Author's words.")
     assert "<!-- petrel:description -->\nDoubles values.\n<!-- petrel:/description -->" in pull["body"]
     [summary] = world.comments("summary")
@@ -694,7 +702,7 @@ def test_two_writers_of_one_comment_at_the_same_moment_make_one_comment(world):
 
     def write(text):
         start.wait(timeout=20)
-        outcomes.extend(function_module.act(delivery, [actions.UpsertComment(REPO, 5, "summary", text)]))
+        outcomes.extend(Context(delivery).act([actions.UpsertComment(REPO, 5, "summary", text)]))
 
     threads = [threading.Thread(target=write, args=(f"summary {n}",)) for n in range(2)]
     for t in threads:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import sys
 import threading
 import uuid
 
@@ -126,9 +125,6 @@ def webhook_for(env, clean_db):
         return create_app("webhook", WEBHOOK_SOURCE, "http").test_client()
 
     yield make
-    module = sys.modules.get("main")
-    if getattr(module, "_pool", None) is not None:
-        module._pool.close()
 
 
 def deliver(client, payload, event, delivery=None):

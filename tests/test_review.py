@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from fakes.openai import FakeOpenAI
 from gitrepo import commit, git, init
 
-from shared import diff
 from shared.model import llm
 from shared.runtime import settings
 from shared.repo_config.schema import DEFAULTS, PathsConfig
 from shared.model.llm import Model
 from shared.github.pulls import LocalPull, PostedFinding
-from shared.review.plan import FINDINGS_SCHEMA, fingerprint, plan_review, skip_reason
+from shared.review.plan import fingerprint, plan_review, skip_reason
 
 
 SERVICE = "\n".join(f"def step_{n}(value):\n    return value + {n}\n" for n in range(40))

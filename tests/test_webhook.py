@@ -40,9 +40,6 @@ EXPECTED_JOBS = {
 def client(app_env):
     app = create_app("webhook", WEBHOOK_SOURCE, "http")
     yield app.test_client()
-    module = sys.modules.get("main")
-    if getattr(module, "_pool", None) is not None:
-        module._pool.close()
 
 
 def post(client, payload, event, **kwargs):
@@ -106,12 +103,9 @@ def test_previous_secret_is_accepted_during_rotation(env, clean_db):
     env(GITHUB_WEBHOOK_SECRET="new-secret", GITHUB_WEBHOOK_SECRET_PREVIOUS=SECRET, DATABASE_URL=clean_db)
     app = create_app("webhook", WEBHOOK_SOURCE, "http")
     client = app.test_client()
-    try:
-        old, _ = post(client, payloads.example("push"), "push", secret=SECRET)
-        new, _ = post(client, payloads.example("push"), "push", secret="new-secret")
-        wrong, _ = post(client, payloads.example("push"), "push", secret="another")
-    finally:
-        sys.modules["main"]._pool and sys.modules["main"]._pool.close()
+    old, _ = post(client, payloads.example("push"), "push", secret=SECRET)
+    new, _ = post(client, payloads.example("push"), "push", secret="new-secret")
+    wrong, _ = post(client, payloads.example("push"), "push", secret="another")
     assert (old.status_code, new.status_code, wrong.status_code) == (202, 202, 401)
 
 
@@ -183,7 +177,6 @@ def test_database_unreachable_is_503_never_2xx(env, clean_db):
     env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     app = create_app("webhook", WEBHOOK_SOURCE, "http")
     response, _ = post(app.test_client(), payloads.example("push"), "push")
-    sys.modules["main"]._pool.close()
     assert response.status_code == 503
     assert "redeliver" in response.get_json()["error"]
 
@@ -345,7 +338,7 @@ def test_a_signature_header_of_raw_non_ascii_bytes_is_401_under_functions_framew
 
 def test_a_signature_header_of_raw_non_ascii_bytes_is_401_on_the_local_server(env, clean_db):
     """`make run`'s HTTP server (shared/modes/local.py, werkzeug) in this process, raw bytes over a socket."""
-    from conftest import close_process_pools, free_port
+    from conftest import free_port
 
     from shared.runtime import db
     from shared.modes.local import LocalStack
@@ -360,6 +353,5 @@ def test_a_signature_header_of_raw_non_ascii_bytes_is_401_on_the_local_server(en
     finally:
         stack.stop()
         pool.close()
-        close_process_pools()
     assert [status for status, _ in answers] == [401] * len(NON_ASCII_SIGNATURES)
     assert count(clean_db, "SELECT count(*) FROM deliveries") == 0

@@ -16,12 +16,10 @@ import re
 import functions_framework
 import yaml
 
+from shared.context import Context
 from shared.github import actions
 from shared.github import markers
-from shared.repo_config import load as repo_config
-from shared import context as function
 from shared.runtime import settings
-from shared.github.pulls import contents_fetcher
 
 SUBSCRIBES = ("issue_comment.created", "pull_request_review_comment.created")
 
@@ -87,11 +85,12 @@ def written_by_bot(payload: dict, me: str | None = None) -> bool:
     )
 
 
-def replies_to_petrel(delivery) -> bool:
+def replies_to_petrel(ctx: Context) -> bool:
     """A reply in a review thread whose first comment is Petrel's: a conversation to continue."""
+    delivery = ctx.delivery
     comment = delivery.payload.get("comment") or {}
     root = comment.get("in_reply_to_id")
-    client = function.github_client(delivery) if root else None
+    client = ctx.github if root else None
     if client is None:
         return False
     from github import GithubException
@@ -100,8 +99,7 @@ def replies_to_petrel(delivery) -> bool:
         _, first = client.requester.requestJsonAndCheck("GET", f"/repos/{delivery.repository}/pulls/comments/{root}")
     except GithubException:
         return False
-    return markers.written_by_petrel((first.get("user") or {}).get("login"), first.get("body"),
-                                     function.petrel_login())
+    return markers.written_by_petrel((first.get("user") or {}).get("login"), first.get("body"), ctx.me())
 
 
 class Thread:
@@ -134,52 +132,57 @@ class Thread:
         return actions.UpsertComment(self.repository, self.number, key, text)
 
 
-def effective_config(client, repository: str) -> str:
-    loaded = repo_config.load(contents_fetcher(client), repository)
+def effective_config(ctx: Context, repository: str) -> str:
+    """The reply to `/config`: the repository's config in effect, and where it comes from."""
+    loaded = ctx.config(repository)
     text = yaml.safe_dump(loaded.config.to_dict(), sort_keys=False, allow_unicode=True).strip()
     source = f"from `{loaded.source}`" if loaded.source else "the defaults (no `.github/petrel.yml`)"
     problem = f"\n\nThe file has a problem, so the defaults are in effect: {loaded.error}" if loaded.error else ""
     return f"Configuration in effect, {source}:\n\n```yaml\n{text}\n```{problem}"
 
 
-def run_command(delivery, name: str, arguments: str, thread: Thread) -> str | None:
+def run_command(ctx: Context, name: str, arguments: str, thread: Thread) -> str | None:
     """Do the command's work; return the reply's text (None: the work answered itself)."""
-    from shared import tasks
+    # imported when a command needs them, so that the commands function starts fast
+    from shared import summary, triage
+    from shared.review import run as review
 
     if name == "review":
         if not thread.is_pull:
             return PULL_ONLY.format(name=name)
-        result = tasks.review_pull(delivery, thread.number, forced=True)
+        result = review.review_pull(ctx, thread.number, forced=True)
     elif name == "describe":
         if not thread.is_pull:
             return PULL_ONLY.format(name=name)
-        result = tasks.summarize_pull(delivery, thread.number, forced=True)
+        result = summary.summarize_pull(ctx, thread.number, forced=True)
     elif name == "triage":
         if thread.is_pull:
             return ISSUE_ONLY
-        result = tasks.triage_issue(delivery, delivery.payload, forced=True)
+        result = triage.triage_issue(ctx, forced=True)
     elif name == "ask":
         if not arguments:
             return ASK_USAGE
         from shared.ask import run as asking
 
-        result = asking.ask(delivery, thread, arguments, thread_key=thread.key)
+        result = asking.ask(ctx, thread, arguments, thread_key=thread.key)
         return FAILED.format(name=name, reason=result.status) if result.failed else result.status
     else:
         raise ValueError(name)
     return (FAILED if result.failed else DONE).format(name=name, reason=result.status, status=result.status)
 
 
-def handle_comment(delivery) -> list[str]:
+def handle_comment(ctx: Context) -> list[str]:
+    """Answer the command in the comment of the delivery, if it has one (the `commands` function)."""
+    delivery = ctx.delivery
     payload = delivery.payload
     body = (payload.get("comment") or {}).get("body")
     # only a comment with a marker can be Petrel's own: the others need no identity (the 👀 comes first)
-    if written_by_bot(payload, function.petrel_login() if markers.present(body) else None):
+    if written_by_bot(payload, ctx.me() if markers.present(body) else None):
         log.info("comment by a bot: ignored")
         return []
     command = parse_command((payload.get("comment") or {}).get("body") or "", settings.current().app_slug)
     if command is None:
-        if delivery.event == "pull_request_review_comment" and replies_to_petrel(delivery):
+        if delivery.event == "pull_request_review_comment" and replies_to_petrel(ctx):
             command = ("ask", payload["comment"]["body"].strip())
         else:
             return []
@@ -188,36 +191,37 @@ def handle_comment(delivery) -> list[str]:
     if name not in KNOWN and thread.in_review:
         # "@petrel why is this a bug?" in a review thread is a question, not an unknown command
         name, arguments = "ask", f"{name} {arguments}".strip()
-    outcomes = function.act(delivery, [thread.react()])  # acknowledged before any slow work
+    outcomes = ctx.act([thread.react()])  # acknowledged before any slow work
     if name == "help":
-        return outcomes + function.act(delivery, [actions.UpsertComment(thread.repository, thread.number, HELP_KEY, HELP)])
+        return outcomes + ctx.act([actions.UpsertComment(thread.repository, thread.number, HELP_KEY, HELP)])
     if name not in KNOWN:
-        return outcomes + function.act(delivery, [thread.reply(UNKNOWN.format(name=name))])
-    client = function.github_client(delivery)
-    if client is None:
+        return outcomes + ctx.act([thread.reply(UNKNOWN.format(name=name))])
+    if ctx.github is None:
         log.info("dry-run without GitHub credentials: /%s cannot read the repository", name)
         return outcomes
     if name == "config":
-        return outcomes + function.act(delivery, [thread.reply(effective_config(client, thread.repository))], client)
-    allowed = repo_config.load(contents_fetcher(client), thread.repository).config.commands.allowed
+        return outcomes + ctx.act([thread.reply(effective_config(ctx, thread.repository))])
+    allowed = ctx.config(thread.repository).config.commands.allowed
     association = thread.comment.get("author_association") or "NONE"
     if association not in allowed:
         text = DENIED.format(allowed=", ".join(a.lower() for a in allowed), name=name, association=association.lower())
-        return outcomes + function.act(delivery, [thread.reply(text)], client)
+        return outcomes + ctx.act([thread.reply(text)])
     if name == "ask" and thread.in_review and thread.comment.get("in_reply_to_id"):
         from shared.ask import run as asking
 
-        result = asking.ask(delivery, thread, arguments, thread_key=thread.key,
+        result = asking.ask(ctx, thread, arguments, thread_key=thread.key,
                             context=asking.thread_context(thread.comment))
         text = FAILED.format(name=name, reason=result.status) if result.failed else result.status
-        return outcomes + function.act(delivery, [thread.reply(text)], client)
-    text = run_command(delivery, name, arguments, thread)
-    return outcomes + function.act(delivery, [thread.reply(text)], client) if text else outcomes
+        return outcomes + ctx.act([thread.reply(text)])
+    text = run_command(ctx, name, arguments, thread)
+    return outcomes + ctx.act([thread.reply(text)]) if text else outcomes
+
+
+ENTRY = handle_comment
 
 
 @functions_framework.cloud_event
 def handle(event):
     """Answer a command in an issue, pull request or review comment."""
-    delivery = function.delivery_of(event)
-    with function.job_scope(delivery):
-        handle_comment(delivery)
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

@@ -1,21 +1,21 @@
 """Triage new issues: duplicates from long-term memory, labels from the repository's own set,
 and (when configured) a first answer from the repository's docs.
 
-Runs on issues opened. The work is shared/tasks.triage_issue (also run by `/triage`); the
-planning is in shared/triage.py. Petrel takes no bulk action on existing issues.
+Runs on issues opened. The work and its planning are shared/triage.py (`triage_issue`, also run
+by `/triage`). Petrel takes no bulk action on existing issues.
 """
 
 import functions_framework
 
-from shared import context as function
-from shared.tasks import triage_issue
+from shared.context import Context
+from shared import triage
 
 SUBSCRIBES = ("issues.opened",)
+ENTRY = triage.triage_issue
 
 
 @functions_framework.cloud_event
 def handle(event):
     """Triage the issue of an issues.opened delivery."""
-    delivery = function.delivery_of(event)
-    with function.job_scope(delivery):
-        triage_issue(delivery, delivery.payload)
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

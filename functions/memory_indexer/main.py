@@ -14,15 +14,10 @@ import logging
 
 import functions_framework
 
+from shared.context import Context
 from shared.github import markers
-from shared.repo_config import load as repo_config
-from shared import context as function
-from shared.runtime import settings
-from shared.model.embeddings import embedder_for
 from shared.memory.feedback import Feedback
 from shared.memory.indexing import RepositoryIndexer
-from shared.memory.store import Memory
-from shared.github.pulls import contents_fetcher
 
 SUBSCRIBES = ("installation.created", "installation.deleted", "installation_repositories.added",
               "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed",
@@ -31,26 +26,22 @@ SUBSCRIBES = ("installation.created", "installation.deleted", "installation_repo
 log = logging.getLogger("petrel.memory_indexer")
 
 
-def memory() -> Memory:
-    return Memory(function.database(), embedder_for(settings.current()))
-
-
-def indexer(delivery, repository: str) -> RepositoryIndexer | None:
-    client = function.github_client(delivery)
-    if client is None:
+def indexer(ctx: Context, repository: str) -> RepositoryIndexer | None:
+    """The indexer of `repository` (with its config), or None without GitHub credentials."""
+    if ctx.github is None:
         log.info("no GitHub credentials: cannot read %s to index it", repository)
         return None
-    loaded = repo_config.load(contents_fetcher(client), repository)
-    return RepositoryIndexer(client, memory(), repository, delivery.installation_id, loaded.config,
-                             me=function.petrel_login())
+    config = ctx.config(repository).config
+    return RepositoryIndexer(ctx.github, ctx.memory(), repository, ctx.delivery.installation_id, config, me=ctx.me())
 
 
-def record_resolution(delivery) -> None:
+def record_resolution(ctx: Context) -> None:
     """A resolved thread that Petrel started: feedback. No code change since the comment means
     the finding was dismissed (negative); a change means it was acted on (positive)."""
+    delivery = ctx.delivery
     payload = delivery.payload
     comments = (payload.get("thread") or {}).get("comments") or []
-    me = function.petrel_login()
+    me = ctx.me()
     if me is None:
         log.info("no GitHub credentials: cannot tell whose thread was resolved, no feedback recorded")
         return
@@ -59,28 +50,30 @@ def record_resolution(delivery) -> None:
         return
     first = comments[0]
     resolver = (payload.get("sender") or {}).get("login")
-    if not function.github_access().may_steer(function.github_client(delivery), delivery.repository, resolver):
+    if not ctx.may_steer(resolver):
         log.info("review thread of comment %s resolved by %s, who may not steer Petrel: no feedback", first["id"],
                  resolver)
         return
     head = ((payload.get("pull_request") or {}).get("head") or {}).get("sha")
     verdict = "negative" if first.get("commit_id") == head else "positive"
-    Feedback(memory(), delivery.repository, delivery.installation_id).record(
+    Feedback(ctx.memory(), delivery.repository, delivery.installation_id).record(
         int(first["id"]), verdict, first.get("body") or "", first.get("path"))
     log.info("review thread of comment %s resolved: %s feedback", first["id"], verdict)
 
 
-def index(delivery) -> None:
+def index(ctx: Context) -> None:
+    """Update long-term memory for the delivery (the `memory_indexer` function's entry point)."""
+    delivery = ctx.delivery
     payload = delivery.payload
     if delivery.event == "installation" and delivery.action == "deleted":
-        removed = memory().delete_installation(delivery.installation_id)
+        removed = ctx.memory().delete_installation(delivery.installation_id)
         log.info("installation %s deleted: %d rows of memory removed", delivery.installation_id, removed)
     elif delivery.event == "installation_repositories" and delivery.action == "removed":
         for repo in payload.get("repositories_removed") or []:
-            log.info("%s removed: %d rows of memory removed", repo["full_name"], memory().delete_repository(repo["full_name"]))
+            log.info("%s removed: %d rows of memory removed", repo["full_name"], ctx.memory().delete_repository(repo["full_name"]))
     elif delivery.event in ("installation", "installation_repositories"):
         for repo in payload.get("repositories") or payload.get("repositories_added") or []:
-            work = indexer(delivery, repo["full_name"])
+            work = indexer(ctx, repo["full_name"])
             if work is not None:
                 work.files()
                 work.issues()
@@ -89,20 +82,22 @@ def index(delivery) -> None:
         if payload.get("ref") != f"refs/heads/{repository.get('default_branch')}" or payload.get("deleted"):
             log.info("push to %s, not the default branch: memory unchanged", payload.get("ref"))
             return
-        work = indexer(delivery, delivery.repository)
+        work = indexer(ctx, delivery.repository)
         if work is not None:
             work.files()
     elif delivery.event == "pull_request_review_thread":
-        record_resolution(delivery)
+        record_resolution(ctx)
     elif delivery.event == "issues":
-        work = indexer(delivery, delivery.repository)
+        work = indexer(ctx, delivery.repository)
         if work is not None:
             work.thread(int(payload["issue"]["number"]), payload["issue"])
+
+
+ENTRY = index
 
 
 @functions_framework.cloud_event
 def handle(event):
     """Update long-term memory for one subscribed GitHub event."""
-    delivery = function.delivery_of(event)
-    with function.job_scope(delivery):
-        index(delivery)
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

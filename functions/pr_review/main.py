@@ -1,21 +1,21 @@
 """Review pull requests: inline comments that land, any size, incremental on new pushes.
 
 Runs on pull_request opened, reopened, ready_for_review and synchronize. The work is
-shared/tasks.review_pull (also run by `/review`); the planning is in shared/review/plan.py.
+shared/review/run.py (also run by `/review`); the planning is in shared/review/plan.py.
 """
 
 import functions_framework
 
-from shared import context as function
-from shared.tasks import review_pull
+from shared.context import Context
+from shared.review import run as review
 
 SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
               "pull_request.synchronize")
+ENTRY = review.on_pull_request
 
 
 @functions_framework.cloud_event
 def handle(event):
     """Review the pull request of a pull_request delivery."""
-    delivery = function.delivery_of(event)
-    with function.job_scope(delivery):
-        review_pull(delivery, int(delivery.payload["pull_request"]["number"]))
+    with Context.of(event).scope() as ctx:
+        ENTRY(ctx)

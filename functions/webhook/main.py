@@ -27,25 +27,7 @@ try:
 except settings.SettingsError as error:
     sys.exit(f"petrel webhook: {error}")
 
-_pool = None
-_migrated = False
-
-
-def _connection_pool():
-    global _pool, _migrated
-    if _pool is None:
-        url = db.resolve_url(SETTINGS.database_url, SETTINGS.data_dir)
-        _pool = db.make_pool(url)
-    if not _migrated:
-        try:  # deployed alone, the webhook still finds its tables (a no-op once applied)
-            db.migrate(db.resolve_url(SETTINGS.database_url, SETTINGS.data_dir))
-            _migrated = True
-        except db.DatabaseUnavailable:
-            pass  # each request answers 503 until Postgres is back, and tries again
-    return _pool
-
-
-INBOX = Inbox(SETTINGS, _connection_pool)
+INBOX = Inbox(SETTINGS, db.pool)  # the process's pool, opened once the migrations are applied
 
 
 @functions_framework.http

@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from shared.repo_config import load as repo_config
-from shared import context as function
-from shared.runtime import settings
 from shared.ask.loop import answer_question
 from shared.ask.tools import GitHubTools
+from shared.context import NO_CREDENTIALS, Context, Result
 from shared.memory.conversations import Conversations
-from shared.model.embeddings import embedder_for
 from shared.model.llm import BudgetExceeded, ModelError
-from shared.memory.store import Memory
-from shared.github.pulls import contents_fetcher
-from shared.tasks import NO_CREDENTIALS, TaskResult
 
 log = logging.getLogger("petrel.asking")
 
@@ -35,26 +29,24 @@ def _server(payload: dict, repository: str) -> str:
     return html[: -len(repository) - 1] if html.endswith(repository) else "https://github.com"
 
 
-def ask(delivery, thread, question: str, thread_key: str = "", context: str = "") -> TaskResult:
+def ask(ctx: Context, thread, question: str, thread_key: str = "", context: str = "") -> Result:
     """Answer `question` in `thread` (functions/commands' Thread); the status is the answer."""
-    client = function.github_client(delivery)
+    delivery, client = ctx.delivery, ctx.github
     if client is None:
-        return TaskResult([], NO_CREDENTIALS, failed=True)
+        return Result([], NO_CREDENTIALS, failed=True)
     repository, number = thread.repository, thread.number
-    config = repo_config.load(contents_fetcher(client), repository).config
+    config = ctx.config(repository).config
     if thread.is_pull:
         _, pull = client.requester.requestJsonAndCheck("GET", f"/repos/{repository}/pulls/{number}")
         ref = pull["head"]["sha"]
     else:
         ref = (delivery.payload.get("repository") or {}).get("default_branch") or "HEAD"
-    pool = function.database()
-    memory = Memory(pool, embedder_for(settings.current()))
-    tools = GitHubTools(client, memory, repository, ref, number if thread.is_pull else None,
+    tools = GitHubTools(client, ctx.memory(), repository, ref, number if thread.is_pull else None,
                         server_url=_server(delivery.payload, repository))
-    conversations = Conversations(pool)
+    conversations = Conversations(ctx.pool())
     author = (thread.comment.get("user") or {}).get("login")
     try:
-        model = function.model("commands", repository, config)
+        model = ctx.model("commands", repository)
         history = conversations.history(repository, number, thread_key, HISTORY_TOKENS, model.estimate,
                                         summarize=lambda text: model.text("light", SUMMARIZE, text),
                                         before_delivery=delivery.id)
@@ -69,10 +61,10 @@ def ask(delivery, thread, question: str, thread_key: str = "", context: str = ""
                                  link=tools.link, repository=repository,
                                  pull_number=number if thread.is_pull else None)
     except (BudgetExceeded, ModelError) as error:
-        return TaskResult([], str(error), failed=True)
+        return Result([], str(error), failed=True)
     conversations.add(repository, number, thread_key, "assistant", answer.text, "petrel", delivery.id)
     log.info("answered in %d step(s), %d tokens%s", answer.steps, answer.tokens, ", at the bound" if answer.bounded else "")
-    return TaskResult([], answer.text)
+    return Result([], answer.text)
 
 
 def thread_context(comment: dict) -> str:

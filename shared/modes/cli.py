@@ -77,6 +77,10 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+NO_GITHUB_TO_READ = ("petrel: no GitHub credentials (GITHUB_TOKEN, or GITHUB_APP_ID and a private key): "
+                     "the plan cannot read GitHub, so it stops where it would read it")
+
+
 def command_run(args) -> int:
     wrote = ensure_dotenv()
     settings.reset()
@@ -90,9 +94,8 @@ def command_run(args) -> int:
         return 2
     url = database(config)
     where = "DATABASE_URL" if config.database_url else f"embedded Postgres under {config.data_dir / 'postgres'}"
-    pool = None
     try:  # whatever happens from here on (port in use, Ctrl-C during start-up), Postgres is stopped
-        pool = db.make_pool(url, max_size=config.workers + 4)
+        pool = db.pool()  # the one pool of the process: the workers' and the functions' they run
 
         from shared.modes.local import LocalStack
 
@@ -118,8 +121,7 @@ def command_run(args) -> int:
         print("Stopping: HTTP server, workers (finishing their current job), Postgres...", flush=True)
         stack.stop()
     finally:
-        if pool is not None:
-            pool.close()
+        db.close_pool()
         if db.embedded() is not None:
             db.embedded().stop()
     print("Stopped.", flush=True)
@@ -171,18 +173,37 @@ def command_retry(args) -> int:
 
 
 def command_plan(args) -> int:
-    """Run one function's planner on a saved payload and print the plan (nothing is sent)."""
+    """Run one function's entry point on a saved payload with a Context that prints the plan
+    instead of acting on it: nothing is sent. With GitHub credentials it reads GitHub."""
+    from shared import context
     from shared.pipeline import events
     from shared.pipeline.worker import load_function
 
+    config = settings.current()
     payload = json.loads(Path(args.payload).read_text(encoding="utf-8"))
     event, _, action = args.event.partition(".")
     if action and "action" not in payload:
         payload["action"] = action
     delivery = events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": "local-plan"}, json.dumps(payload).encode())
-    module = load_function(args.function)
-    for step in module.plan(delivery):
-        print(step.describe())
+    entry = load_function(args.function).ENTRY  # the feature entry point its handle() calls
+    if not config.has_github_credentials:
+        print(NO_GITHUB_TO_READ, file=sys.stderr)
+    ctx = context.PlanningContext(delivery)
+    try:
+        with ctx.scope():
+            result = entry(ctx)
+    except db.DatabaseUnavailable as error:
+        print(log.redact(f"petrel: cannot reach DATABASE_URL: {error}"), file=sys.stderr)
+        return 2
+    finally:
+        db.close_pool()
+        embedded = db.embedded()
+        if embedded is not None and embedded.started_here:
+            embedded.stop()
+    if isinstance(result, context.Result):
+        print(f"--- {result.status}")
+    if not ctx.plans:
+        print("(no actions)")
     return 0
 
 

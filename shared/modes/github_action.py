@@ -19,7 +19,6 @@ triggered the workflow, in the job itself, with no server and no queue.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -239,11 +238,8 @@ def _close_database() -> None:
     """Close the pool, then stop an embedded Postgres this run started (so that a cache of its
     data directory saved after the job holds a clean shutdown)."""
     from shared.runtime import db
-    from shared import context as function
 
-    if function._pool is not None:
-        function._pool.close()
-        function._pool = None
+    db.close_pool()
     embedded = db.embedded()
     if embedded is not None and embedded.started_here:
         embedded.stop()

@@ -122,6 +122,38 @@ def make_pool(url: str, max_size: int = 8, timeout: float = 2.0) -> ConnectionPo
     )
 
 
+_pool: ConnectionPool | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> ConnectionPool:
+    """The process's one connection pool (`DATABASE_URL`, or the embedded Postgres), opened on first
+    use after the migrations are applied, so that a function deployed alone still finds its tables
+    (cheap once applied). Raises DatabaseUnavailable, and tries again on the next call, while
+    Postgres cannot be reached."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from shared.runtime import settings
+
+            config = settings.current()
+            url = resolve_url(config.database_url, config.data_dir)
+            migrate(url)
+            # each job's write holds one connection (its lock) and queries with another; `make run`'s
+            # workers claim their jobs from the same pool
+            _pool = make_pool(url, max_size=max(8, 3 * config.workers + 6))
+        return _pool
+
+
+def close_pool() -> None:
+    """Close the process's pool (the next `pool()` opens a new one): at exit, and between tests."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None
+
+
 def migrate(url: str) -> list[str]:
     """Apply the migrations not yet applied; return their names."""
     applied = []

@@ -1,0 +1,66 @@
+"""The review of one pull request, whoever asks for it: the entry point of `pr_review` and `/review`.
+
+It gathers what the planner (shared/review/plan.py) needs from the Context (the pull request, the
+repository's config, long-term memory and feedback, a model with the repository's budget), acts
+on the plan, remembers the head it reviewed (shared/review/state.py) and says in one line what
+happened. `forced` (a `/review`) runs even when the config turns automatic reviews off.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shared.context import NO_CREDENTIALS, Context, Result
+from shared.memory.feedback import Feedback
+from shared.model.llm import BudgetExceeded, ModelError
+from shared.review.plan import memory_context, plan_review
+from shared.review.state import ReviewStore
+
+log = logging.getLogger("petrel.review")
+
+
+def on_pull_request(ctx: Context) -> Result:
+    """Review the pull request of a `pull_request` delivery (the `pr_review` function)."""
+    return review_pull(ctx, int(ctx.delivery.payload["pull_request"]["number"]))
+
+
+def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
+    """Review pull request `number` of the delivery's repository."""
+    work = "review this pull request"
+    opened = ctx.open_pull(number, work)
+    if opened is None:
+        return Result([], NO_CREDENTIALS, failed=True)
+    pull, config, steps = opened
+    repository = ctx.delivery.repository
+    if not config.review.auto and not forced:
+        return Result(ctx.act(steps), "automatic review is off in this repository's config")
+    store = ReviewStore(ctx.pool())
+    last = store.last(repository, number)
+    try:
+        model = ctx.model("pr_review")
+        memory = ctx.memory()
+        background = memory_context(memory, repository, model.estimate)
+        feedback = Feedback(memory, repository, ctx.delivery.installation_id)
+        learn_from_reactions(feedback, pull.posted_findings())
+        planned, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced,
+                                               background, feedback.rejected)
+    except (BudgetExceeded, ModelError) as error:
+        return ctx.could_not(steps, repository, number, work, error)
+    outcomes = ctx.act(steps + planned)
+    if skipped:
+        return Result(outcomes, f"not reviewed: {skipped}")
+    if ctx.sends:
+        store.save(repository, number, report.info.head_sha, len(report.reviewed), len(report.comments),
+                   report.files_not_reviewed)
+    return Result(outcomes, f"reviewed `{report.info.head_sha[:7]}`: {len(report.reviewed)} file(s), "
+                            f"{len(report.comments)} inline comment(s), {report.files_not_reviewed} file(s) not reviewed")
+
+
+def learn_from_reactions(feedback: Feedback, posted) -> None:
+    """Store the 👍/👎 on Petrel's earlier comments of this pull request as feedback (`posted` counts
+    only Petrel's own comments, and only reactions of people who may steer it: shared/github/identity.py)."""
+    for finding in posted:
+        if finding.thumbs_down > finding.thumbs_up:
+            feedback.record(finding.comment_id, "negative", finding.body, finding.path)
+        elif finding.thumbs_up > finding.thumbs_down:
+            feedback.record(finding.comment_id, "positive", finding.body, finding.path)
