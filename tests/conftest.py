@@ -97,7 +97,7 @@ def services():
 
 def modules_on_the_way(monkeypatch, module, name: str) -> list[tuple[tuple, list[str]]]:
     """Record, at each call of `module.name`, its arguments and the project's modules on the call
-    stack, outermost first, one entry per run of frames in the same module (docs/paths.md counts them)."""
+    stack, outermost first, one entry per run of frames in the same module (docs/architecture.md (two paths) counts them)."""
     import traceback
 
     seen: list[list[str]] = []

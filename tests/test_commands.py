@@ -288,7 +288,7 @@ def test_ask_answers_with_tools_and_cites_what_it_read(world):
 
 
 def test_the_way_from_an_ask_to_its_answer_crosses_few_modules(world, monkeypatch):
-    """docs/paths.md: from the job to the answer's POST, each module is entered once (the executor,
+    """docs/architecture.md (two paths): from the job to the answer's POST, each module is entered once (the executor,
     shared/github/actions.py, may be re-entered), and the whole way, webhook included, is at most 12."""
     from conftest import modules_on_the_way
 

@@ -104,7 +104,7 @@ def world(env, clean_db, tmp_path):
 
 
 def test_the_way_from_a_delivery_to_the_review_crosses_few_modules(world, monkeypatch):
-    """docs/paths.md: from the job to the review POST, each module is entered once (the executor,
+    """docs/architecture.md (two paths): from the job to the review POST, each module is entered once (the executor,
     shared/github/actions.py, may be re-entered), and the whole way, webhook included, is at most 12."""
     from conftest import modules_on_the_way
 
