@@ -68,12 +68,21 @@ def request_for(bundle: Bundle, root: Path) -> tuple[dict[str, str], bytes]:
     if bundle.signature == "http":
         body = json.dumps(_fixture("ping", None, root)).encode()
         signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        return {"X-GitHub-Event": "ping", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature,
-                "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/packaging"}, body
+        return {
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": signature,
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/packaging",
+        }, body
     kind, payload = first_event(bundle.subscribes or (), root)
-    headers = {"ce-specversion": "1.0", "ce-type": kind, "ce-id": delivery,
-               "ce-source": (payload.get("repository") or {}).get("html_url") or "urn:github",
-               "Content-Type": "application/json"}
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": kind,
+        "ce-id": delivery,
+        "ce-source": (payload.get("repository") or {}).get("html_url") or "urn:github",
+        "Content-Type": "application/json",
+    }
     number = (payload.get("issue") or payload.get("pull_request") or {}).get("number")
     if number is not None:
         headers["ce-subject"] = str(number)
@@ -95,7 +104,7 @@ def _descendants(pid: int) -> list[int]:
             text = stat.read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     found, todo = [], [pid]
     while todo:
@@ -121,13 +130,22 @@ def start_once(command: list[str], cwd: Path, env: dict, headers: dict, body: by
     command = command + ["--host", "127.0.0.1", "--port", str(port)]
     with open(log, "ab") as out:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = started + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                raise PackagingError(f"{' '.join(command)} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+                raise PackagingError(
+                    f"{' '.join(command)} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+                )
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 conn.request("POST", "/", body=body, headers=headers)
@@ -137,13 +155,15 @@ def start_once(command: list[str], cwd: Path, env: dict, headers: dict, body: by
                 break
             except ConnectionRefusedError:
                 if time.perf_counter() > deadline:
-                    raise PackagingError(f"{' '.join(command)} did not answer in {START_TIMEOUT_S:.0f}s:\n"
-                                         f"{log.read_text()[-3000:]}") from None
+                    raise PackagingError(
+                        f"{' '.join(command)} did not answer in {START_TIMEOUT_S:.0f}s:\n{log.read_text()[-3000:]}"
+                    ) from None
                 time.sleep(0.005)
         elapsed = (time.perf_counter() - started) * 1000
         if not 200 <= response.status < 300:
-            raise PackagingError(f"{' '.join(command)} answered {response.status} {answer[:300]!r}:\n"
-                                 f"{log.read_text()[-3000:]}")
+            raise PackagingError(
+                f"{' '.join(command)} answered {response.status} {answer[:300]!r}:\n{log.read_text()[-3000:]}"
+            )
         pids = [process.pid] + _descendants(process.pid)
         sizes = [_hwm(p) for p in pids]
         return Start(elapsed, max(sizes), sum(sizes))
@@ -165,8 +185,11 @@ def measure_starts(command, cwd, env, headers_body, log, runs=COLD_RUNS) -> Star
         result = start_once(command, cwd, env, headers, body, log)
         if i:
             results.append(result)
-    return Start(statistics.median(r.ms for r in results), int(statistics.median(r.rss_largest for r in results)),
-                 int(statistics.median(r.rss_total for r in results)))
+    return Start(
+        statistics.median(r.ms for r in results),
+        int(statistics.median(r.rss_largest for r in results)),
+        int(statistics.median(r.rss_total for r in results)),
+    )
 
 
 MONOLITH = '''"""Every function module in one process, served as the webhook (bench/bundles.py)."""
@@ -226,8 +249,13 @@ def measure(out: Path, bundles: list[Bundle], rows: list[Row], venvs: Venvs, roo
             if bundle.signature == "cloudevent":
                 command += ["--signature-type", "cloudevent"]
             print(f"  starting {bundle.name} alone ...", file=sys.stderr)
-            row.start = measure_starts(command, bundle_dir, dict(base_env, PYTHONPATH=str(bundle_dir)),
-                                       lambda b=bundle: request_for(b, root), workdir / f"{bundle.name}.log")
+            row.start = measure_starts(
+                command,
+                bundle_dir,
+                dict(base_env, PYTHONPATH=str(bundle_dir)),
+                lambda b=bundle: request_for(b, root),
+                workdir / f"{bundle.name}.log",
+            )
 
         # the monolith: the whole repository's functions/ and shared/ (no .pyc), every pin but pgserver
         mono = workdir / "monolith"
@@ -242,25 +270,40 @@ def measure(out: Path, bundles: list[Bundle], rows: list[Row], venvs: Venvs, roo
         venv = venvs.get(requirements)
         webhook = next(b for b in bundles if b.signature == "http")
         print("  starting the monolith ...", file=sys.stderr)
-        start = measure_starts([str(venv / "bin" / "functions-framework"), "--target", "webhook", "--source", "monolith.py"],
-                               mono, dict(base_env, PYTHONPATH=str(mono)), lambda: request_for(webhook, root),
-                               workdir / "monolith.log")
+        start = measure_starts(
+            [str(venv / "bin" / "functions-framework"), "--target", "webhook", "--source", "monolith.py"],
+            mono,
+            dict(base_env, PYTHONPATH=str(mono)),
+            lambda: request_for(webhook, root),
+            workdir / "monolith.log",
+        )
         modules = sorted(_module_name(p, mono) for p in (mono / SHARED).rglob("*.py") if p.name != "__init__.py")
-        return Row("monolith (every function, one process)", "webhook",
-                   [m.split(".", 1)[1] for m in modules],
-                   [re.match(r"[A-Za-z0-9._-]+(\[[^\]]*\])?", line).group(0) for line in requirements],
-                   tree_bytes(mono), tree_bytes(site_packages(venv)), start)
+        return Row(
+            "monolith (every function, one process)",
+            "webhook",
+            [m.split(".", 1)[1] for m in modules],
+            [re.match(r"[A-Za-z0-9._-]+(\[[^\]]*\])?", line).group(0) for line in requirements],
+            tree_bytes(mono),
+            tree_bytes(site_packages(venv)),
+            start,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     """The command line: build (and check) the bundles, measure them, print and write the report."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n", 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="where the bundles go (default dist/)")
-    parser.add_argument("--check", action="store_true",
-                        help="also import every bundle from a fresh venv of its own requirements")
-    parser.add_argument("--venvs", type=Path, default=None,
-                        help="where to make the venvs (default: a temporary directory, deleted at the end)")
+    parser.add_argument(
+        "--check", action="store_true", help="also import every bundle from a fresh venv of its own requirements"
+    )
+    parser.add_argument(
+        "--venvs",
+        type=Path,
+        default=None,
+        help="where to make the venvs (default: a temporary directory, deleted at the end)",
+    )
     args = parser.parse_args(argv)
     ensure_measuring_interpreter()
     return run(args.out.resolve(), args.check, args.venvs, measure=measure)

@@ -21,14 +21,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import payloads  # noqa: E402
 from fakes.github import FakeGitHub  # noqa: E402
 from fakes.openai import FakeOpenAI  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-import payloads  # noqa: E402
-from shared.runtime import db  # noqa: E402
 from shared.pipeline import events
-from shared.runtime import settings
+from shared.runtime import (
+    db,  # noqa: E402
+    settings,
+)
 
 RUNS = 30
 REPO = "Codertocat/Hello-World"
@@ -45,9 +47,17 @@ def main() -> int:
         stop = threading.Event()
         try:
             url = server.get_uri()
-            os.environ.update(GITHUB_WEBHOOK_SECRET="bench", DATABASE_URL=url, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                              OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-bench", PETREL_EMBEDDING_MODEL="offline",
-                              PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_LOG_LEVEL="WARNING")
+            os.environ.update(
+                GITHUB_WEBHOOK_SECRET="bench",
+                DATABASE_URL=url,
+                GITHUB_TOKEN=TOKEN,
+                GITHUB_API_URL=github.url,
+                OPENAI_BASE_URL=model.url + "/v1",
+                OPENAI_API_KEY="sk-bench",
+                PETREL_EMBEDDING_MODEL="offline",
+                PETREL_GITHUB_WRITE_SPACING_SECONDS="0",
+                PETREL_LOG_LEVEL="WARNING",
+            )
             settings.reset()
             config = settings.current()
             from shared.modes.local import create_app
@@ -69,8 +79,12 @@ def main() -> int:
                     comment = github.add_comment(REPO, 1, command, user="alice")
                     payload = payloads.comment(command, comment_id=comment["id"])
                     body = json.dumps(payload).encode()
-                    headers = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": f"bench-{command}-{n}",
-                               "X-Hub-Signature-256": events.sign(body, "bench"), "Content-Type": "application/json"}
+                    headers = {
+                        "X-GitHub-Event": "issue_comment",
+                        "X-GitHub-Delivery": f"bench-{command}-{n}",
+                        "X-Hub-Signature-256": events.sign(body, "bench"),
+                        "Content-Type": "application/json",
+                    }
                     marker = f"petrel:reply:{comment['id']}"
                     before = len(github.requests)
                     started = time.perf_counter()
@@ -78,8 +92,10 @@ def main() -> int:
                     conn.request("POST", "/webhook", body=body, headers=headers)
                     assert conn.getresponse().status == 202
                     conn.close()
-                    while not any(r.method in ("POST", "PATCH") and marker in json.dumps(r.json or "")
-                                  for r in github.requests[before:]):
+                    while not any(
+                        r.method in ("POST", "PATCH") and marker in json.dumps(r.json or "")
+                        for r in github.requests[before:]
+                    ):
                         if time.perf_counter() - started > 30:
                             raise RuntimeError(f"no reply to {command}")
                         time.sleep(0.001)
@@ -94,13 +110,19 @@ def main() -> int:
             github.stop()
             model.stop()
     print("## 7. Command to reply (`bench/commands.py`)\n")
-    print(f"From POSTing a signed `issue_comment` to the fake GitHub receiving the reply, {RUNS} deliveries each, "
-          "fake GitHub and fake model answering at once (Petrel's own overhead).\n")
+    print(
+        f"From POSTing a signed `issue_comment` to the fake GitHub receiving the reply, {RUNS} deliveries each, "
+        "fake GitHub and fake model answering at once (Petrel's own overhead).\n"
+    )
     print("| command | median ms | p90 ms | what it does on GitHub |")
     print("|---|---:|---:|---|")
     for command, timings in results.items():
         p90 = sorted(timings)[int(len(timings) * 0.9) - 1]
-        per = "reaction, config, reply" if command == "/config" else "reaction, config, pull or repo, reply + 1 model call"
+        per = (
+            "reaction, config, reply"
+            if command == "/config"
+            else "reaction, config, pull or repo, reply + 1 model call"
+        )
         print(f"| `{command.split()[0]}` | {statistics.median(timings):.0f} | {p90:.0f} | {per} |")
     return 0
 

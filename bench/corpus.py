@@ -16,7 +16,7 @@ from shared.memory.store import Document
 
 REPOSITORY = "bench/memory"
 INSTALLATION = 1
-HELD_OUT = 25              # every 25th file is held out: queries, never stored
+HELD_OUT = 25  # every 25th file is held out: queries, never stored
 EXTENSIONS = (".py", ".md")
 
 
@@ -89,9 +89,21 @@ class Corpus:
                 documents = read_documents(label, path)
                 self.files_read += 1
                 if copy:
-                    documents = [Document(d.repository, d.kind, f"{d.source}~{copy}", f"{d.title} (copy {copy})",
-                                          d.body, chunk=d.chunk, version=d.version, installation_id=d.installation_id,
-                                          start_line=d.start_line, end_line=d.end_line) for d in documents]
+                    documents = [
+                        Document(
+                            d.repository,
+                            d.kind,
+                            f"{d.source}~{copy}",
+                            f"{d.title} (copy {copy})",
+                            d.body,
+                            chunk=d.chunk,
+                            version=d.version,
+                            installation_id=d.installation_id,
+                            start_line=d.start_line,
+                            end_line=d.end_line,
+                        )
+                        for d in documents
+                    ]
                 for document in documents:
                     key = hash(document.text_for_embedding())
                     if key not in self.seen:

@@ -25,15 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import payloads  # noqa: E402
 import psycopg  # noqa: E402
 from fakes.github import FakeGitHub  # noqa: E402
 from fakes.openai import FakeOpenAI  # noqa: E402
 
-import payloads  # noqa: E402
-from shared.runtime import db  # noqa: E402
-from shared.pipeline import events
 from shared import context as function
-from shared.runtime import settings
+from shared.pipeline import events
+from shared.runtime import (
+    db,  # noqa: E402
+    settings,
+)
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "f" * 36
@@ -57,10 +59,12 @@ SCENARIOS = {
     "none": lambda gh: None,
     "GitHub 502 on writes (x15)": lambda gh: gh.fail("POST", r"/issues/\d+/comments$", 502, times=15),
     "GitHub 502 on reads (x15)": lambda gh: gh.fail("GET", r"/issues/\d+/comments$", 502, times=15),
-    "secondary rate limit, retry-after 1 (x10)": lambda gh: gh.fail("POST", r"/comments$", 403, times=10,
-                                                                     headers={"retry-after": "1"}),
-    "rate limit beyond the cap, retry-after 3600 (x10)": lambda gh: gh.fail("POST", r"/comments$", 429, times=10,
-                                                                             headers={"retry-after": "3600"}),
+    "secondary rate limit, retry-after 1 (x10)": lambda gh: gh.fail(
+        "POST", r"/comments$", 403, times=10, headers={"retry-after": "1"}
+    ),
+    "rate limit beyond the cap, retry-after 3600 (x10)": lambda gh: gh.fail(
+        "POST", r"/comments$", 429, times=10, headers={"retry-after": "3600"}
+    ),
     "answers 3 s late after the write (x5)": lambda gh: gh.slow("POST", r"/issues/\d+/comments$", 3, times=5),
 }
 FORGED = "forged markers: another user copies the reply marker first (x40)"
@@ -87,16 +91,22 @@ def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -
         payload = payloads.comment("/config", comment_id=comment["id"])
         payload["issue"]["number"] = n
         body = json.dumps(payload).encode()
-        headers = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": f"{name}-{n}", "Content-Type": "application/json",
-                   "X-Hub-Signature-256": events.sign(body, "faults")}
+        headers = {
+            "X-GitHub-Event": "issue_comment",
+            "X-GitHub-Delivery": f"{name}-{n}",
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": events.sign(body, "faults"),
+        }
         statuses.append(webhook.post("/", data=body, headers=headers).status_code)
         if n % 4 == 0:  # a redelivery of some, as GitHub does after a timeout
             webhook.post("/", data=body, headers=headers)
     pool = db.make_pool(url)
     stop = threading.Event()
     worker_config = settings.current()
-    workers = [Worker(pool, worker_config, {"commands": load_handler("commands")}, name=f"w{k}", backoff_base=0.05)
-               for k in range(2)]
+    workers = [
+        Worker(pool, worker_config, {"commands": load_handler("commands")}, name=f"w{k}", backoff_base=0.05)
+        for k in range(2)
+    ]
     threads = [threading.Thread(target=w.run, args=(stop,), kwargs={"idle": 0.05}, daemon=True) for w in workers]
     for t in threads:
         t.start()
@@ -104,8 +114,10 @@ def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             conn.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued' AND run_at > now()")  # limits lifted
-            open_jobs = conn.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') "
-                                     "AND delivery_id LIKE %s", (f"{name}-%",)).fetchone()[0]
+            open_jobs = conn.execute(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') AND delivery_id LIKE %s",
+                (f"{name}-%",),
+            ).fetchone()[0]
             if not open_jobs:
                 break
             time.sleep(0.1)
@@ -114,22 +126,41 @@ def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -
             t.join(timeout=30)
         pool.close()
         stored = conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE %s", (f"{name}-%",)).fetchone()[0]
-        jobs = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1",
-                                 (f"{name}-%",)).fetchall())
-        attempts = conn.execute("SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s",
-                                (f"{name}-%",)).fetchone()[0]
+        jobs = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1", (f"{name}-%",)
+            ).fetchall()
+        )
+        attempts = conn.execute(
+            "SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s", (f"{name}-%",)
+        ).fetchone()[0]
     elapsed = time.perf_counter() - started
-    replies = {n: len([c for c in github.comments(REPO, n)
-                       if c["body"].startswith("<!-- petrel:reply:") and c["user"]["login"] == PETREL])
-               for n in numbers}
+    replies = {
+        n: len(
+            [
+                c
+                for c in github.comments(REPO, n)
+                if c["body"].startswith("<!-- petrel:reply:") and c["user"]["login"] == PETREL
+            ]
+        )
+        for n in numbers
+    }
     webhook_module = sys.modules.get("main")
     if getattr(webhook_module, "_pool", None) is not None:
         webhook_module._pool.close()
-    return {"name": name, "sent": len(numbers), "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
-            "stored": stored, "done": jobs.get("done", 0), "dead": jobs.get("dead", 0), "attempts": attempts,
-            "answered once": sum(1 for v in replies.values() if v == 1),
-            "duplicates": sum(v - 1 for v in replies.values() if v > 1),
-            "lost": sum(1 for v in replies.values() if v == 0), "seconds": elapsed}
+    return {
+        "name": name,
+        "sent": len(numbers),
+        "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
+        "stored": stored,
+        "done": jobs.get("done", 0),
+        "dead": jobs.get("dead", 0),
+        "attempts": attempts,
+        "answered once": sum(1 for v in replies.values() if v == 1),
+        "duplicates": sum(v - 1 for v in replies.values() if v > 1),
+        "lost": sum(1 for v in replies.values() if v == 0),
+        "seconds": elapsed,
+    }
 
 
 def reviewer(request: dict) -> dict:
@@ -139,8 +170,19 @@ def reviewer(request: dict) -> dict:
         return {"json": {"trivial": []}}
     if name == "summary":
         return {"json": {"walkthrough": "Doubles the value.", "files": []}}
-    return {"json": {"findings": [{"path": "app/service.py", "line": 2, "severity": "major",
-                                   "body": "This doubles instead of adding.", "suggestion": None}]}}
+    return {
+        "json": {
+            "findings": [
+                {
+                    "path": "app/service.py",
+                    "line": 2,
+                    "severity": "major",
+                    "body": "This doubles instead of adding.",
+                    "suggestion": None,
+                }
+            ]
+        }
+    }
 
 
 def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = False) -> dict:
@@ -163,10 +205,16 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
     for n in numbers:
         github.add_pull(REPO, n, diff=DIFF, base_sha="b" * 40, head_sha=f"{n:040x}")
         if forged:
-            requests.post(f"{github.url}/repos/{REPO}/pulls/{n}/reviews", timeout=10,
-                          headers={"Authorization": f"token {MALLORY}"},
-                          json={"event": "COMMENT", "commit_id": f"{n:040x}",
-                                "body": f"<!-- petrel:review:{n:040x} -->\nlooks fine to me"}).raise_for_status()
+            requests.post(
+                f"{github.url}/repos/{REPO}/pulls/{n}/reviews",
+                timeout=10,
+                headers={"Authorization": f"token {MALLORY}"},
+                json={
+                    "event": "COMMENT",
+                    "commit_id": f"{n:040x}",
+                    "body": f"<!-- petrel:review:{n:040x} -->\nlooks fine to me",
+                },
+            ).raise_for_status()
         comment = github.add_comment(REPO, n, "/review", user="alice")
         command = payloads.pr_comment("/review", comment_id=comment["id"])
         command["issue"]["number"] = n
@@ -175,8 +223,12 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
         opened["pull_request"]["head"]["sha"] = f"{n:040x}"
         for event, payload in (("issue_comment", command), ("pull_request", opened)):
             body = json.dumps(payload).encode()
-            headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": f"{prefix}-{event}-{n}",
-                       "Content-Type": "application/json", "X-Hub-Signature-256": events.sign(body, "faults")}
+            headers = {
+                "X-GitHub-Event": event,
+                "X-GitHub-Delivery": f"{prefix}-{event}-{n}",
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": events.sign(body, "faults"),
+            }
             statuses.append(webhook.post("/", data=body, headers=headers).status_code)
     pool = db.make_pool(url)
     stop = threading.Event()
@@ -189,8 +241,10 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             conn.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued' AND run_at > now()")
-            if not conn.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') "
-                                "AND delivery_id LIKE %s", (f"{prefix}-%",)).fetchone()[0]:
+            if not conn.execute(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') AND delivery_id LIKE %s",
+                (f"{prefix}-%",),
+            ).fetchone()[0]:
                 break
             time.sleep(0.1)
         stop.set()
@@ -198,17 +252,27 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
             t.join(timeout=60)
         pool.close()
         stored = conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE %s", (f"{prefix}-%",)).fetchone()[0]
-        jobs = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1",
-                                 (f"{prefix}-%",)))
-        attempts = conn.execute("SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s",
-                                (f"{prefix}-%",)).fetchone()[0]
+        jobs = dict(
+            conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1", (f"{prefix}-%",))
+        )
+        attempts = conn.execute(
+            "SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s", (f"{prefix}-%",)
+        ).fetchone()[0]
     elapsed = time.perf_counter() - started
     reviews = {n: len([r for r in github.reviews(REPO, n) if r["user"]["login"] == PETREL]) for n in numbers}
-    return {"name": FORGED_REVIEW if forged else REVIEW_RACE, "sent": len(statuses), "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
-            "stored": stored, "done": jobs.get("done", 0), "dead": jobs.get("dead", 0), "attempts": attempts,
-            "answered once": sum(1 for v in reviews.values() if v == 1),
-            "duplicates": sum(v - 1 for v in reviews.values() if v > 1),
-            "lost": sum(1 for v in reviews.values() if v == 0), "seconds": elapsed}
+    return {
+        "name": FORGED_REVIEW if forged else REVIEW_RACE,
+        "sent": len(statuses),
+        "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
+        "stored": stored,
+        "done": jobs.get("done", 0),
+        "dead": jobs.get("dead", 0),
+        "attempts": attempts,
+        "answered once": sum(1 for v in reviews.values() if v == 1),
+        "duplicates": sum(v - 1 for v in reviews.values() if v > 1),
+        "lost": sum(1 for v in reviews.values() if v == 0),
+        "seconds": elapsed,
+    }
 
 
 def main() -> int:
@@ -222,10 +286,19 @@ def main() -> int:
         results = []
         try:
             url = server.get_uri()
-            os.environ.update(GITHUB_WEBHOOK_SECRET="faults", DATABASE_URL=url, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                              PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="2",
-                              PETREL_LOG_LEVEL="CRITICAL", PETREL_EMBEDDING_MODEL="offline",
-                              OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-faults", PETREL_MODEL_MAX_RETRIES="0")
+            os.environ.update(
+                GITHUB_WEBHOOK_SECRET="faults",
+                DATABASE_URL=url,
+                GITHUB_TOKEN=TOKEN,
+                GITHUB_API_URL=github.url,
+                PETREL_GITHUB_WRITE_SPACING_SECONDS="0",
+                PETREL_JOB_LEASE_SECONDS="2",
+                PETREL_LOG_LEVEL="CRITICAL",
+                PETREL_EMBEDDING_MODEL="offline",
+                OPENAI_BASE_URL=model.url + "/v1",
+                OPENAI_API_KEY="sk-faults",
+                PETREL_MODEL_MAX_RETRIES="0",
+            )
             settings.reset()
             function._access = function._pool = None
             for k, (name, inject) in enumerate(SCENARIOS.items()):
@@ -238,20 +311,28 @@ def main() -> int:
             github.stop()
             model.stop()
     print("## 10. Faults (`bench/faults.py`)\n")
-    print(f"{PER_SCENARIO} command deliveries per scenario (a quarter of them redelivered), 2 workers, the fake GitHub "
-          "misbehaving as named; rescheduled jobs are made due at once. The last two rows are "
-          f"{PULLS_RACED} pull requests, each sent pull_request.opened and a `/review` comment, 6 workers, looking "
-          "for an earlier review answered 1 s late: 'answered once' counts pull requests reviewed exactly once, "
-          "'duplicates' extra reviews, 'lost' pull requests left with no review by Petrel (suppressed); in the "
-          "last, another user first posts a review carrying the marker of Petrel's review of the head.\n")
-    print("| fault injected | sent | acknowledged | stored | jobs done | dead | attempts | answered once | duplicates | lost |")
+    print(
+        f"{PER_SCENARIO} command deliveries per scenario (a quarter of them redelivered), 2 workers, the fake GitHub "
+        "misbehaving as named; rescheduled jobs are made due at once. The last two rows are "
+        f"{PULLS_RACED} pull requests, each sent pull_request.opened and a `/review` comment, 6 workers, looking "
+        "for an earlier review answered 1 s late: 'answered once' counts pull requests reviewed exactly once, "
+        "'duplicates' extra reviews, 'lost' pull requests left with no review by Petrel (suppressed); in the "
+        "last, another user first posts a review carrying the marker of Petrel's review of the head.\n"
+    )
+    print(
+        "| fault injected | sent | acknowledged | stored | jobs done | dead | attempts | answered once | duplicates | lost |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['name']} | {r['sent']} | {r['acknowledged']} | {r['stored']} | {r['done']} | {r['dead']} | "
-              f"{r['attempts']} | {r['answered once']} | {r['duplicates']} | {r['lost']} |")
+        print(
+            f"| {r['name']} | {r['sent']} | {r['acknowledged']} | {r['stored']} | {r['done']} | {r['dead']} | "
+            f"{r['attempts']} | {r['answered once']} | {r['duplicates']} | {r['lost']} |"
+        )
     bad = [r for r in results if r["duplicates"] or r["lost"] or r["stored"] != r["sent"]]
     for r in bad:
-        print(f"\nFAIL {r['name']}: {r['duplicates']} duplicated, {r['lost']} lost, {r['stored']} of {r['sent']} stored")
+        print(
+            f"\nFAIL {r['name']}: {r['duplicates']} duplicated, {r['lost']} lost, {r['stored']} of {r['sent']} stored"
+        )
     return 1 if bad else 0
 
 

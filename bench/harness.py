@@ -49,8 +49,11 @@ def free_port() -> int:
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child process: no stray Petrel settings, the repo importable."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")
+    }
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
@@ -132,6 +135,7 @@ def tail(path: Path, lines: int = 20) -> str:
 
 # --------------------------------------------------------------------------- Postgres
 
+
 def postgres_version(url: str) -> str:
     """The server version of the Postgres at `url`."""
     import psycopg
@@ -186,6 +190,7 @@ def count_stored(url: str, prefix: str) -> Stored:
 
 # --------------------------------------------------------------------------- servers
 
+
 def serve_local(port: int) -> None:
     """Child mode: serve shared.modes.local's Flask app the way `make run` does, until SIGTERM."""
     from werkzeug.serving import make_server
@@ -213,7 +218,7 @@ class Server:
     """A webhook server under test: its name, the path it answers on, and the command that starts it."""
 
     name: str
-    path: str          # where the webhook answers
+    path: str  # where the webhook answers
     command: list[str]
 
 
@@ -221,11 +226,26 @@ def servers() -> list[Server]:
     """The two servers compared: `make run`'s Flask app and the webhook alone under functions-framework."""
     functions_framework = Path(sys.executable).parent / "functions-framework"
     return [
-        Server("make run (werkzeug threaded, shared.modes.local)", "/webhook",
-               [sys.executable, str(RUN), "--serve-local", "{port}"]),
-        Server("functions-framework (gunicorn, webhook alone)", "/",
-               [str(functions_framework), "--target", "webhook", "--source", str(WEBHOOK_SOURCE),
-                "--host", "127.0.0.1", "--port", "{port}"]),
+        Server(
+            "make run (werkzeug threaded, shared.modes.local)",
+            "/webhook",
+            [sys.executable, str(RUN), "--serve-local", "{port}"],
+        ),
+        Server(
+            "functions-framework (gunicorn, webhook alone)",
+            "/",
+            [
+                str(functions_framework),
+                "--target",
+                "webhook",
+                "--source",
+                str(WEBHOOK_SOURCE),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+            ],
+        ),
     ]
 
 
@@ -234,8 +254,9 @@ def spawn(server: Server, port: int, url: str, workdir: Path, log: Path) -> subp
     command = [part.replace("{port}", str(port)) for part in server.command]
     env = child_env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=url)
     with open(log, "ab") as out:
-        return subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
 
 def wait_until_answering(proc: subprocess.Popen, port: int, path: str, log: Path) -> None:

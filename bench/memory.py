@@ -92,11 +92,12 @@ from shared.runtime import db  # noqa: E402
 SIZES = (10_000, 100_000)
 QUERIES = 200
 WARMUP = 10
-REPLACE_FILES = 40         # files re-stored with Memory.replace at each size
+REPLACE_FILES = 40  # files re-stored with Memory.replace at each size
 MIB = 1024 * 1024
 
 
 # --------------------------------------------------------------------------- report
+
 
 def ms(seconds: float) -> str:
     """Seconds as milliseconds for the report."""
@@ -133,7 +134,8 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
         lines.append(
             f"| {r['n']:,} | {loaded:,} | {f['files']:,} | {f['chunk_s']:.1f} | {f['insert_s']:.1f} | "
             f"{loaded / (f['chunk_s'] + f['insert_s']):,.0f} | {f['embed_s']:.1f} | {loaded / f['embed_s']:,.0f} | "
-            f"{r['vacuum_s']:.1f} | {r['hnsw_s']:.1f} | {r['sizes']['hnsw'] / MIB:.0f} | {r['sizes']['table'] / MIB:.0f} |")
+            f"{r['vacuum_s']:.1f} | {r['hnsw_s']:.1f} | {r['sizes']['hnsw'] / MIB:.0f} | {r['sizes']['table'] / MIB:.0f} |"
+        )
     lines += [
         "",
         f"`Memory.replace` (the indexer's path: delete the file's rows, insert its chunks by executemany, the HNSW "
@@ -144,8 +146,10 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
     ]
     for r in runs:
         p = r["replace"]
-        lines.append(f"| {r['n']:,} | {p['files']} | {p['chunks']} | {p['store_s']:.2f} | "
-                     f"{p['chunks'] / p['store_s']:,.0f} | {p['embed_s']:.2f} |")
+        lines.append(
+            f"| {r['n']:,} | {p['files']} | {p['chunks']} | {p['store_s']:.2f} | "
+            f"{p['chunks'] / p['store_s']:,.0f} | {p['embed_s']:.2f} |"
+        )
     lines += [
         "",
         "### Retrieval latency and recall",
@@ -162,13 +166,17 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
     for r in runs:
         t = r["retrieval"]
         path = "exact" if r["n"] < EXACT_BELOW else "HNSW"
-        for name, label, short in (("hnsw", "`nearest(exact=False)` (HNSW)", t["short_hnsw"]),
-                                   ("exact", "`nearest(exact=True)`", t["short_exact"]),
-                                   ("search", f"`search` (hybrid, vector part {path})", t["short_search"]),
-                                   ("count", "`count` alone (run inside `search`)", None)):
+        for name, label, short in (
+            ("hnsw", "`nearest(exact=False)` (HNSW)", t["short_hnsw"]),
+            ("exact", "`nearest(exact=True)`", t["short_exact"]),
+            ("search", f"`search` (hybrid, vector part {path})", t["short_search"]),
+            ("count", "`count` alone (run inside `search`)", None),
+        ):
             values = t["lat"][name]
-            lines.append(f"| {r['n']:,} | {label} | {ms(percentile(values, 50))} | {ms(percentile(values, 99))} | "
-                         f"{'' if short is None else short} |")
+            lines.append(
+                f"| {r['n']:,} | {label} | {ms(percentile(values, 50))} | {ms(percentile(values, 99))} | "
+                f"{'' if short is None else short} |"
+            )
     lines += [
         "",
         "| chunks | recall@10, HNSW vs exact (mean) | queries with recall 1 | lowest | tie-tolerant recall@10 |",
@@ -176,16 +184,22 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
     ]
     for r in runs:
         t = r["retrieval"]
-        lines.append(f"| {r['n']:,} | {statistics.mean(t['recall']):.3f} | "
-                     f"{sum(x == 1 for x in t['recall'])}/{len(t['recall'])} | {min(t['recall']):.1f} | "
-                     f"{statistics.mean(t['tolerant']):.3f} |")
+        lines.append(
+            f"| {r['n']:,} | {statistics.mean(t['recall']):.3f} | "
+            f"{sum(x == 1 for x in t['recall'])}/{len(t['recall'])} | {min(t['recall']):.1f} | "
+            f"{statistics.mean(t['tolerant']):.3f} |"
+        )
     for r in runs:
         t = r["retrieval"]
         worst = sorted(zip(t["recall"], t["queries"]))[:3]
         worst = [(x, q) for x, q in worst if x < 1]
         if worst:
             lines.append(f"\nLowest recall at {r['n']:,}: " + "; ".join(f"{x:.1f} for `{q[:80]}`" for x, q in worst))
-    lines += ["", "Plans Postgres chose for Memory's own statements (EXPLAIN ANALYZE of the recorded SQL, one query):", ""]
+    lines += [
+        "",
+        "Plans Postgres chose for Memory's own statements (EXPLAIN ANALYZE of the recorded SQL, one query):",
+        "",
+    ]
     for r in runs:
         for name, plan in r["plans"].items():
             lines.append(f"- {r['n']:,}, {name}: {plan}")
@@ -205,13 +219,18 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
         ]
         for step in issues:
             h, f, n = step["hits"], step["found"], len(step["hits"]["hnsw"])
-            for name, label, wanted in (("hnsw", "`nearest(exact=False)`", K), ("exact", "`nearest(exact=True)`", K),
-                                        ("hnsw50", "`nearest(exact=False)`, as `search` asks", CANDIDATES),
-                                        ("exact50", "`nearest(exact=True)`, as `search` asks", CANDIDATES),
-                                        ("search", "`search`, all hits", K),
-                                        ("search_vector", "`search`, hits with a vector rank (similarity)", K)):
-                lines.append(f"| {step['issues']:,} | {label} | {wanted} | {statistics.median(h[name]):.0f} | "
-                             f"{sum(x < wanted for x in h[name])}/{n} | {sum(f[name])}/{n} |")
+            for name, label, wanted in (
+                ("hnsw", "`nearest(exact=False)`", K),
+                ("exact", "`nearest(exact=True)`", K),
+                ("hnsw50", "`nearest(exact=False)`, as `search` asks", CANDIDATES),
+                ("exact50", "`nearest(exact=True)`, as `search` asks", CANDIDATES),
+                ("search", "`search`, all hits", K),
+                ("search_vector", "`search`, hits with a vector rank (similarity)", K),
+            ):
+                lines.append(
+                    f"| {step['issues']:,} | {label} | {wanted} | {statistics.median(h[name]):.0f} | "
+                    f"{sum(x < wanted for x in h[name])}/{n} | {sum(f[name])}/{n} |"
+                )
         lines.append("")
         for step in issues:
             for name, plan in step["plans"].items():
@@ -222,13 +241,15 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
 
 # --------------------------------------------------------------------------- main
 
+
 def main() -> int:
     """Fill the repository to each size, measure, print the report; exit 1 when a query fails or rows are missing."""
     started = time.perf_counter()
     notes: list[str] = []
     with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="petrel-bench-memory-",
-                                                                       ignore_cleanup_errors=True)))
+        workdir = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="petrel-bench-memory-", ignore_cleanup_errors=True))
+        )
         if not os.environ.get("XDG_RUNTIME_DIR"):
             runtime = workdir / "xdg"
             runtime.mkdir(mode=0o700)
@@ -243,7 +264,10 @@ def main() -> int:
         corpus = Corpus(files)
         held = corpus.held_out()
         picked = spread(held, QUERIES + WARMUP)
-        warmup, queries = [query_text(d) for d in picked[:WARMUP]], [query_text(d) for d in picked[WARMUP:WARMUP + QUERIES]]
+        warmup, queries = (
+            [query_text(d) for d in picked[:WARMUP]],
+            [query_text(d) for d in picked[WARMUP : WARMUP + QUERIES]],
+        )
         chosen = {id(d) for d in picked}
         issue_documents = [d for d in held if id(d) not in chosen]
         log(f"{len(files):,} files, {len(held):,} held-out chunks, {len(queries)} queries")
@@ -276,14 +300,31 @@ def main() -> int:
                 break
             log("  Memory.replace...")
             replaced = replace_files(memory, embedder, url, REPLACE_FILES)
-            runs.append({"n": n, "loaded": loaded, "fill": filled, "vacuum_s": vacuum_s, "hnsw_s": hnsw_s,
-                         "sizes": table, "retrieval": result, "plans": plans, "replace": replaced})
+            runs.append(
+                {
+                    "n": n,
+                    "loaded": loaded,
+                    "fill": filled,
+                    "vacuum_s": vacuum_s,
+                    "hnsw_s": hnsw_s,
+                    "sizes": table,
+                    "retrieval": result,
+                    "plans": plans,
+                    "replace": replaced,
+                }
+            )
             if n >= EXACT_BELOW and issue_documents:
                 log("  filtered search...")
                 issues = issue_check(memory, issue_documents, url, embedder)
         info["files"] = len(files)
-        info["copies"] = (f"; the files were used {corpus.passes} times, the later passes with \" (copy N)\" in "
-                          "titles and \"~N\" in paths") if corpus.passes > 1 else ""
+        info["copies"] = (
+            (
+                f'; the files were used {corpus.passes} times, the later passes with " (copy N)" in '
+                'titles and "~N" in paths'
+            )
+            if corpus.passes > 1
+            else ""
+        )
     elapsed = time.perf_counter() - started
     notes.append(f"whole benchmark, Postgres start and clean-up included: {elapsed:.0f} s.")
     print(report(info, runs, issues, notes), end="")

@@ -29,7 +29,7 @@ from shared.runtime import db
 
 DIMENSION = 384
 K = 10
-BATCH = 2_000              # rows a COPY transaction (and an embedding batch)
+BATCH = 2_000  # rows a COPY transaction (and an embedding batch)
 ISSUE_STEPS = (200, 2_000)  # issues stored for the filtered-search check (100,000 only)
 ISSUE_QUERIES = 20
 MAINTENANCE_WORK_MEM = "512MB"
@@ -54,8 +54,10 @@ class Recording(psycopg.Connection):
 
 # --------------------------------------------------------------------------- Postgres
 
-COPY = ("COPY documents (installation_id, repository, kind, source, version, chunk, title, body, url, state, "
-        "start_line, end_line, model, embedding) FROM STDIN")
+COPY = (
+    "COPY documents (installation_id, repository, kind, source, version, chunk, title, body, url, state, "
+    "start_line, end_line, model, embedding) FROM STDIN"
+)
 
 
 def start_postgres(stack: ExitStack, directory: Path) -> str:
@@ -64,8 +66,11 @@ def start_postgres(stack: ExitStack, directory: Path) -> str:
     url = server.get_uri()
     with psycopg.connect(url, autocommit=True) as conn:
         database = conn.execute("SELECT current_database()").fetchone()[0]
-        conn.execute(sql.SQL("ALTER DATABASE {} SET maintenance_work_mem = {}").format(
-            sql.Identifier(database), sql.Literal(MAINTENANCE_WORK_MEM)))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET maintenance_work_mem = {}").format(
+                sql.Identifier(database), sql.Literal(MAINTENANCE_WORK_MEM)
+            )
+        )
     db.migrate(url)
     return url
 
@@ -73,9 +78,16 @@ def start_postgres(stack: ExitStack, directory: Path) -> str:
 def settings(url: str) -> dict[str, str]:
     """The Postgres settings and pgvector version the report names."""
     with psycopg.connect(url) as conn:
-        values = {name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
-                  for name in ("server_version", "shared_buffers", "maintenance_work_mem", "work_mem",
-                               "max_parallel_maintenance_workers")}
+        values = {
+            name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0]
+            for name in (
+                "server_version",
+                "shared_buffers",
+                "maintenance_work_mem",
+                "work_mem",
+                "max_parallel_maintenance_workers",
+            )
+        }
         values["pgvector"] = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
     return values
 
@@ -84,8 +96,24 @@ def insert(url: str, documents: list[Document], vectors: list[list[float]], mode
     """COPY documents and their vectors in one transaction."""
     with psycopg.connect(url) as conn, conn.transaction(), conn.cursor() as cursor, cursor.copy(COPY) as copy:
         for d, v in zip(documents, vectors):
-            copy.write_row((d.installation_id, d.repository, d.kind, d.source, d.version, d.chunk, d.title, d.body,
-                            d.url, d.state, d.start_line, d.end_line, model, _vector(v)))
+            copy.write_row(
+                (
+                    d.installation_id,
+                    d.repository,
+                    d.kind,
+                    d.source,
+                    d.version,
+                    d.chunk,
+                    d.title,
+                    d.body,
+                    d.url,
+                    d.state,
+                    d.start_line,
+                    d.end_line,
+                    model,
+                    _vector(v),
+                )
+            )
 
 
 def vacuum(url: str) -> float:
@@ -100,8 +128,9 @@ def sizes(url: str, model: str) -> dict[str, int]:
     """Bytes of the table and of the HNSW index, and the rows of the benchmark repository."""
     with psycopg.connect(url) as conn:
         table = conn.execute("SELECT pg_total_relation_size('documents')").fetchone()[0]
-        hnsw = conn.execute("SELECT coalesce(pg_relation_size(to_regclass(%s)), 0)",
-                            (index_name(model, DIMENSION),)).fetchone()[0]
+        hnsw = conn.execute(
+            "SELECT coalesce(pg_relation_size(to_regclass(%s)), 0)", (index_name(model, DIMENSION),)
+        ).fetchone()[0]
         rows = conn.execute("SELECT count(*) FROM documents WHERE repository = %s", (REPOSITORY,)).fetchone()[0]
     return {"table": table, "hnsw": hnsw, "rows": rows}
 
@@ -113,6 +142,7 @@ def drop_index(url: str, model: str) -> None:
 
 
 # --------------------------------------------------------------------------- 1. indexing
+
 
 def fill(url: str, corpus: Corpus, embedder: TimedEmbedder, target: int, stored: int) -> dict:
     """Store chunks until the repository holds `target`; chunking, embedding and insert timed apart."""
@@ -129,36 +159,60 @@ def fill(url: str, corpus: Corpus, embedder: TimedEmbedder, target: int, stored:
         t3 = time.perf_counter()
         chunk_s, embed_s, insert_s = chunk_s + t1 - t0, embed_s + t2 - t1, insert_s + t3 - t2
         stored += n
-        log(f"  {stored:,} chunks stored (chunking {chunk_s:.1f} s, embedding {embed_s:.1f} s, insert {insert_s:.1f} s)")
-    return {"chunk_s": chunk_s, "embed_s": embed_s, "insert_s": insert_s, "files": corpus.files_read - files_before,
-            "stored": stored}
+        log(
+            f"  {stored:,} chunks stored (chunking {chunk_s:.1f} s, embedding {embed_s:.1f} s, insert {insert_s:.1f} s)"
+        )
+    return {
+        "chunk_s": chunk_s,
+        "embed_s": embed_s,
+        "insert_s": insert_s,
+        "files": corpus.files_read - files_before,
+        "stored": stored,
+    }
 
 
 def replace_files(memory: Memory, embedder: TimedEmbedder, url: str, n_files: int) -> dict:
     """Memory.replace of n_files stored files (the indexer's path: delete + insert, HNSW present)."""
     with psycopg.connect(url) as conn:
-        sources = [row[0] for row in conn.execute(
-            "SELECT source FROM documents WHERE repository = %s AND kind = 'file' GROUP BY source "
-            "HAVING count(*) > 1 ORDER BY md5(source) LIMIT %s", (REPOSITORY, n_files))]
+        sources = [
+            row[0]
+            for row in conn.execute(
+                "SELECT source FROM documents WHERE repository = %s AND kind = 'file' GROUP BY source "
+                "HAVING count(*) > 1 ORDER BY md5(source) LIMIT %s",
+                (REPOSITORY, n_files),
+            )
+        ]
         rows = conn.execute(
             "SELECT source, chunk, title, body, version, start_line, end_line FROM documents "
             "WHERE repository = %s AND kind = 'file' AND source = ANY(%s) ORDER BY source, chunk",
-            (REPOSITORY, sources)).fetchall()
+            (REPOSITORY, sources),
+        ).fetchall()
     by_source: dict[str, list[Document]] = {}
     for source, chunk, title, body, version, start, end in rows:
-        by_source.setdefault(source, []).append(Document(REPOSITORY, "file", source, title, body, chunk=chunk,
-                                                         version=version, installation_id=INSTALLATION,
-                                                         start_line=start, end_line=end))
+        by_source.setdefault(source, []).append(
+            Document(
+                REPOSITORY,
+                "file",
+                source,
+                title,
+                body,
+                chunk=chunk,
+                version=version,
+                installation_id=INSTALLATION,
+                start_line=start,
+                end_line=end,
+            )
+        )
     embedded_before = embedder.seconds
     started = time.perf_counter()
     count = sum(memory.replace(REPOSITORY, "file", source, documents) for source, documents in by_source.items())
     whole = time.perf_counter() - started
     embed_s = embedder.seconds - embedded_before
-    return {"files": len(by_source), "chunks": count, "whole_s": whole, "embed_s": embed_s,
-            "store_s": whole - embed_s}
+    return {"files": len(by_source), "chunks": count, "whole_s": whole, "embed_s": embed_s, "store_s": whole - embed_s}
 
 
 # --------------------------------------------------------------------------- 2 and 3. retrieval
+
 
 def timed(call):
     """Call `call()`; (its result, the seconds it took)."""
@@ -177,9 +231,9 @@ def retrieval(memory: Memory, queries: list[str], warmup: list[str]) -> dict:
     recall, tolerant, short_hnsw, short_exact, short_search = [], [], 0, 0, 0
     for i, q in enumerate(queries):
         calls = [
-            ("hnsw", lambda: memory.nearest(REPOSITORY, q, K, exact=False)),
-            ("exact", lambda: memory.nearest(REPOSITORY, q, K, exact=True)),
-            ("search", lambda: memory.search(REPOSITORY, q, k=K)),
+            ("hnsw", lambda q=q: memory.nearest(REPOSITORY, q, K, exact=False)),
+            ("exact", lambda q=q: memory.nearest(REPOSITORY, q, K, exact=True)),
+            ("search", lambda q=q: memory.search(REPOSITORY, q, k=K)),
         ]
         shift = i % len(calls)  # take turns at going first
         results = {}
@@ -198,8 +252,15 @@ def retrieval(memory: Memory, queries: list[str], warmup: list[str]) -> dict:
         tolerant.append(sum(r["similarity"] >= floor for r in hnsw) / max(1, len(exact)))
         if (i + 1) % 50 == 0:
             log(f"  {i + 1}/{len(queries)} queries")
-    return {"lat": lat, "recall": recall, "tolerant": tolerant, "queries": queries, "short_hnsw": short_hnsw,
-            "short_exact": short_exact, "short_search": short_search}
+    return {
+        "lat": lat,
+        "recall": recall,
+        "tolerant": tolerant,
+        "queries": queries,
+        "short_hnsw": short_hnsw,
+        "short_exact": short_exact,
+        "short_search": short_search,
+    }
 
 
 def explain(url: str, embedder, calls: dict) -> dict[str, str]:
@@ -235,11 +296,15 @@ def explain(url: str, embedder, calls: dict) -> dict[str, str]:
 
 def plans_for(url: str, embedder, query: str) -> dict[str, str]:
     """The plans Postgres chooses for Memory's own statements on one query."""
-    return explain(url, embedder, {
-        "nearest, exact=False": lambda m: m.nearest(REPOSITORY, query, K, exact=False),
-        "nearest, exact=True": lambda m: m.nearest(REPOSITORY, query, K, exact=True),
-        "full text of search (`_text`, 50 candidates)": lambda m: m._text(REPOSITORY, query, 50, list(KINDS), []),
-    })
+    return explain(
+        url,
+        embedder,
+        {
+            "nearest, exact=False": lambda m: m.nearest(REPOSITORY, query, K, exact=False),
+            "nearest, exact=True": lambda m: m.nearest(REPOSITORY, query, K, exact=True),
+            "full text of search (`_text`, 50 candidates)": lambda m: m._text(REPOSITORY, query, 50, list(KINDS), []),
+        },
+    )
 
 
 def issue_check(memory: Memory, pool_of: list[Document], url: str, embedder) -> list[dict]:
@@ -252,8 +317,11 @@ def issue_check(memory: Memory, pool_of: list[Document], url: str, embedder) -> 
             n = len(issues)
             d = pool_of[n % len(pool_of)]
             title = d.title if n < len(pool_of) else f"{d.title} #{n}"
-            issues.append(Document(REPOSITORY, "issue", str(100_000 + n), title, d.body, state="open",
-                                   installation_id=INSTALLATION))
+            issues.append(
+                Document(
+                    REPOSITORY, "issue", str(100_000 + n), title, d.body, state="open", installation_id=INSTALLATION
+                )
+            )
             memory.replace(REPOSITORY, "issue", issues[-1].source, [issues[-1]])
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE documents")
@@ -261,10 +329,12 @@ def issue_check(memory: Memory, pool_of: list[Document], url: str, embedder) -> 
         found = {name: [] for name in hits}
         for d in spread(issues, ISSUE_QUERIES):
             q = query_text(d)
-            for name, rows in (("hnsw", memory.nearest(REPOSITORY, q, K, kinds, exact=False)),
-                               ("exact", memory.nearest(REPOSITORY, q, K, kinds, exact=True)),
-                               ("hnsw50", memory.nearest(REPOSITORY, q, CANDIDATES, kinds, exact=False)),
-                               ("exact50", memory.nearest(REPOSITORY, q, CANDIDATES, kinds, exact=True))):
+            for name, rows in (
+                ("hnsw", memory.nearest(REPOSITORY, q, K, kinds, exact=False)),
+                ("exact", memory.nearest(REPOSITORY, q, K, kinds, exact=True)),
+                ("hnsw50", memory.nearest(REPOSITORY, q, CANDIDATES, kinds, exact=False)),
+                ("exact50", memory.nearest(REPOSITORY, q, CANDIDATES, kinds, exact=True)),
+            ):
                 hits[name].append(len(rows))
                 found[name].append(any(r["source"] == d.source for r in rows))
             result = memory.search(REPOSITORY, q, k=K, kinds=kinds)
@@ -274,12 +344,18 @@ def issue_check(memory: Memory, pool_of: list[Document], url: str, embedder) -> 
             found["search"].append(any(h.source == d.source for h in result))
             found["search_vector"].append(any(h.source == d.source for h in vector))
         q = query_text(issues[0])
-        plans = explain(url, embedder, {
-            f"nearest, {K} wanted": lambda m: m.nearest(REPOSITORY, q, K, kinds, exact=False),
-            f"nearest, {CANDIDATES} wanted (as in search)":
-                lambda m: m.nearest(REPOSITORY, q, CANDIDATES, kinds, exact=False),
-        })
-        steps.append({"issues": target, "hits": hits, "found": found, "count": memory.count(REPOSITORY),
-                      "plans": plans})
+        plans = explain(
+            url,
+            embedder,
+            {
+                f"nearest, {K} wanted": lambda m, q=q: m.nearest(REPOSITORY, q, K, kinds, exact=False),
+                f"nearest, {CANDIDATES} wanted (as in search)": lambda m, q=q: m.nearest(
+                    REPOSITORY, q, CANDIDATES, kinds, exact=False
+                ),
+            },
+        )
+        steps.append(
+            {"issues": target, "hits": hits, "found": found, "count": memory.count(REPOSITORY), "plans": plans}
+        )
         log(f"  {target} issues: HNSW hits {hits['hnsw']}")
     return steps

@@ -13,9 +13,9 @@ tokens sent, and the share of changed lines that reached the model.
 from __future__ import annotations
 
 import statistics
-from dataclasses import replace
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,11 +24,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from fakes.openai import FakeOpenAI  # noqa: E402
 
 from shared import diff  # noqa: E402
-from shared.model import llm
-from shared.runtime import settings
-from shared.repo_config.schema import DEFAULTS  # noqa: E402
 from shared.github.pulls import PullInfo  # noqa: E402
+from shared.model import llm
+from shared.repo_config.schema import DEFAULTS  # noqa: E402
 from shared.review.plan import plan_review  # noqa: E402
+from shared.runtime import settings
 
 RUNS = 5
 DIFF = ROOT / "tests" / "fixtures" / "diffs" / "large.diff"
@@ -41,7 +41,9 @@ class DiffSource:
         self.text = text
 
     def info(self) -> PullInfo:
-        return PullInfo("bench/repository", 1, "A large change", "", False, (), "someone", False, "f" * 40, "e" * 40, "main")
+        return PullInfo(
+            "bench/repository", 1, "A large change", "", False, (), "someone", False, "f" * 40, "e" * 40, "main"
+        )
 
     def changes(self) -> diff.Changes:
         return diff.Changes(diff.parse(self.text))
@@ -75,8 +77,14 @@ class TimedModel(llm.Model):
 
 
 def run_once(server: FakeOpenAI, text: str) -> dict:
-    config = settings.from_env({"OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-bench",
-                                "PETREL_MODEL_CONTEXT_TOKENS": "32000", "PETREL_MODEL_MAX_RETRIES": "0"})
+    config = settings.from_env(
+        {
+            "OPENAI_BASE_URL": server.url + "/v1",
+            "OPENAI_API_KEY": "sk-bench",
+            "PETREL_MODEL_CONTEXT_TOKENS": "32000",
+            "PETREL_MODEL_MAX_RETRIES": "0",
+        }
+    )
     model = TimedModel(config, function="bench")
     started = time.perf_counter()
     # one chunk at a time, so the time inside model calls can be subtracted exactly
@@ -118,15 +126,21 @@ def main() -> int:
     median = {key: statistics.median(r[key] for r in results) for key in results[0]}
     share = median["lines_to_model"] / median["lines_changed"] if median["lines_changed"] else 0
     print("## 4. Planning the review of a large pull request\n")
-    print(f"Diff: `{DIFF.relative_to(ROOT)}`, {median['files']:.0f} files, {median['lines_changed']:.0f} changed "
-          f"lines. Model: the fake server, answering at once. Context set to 32,000 tokens, chunks reviewed one at a time. "
-          f"Median of {RUNS} runs after a warm-up.\n")
-    print("| Petrel's own time ms | time in model calls ms | whole ms | model calls | chunks | prompt tokens | "
-          "changed lines sent | share | files listed as not reviewed |")
+    print(
+        f"Diff: `{DIFF.relative_to(ROOT)}`, {median['files']:.0f} files, {median['lines_changed']:.0f} changed "
+        f"lines. Model: the fake server, answering at once. Context set to 32,000 tokens, chunks reviewed one at a time. "
+        f"Median of {RUNS} runs after a warm-up.\n"
+    )
+    print(
+        "| Petrel's own time ms | time in model calls ms | whole ms | model calls | chunks | prompt tokens | "
+        "changed lines sent | share | files listed as not reviewed |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {median['petrel_ms']:.0f} | {median['model_ms']:.0f} | {median['total_ms']:.0f} | {median['calls']:.0f} | "
-          f"{median['chunks']:.0f} | {median['prompt_tokens']:.0f} | {median['lines_to_model']:.0f} | {share:.0%} | "
-          f"{median['not_reviewed']:.0f} |")
+    print(
+        f"| {median['petrel_ms']:.0f} | {median['model_ms']:.0f} | {median['total_ms']:.0f} | {median['calls']:.0f} | "
+        f"{median['chunks']:.0f} | {median['prompt_tokens']:.0f} | {median['lines_to_model']:.0f} | {share:.0%} | "
+        f"{median['not_reviewed']:.0f} |"
+    )
     runs = ", ".join(f"{r['petrel_ms']:.0f}" for r in results)
     print(f"\n- Petrel's own time per run (ms): {runs}")
     return 0

@@ -82,6 +82,7 @@ RESULTS = ROOT / "bench" / "results" / "latest.md"
 
 # --------------------------------------------------------------------------- report
 
+
 def machine() -> dict[str, str]:
     """What the report says about the machine: date, CPUs, Python, packages, load average."""
     from importlib import metadata
@@ -94,9 +95,11 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("functions-framework", "gunicorn", "Werkzeug", "Flask", "psycopg"))
+    versions = ", ".join(
+        f"{p} {metadata.version(p)}" for p in ("functions-framework", "gunicorn", "Werkzeug", "Flask", "psycopg")
+    )
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": f"{os.cpu_count()} (nproc), {model}",
         "python": f"{platform.python_implementation()} {platform.python_version()} on {platform.platform()}",
         "packages": versions,
@@ -116,8 +119,13 @@ def mib(size: float) -> str:
 
 def report(info: dict, load: Load, colds: list[ColdStart], imports: list[ImportCost]) -> str:
     """The whole report as Markdown."""
-    sections = [header(info), load_section(load), cold_section(colds), import_section(imports),
-                ["## Checks", ""] + [f"- {line}" for line in checks(load, imports)[1]]]
+    sections = [
+        header(info),
+        load_section(load),
+        cold_section(colds),
+        import_section(imports),
+        ["## Checks", ""] + [f"- {line}" for line in checks(load, imports)[1]],
+    ]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
@@ -153,13 +161,17 @@ def load_section(load: Load) -> list[str]:
     ]
     for r in (a, b, load.growth):
         answers = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items(), key=lambda kv: str(kv[0])))
-        lines.append(f"| {r.server} | {r.rate():.0f} | {ms(r.p(50))} | {ms(r.p(99))} | {r.sent} | "
-                     f"{r.stored.deliveries} | {r.stored.jobs} | {r.lost} | {r.duplicated} | {answers} |")
+        lines.append(
+            f"| {r.server} | {r.rate():.0f} | {ms(r.p(50))} | {ms(r.p(99))} | {r.sent} | "
+            f"{r.stored.deliveries} | {r.stored.jobs} | {r.lost} | {r.duplicated} | {answers} |"
+        )
     paired = list(zip(a.rounds, b.rounds))
     lines += [
         "",
-        f"- per round, deliveries/s: {a.server}: " + ", ".join(f"{x.rate:.0f}" for x in a.rounds)
-        + f"; {b.server}: " + ", ".join(f"{x.rate:.0f}" for x in b.rounds),
+        f"- per round, deliveries/s: {a.server}: "
+        + ", ".join(f"{x.rate:.0f}" for x in a.rounds)
+        + f"; {b.server}: "
+        + ", ".join(f"{x.rate:.0f}" for x in b.rounds),
         "- functions-framework / make run, median of the per-round ratios: throughput "
         f"x{median([y.rate / x.rate for x, y in paired]):.2f}, p50 latency "
         f"x{median([percentile(y.latencies_s, 50) / percentile(x.latencies_s, 50) for x, y in paired]):.2f}, "
@@ -214,12 +226,16 @@ def checks(load: Load, imports: list[ImportCost]) -> tuple[bool, list[str]]:
     ok, lines = True, []
     for r in (*load.servers, load.growth):
         if r.ok:
-            lines.append(f"PASS {r.server}: {r.sent} sent, {r.stored.deliveries} stored, {r.stored.jobs} jobs "
-                         f"(2 per delivery), 0 lost, 0 duplicated")
+            lines.append(
+                f"PASS {r.server}: {r.sent} sent, {r.stored.deliveries} stored, {r.stored.jobs} jobs "
+                f"(2 per delivery), 0 lost, 0 duplicated"
+            )
         else:
             ok = False
-            lines.append(f"FAIL {r.server}: {r.sent} sent, {r.stored.deliveries} stored, {r.stored.jobs} jobs, "
-                         f"{r.stored.complete} with exactly {EXPECTED_JOBS}: {r.lost} lost, {r.duplicated} duplicated")
+            lines.append(
+                f"FAIL {r.server}: {r.sent} sent, {r.stored.deliveries} stored, {r.stored.jobs} jobs, "
+                f"{r.stored.complete} with exactly {EXPECTED_JOBS}: {r.lost} lost, {r.duplicated} duplicated"
+            )
     webhook = next(c for c in imports if c.label.startswith("functions/webhook/"))
     heavy = [name for name in ("github", "openai") if webhook.modules[name]]
     if heavy:
@@ -232,6 +248,7 @@ def checks(load: Load, imports: list[ImportCost]) -> tuple[bool, list[str]]:
 
 # --------------------------------------------------------------------------- main
 
+
 def main() -> int:
     """Run every part (or serve as a child with --serve-local), print and write the report; exit 1 on a failed check."""
     if "--serve-local" in sys.argv:
@@ -240,7 +257,9 @@ def main() -> int:
 
     started = time.perf_counter()
     with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="petrel-bench-", ignore_cleanup_errors=True)))
+        workdir = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="petrel-bench-", ignore_cleanup_errors=True))
+        )
         if not os.environ.get("XDG_RUNTIME_DIR"):
             runtime = workdir / "xdg"
             runtime.mkdir(mode=0o700)

@@ -38,10 +38,10 @@ HEAVY = ("flask", "psycopg", "github", "openai")
 class ColdStart:
     """One cold start of the webhook under functions-framework: its times and peak memory."""
 
-    listening_s: float   # first TCP connection accepted (port bound)
-    answered_s: float    # first 2xx to a signed ping
-    rss_server: int      # VmHWM of the functions-framework process
-    rss_tree: int        # summed VmHWM of it and its children (gunicorn worker)
+    listening_s: float  # first TCP connection accepted (port bound)
+    answered_s: float  # first 2xx to a signed ping
+    rss_server: int  # VmHWM of the functions-framework process
+    rss_tree: int  # summed VmHWM of it and its children (gunicorn worker)
 
 
 def cold_start(url: str, workdir: Path, ping: bytes) -> ColdStart:
@@ -116,7 +116,9 @@ def import_once(target: str, workdir: Path) -> dict:
     code = CHILD.format(target=target, heavy=HEAVY)
     env = child_env(GITHUB_WEBHOOK_SECRET=SECRET)
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"import of {target!r} failed:\n{out.stderr}")
@@ -129,8 +131,13 @@ def import_cost(label: str, target: str, workdir: Path) -> ImportCost:
     """The median cost of `target` over IMPORT_RUNS runs, after one warm-up run."""
     import_once(target, workdir)  # warm-up: byte-code compiled, files in the page cache
     runs = [import_once(target, workdir) for _ in range(IMPORT_RUNS)]
-    return ImportCost(label, median([r["import_s"] for r in runs]), median([r["wall_s"] for r in runs]),
-                      int(median([r["maxrss"] for r in runs])), runs[-1]["modules"])
+    return ImportCost(
+        label,
+        median([r["import_s"] for r in runs]),
+        median([r["wall_s"] for r in runs]),
+        int(median([r["maxrss"] for r in runs])),
+        runs[-1]["modules"],
+    )
 
 
 def import_costs(workdir: Path) -> list[ImportCost]:

@@ -30,11 +30,11 @@ from harness import (
     wait_until_answering,
 )
 
-CONCURRENCY = 8          # client threads, one keep-alive connection each
-WARMUP = 100             # deliveries before the measured rounds (stored and checked too)
+CONCURRENCY = 8  # client threads, one keep-alive connection each
+WARMUP = 100  # deliveries before the measured rounds (stored and checked too)
 ROUNDS = 5
-PER_ROUND = 500          # ROUNDS * PER_ROUND = 2,500 measured deliveries per server
-GROWTH_ROUNDS = 4        # then rounds without emptying the queue in between
+PER_ROUND = 500  # ROUNDS * PER_ROUND = 2,500 measured deliveries per server
+GROWTH_ROUNDS = 4  # then rounds without emptying the queue in between
 
 
 @dataclass
@@ -172,7 +172,7 @@ def load_tests(url: str, workdir: Path, body: bytes) -> tuple[list[LoadResult], 
             empty_queue(url)
             run_round(each, each.result, url, body, WARMUP, measured=False)
         for r in range(ROUNDS):
-            for each in (running if r % 2 == 0 else running[::-1]):  # alternate who goes first
+            for each in running if r % 2 == 0 else running[::-1]:  # alternate who goes first
                 empty_queue(url)
                 done = run_round(each, each.result, url, body, PER_ROUND, measured=True)
                 print(f"  round {r + 1}/{ROUNDS} {each.server.name}: {done.rate:.0f} deliveries/s", file=sys.stderr)
@@ -183,8 +183,11 @@ def load_tests(url: str, workdir: Path, body: bytes) -> tuple[list[LoadResult], 
         for r in range(GROWTH_ROUNDS):
             done = run_round(running[0], growth, url, body, PER_ROUND, measured=True)
             jobs_after.append(count_jobs(url))
-            print(f"  growth round {r + 1}/{GROWTH_ROUNDS}: {done.rate:.0f} deliveries/s, "
-                  f"{jobs_after[-1]} jobs in the table", file=sys.stderr)
+            print(
+                f"  growth round {r + 1}/{GROWTH_ROUNDS}: {done.rate:.0f} deliveries/s, "
+                f"{jobs_after[-1]} jobs in the table",
+                file=sys.stderr,
+            )
     return [each.result for each in running], growth, jobs_after
 
 

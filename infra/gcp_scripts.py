@@ -44,8 +44,11 @@ def pubsub_filter(subscription: str) -> str:
 def push_subscriptions(table: dict[str, tuple[str, ...]]) -> list[tuple[str, str, str]]:
     """(function, subscription name, filter) per (function, subscription). One each rather than one
     OR filter per function: a Pub/Sub filter is at most 256 bytes and cannot be changed later."""
-    rows = [(function, dns_name("petrel", function, name), pubsub_filter(name))
-            for function in sorted(table) for name in table[function]]
+    rows = [
+        (function, dns_name("petrel", function, name), pubsub_filter(name))
+        for function in sorted(table)
+        for name in table[function]
+    ]
     names = [row[1] for row in rows]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -62,30 +65,50 @@ def cloudrun_script(table: dict[str, tuple[str, ...]]) -> str:
     for function in names:
         size = SIZING.get(function, DEFAULT_SIZING)
         secrets = WEBHOOK_SECRETS if function == WEBHOOK else FUNCTION_SECRETS
-        services.append(f"deploy_service {function} {size.concurrency} {size.timeout} {size.memory[1]} "
-                        f"{size.min_scale} {size.max_scale} {','.join(secrets)}")
+        services.append(
+            f"deploy_service {function} {size.concurrency} {size.timeout} {size.memory[1]} "
+            f"{size.min_scale} {size.max_scale} {','.join(secrets)}"
+        )
     subs = [f"subscribe {function} {name} '{where}'" for function, name, where in push_subscriptions(table)]
     settings_env = ",".join(f"{key}={value}" for key, value in SETTINGS_DEFAULTS.items() if value)
-    return _fill(_template("cloudrun.sh.tmpl"), {
-        "FUNCTIONS": " ".join(names), "REQUIRED_SECRETS": " ".join(required), "OPTIONAL_SECRETS": " ".join(optional),
-        "SETTINGS_ENV": settings_env, "TOPIC": TOPIC, "DEAD_LETTER_TOPIC": DEAD_LETTER_TOPIC,
-        "MAX_DELIVERY_ATTEMPTS": str(PUSH_DELIVERY["max_delivery_attempts"]),
-        "MIN_RETRY_DELAY": PUSH_DELIVERY["min_retry_delay"], "MAX_RETRY_DELAY": PUSH_DELIVERY["max_retry_delay"],
-        "WEBHOOK": service_name(WEBHOOK), "SERVICES": "\n".join(services), "SUBSCRIPTIONS": "\n".join(subs),
-        "HEADER": HEADER.rstrip("\n"),
-    })
-
+    return _fill(
+        _template("cloudrun.sh.tmpl"),
+        {
+            "FUNCTIONS": " ".join(names),
+            "REQUIRED_SECRETS": " ".join(required),
+            "OPTIONAL_SECRETS": " ".join(optional),
+            "SETTINGS_ENV": settings_env,
+            "TOPIC": TOPIC,
+            "DEAD_LETTER_TOPIC": DEAD_LETTER_TOPIC,
+            "MAX_DELIVERY_ATTEMPTS": str(PUSH_DELIVERY["max_delivery_attempts"]),
+            "MIN_RETRY_DELAY": PUSH_DELIVERY["min_retry_delay"],
+            "MAX_RETRY_DELAY": PUSH_DELIVERY["max_retry_delay"],
+            "WEBHOOK": service_name(WEBHOOK),
+            "SERVICES": "\n".join(services),
+            "SUBSCRIPTIONS": "\n".join(subs),
+            "HEADER": HEADER.rstrip("\n"),
+        },
+    )
 
 
 def deploy_script(names: list[str]) -> str:
     """infra/gcp/deploy.sh: its template filled with the functions, the secrets' keys and the Knative names."""
     required = [key for key in SECRET_KEYS if key not in OPTIONAL_SECRETS]
     optional = [key for key in SECRET_KEYS if key in OPTIONAL_SECRETS]
-    return _fill(_template("deploy.sh.tmpl"), {
-        "FUNCTIONS": " ".join(names), "REQUIRED_SECRETS": " ".join(required), "OPTIONAL_SECRETS": " ".join(optional),
-        "KNATIVE_VERSION": KNATIVE_VERSION, "NAMESPACE": NAMESPACE, "SECRET": SECRET, "BROKER": BROKER,
-        "WEBHOOK": service_name(WEBHOOK), "HEADER": HEADER.rstrip("\n"),
-    })
+    return _fill(
+        _template("deploy.sh.tmpl"),
+        {
+            "FUNCTIONS": " ".join(names),
+            "REQUIRED_SECRETS": " ".join(required),
+            "OPTIONAL_SECRETS": " ".join(optional),
+            "KNATIVE_VERSION": KNATIVE_VERSION,
+            "NAMESPACE": NAMESPACE,
+            "SECRET": SECRET,
+            "BROKER": BROKER,
+            "WEBHOOK": service_name(WEBHOOK),
+            "HEADER": HEADER.rstrip("\n"),
+        },
+    )
 
 
 def _fill(template: str, values: dict[str, str]) -> str:

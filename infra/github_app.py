@@ -31,10 +31,15 @@ PERMISSIONS = {
 }
 # The permission without which GitHub does not deliver an event to an App.
 EVENT_PERMISSION = {
-    "issues": "issues", "issue_comment": "issues",
-    "pull_request": "pull_requests", "pull_request_review": "pull_requests",
-    "pull_request_review_comment": "pull_requests", "pull_request_review_thread": "pull_requests",
-    "push": "contents", "create": "contents", "delete": "contents",
+    "issues": "issues",
+    "issue_comment": "issues",
+    "pull_request": "pull_requests",
+    "pull_request_review": "pull_requests",
+    "pull_request_review_comment": "pull_requests",
+    "pull_request_review_thread": "pull_requests",
+    "push": "contents",
+    "create": "contents",
+    "delete": "contents",
 }
 
 
@@ -43,8 +48,10 @@ def app_manifest(table: dict[str, tuple[str, ...]]) -> dict:
     events = sorted({name.partition(".")[0] for names in table.values() for name in names} - ALWAYS_SENT)
     missing = sorted({event for event in events if EVENT_PERMISSION.get(event) not in PERMISSIONS})
     if missing:
-        raise ManifestError(f"no permission in PERMISSIONS lets GitHub deliver: {', '.join(missing)} "
-                            "(add it to EVENT_PERMISSION and PERMISSIONS in infra/github_app.py)")
+        raise ManifestError(
+            f"no permission in PERMISSIONS lets GitHub deliver: {', '.join(missing)} "
+            "(add it to EVENT_PERMISSION and PERMISSIONS in infra/github_app.py)"
+        )
     return {
         "name": "petrel",
         "description": "Reviews pull requests, summarizes them, triages issues and answers commands in comments.",
@@ -57,7 +64,6 @@ def app_manifest(table: dict[str, tuple[str, ...]]) -> dict:
     }
 
 
-
 def app_form(webhook_url: str, org: str | None = None, name: str | None = None, homepage: str | None = None) -> str:
     """An HTML page whose button POSTs app.yml's manifest to GitHub's manifest flow."""
     manifest = yaml.safe_load((ROOT / "app.yml").read_text(encoding="utf-8"))
@@ -66,11 +72,14 @@ def app_form(webhook_url: str, org: str | None = None, name: str | None = None, 
         manifest["name"] = name
     if homepage:
         manifest["url"] = homepage
-    action = (f"https://github.com/organizations/{org}/settings/apps/new" if org
-              else "https://github.com/settings/apps/new")
-    return ("<!doctype html>\n<meta charset=\"utf-8\">\n<title>Register a Petrel GitHub App</title>\n"
-            f"<form action=\"{html.escape(action)}\" method=\"post\">\n"
-            f"  <input type=\"hidden\" name=\"manifest\" value=\"{html.escape(json.dumps(manifest))}\">\n"
-            f"  <p>Webhook: {html.escape(webhook_url)}</p>\n"
-            f"  <button type=\"submit\">Register {html.escape(manifest['name'])} on GitHub</button>\n"
-            "</form>\n")
+    action = (
+        f"https://github.com/organizations/{org}/settings/apps/new" if org else "https://github.com/settings/apps/new"
+    )
+    return (
+        '<!doctype html>\n<meta charset="utf-8">\n<title>Register a Petrel GitHub App</title>\n'
+        f'<form action="{html.escape(action)}" method="post">\n'
+        f'  <input type="hidden" name="manifest" value="{html.escape(json.dumps(manifest))}">\n'
+        f"  <p>Webhook: {html.escape(webhook_url)}</p>\n"
+        f'  <button type="submit">Register {html.escape(manifest["name"])} on GitHub</button>\n'
+        "</form>\n"
+    )

@@ -66,8 +66,11 @@ def _imports(path: Path, root: Path) -> list[tuple[str, bool, bool, int]]:
                     module = ".".join(base + ([module] if module else []))
                 if module and module != "__future__":
                     found.append((module, False, top, child.lineno))
-                    found.extend((f"{module}.{alias.name}", True, top, child.lineno)
-                                 for alias in child.names if alias.name != "*")
+                    found.extend(
+                        (f"{module}.{alias.name}", True, top, child.lineno)
+                        for alias in child.names
+                        if alias.name != "*"
+                    )
             visit(child, top and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
 
     visit(tree, True)
@@ -114,7 +117,8 @@ def is_stdlib(top: str) -> bool:
 @dataclass
 class Scan:
     """What one function needs: its shared files and the third-party modules they import."""
-    files: set[Path] = field(default_factory=set)            # shared/*.py, __init__ included
+
+    files: set[Path] = field(default_factory=set)  # shared/*.py, __init__ included
     third_party: dict[str, set[str]] = field(default_factory=dict)  # top-level module -> "file:line"
     module_level: dict[str, set[str]] = field(default_factory=dict)  # the same, imported at import time
 

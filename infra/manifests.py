@@ -73,33 +73,56 @@ def render(table: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
     app = app_manifest(table)
     return {
         "infra/knative/namespace.yaml": _yaml([namespace()]),
-        "infra/knative/settings.yaml": _yaml([settings_config_map()], _comment(
-            "Non-secret settings, read by every function (envFrom). The values are Petrel's defaults;\n"
-            "README.md's Settings table lists the others. A pod reads them when it starts; after an edit:\n"
-            "  kubectl -n petrel delete pod -l app.kubernetes.io/part-of=petrel")),
-        "infra/knative/broker.yaml": _yaml([dead_letter_service(), broker()], _comment(
-            "The broker (multi-tenant, channel based; the channel is the cluster's default, InMemoryChannel\n"
-            "unless configured otherwise) and its dead-letter sink: a small Service that logs each event the\n"
-            "broker gave up on, with the knativeerrordest, knativeerrorcode and knativeerrordata attributes.\n"
-            "Its delivery policy applies to every Trigger.")),
-        "infra/knative/services.yaml": _yaml([function_service(name) for name in names], _comment(
-            "One Knative Service per function. Replace the image placeholders when applying:\n"
-            "  sed \"s|image: REGISTRY/\\(.*\\):VERSION\\$|image: $REGISTRY/\\1:$VERSION|\" infra/knative/services.yaml \\\n"
-            "    | kubectl apply -f -")),
-        "infra/knative/triggers.yaml": _yaml(triggers(table), _comment(
-            "One Trigger per (function, subscription): the exact CloudEvent type, delivered to that function.")),
+        "infra/knative/settings.yaml": _yaml(
+            [settings_config_map()],
+            _comment(
+                "Non-secret settings, read by every function (envFrom). The values are Petrel's defaults;\n"
+                "README.md's Settings table lists the others. A pod reads them when it starts; after an edit:\n"
+                "  kubectl -n petrel delete pod -l app.kubernetes.io/part-of=petrel"
+            ),
+        ),
+        "infra/knative/broker.yaml": _yaml(
+            [dead_letter_service(), broker()],
+            _comment(
+                "The broker (multi-tenant, channel based; the channel is the cluster's default, InMemoryChannel\n"
+                "unless configured otherwise) and its dead-letter sink: a small Service that logs each event the\n"
+                "broker gave up on, with the knativeerrordest, knativeerrorcode and knativeerrordata attributes.\n"
+                "Its delivery policy applies to every Trigger."
+            ),
+        ),
+        "infra/knative/services.yaml": _yaml(
+            [function_service(name) for name in names],
+            _comment(
+                "One Knative Service per function. Replace the image placeholders when applying:\n"
+                '  sed "s|image: REGISTRY/\\(.*\\):VERSION\\$|image: $REGISTRY/\\1:$VERSION|" infra/knative/services.yaml \\\n'
+                "    | kubectl apply -f -"
+            ),
+        ),
+        "infra/knative/triggers.yaml": _yaml(
+            triggers(table),
+            _comment(
+                "One Trigger per (function, subscription): the exact CloudEvent type, delivered to that function."
+            ),
+        ),
         "infra/knative/sinkbinding.yaml": _yaml([sink_binding()]),
-        "infra/knative/templates/secret.yaml": _yaml([secret_template()], _comment(
-            "A template, never applied: the keys of the Secret `petrel`. Create it with kubectl\n"
-            "(docs/deploy.md), so that no value is ever written in this repository:\n"
-            + "\n".join(f"  {key}: {meaning}" for key, meaning in SECRET_KEYS.items()))),
+        "infra/knative/templates/secret.yaml": _yaml(
+            [secret_template()],
+            _comment(
+                "A template, never applied: the keys of the Secret `petrel`. Create it with kubectl\n"
+                "(docs/deploy.md), so that no value is ever written in this repository:\n"
+                + "\n".join(f"  {key}: {meaning}" for key, meaning in SECRET_KEYS.items())
+            ),
+        ),
         "infra/gcp/deploy.sh": deploy_script(names),
         "infra/gcp/cloudrun.sh": cloudrun_script(table),
-        "app.yml": HEADER + _comment(
+        "app.yml": HEADER
+        + _comment(
             "The GitHub App manifest (GitHub's manifest flow, Probot's app.yml). Register the App from it:\n"
             "  python infra/manifests.py --app-form https://YOUR-HOST/webhook > register-petrel.html\n"
             "then open that file and press the button (docs/deploy.md). Installation events reach every App\n"
-            "without being listed.") + yaml.safe_dump(app, sort_keys=False, width=110),
+            "without being listed."
+        )
+        + yaml.safe_dump(app, sort_keys=False, width=110),
     }
 
 
@@ -132,13 +155,15 @@ def stale(root: Path = ROOT, files: dict[str, str] | None = None) -> list[str]:
     return result
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """The command line: write the generated files, check them, or print the App registration form."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when a committed file differs")
-    parser.add_argument("--app-form", metavar="WEBHOOK_URL",
-                        help="print an HTML page that registers the App from app.yml with this webhook URL")
+    parser.add_argument(
+        "--app-form",
+        metavar="WEBHOOK_URL",
+        help="print an HTML page that registers the App from app.yml with this webhook URL",
+    )
     parser.add_argument("--org", help="with --app-form: register the App for this organization")
     parser.add_argument("--name", help="with --app-form: the App's name (GitHub's names are global)")
     parser.add_argument("--homepage", help="with --app-form: the App's homepage URL")

@@ -90,8 +90,10 @@ def distributions_of(third_party: dict[str, set[str]], name: str) -> set[str]:
     unknown = [top for top in third_party if top not in DISTRIBUTIONS and top not in PROVIDED_BY]
     if unknown:
         top = sorted(unknown)[0]
-        raise PackagingError(f"{name}: {', '.join(sorted(third_party[top]))} imports {top!r}, which infra/package.py "
-                             f"does not map to a distribution: add it to DISTRIBUTIONS (and requirements.txt)")
+        raise PackagingError(
+            f"{name}: {', '.join(sorted(third_party[top]))} imports {top!r}, which infra/package.py "
+            f"does not map to a distribution: add it to DISTRIBUTIONS (and requirements.txt)"
+        )
     for top in third_party:
         if top in DISTRIBUTIONS and top not in LOCAL_ONLY:
             needed.add(DISTRIBUTIONS[top])
@@ -117,6 +119,7 @@ def entry_point(main_py: Path) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- planning and writing
 
+
 @dataclass
 class Bundle:
     """What one function's bundle holds: its entry point, shared files, migrations, routing stubs and pins."""
@@ -125,16 +128,16 @@ class Bundle:
     source: Path
     target: str
     signature: str
-    shared: list[str]                  # paths inside the bundle: shared/__init__.py, shared/runtime/db.py, ...
-    data: list[str]                    # shared/runtime/migrations/*.sql
+    shared: list[str]  # paths inside the bundle: shared/__init__.py, shared/runtime/db.py, ...
+    data: list[str]  # shared/runtime/migrations/*.sql
     routes: dict[str, tuple[str, ...]]  # routing stubs: function -> SUBSCRIBES
-    distributions: list[str]           # as requirements.txt names them, in its order
-    requirements: list[str]            # the pinned lines
+    distributions: list[str]  # as requirements.txt names them, in its order
+    requirements: list[str]  # the pinned lines
     subscribes: tuple[str, ...] | None
 
     @property
     def modules(self) -> list[str]:
-        return [p[len(SHARED) + 1:-3] for p in self.shared if not p.endswith("__init__.py")]
+        return [p[len(SHARED) + 1 : -3] for p in self.shared if not p.endswith("__init__.py")]
 
     @property
     def requirements_text(self) -> str:
@@ -159,8 +162,10 @@ def plan(root: Path = ROOT) -> list[Bundle]:
         name = main_py.parent.name
         found = scan(main_py, root)
         for top in sorted(LOCAL_ONLY.intersection(found.module_level)):
-            raise PackagingError(f"{name}: {', '.join(sorted(found.module_level[top]))} imports {top} at import time; "
-                                 f"it is local-only (not bundled), so import it inside the function that needs it")
+            raise PackagingError(
+                f"{name}: {', '.join(sorted(found.module_level[top]))} imports {top} at import time; "
+                f"it is local-only (not bundled), so import it inside the function that needs it"
+            )
         wanted = distributions_of(found.third_party, name)
         missing = sorted(d for d in wanted if canonical(d) not in pins)
         if missing:
@@ -168,9 +173,12 @@ def plan(root: Path = ROOT) -> list[Bundle]:
         wanted_canonical = {canonical(d) for d in wanted}
         for forbidden in FORBIDDEN.get(name, ()):
             if canonical(forbidden) in wanted_canonical:
-                culprits = [f"{top} ({', '.join(sorted(w))})" for top, w in sorted(found.third_party.items())
-                            if canonical(forbidden) in {canonical(d) for d in (DISTRIBUTIONS.get(top),
-                                                                               *PROVIDED_BY.get(top, ())) if d}]
+                culprits = [
+                    f"{top} ({', '.join(sorted(w))})"
+                    for top, w in sorted(found.third_party.items())
+                    if canonical(forbidden)
+                    in {canonical(d) for d in (DISTRIBUTIONS.get(top), *PROVIDED_BY.get(top, ())) if d}
+                ]
                 raise PackagingError(f"{name} must not carry {forbidden}, but imports {'; '.join(culprits)}")
         requirements = [pins[c] for c in order if c in wanted_canonical]
         shared = sorted(str(p.relative_to(root)) for p in found.files)
@@ -178,12 +186,20 @@ def plan(root: Path = ROOT) -> list[Bundle]:
         if f"{SHARED}/runtime/db.py" in shared:
             data = sorted(str(p.relative_to(root)) for p in (root / SHARED / "runtime" / "migrations").glob("*.sql"))
         target, signature = entry_point(main_py)
-        bundles.append(Bundle(
-            name=name, source=main_py, target=target, signature=signature, shared=shared, data=data,
-            routes=dict(routes) if f"{SHARED}/pipeline/subscriptions.py" in shared else {},
-            distributions=[re.match(r"[A-Za-z0-9._-]+(\[[^\]]*\])?", line).group(0) for line in requirements],
-            requirements=requirements, subscribes=read_subscriptions(main_py),
-        ))
+        bundles.append(
+            Bundle(
+                name=name,
+                source=main_py,
+                target=target,
+                signature=signature,
+                shared=shared,
+                data=data,
+                routes=dict(routes) if f"{SHARED}/pipeline/subscriptions.py" in shared else {},
+                distributions=[re.match(r"[A-Za-z0-9._-]+(\[[^\]]*\])?", line).group(0) for line in requirements],
+                requirements=requirements,
+                subscribes=read_subscriptions(main_py),
+            )
+        )
     return bundles
 
 
@@ -213,10 +229,12 @@ def write(bundle: Bundle, out: Path, root: Path = ROOT) -> Path:
         shutil.copy2(root / relative, target / relative)
     for name, subscribes in bundle.routes.items():
         (target / "functions" / name).mkdir(parents=True)
-        (target / "functions" / name / "main.py").write_text(STUB.format(name=name, subscribes=subscribes),
-                                                             encoding="utf-8")
-    (target / "requirements.txt").write_text(REQUIREMENTS_HEADER.format(name=bundle.name) + bundle.requirements_text,
-                                             encoding="utf-8")
+        (target / "functions" / name / "main.py").write_text(
+            STUB.format(name=name, subscribes=subscribes), encoding="utf-8"
+        )
+    (target / "requirements.txt").write_text(
+        REQUIREMENTS_HEADER.format(name=bundle.name) + bundle.requirements_text, encoding="utf-8"
+    )
     return target
 
 
@@ -292,22 +310,35 @@ def run(out: Path, check_bundles: bool, venvs_dir: Path | None, measure=None) ->
     text = report(rows, bundles, total_shared, checked, venvs, "bench/bundles.py" if measure else "infra/package.py")
     (out / "packaging-report.md").write_text(text, encoding="utf-8")
     print(text)
-    print(f"bundles written to {out}/<name>/; report in {out / 'packaging-report.md'}"
-          + ("" if checked is None else f"; --check {'passed' if checked else 'FAILED'}"))
+    print(
+        f"bundles written to {out}/<name>/; report in {out / 'packaging-report.md'}"
+        + ("" if checked is None else f"; --check {'passed' if checked else 'FAILED'}")
+    )
     return status
 
 
 def main(argv: list[str] | None = None) -> int:
     """The command line: build, optionally check, print and write the report."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n", 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="where the bundles go (default dist/)")
-    parser.add_argument("--check", action="store_true",
-                        help="import every bundle from a fresh venv of its own requirements; exit 1 if one misses a module")
-    parser.add_argument("--venvs", type=Path, default=None,
-                        help="where to make the venvs (default: a temporary directory, deleted at the end)")
-    parser.add_argument("--no-build", action="store_true",
-                        help="with --check: check the bundles already in --out (what an image would copy), build nothing")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="import every bundle from a fresh venv of its own requirements; exit 1 if one misses a module",
+    )
+    parser.add_argument(
+        "--venvs",
+        type=Path,
+        default=None,
+        help="where to make the venvs (default: a temporary directory, deleted at the end)",
+    )
+    parser.add_argument(
+        "--no-build",
+        action="store_true",
+        help="with --check: check the bundles already in --out (what an image would copy), build nothing",
+    )
     args = parser.parse_args(argv)
     out = args.out.resolve()
     if args.no_build:

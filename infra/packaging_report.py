@@ -24,7 +24,7 @@ class Start:
 
     ms: float
     rss_largest: int  # VmHWM of the largest process (the gunicorn worker, or its master)
-    rss_total: int    # summed over the server's processes (shared pages counted twice)
+    rss_total: int  # summed over the server's processes (shared pages counted twice)
 
 
 @dataclass
@@ -48,21 +48,34 @@ def table(rows: list[Row], total_shared: int) -> str:
         head += ["installed MiB", "cold start ms", "peak RSS MiB (largest process)", "peak RSS MiB (all processes)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 4 + ["---:"] * (len(head) - 4)) + "|"]
     for r in rows:
-        cells = [r.name, r.target, f"{len(r.modules)} of {total_shared}", ", ".join(r.distributions),
-                 f"{r.bundle_bytes / 1024:.0f}"]
+        cells = [
+            r.name,
+            r.target,
+            f"{len(r.modules)} of {total_shared}",
+            ", ".join(r.distributions),
+            f"{r.bundle_bytes / 1024:.0f}",
+        ]
         if installed:
-            cells += [f"{r.installed_bytes / MIB:.1f}" if r.installed_bytes is not None else "",
-                      f"{r.start.ms:.0f}" if r.start else "",
-                      f"{r.start.rss_largest / MIB:.0f}" if r.start else "",
-                      f"{r.start.rss_total / MIB:.0f}" if r.start else ""]
+            cells += [
+                f"{r.installed_bytes / MIB:.1f}" if r.installed_bytes is not None else "",
+                f"{r.start.ms:.0f}" if r.start else "",
+                f"{r.start.rss_largest / MIB:.0f}" if r.start else "",
+                f"{r.start.rss_total / MIB:.0f}" if r.start else "",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def report(rows: list[Row], bundles: list[Bundle], total_shared: int, checked: bool | None, venvs: Venvs | None,
-           writer: str = "infra/package.py") -> str:
+def report(
+    rows: list[Row],
+    bundles: list[Bundle],
+    total_shared: int,
+    checked: bool | None,
+    venvs: Venvs | None,
+    writer: str = "infra/package.py",
+) -> str:
     """The whole report as Markdown: the table, what its columns mean, and what each bundle holds."""
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Packaging report",
         "",
@@ -99,7 +112,9 @@ def report(rows: list[Row], bundles: list[Bundle], total_shared: int, checked: b
             extras.append(f"{len(b.data)} migrations")
         if b.routes:
             extras.append(f"routing stubs for {', '.join(sorted(b.routes))}")
-        parts.append(f"- **{b.name}** (`--target {b.target}`{', cloudevent' if b.signature == 'cloudevent' else ''}): "
-                     f"{', '.join(b.modules) or 'no shared module'}"
-                     f"{'; ' + '; '.join(extras) if extras else ''}. Requirements: {', '.join(b.requirements)}.")
+        parts.append(
+            f"- **{b.name}** (`--target {b.target}`{', cloudevent' if b.signature == 'cloudevent' else ''}): "
+            f"{', '.join(b.modules) or 'no shared module'}"
+            f"{'; ' + '; '.join(extras) if extras else ''}. Requirements: {', '.join(b.requirements)}."
+        )
     return "\n".join(parts) + "\n"

@@ -66,9 +66,21 @@ class Venvs:
         subprocess.run([self.python, "-m", "venv", str(venv)], check=True, stdin=subprocess.DEVNULL)
         requirements = self.workdir / f"requirements-{digest}.txt"
         requirements.write_text("\n".join(key) + "\n", encoding="utf-8")
-        done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                               "--disable-pip-version-check", "-r", str(requirements)],
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(requirements),
+            ],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         if done.returncode != 0:
             raise PackagingError(f"pip install -r {requirements} failed:\n{(done.stdout + done.stderr)[-3000:]}")
         self.seconds[key] = time.perf_counter() - started
@@ -84,9 +96,12 @@ def site_packages(venv: Path) -> Path:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """A child's environment: nothing of Petrel's, no PYTHONPATH or venv leaking in, no .pyc written."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_", "PYTHON", "PIP_"))
-           and k not in ("DATABASE_URL", "K_SINK", "PORT", "VIRTUAL_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_", "PYTHON", "PIP_"))
+        and k not in ("DATABASE_URL", "K_SINK", "PORT", "VIRTUAL_ENV")
+    }
     env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1")
     env.update(extra)
     return env
@@ -146,10 +161,20 @@ def check_bundle(bundle_dir: Path, venv: Path) -> list[str]:
                 third_party.setdefault(top, where)
     modules = ["main"] + [_module_name(f, bundle_dir) for f in files if f.name != "main.py" or f.parent != bundle_dir]
     spec = {"modules": modules, "third_party": third_party, "local_only": sorted(LOCAL_ONLY)}
-    env = clean_env(PYTHONPATH=str(bundle_dir), GITHUB_WEBHOOK_SECRET=SECRET,
-                    DATABASE_URL="postgresql://petrel@127.0.0.1:9/never-connected")
-    done = subprocess.run([str(venv / "bin" / "python"), "-s", "-c", CHECK_CHILD, str(bundle_dir), json.dumps(spec)],
-                          cwd=bundle_dir, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+    env = clean_env(
+        PYTHONPATH=str(bundle_dir),
+        GITHUB_WEBHOOK_SECRET=SECRET,
+        DATABASE_URL="postgresql://petrel@127.0.0.1:9/never-connected",
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-s", "-c", CHECK_CHILD, str(bundle_dir), json.dumps(spec)],
+        cwd=bundle_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     try:
         problems += json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):

@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from shared.github import actions
 from shared.github.actions import Action
 from shared.pipeline import events
-from shared.runtime import db
-from shared.runtime import scope
-from shared.runtime import settings
+from shared.runtime import db, scope, settings
 
 log = logging.getLogger("petrel.function")
 
@@ -150,12 +148,14 @@ class Context:
         from shared.github.pulls import GitHubPull
 
         if self.github is None:
-            log.info("dry-run without GitHub credentials: cannot read %s#%s to %s", self.delivery.repository, number,
-                     work)
+            log.info(
+                "dry-run without GitHub credentials: cannot read %s#%s to %s", self.delivery.repository, number, work
+            )
             return None
         client, repository = self.github, self.delivery.repository
-        return GitHubPull(client, repository, number, me=self.me(),
-                          may_steer=lambda login: self.may_steer(login, repository))
+        return GitHubPull(
+            client, repository, number, me=self.me(), may_steer=lambda login: self.may_steer(login, repository)
+        )
 
     def open_pull(self, number: int, work: str):
         """(pull request, its repository's config, first steps) for pull request `number`: the first
@@ -180,9 +180,14 @@ class Context:
 
         repository = repository or self.delivery.repository
         config = self.config(repository).config
-        return Model(settings.current(), function=function, repository=repository,
-                     ledger=PostgresLedger(self.pool()), daily_budget=config.daily_token_budget,
-                     names={"review": config.models.review, "light": config.models.light})
+        return Model(
+            settings.current(),
+            function=function,
+            repository=repository,
+            ledger=PostgresLedger(self.pool()),
+            daily_budget=config.daily_token_budget,
+            names={"review": config.models.review, "light": config.models.light},
+        )
 
     def memory(self):
         """The long-term memory (shared/memory/store.py), with the configured embedder."""
@@ -209,8 +214,9 @@ class Context:
         outcomes = []
         for step in steps:
             with artefact_lock(step):
-                outcomes += actions.execute([step], client, lambda: access.before_write(delivery.installation_id),
-                                            me=me)
+                outcomes += actions.execute(
+                    [step], client, lambda: access.before_write(delivery.installation_id), me=me
+                )
         return outcomes
 
     def could_not(self, steps: list[Action], repository: str, number: int, work: str, error: Exception) -> Result:

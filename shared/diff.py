@@ -9,20 +9,49 @@ comment on a line outside the diff (422), and Petrel never sends one.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable
 
 import unidiff
 
 ADDED, REMOVED, CONTEXT = "+", "-", " "
 
 LANGUAGES = {
-    ".py": "Python", ".pyi": "Python", ".js": "JavaScript", ".jsx": "JavaScript", ".mjs": "JavaScript",
-    ".ts": "TypeScript", ".tsx": "TypeScript", ".go": "Go", ".rs": "Rust", ".java": "Java", ".kt": "Kotlin",
-    ".c": "C", ".h": "C", ".cc": "C++", ".cpp": "C++", ".hpp": "C++", ".cs": "C#", ".rb": "Ruby",
-    ".php": "PHP", ".swift": "Swift", ".scala": "Scala", ".sh": "Shell", ".sql": "SQL", ".lua": "Lua",
-    ".md": "Markdown", ".rst": "reStructuredText", ".txt": "text", ".yml": "YAML", ".yaml": "YAML",
-    ".json": "JSON", ".toml": "TOML", ".ini": "INI", ".cfg": "INI", ".html": "HTML", ".css": "CSS",
+    ".py": "Python",
+    ".pyi": "Python",
+    ".js": "JavaScript",
+    ".jsx": "JavaScript",
+    ".mjs": "JavaScript",
+    ".ts": "TypeScript",
+    ".tsx": "TypeScript",
+    ".go": "Go",
+    ".rs": "Rust",
+    ".java": "Java",
+    ".kt": "Kotlin",
+    ".c": "C",
+    ".h": "C",
+    ".cc": "C++",
+    ".cpp": "C++",
+    ".hpp": "C++",
+    ".cs": "C#",
+    ".rb": "Ruby",
+    ".php": "PHP",
+    ".swift": "Swift",
+    ".scala": "Scala",
+    ".sh": "Shell",
+    ".sql": "SQL",
+    ".lua": "Lua",
+    ".md": "Markdown",
+    ".rst": "reStructuredText",
+    ".txt": "text",
+    ".yml": "YAML",
+    ".yaml": "YAML",
+    ".json": "JSON",
+    ".toml": "TOML",
+    ".ini": "INI",
+    ".cfg": "INI",
+    ".html": "HTML",
+    ".css": "CSS",
 }
 DOC_EXTENSIONS = {".md", ".rst", ".txt", ".adoc"}
 CONFIG_EXTENSIONS = {".yml", ".yaml", ".json", ".toml", ".ini", ".cfg", ".xml", ".properties"}
@@ -130,14 +159,23 @@ def parse(diff: str | bytes) -> list[FileDiff]:
             status = "modified"
         hunks = tuple(
             Hunk(
-                h.source_start, h.source_length, h.target_start, h.target_length, (h.section_header or "").strip(),
-                tuple(Line(line.line_type, line.source_line_no, line.target_line_no, line.value.rstrip("\r\n"))
-                      for line in h if line.line_type in (ADDED, REMOVED, CONTEXT)),
+                h.source_start,
+                h.source_length,
+                h.target_start,
+                h.target_length,
+                (h.section_header or "").strip(),
+                tuple(
+                    Line(line.line_type, line.source_line_no, line.target_line_no, line.value.rstrip("\r\n"))
+                    for line in h
+                    if line.line_type in (ADDED, REMOVED, CONTEXT)
+                ),
             )
             for h in patched
         )
         path = new_path or old_path or patched.path
-        files.append(FileDiff(path, old_path if old_path != path else None, status, bool(patched.is_binary_file), hunks))
+        files.append(
+            FileDiff(path, old_path if old_path != path else None, status, bool(patched.is_binary_file), hunks)
+        )
     return files
 
 
@@ -175,10 +213,18 @@ def file_kind(path: str) -> str:
     name = posixpath.basename(lowered)
     ext = posixpath.splitext(name)[1]
     parts = lowered.split("/")
-    if (any(p in ("test", "tests", "spec", "specs", "__tests__", "testing") for p in parts[:-1])
-            or name.startswith("test_") or posixpath.splitext(name)[0].endswith(("_test", ".test", "_spec", ".spec"))):
+    if (
+        any(p in ("test", "tests", "spec", "specs", "__tests__", "testing") for p in parts[:-1])
+        or name.startswith("test_")
+        or posixpath.splitext(name)[0].endswith(("_test", ".test", "_spec", ".spec"))
+    ):
         return "test"
-    if ext in DOC_EXTENSIONS or "docs" in parts[:-1] or "doc" in parts[:-1] or name in ("readme", "changelog", "license"):
+    if (
+        ext in DOC_EXTENSIONS
+        or "docs" in parts[:-1]
+        or "doc" in parts[:-1]
+        or name in ("readme", "changelog", "license")
+    ):
         return "docs"
     if ext in CONFIG_EXTENSIONS or name.startswith(".") or name in ("dockerfile", "makefile"):
         return "config"
@@ -226,8 +272,9 @@ class Packing:
     not_reviewed: list[tuple[str, str]]  # (path, reason)
 
 
-def pack(files: Iterable[FileDiff], chunk_tokens: int, estimate: Callable[[str], int],
-         max_chunks: int | None = None) -> Packing:
+def pack(
+    files: Iterable[FileDiff], chunk_tokens: int, estimate: Callable[[str], int], max_chunks: int | None = None
+) -> Packing:
     """Pack ranked files into chunks of at most `chunk_tokens`; a large file is split by hunks.
 
     Binary files, files without hunks, hunks larger than a chunk, and whatever does not fit
@@ -253,7 +300,9 @@ def pack(files: Iterable[FileDiff], chunk_tokens: int, estimate: Callable[[str],
             not_reviewed.append((file.path, "binary file"))
             continue
         if not file.hunks:
-            not_reviewed.append((file.path, "renamed without changes" if file.status == "renamed" else "no text changes"))
+            not_reviewed.append(
+                (file.path, "renamed without changes" if file.status == "renamed" else "no text changes")
+            )
             continue
         header = estimate(render_file(file, []))
         placed, too_large, left_out = 0, [], 0
@@ -279,8 +328,14 @@ def pack(files: Iterable[FileDiff], chunk_tokens: int, estimate: Callable[[str],
             lines = ", ".join(f"{h.new_start}-{h.new_start + max(h.new_length, 1) - 1}" for h in too_large)
             not_reviewed.append((file.path, f"too large for one model call (lines {lines})"))
         if left_out:
-            not_reviewed.append((file.path, "review budget reached" if not placed and not too_large
-                                 else f"partly reviewed: review budget reached ({left_out} of {len(file.hunks)} hunks left)"))
+            not_reviewed.append(
+                (
+                    file.path,
+                    "review budget reached"
+                    if not placed and not too_large
+                    else f"partly reviewed: review budget reached ({left_out} of {len(file.hunks)} hunks left)",
+                )
+            )
     close()
     return Packing(chunks, not_reviewed)
 
@@ -334,7 +389,9 @@ def restrict(files: list[FileDiff], since: list[FileDiff]) -> list[FileDiff]:
         if lines is None or not file.hunks:
             result.append(file)
             continue
-        kept = tuple(h for h in file.hunks if lines.intersection(range(h.new_start, h.new_start + max(h.new_length, 1))))
+        kept = tuple(
+            h for h in file.hunks if lines.intersection(range(h.new_start, h.new_start + max(h.new_length, 1)))
+        )
         if kept:
             result.append(replace(file, hunks=kept))
     return result

@@ -15,10 +15,10 @@ import logging
 from shared import diff
 from shared.context import NO_CREDENTIALS, Context, Result
 from shared.github import actions
+from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
+from shared.model.llm import BudgetExceeded, Model, ModelError
 from shared.repo_config.paths import path_excluded
 from shared.repo_config.schema import Config
-from shared.model.llm import BudgetExceeded, Model, ModelError
-from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
 from shared.review.plan import skip_reason as pull_skip_reason
 from shared.review.state import ReviewState, ReviewStore
 
@@ -62,16 +62,18 @@ def review_status(skip: str | None, state: ReviewState | None, head_sha: str) ->
     if state is None:
         return "Review pending."
     when = "this head" if state.head_sha == head_sha else f"`{state.head_sha[:7]}`; the newer pushes are pending"
-    return (f"Reviewed up to {when}: {state.files_reviewed} file(s), {state.comments} inline comment(s)"
-            + (f", {state.not_reviewed} file(s) not reviewed (listed in the review)." if state.not_reviewed else "."))
+    return f"Reviewed up to {when}: {state.files_reviewed} file(s), {state.comments} inline comment(s)" + (
+        f", {state.not_reviewed} file(s) not reviewed (listed in the review)." if state.not_reviewed else "."
+    )
 
 
 def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())[:200]
 
 
-def plan_summary(info: PullInfo, changes: diff.Changes, model: Model, config: Config,
-                 status: str) -> list[actions.Action]:
+def plan_summary(
+    info: PullInfo, changes: diff.Changes, model: Model, config: Config, status: str
+) -> list[actions.Action]:
     """The summary comment (and, if configured, the description section) for this head."""
     files = changes.files
     reasons: dict[str, str] = {}
@@ -98,8 +100,13 @@ def plan_summary(info: PullInfo, changes: diff.Changes, model: Model, config: Co
         chunk = packing.chunks[0]
         known = {f.path for f in chunk.files}
         try:
-            answer = model.json("light", SUMMARY_SYSTEM.format(language=config.language),
-                                f"Title: {info.title}\n\n{chunk.text}", SUMMARY_SCHEMA, "summary")
+            answer = model.json(
+                "light",
+                SUMMARY_SYSTEM.format(language=config.language),
+                f"Title: {info.title}\n\n{chunk.text}",
+                SUMMARY_SCHEMA,
+                "summary",
+            )
             walkthrough = answer["walkthrough"].strip()
             lines = {item["path"]: item["summary"] for item in answer["files"] if item["path"] in known}
         except ModelError as error:
@@ -119,20 +126,22 @@ def plan_summary(info: PullInfo, changes: diff.Changes, model: Model, config: Co
         rows.append(row)
         used += len(row) + 1
     unlisted = [UNLISTED.format(count=changes.unlisted, reason=PAST_FILE_LIMIT), ""] if changes.unlisted else []
-    body = "\n".join([
-        "## Petrel summary",
-        "",
-        walkthrough or "_No text changes to summarize._",
-        "",
-        f"### Changed files ({len(files) + changes.unlisted})",
-        *unlisted,
-        *rows,
-        "",
-        "### Review",
-        status,
-        "",
-        f"<sub>Summary of `{info.head_sha[:7]}`.</sub>",
-    ])
+    body = "\n".join(
+        [
+            "## Petrel summary",
+            "",
+            walkthrough or "_No text changes to summarize._",
+            "",
+            f"### Changed files ({len(files) + changes.unlisted})",
+            *unlisted,
+            *rows,
+            "",
+            "### Review",
+            status,
+            "",
+            f"<sub>Summary of `{info.head_sha[:7]}`.</sub>",
+        ]
+    )
     steps: list[actions.Action] = [actions.UpsertComment(info.repository, info.number, SUMMARY_KEY, body)]
     if config.summary.edit_description and walkthrough:
         steps.append(actions.UpdateDescription(info.repository, info.number, DESCRIPTION_KEY, walkthrough))
@@ -144,8 +153,9 @@ def on_pull_request(ctx: Context) -> Result | None:
     `pr_summary` function); an edit that leaves the title as it was changes nothing."""
     delivery = ctx.delivery
     if delivery.action == "edited" and (
-            "title" not in (delivery.payload.get("changes") or {})
-            or (delivery.payload.get("sender") or {}).get("type") == "Bot"):
+        "title" not in (delivery.payload.get("changes") or {})
+        or (delivery.payload.get("sender") or {}).get("type") == "Bot"
+    ):
         # the summary depends on the title, not on the description (which Petrel may have
         # just edited itself: answering that edit would loop)
         log.info("edit without a new title: the summary stays")
@@ -165,8 +175,9 @@ def summarize_pull(ctx: Context, number: int, forced: bool = False) -> Result:
     if not config.summary.auto and not forced:
         return Result(ctx.act(steps), "automatic summaries are off in this repository's config")
     info = pull.info()
-    status = review_status(pull_skip_reason(info, config), ReviewStore(ctx.pool()).last(repository, number),
-                           info.head_sha)
+    status = review_status(
+        pull_skip_reason(info, config), ReviewStore(ctx.pool()).last(repository, number), info.head_sha
+    )
     try:
         steps += plan_summary(info, pull.changes(), ctx.model("pr_summary"), config, status)
     except (BudgetExceeded, ModelError) as error:

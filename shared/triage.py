@@ -19,11 +19,10 @@ import logging
 from dataclasses import dataclass, field
 
 from shared.context import NO_CREDENTIALS, Context, Result
-from shared.github import actions
-from shared.github import notices
+from shared.github import actions, notices
 from shared.memory import store as memory_module
-from shared.repo_config.schema import Config
 from shared.model.llm import BudgetExceeded, Model, ModelError
+from shared.repo_config.schema import Config
 
 log = logging.getLogger("petrel.triage")
 
@@ -37,26 +36,47 @@ JUDGE_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["candidates"],
-    "properties": {"candidates": {"type": "array", "items": {
-        "type": "object", "additionalProperties": False, "required": ["number", "confidence", "reason"],
-        "properties": {"number": {"type": "integer"}, "confidence": {"type": "number"}, "reason": {"type": "string"}},
-    }}},
+    "properties": {
+        "candidates": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["number", "confidence", "reason"],
+                "properties": {
+                    "number": {"type": "integer"},
+                    "confidence": {"type": "number"},
+                    "reason": {"type": "string"},
+                },
+            },
+        }
+    },
 }
 LABELS_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["labels"],
-    "properties": {"labels": {"type": "array", "items": {
-        "type": "object", "additionalProperties": False, "required": ["name", "confidence"],
-        "properties": {"name": {"type": "string"}, "confidence": {"type": "number"}},
-    }}},
+    "properties": {
+        "labels": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "confidence"],
+                "properties": {"name": {"type": "string"}, "confidence": {"type": "number"}},
+            },
+        }
+    },
 }
 ANSWER_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["answerable", "answer", "sources"],
-    "properties": {"answerable": {"type": "boolean"}, "answer": {"type": "string"},
-                   "sources": {"type": "array", "items": {"type": "string"}}},
+    "properties": {
+        "answerable": {"type": "boolean"},
+        "answer": {"type": "string"},
+        "sources": {"type": "array", "items": {"type": "string"}},
+    },
 }
 
 JUDGE_SYSTEM = """You find duplicate issues. For each earlier issue or pull request listed, say how
@@ -118,7 +138,9 @@ def issue_from_payload(payload: dict) -> IssueInfo:
         labels=tuple(label.get("name", "") for label in issue.get("labels") or []),
         html_url=issue.get("html_url") or "",
         default_branch=repository.get("default_branch") or "main",
-        server=html[: -len(repository["full_name"]) - 1] if html.endswith(repository["full_name"]) else "https://github.com",
+        server=html[: -len(repository["full_name"]) - 1]
+        if html.endswith(repository["full_name"])
+        else "https://github.com",
     )
 
 
@@ -136,8 +158,13 @@ def _clip(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 def recall(issue: IssueInfo, memory: memory_module.Memory, threshold: float) -> dict[int, memory_module.Hit]:
     """Earlier issues and pull requests similar enough to be judged, one hit per number."""
-    hits = memory.search(issue.repository, issue.text, k=RECALL, kinds=("issue", "pull_request"),
-                         exclude=[("issue", str(issue.number)), ("pull_request", str(issue.number))])
+    hits = memory.search(
+        issue.repository,
+        issue.text,
+        k=RECALL,
+        kinds=("issue", "pull_request"),
+        exclude=[("issue", str(issue.number)), ("pull_request", str(issue.number))],
+    )
     found: dict[int, memory_module.Hit] = {}
     for hit in hits:
         if not hit.source.isdigit():
@@ -149,14 +176,20 @@ def recall(issue: IssueInfo, memory: memory_module.Memory, threshold: float) -> 
 
 
 def judge(issue: IssueInfo, candidates: dict[int, memory_module.Hit], model: Model) -> list[tuple[int, float, str]]:
-    listing = "\n\n".join(f"#{n} ({hit.kind.replace('_', ' ')}, {hit.state or 'unknown'}): {hit.title}\n{_clip(hit.body)}"
-                          for n, hit in candidates.items())
+    listing = "\n\n".join(
+        f"#{n} ({hit.kind.replace('_', ' ')}, {hit.state or 'unknown'}): {hit.title}\n{_clip(hit.body)}"
+        for n, hit in candidates.items()
+    )
     user = f"NEW issue #{issue.number}: {issue.title}\n{_clip(issue.body, 3000)}\n\nEARLIER:\n{listing}"
     answer = model.json("review", JUDGE_SYSTEM, user, JUDGE_SCHEMA, "duplicates")
     judged = {}
     for item in answer["candidates"]:
         if item["number"] in candidates and item["number"] not in judged:
-            judged[item["number"]] = (item["number"], max(0.0, min(1.0, float(item["confidence"]))), item["reason"].strip())
+            judged[item["number"]] = (
+                item["number"],
+                max(0.0, min(1.0, float(item["confidence"]))),
+                item["reason"].strip(),
+            )
     return sorted(judged.values(), key=lambda j: -j[1])
 
 
@@ -169,29 +202,44 @@ def choose_labels(issue: IssueInfo, repo_labels: dict[str, str], model: Model, c
     if not offered:
         return []
     listing = "\n".join(f"- {name}: {repo_labels.get(name, '')}".rstrip(": ") for name in offered)
-    answer = model.json("light", LABELS_SYSTEM, f"LABELS:\n{listing}\n\nISSUE: {issue.title}\n{_clip(issue.body, 3000)}",
-                        LABELS_SCHEMA, "labels")
+    answer = model.json(
+        "light",
+        LABELS_SYSTEM,
+        f"LABELS:\n{listing}\n\nISSUE: {issue.title}\n{_clip(issue.body, 3000)}",
+        LABELS_SCHEMA,
+        "labels",
+    )
     chosen = []
     for item in answer["labels"]:
         if float(item["confidence"]) < config.triage.label_threshold:
             continue
         name = item["name"].strip().lower()
         target = existing.get(mapping.get(name, name).lower())
-        if target and target not in chosen and target.lower() not in {l.lower() for l in issue.labels} \
-                and target.lower() != "duplicate":
+        if (
+            target
+            and target not in chosen
+            and target.lower() not in {l.lower() for l in issue.labels}
+            and target.lower() != "duplicate"
+        ):
             chosen.append(target)
     return chosen
 
 
-def first_answer(issue: IssueInfo, memory: memory_module.Memory, model: Model, config: Config) -> tuple[str, list] | None:
+def first_answer(
+    issue: IssueInfo, memory: memory_module.Memory, model: Model, config: Config
+) -> tuple[str, list] | None:
     hits = memory.search(issue.repository, issue.text, k=8, kinds=("file",))
     hits = memory_module.fit(hits, DOC_BUDGET_TOKENS, model.estimate)
     if not hits:
         return None
     excerpts = "\n\n".join(f"--- {h.source} (lines {h.start_line}-{h.end_line})\n{h.body}" for h in hits)
-    answer = model.json("light", ANSWER_SYSTEM.format(language=config.language),
-                        f"NEW issue: {issue.title}\n{_clip(issue.body, 3000)}\n\nEXCERPTS:\n{excerpts}", ANSWER_SCHEMA,
-                        "answer")
+    answer = model.json(
+        "light",
+        ANSWER_SYSTEM.format(language=config.language),
+        f"NEW issue: {issue.title}\n{_clip(issue.body, 3000)}\n\nEXCERPTS:\n{excerpts}",
+        ANSWER_SCHEMA,
+        "answer",
+    )
     by_path = {h.source: h for h in hits}
     sources = [by_path[p] for p in dict.fromkeys(answer["sources"]) if p in by_path]
     if not answer["answerable"] or not sources or not answer["answer"].strip():
@@ -206,8 +254,9 @@ def _link(issue: IssueInfo, hit) -> str:
     return f"[`{hit.source}`]({url})"
 
 
-def plan_triage(issue: IssueInfo, memory: memory_module.Memory, model: Model, config: Config,
-                repo_labels: dict[str, str]) -> tuple[list[actions.Action], TriageReport]:
+def plan_triage(
+    issue: IssueInfo, memory: memory_module.Memory, model: Model, config: Config, repo_labels: dict[str, str]
+) -> tuple[list[actions.Action], TriageReport]:
     """The actions for one issue: at most one label request and one triage comment."""
     report = TriageReport()
     sections: list[str] = []
@@ -225,8 +274,9 @@ def plan_triage(issue: IssueInfo, memory: memory_module.Memory, model: Model, co
                 if "duplicate" in {name.lower() for name in repo_labels}:
                     labels.append(next(n for n in repo_labels if n.lower() == "duplicate"))
                 sections.append(f"This looks like a duplicate of #{best[0]} ({titles[best[0]]}): {best[2]}")
-            report.related = [j for j in judged if config.triage.related_threshold <= j[1]
-                              and j is not report.duplicate]
+            report.related = [
+                j for j in judged if config.triage.related_threshold <= j[1] and j is not report.duplicate
+            ]
             if report.related:
                 sections.append("Possibly related:\n" + "\n".join(f"- #{n} {titles[n]}" for n, _, _ in report.related))
     if config.triage.labels and repo_labels:
@@ -242,7 +292,9 @@ def plan_triage(issue: IssueInfo, memory: memory_module.Memory, model: Model, co
     if labels:
         steps.append(actions.AddLabels(issue.repository, issue.number, tuple(dict.fromkeys(labels))))
     if sections:
-        body = "\n\n".join(sections) + "\n\n<sub>Petrel's triage. Wrong? Say so in a comment; a maintainer decides.</sub>"
+        body = (
+            "\n\n".join(sections) + "\n\n<sub>Petrel's triage. Wrong? Say so in a comment; a maintainer decides.</sub>"
+        )
         steps.append(actions.UpsertComment(issue.repository, issue.number, TRIAGE_KEY, body))
     return steps, report
 
@@ -272,8 +324,16 @@ def triage_issue(ctx: Context, forced: bool = False) -> Result:
         planned, report = plan_triage(issue, ctx.memory(), model, config, repository_labels(client, issue.repository))
     except (BudgetExceeded, ModelError) as error:
         return ctx.could_not(steps, issue.repository, issue.number, work, error)
-    log.info("triage of #%s: candidates %s, duplicate %s, related %s, labels %s", issue.number, report.candidates,
-             report.duplicate, [n for n, _, _ in report.related], report.labels)
-    parts = [f"duplicate of #{report.duplicate[0]}" if report.duplicate else "no duplicate found",
-             f"labels: {', '.join(report.labels)}" if report.labels else "no label added"]
+    log.info(
+        "triage of #%s: candidates %s, duplicate %s, related %s, labels %s",
+        issue.number,
+        report.candidates,
+        report.duplicate,
+        [n for n, _, _ in report.related],
+        report.labels,
+    )
+    parts = [
+        f"duplicate of #{report.duplicate[0]}" if report.duplicate else "no duplicate found",
+        f"labels: {', '.join(report.labels)}" if report.labels else "no label added",
+    ]
     return Result(ctx.act(steps + planned), "triaged: " + "; ".join(parts))

@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shared.runtime import db  # noqa: E402
 from shared.pipeline import events
-from shared.runtime import settings
+from shared.runtime import (
+    db,  # noqa: E402
+    settings,
+)
 
 SECRET = "test-webhook-secret"
 
@@ -51,7 +53,12 @@ def env(monkeypatch, tmp_path):
 
     def apply(**values):
         for name in list(os.environ):
-            if name.startswith(("GITHUB_", "PETREL_", "OPENAI_")) or name in ("DATABASE_URL", "K_SINK", "PORT", "PUBSUB_EMULATOR_HOST"):
+            if name.startswith(("GITHUB_", "PETREL_", "OPENAI_")) or name in (
+                "DATABASE_URL",
+                "K_SINK",
+                "PORT",
+                "PUBSUB_EMULATOR_HOST",
+            ):
                 monkeypatch.delenv(name, raising=False)
         for name, value in values.items():
             if value is not None:
@@ -77,10 +84,14 @@ def app_key() -> tuple[str, str]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 

@@ -34,5 +34,6 @@ def init(path: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def diff(repo: Path, base: str, head: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "diff", "--find-renames", f"{base}...{head}"], check=True,
-                          capture_output=True).stdout.decode("utf-8", errors="replace")
+    return subprocess.run(
+        ["git", "-C", str(repo), "diff", "--find-renames", f"{base}...{head}"], check=True, capture_output=True
+    ).stdout.decode("utf-8", errors="replace")

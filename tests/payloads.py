@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(event: str) -> tuple:
     return tuple(json.loads((FIXTURES / f"{event}.json").read_text(encoding="utf-8")))
 

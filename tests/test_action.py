@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import payloads
 import pytest
 from conftest import ROOT
 from fakes.github import FakeGitHub
@@ -23,7 +24,6 @@ from fakes.openai import FakeOpenAI
 from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
-import payloads
 from shared.github import markers
 from shared.pipeline.worker import load_function
 
@@ -91,14 +91,27 @@ class Step:
     def env(self, event_name: str, payload: dict, **extra) -> dict[str, str]:
         event_path = self.tmp / f"event-{event_name}.json"
         event_path.write_text(json.dumps(payload), encoding="utf-8")
-        env = {name: value for name, value in os.environ.items()
-               if not name.startswith(("GITHUB_", "PETREL_", "OPENAI_", "RUNNER_"))
-               and name not in ("DATABASE_URL", "K_SINK", "PORT")}
-        env.update(PYTHONPATH=str(ROOT), GITHUB_ACTIONS="true", GITHUB_EVENT_NAME=event_name,
-                   GITHUB_EVENT_PATH=str(event_path), GITHUB_RUN_ID=RUN_ID, GITHUB_RUN_ATTEMPT="1",
-                   GITHUB_TOKEN=TOKEN, GITHUB_API_URL=self.github.url, GITHUB_STEP_SUMMARY=str(self.summary),
-                   RUNNER_TEMP=str(self.tmp / "runner"), PETREL_GITHUB_WRITE_SPACING_SECONDS="0",
-                   PETREL_MODEL_MAX_RETRIES="0", PETREL_EMBEDDING_MODEL="offline")
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("GITHUB_", "PETREL_", "OPENAI_", "RUNNER_"))
+            and name not in ("DATABASE_URL", "K_SINK", "PORT")
+        }
+        env.update(
+            PYTHONPATH=str(ROOT),
+            GITHUB_ACTIONS="true",
+            GITHUB_EVENT_NAME=event_name,
+            GITHUB_EVENT_PATH=str(event_path),
+            GITHUB_RUN_ID=RUN_ID,
+            GITHUB_RUN_ATTEMPT="1",
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_API_URL=self.github.url,
+            GITHUB_STEP_SUMMARY=str(self.summary),
+            RUNNER_TEMP=str(self.tmp / "runner"),
+            PETREL_GITHUB_WRITE_SPACING_SECONDS="0",
+            PETREL_MODEL_MAX_RETRIES="0",
+            PETREL_EMBEDDING_MODEL="offline",
+        )
         if self.model is not None:
             env.update(OPENAI_BASE_URL=self.model.url + "/v1", OPENAI_API_KEY="sk-test")
         env.update({name: str(value) for name, value in extra.items() if value is not None})
@@ -108,9 +121,14 @@ class Step:
 
     def run(self, event_name: str, payload: dict, **extra) -> subprocess.CompletedProcess:
         (self.tmp / "runner").mkdir(exist_ok=True)
-        return subprocess.run([sys.executable, "-m", "shared.modes.github_action"], cwd=self.workspace,
-                              env=self.env(event_name, payload, **extra), capture_output=True, text=True,
-                              timeout=TIMEOUT)
+        return subprocess.run(
+            [sys.executable, "-m", "shared.modes.github_action"],
+            cwd=self.workspace,
+            env=self.env(event_name, payload, **extra),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
 
     def step_summary(self) -> str:
         return self.summary.read_text(encoding="utf-8") if self.summary.exists() else ""
@@ -217,7 +235,8 @@ def test_unusable_run_says_what_is_missing(step):
 
 
 def test_without_database_url_the_embedded_postgres_under_runner_temp_keeps_memory_in_its_data_dir(
-        step, github, model, pull, tmp_path):
+    step, github, model, pull, tmp_path
+):
     from test_local_run import stop_postgres
 
     data = tmp_path / "runner" / "petrel" / "postgres"
@@ -229,8 +248,13 @@ def test_without_database_url_the_embedded_postgres_under_runner_temp_keeps_memo
         assert not (data / "postmaster.pid").exists()  # stopped cleanly at the end of the step
         assert len(github.reviews(REPO, 1)) == 1
         # the next run finds the data directory (as actions/cache restores it): the head is known
-        second = step.run("pull_request", pull_request_payload(pull, "reopened"), DATABASE_URL=None,
-                          XDG_RUNTIME_DIR=None, GITHUB_RUN_ID="9100200301")
+        second = step.run(
+            "pull_request",
+            pull_request_payload(pull, "reopened"),
+            DATABASE_URL=None,
+            XDG_RUNTIME_DIR=None,
+            GITHUB_RUN_ID="9100200301",
+        )
         assert second.returncode == 0, explain(second)
         assert len(github.reviews(REPO, 1)) == 1
         reviews = [r for r in model.chat_requests() if "findings" in str(r.get("response_format"))]
@@ -249,7 +273,10 @@ def test_fork_pull_request_under_pull_request_fails_and_says_why(step, github, p
     assert result.returncode == 1, explain(result)
     assert "::warning title=Petrel::this pull request comes from the fork forker/Hello-World" in result.stderr
     assert "Use `pull_request_target`" in step.step_summary()
-    assert "petrel: pr_review failed: GithubException: 403 {\"message\": \"Resource not accessible by integration\"}" in result.stderr
+    assert (
+        'petrel: pr_review failed: GithubException: 403 {"message": "Resource not accessible by integration"}'
+        in result.stderr
+    )
 
 
 def test_without_a_model_the_pull_request_is_told_and_the_step_succeeds(tmp_path, github, pull, clean_db):
@@ -277,11 +304,29 @@ def test_action_yml_runs_this_module_with_every_input_as_a_setting():
     values = {}
     for name in action["inputs"]:
         assert f"${{{{ inputs.{name} }}}}" in wired, f"input {name} is not passed to the step"
-        values[wired[f"${{{{ inputs.{name} }}}}"]] = {"github-token": "t", "openai-base-url": "http://m/v1",
-                                                      "database-url": "postgresql://db.example/petrel",
-                                                      "dry-run": "true"}.get(name, f"v-{name}")
+        values[wired[f"${{{{ inputs.{name} }}}}"]] = {
+            "github-token": "t",
+            "openai-base-url": "http://m/v1",
+            "database-url": "postgresql://db.example/petrel",
+            "dry-run": "true",
+        }.get(name, f"v-{name}")
     config = settings.from_env(values)  # each variable is one Petrel reads
-    assert (config.token, config.openai_api_key, config.openai_base_url, config.model, config.light_model,
-            config.embedding_model, config.database_url, config.dry_run) == (
-        "t", "v-openai-api-key", "http://m/v1", "v-model", "v-light-model", "v-embedding-model",
-        "postgresql://db.example/petrel", True)
+    assert (
+        config.token,
+        config.openai_api_key,
+        config.openai_base_url,
+        config.model,
+        config.light_model,
+        config.embedding_model,
+        config.database_url,
+        config.dry_run,
+    ) == (
+        "t",
+        "v-openai-api-key",
+        "http://m/v1",
+        "v-model",
+        "v-light-model",
+        "v-embedding-model",
+        "postgresql://db.example/petrel",
+        True,
+    )

@@ -8,8 +8,7 @@ import pytest
 from fakes.github import FakeGitHub
 from github import Auth, Github
 
-from shared.github import actions
-from shared.github import markers
+from shared.github import actions, markers
 
 REPO = "octo-org/app"
 TOKEN = "ghp_" + "e" * 36
@@ -29,8 +28,13 @@ def fake():
 
 @pytest.fixture
 def client(fake):
-    return Github(base_url=fake.url, auth=Auth.Token(TOKEN), retry=None,
-                  seconds_between_requests=None, seconds_between_writes=None)
+    return Github(
+        base_url=fake.url,
+        auth=Auth.Token(TOKEN),
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
 
 
 def writes(fake) -> list[tuple[str, str]]:
@@ -78,8 +82,9 @@ def test_labels_are_only_chosen_among_existing_ones(fake, client, caplog):
 
 
 def test_review_is_a_comment_review_posted_once_per_key(fake, client):
-    review = actions.PostReview(REPO, 2, HEAD, f"review:{HEAD}", "Looks fine.",
-                                (actions.ReviewComment("src/app.py", 3, "nit"),))
+    review = actions.PostReview(
+        REPO, 2, HEAD, f"review:{HEAD}", "Looks fine.", (actions.ReviewComment("src/app.py", 3, "nit"),)
+    )
     actions.execute([review], client)
     actions.execute([review], client)
     [posted] = fake.reviews(REPO, 2)
@@ -116,7 +121,9 @@ def test_dry_run_sends_nothing_and_describes_each_action(caplog):
 
 
 def test_reaction_on_a_deleted_comment_does_not_stop_the_plan(fake, client):
-    outcomes = actions.execute([actions.React(REPO, 999999, "eyes"), actions.UpsertComment(REPO, 1, "k", "still")], client)
+    outcomes = actions.execute(
+        [actions.React(REPO, 999999, "eyes"), actions.UpsertComment(REPO, 1, "k", "still")], client
+    )
     assert outcomes[0] == "comment no longer exists: no reaction"
     assert [c["body"] for c in fake.comments(REPO, 1)] == ["<!-- petrel:k -->\nstill"]
 
@@ -145,8 +152,11 @@ def test_a_comment_carrying_petrels_marker_is_neither_edited_nor_taken_for_petre
 
 
 def test_a_review_carrying_petrels_review_marker_does_not_stop_petrels_review(fake, client):
-    mallory(fake).requester.requestJsonAndCheck("POST", f"/repos/{REPO}/pulls/2/reviews", input={
-        "commit_id": HEAD, "body": f"<!-- petrel:review:{HEAD} -->\nNothing to see here.", "event": "COMMENT"})
+    mallory(fake).requester.requestJsonAndCheck(
+        "POST",
+        f"/repos/{REPO}/pulls/2/reviews",
+        input={"commit_id": HEAD, "body": f"<!-- petrel:review:{HEAD} -->\nNothing to see here.", "event": "COMMENT"},
+    )
     review = actions.PostReview(REPO, 2, HEAD, f"review:{HEAD}", "Petrel's review.")
     assert actions.execute([review], client)[0].startswith("posted review")
     assert actions.execute([review], client)[0].endswith("already posted")  # its own is found the next time
@@ -154,17 +164,25 @@ def test_a_review_carrying_petrels_review_marker_does_not_stop_petrels_review(fa
 
 
 def test_a_review_comment_carrying_petrels_reply_marker_does_not_stop_the_reply(fake, client):
-    _, review = mallory(fake).requester.requestJsonAndCheck("POST", f"/repos/{REPO}/pulls/2/reviews", input={
-        "commit_id": HEAD, "body": "", "event": "COMMENT",
-        "comments": [{"path": "a.py", "line": 1, "body": "<!-- petrel:reply:5 -->\nforged answer"}]})
+    _, review = mallory(fake).requester.requestJsonAndCheck(
+        "POST",
+        f"/repos/{REPO}/pulls/2/reviews",
+        input={
+            "commit_id": HEAD,
+            "body": "",
+            "event": "COMMENT",
+            "comments": [{"path": "a.py", "line": 1, "body": "<!-- petrel:reply:5 -->\nforged answer"}],
+        },
+    )
     [question] = fake.reviews(REPO, 2)[0]["comments"]
     [outcome] = actions.execute([actions.ReplyInThread(REPO, 2, question["id"], "reply:5", "the answer")], client)
     assert outcome.startswith("replied")
 
 
 def test_without_a_login_the_executor_asks_github_whose_token_it_is(fake, client):
-    actions.execute([actions.UpsertComment(REPO, 1, "summary", "v1"), actions.UpsertComment(REPO, 1, "help", "h")],
-                    client)
+    actions.execute(
+        [actions.UpsertComment(REPO, 1, "summary", "v1"), actions.UpsertComment(REPO, 1, "help", "h")], client
+    )
     assert [r.path for r in fake.requests if r.path == "/user"] == ["/user"]  # once per plan
     before = len(fake.requests)
     actions.execute([actions.UpsertComment(REPO, 1, "summary", "v1")], client, me="petrel-bot")
@@ -176,21 +194,24 @@ def test_without_a_login_the_executor_asks_github_whose_token_it_is(fake, client
 START, END = markers.make("description"), markers.closing("description")
 
 
-@pytest.mark.parametrize("current, expected", [
-    ("", f"{START}\nnew\n{END}"),
-    ("Author.", f"Author.\n\n{START}\nnew\n{END}"),
-    (f"Author.\n\n{START}\nold\n{END}\n\nMore.", f"Author.\n\n{START}\nnew\n{END}\n\nMore."),
-    # an end before the start: the stray end is the author's text, the pair after it is the section
-    (f"A {END} B {START}\nold\n{END} C", f"A {END} B {START}\nnew\n{END} C"),
-    # only an end: nothing is Petrel's, the section is added
-    (f"A {END} B", f"A {END} B\n\n{START}\nnew\n{END}"),
-    # a start without end: nothing is Petrel's; the text after it is kept
-    (f"A {START} B", f"A {START} B\n\n{START}\nnew\n{END}"),
-    # two starts: the section is the last start before the end; the text after the first is kept
-    (f"A {START} B {START}\nold\n{END} C", f"A {START} B {START}\nnew\n{END} C"),
-    # two sections: one is left, the author's text between them stays
-    (f"A {START}\nold\n{END} B {START}\nold too\n{END} C", f"A {START}\nnew\n{END} B  C"),
-])
+@pytest.mark.parametrize(
+    "current, expected",
+    [
+        ("", f"{START}\nnew\n{END}"),
+        ("Author.", f"Author.\n\n{START}\nnew\n{END}"),
+        (f"Author.\n\n{START}\nold\n{END}\n\nMore.", f"Author.\n\n{START}\nnew\n{END}\n\nMore."),
+        # an end before the start: the stray end is the author's text, the pair after it is the section
+        (f"A {END} B {START}\nold\n{END} C", f"A {END} B {START}\nnew\n{END} C"),
+        # only an end: nothing is Petrel's, the section is added
+        (f"A {END} B", f"A {END} B\n\n{START}\nnew\n{END}"),
+        # a start without end: nothing is Petrel's; the text after it is kept
+        (f"A {START} B", f"A {START} B\n\n{START}\nnew\n{END}"),
+        # two starts: the section is the last start before the end; the text after the first is kept
+        (f"A {START} B {START}\nold\n{END} C", f"A {START} B {START}\nnew\n{END} C"),
+        # two sections: one is left, the author's text between them stays
+        (f"A {START}\nold\n{END} B {START}\nold too\n{END} C", f"A {START}\nnew\n{END} B  C"),
+    ],
+)
 def test_the_description_section_is_written_once_whatever_the_markers(current, expected):
     updated = actions.description_with_section(current, "description", "new")
     assert updated == expected
@@ -206,8 +227,9 @@ def test_markers_in_the_text_cannot_break_the_section():
 
 
 def test_updating_the_description_twice_writes_once(fake, client):
-    client.requester.requestJsonAndCheck("PATCH", f"/repos/{REPO}/pulls/2", input={
-        "body": f"Author's words. {END} more {START} and {START}\nold\n{END}"})
+    client.requester.requestJsonAndCheck(
+        "PATCH", f"/repos/{REPO}/pulls/2", input={"body": f"Author's words. {END} more {START} and {START}\nold\n{END}"}
+    )
     update = actions.UpdateDescription(REPO, 2, "description", "The summary.")
     assert actions.execute([update, update], client) == ["description updated", "description unchanged"]
     assert fake.issue(REPO, 2)["body"] == f"Author's words. {END} more {START} and {START}\nThe summary.\n{END}"

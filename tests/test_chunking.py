@@ -29,7 +29,7 @@ def assert_covers(text: str, chunks: list[Chunk], max_chars: int) -> None:
     covered: set[int] = set()
     for chunk in chunks:
         assert previous_end < chunk.start_line <= chunk.end_line <= len(lines), (previous_end, chunk)
-        source = "\n".join(lines[chunk.start_line - 1:chunk.end_line])
+        source = "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
         assert len(chunk.text) <= max_chars
         if chunk.start_line == chunk.end_line and len(source) > max_chars:
             assert chunk.text == source[:max_chars]
@@ -95,8 +95,12 @@ def test_python_splits_at_top_level_definitions():
 def test_python_decorators_and_leading_comments_stay_with_their_function():
     chunks = chunk_file("app/config.py", PY, min_chars=0)
     load = chunk_with(chunks, "def load_config")
-    assert load.text.splitlines()[:4] == ["# Load the configuration", "# from the environment.",
-                                          "@functools.cache", "@other("]
+    assert load.text.splitlines()[:4] == [
+        "# Load the configuration",
+        "# from the environment.",
+        "@functools.cache",
+        "@other(",
+    ]
     assert "@functools.cache" not in chunks[0].text and "# Load" not in chunks[0].text
 
 
@@ -121,7 +125,11 @@ def test_python_class_larger_than_max_chars_is_split_into_methods():
     assert len(text) > 5000
     chunks = chunk_file("big.py", text, max_chars=2000, min_chars=0)
     assert [c.title for c in chunks] == [
-        "module preamble", "class Big", *(f"class Big / def method_{i}" for i in range(8)), "def after"]
+        "module preamble",
+        "class Big",
+        *(f"class Big / def method_{i}" for i in range(8)),
+        "def after",
+    ]
     header = chunk_with(chunks, "class Big")
     assert header.text == 'class Big:\n    """Doc."""\n\n    LIMIT = 3'
     method = chunk_with(chunks, "class Big / def method_3")
@@ -381,81 +389,117 @@ public interface IStore
 """
 
 LANGUAGES = {
-    "web/app.js": (JS, [
-        (1, 3, "preamble"),
-        (5, 10, "export function add(a, b)"),
-        (12, 16, "export default class Counter"),
-        (18, 18, "const double = (n) => n * 2;"),
-        (20, 22, "async function main()"),
-        (24, 24, "module.exports = { add };"),
-    ]),
-    "web/app.ts": (TS, [
-        (1, 3, "export class AppComponent"),
-        (5, 7, "export interface User"),
-        (9, 9, "export type Id = string | number;"),
-        (11, 11, "enum Color { Red, Green }"),
-    ]),
-    "cmd/main.go": (GO, [
-        (1, 3, "preamble"),
-        (5, 8, "type Server struct"),
-        (10, 12, "func (s *Server) Start() error"),
-        (14, 16, "func main()"),
-    ]),
-    "src/main.rs": (RUST, [
-        (1, 1, "preamble"),
-        (3, 7, "pub struct Point"),
-        (9, 13, "impl Point"),
-        (15, 15, "pub(crate) async fn run() {}"),
-        (17, 19, "fn main()"),
-    ]),
-    "src/Users.java": (JAVA, [
-        (1, 3, "preamble"),
-        (5, 10, "public class Users"),
-        (12, 13, "interface Repo"),
-    ]),
-    "src/add.c": (C, [
-        (1, 1, "preamble"),
-        (3, 5, "struct point"),
-        (7, 10, "static const int table[3] ="),
-        (12, 16, "static int add(int a, int b)"),
-        (18, 20, "int main(void)"),
-    ]),
-    "src/util.hpp": (CPP, [
-        (1, 1, "preamble"),
-        (3, 5, "namespace util"),
-        (7, 10, "T max_of(T a, T b)"),
-        (12, 15, "class Widget"),
-    ]),
-    "lib/user.rb": (RUBY, [
-        (1, 1, "preamble"),
-        (3, 8, "class User"),
-        (10, 12, "def helper"),
-        (14, 15, "module Tools"),
-    ]),
-    "src/Service.php": (PHP, [
-        (1, 1, "preamble"),
-        (3, 3, "namespace App;"),
-        (5, 9, "final class Service"),
-        (11, 14, "function helper(): int"),
-    ]),
-    "src/App.kt": (KOTLIN, [
-        (1, 3, "preamble"),
-        (5, 5, "data class User(val name: String)"),
-        (7, 10, "fun greet(user: User): String"),
-        (12, 13, "object Registry"),
-    ]),
-    "Sources/App.swift": (SWIFT, [
-        (1, 1, "preamble"),
-        (3, 6, "final class ViewModel"),
-        (8, 10, "struct Point"),
-        (12, 14, "func distance(_ a: Point) -> Int"),
-    ]),
-    "src/Order.cs": (CSHARP, [
-        (1, 1, "preamble"),
-        (3, 3, "namespace App;"),
-        (5, 9, "public sealed class Order"),
-        (11, 13, "public interface IStore"),
-    ]),
+    "web/app.js": (
+        JS,
+        [
+            (1, 3, "preamble"),
+            (5, 10, "export function add(a, b)"),
+            (12, 16, "export default class Counter"),
+            (18, 18, "const double = (n) => n * 2;"),
+            (20, 22, "async function main()"),
+            (24, 24, "module.exports = { add };"),
+        ],
+    ),
+    "web/app.ts": (
+        TS,
+        [
+            (1, 3, "export class AppComponent"),
+            (5, 7, "export interface User"),
+            (9, 9, "export type Id = string | number;"),
+            (11, 11, "enum Color { Red, Green }"),
+        ],
+    ),
+    "cmd/main.go": (
+        GO,
+        [
+            (1, 3, "preamble"),
+            (5, 8, "type Server struct"),
+            (10, 12, "func (s *Server) Start() error"),
+            (14, 16, "func main()"),
+        ],
+    ),
+    "src/main.rs": (
+        RUST,
+        [
+            (1, 1, "preamble"),
+            (3, 7, "pub struct Point"),
+            (9, 13, "impl Point"),
+            (15, 15, "pub(crate) async fn run() {}"),
+            (17, 19, "fn main()"),
+        ],
+    ),
+    "src/Users.java": (
+        JAVA,
+        [
+            (1, 3, "preamble"),
+            (5, 10, "public class Users"),
+            (12, 13, "interface Repo"),
+        ],
+    ),
+    "src/add.c": (
+        C,
+        [
+            (1, 1, "preamble"),
+            (3, 5, "struct point"),
+            (7, 10, "static const int table[3] ="),
+            (12, 16, "static int add(int a, int b)"),
+            (18, 20, "int main(void)"),
+        ],
+    ),
+    "src/util.hpp": (
+        CPP,
+        [
+            (1, 1, "preamble"),
+            (3, 5, "namespace util"),
+            (7, 10, "T max_of(T a, T b)"),
+            (12, 15, "class Widget"),
+        ],
+    ),
+    "lib/user.rb": (
+        RUBY,
+        [
+            (1, 1, "preamble"),
+            (3, 8, "class User"),
+            (10, 12, "def helper"),
+            (14, 15, "module Tools"),
+        ],
+    ),
+    "src/Service.php": (
+        PHP,
+        [
+            (1, 1, "preamble"),
+            (3, 3, "namespace App;"),
+            (5, 9, "final class Service"),
+            (11, 14, "function helper(): int"),
+        ],
+    ),
+    "src/App.kt": (
+        KOTLIN,
+        [
+            (1, 3, "preamble"),
+            (5, 5, "data class User(val name: String)"),
+            (7, 10, "fun greet(user: User): String"),
+            (12, 13, "object Registry"),
+        ],
+    ),
+    "Sources/App.swift": (
+        SWIFT,
+        [
+            (1, 1, "preamble"),
+            (3, 6, "final class ViewModel"),
+            (8, 10, "struct Point"),
+            (12, 14, "func distance(_ a: Point) -> Int"),
+        ],
+    ),
+    "src/Order.cs": (
+        CSHARP,
+        [
+            (1, 1, "preamble"),
+            (3, 3, "namespace App;"),
+            (5, 9, "public sealed class Order"),
+            (11, 13, "public interface IStore"),
+        ],
+    ),
 }
 
 
@@ -488,7 +532,10 @@ def test_large_declaration_is_split_into_members():
     text = f"package app;\n\npublic class Big {{\n    private int count;\n\n{methods}}}\n"
     chunks = chunk_file("src/Big.java", text, max_chars=2000, min_chars=0)
     assert [c.title for c in chunks] == [
-        "preamble", "public class Big", *(f"public class Big / public int method{i}(int value)" for i in range(6))]
+        "preamble",
+        "public class Big",
+        *(f"public class Big / public int method{i}(int value)" for i in range(6)),
+    ]
     assert chunks[-1].text.endswith("    }\n\n}")  # the closing brace stays with the last method
     assert_covers(text, chunks, 2000)
 
@@ -565,13 +612,16 @@ def test_asciidoc_splits_at_headings():
 
 # --- merging, long lines, edge cases -------------------------------------------------------
 
+
 def test_tiny_chunks_are_merged_with_their_neighbours():
     text = "".join(f"def f{i}():\n    return {i}\n\n\n" for i in range(5))
     assert [c.title for c in chunk_file("tiny.py", text, min_chars=0)] == [f"def f{i}" for i in range(5)]
     merged = chunk_file("tiny.py", text)
     assert spans(merged) == [(1, 18, "def f0; def f1 and 3 more")]
-    assert chunk_file("tiny.py", "".join(f"def f{i}():\n    return {i}\n\n\n" for i in range(2))
-                      )[0].title == "def f0; def f1"
+    assert (
+        chunk_file("tiny.py", "".join(f"def f{i}():\n    return {i}\n\n\n" for i in range(2)))[0].title
+        == "def f0; def f1"
+    )
 
 
 def test_merging_never_exceeds_max_chars():
@@ -615,6 +665,7 @@ def test_unknown_extension_uses_line_windows():
 
 # --- the coverage property on real files ---------------------------------------------------
 
+
 def package_file(package: str, relative: str) -> Path:
     spec = importlib.util.find_spec(package)
     assert spec is not None and spec.submodule_search_locations, package
@@ -645,10 +696,12 @@ def test_chunks_cover_every_line_of_real_files(package, relative, max_chars):
     assert_covers(text, chunks, max_chars)
 
 
-@pytest.mark.parametrize("text", [PY, big_class(), JS, TS, GO, RUST, JAVA, C, CPP, RUBY, PHP, KOTLIN, SWIFT,
-                                  CSHARP, MARKDOWN, RST])
-@pytest.mark.parametrize("ext", [".py", ".js", ".go", ".rs", ".java", ".c", ".rb", ".php", ".kt", ".swift",
-                                 ".cs", ".md", ".rst", ".txt"])
+@pytest.mark.parametrize(
+    "text", [PY, big_class(), JS, TS, GO, RUST, JAVA, C, CPP, RUBY, PHP, KOTLIN, SWIFT, CSHARP, MARKDOWN, RST]
+)
+@pytest.mark.parametrize(
+    "ext", [".py", ".js", ".go", ".rs", ".java", ".c", ".rb", ".php", ".kt", ".swift", ".cs", ".md", ".rst", ".txt"]
+)
 def test_chunks_cover_every_line_of_samples_in_any_language(text, ext):
     for max_chars in (6000, 80, 20):
         assert_covers(text, chunk_file("sample" + ext, text, max_chars=max_chars, min_chars=50), max_chars)
@@ -673,17 +726,21 @@ def test_real_markdown_keeps_fenced_comments_inside_sections():
 
 # --- what to index -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path, size, reason", [
-    ("src/app.py", 1_000, None),
-    ("README", 10, None),
-    ("Makefile", 10, None),
-    ("docs/guide.md", 10, None),
-    ("assets/logo.png", 10, "binary"),
-    ("dist/app.zip", 10_000_000, "binary"),
-    ("src/huge.py", 300_000, "too large"),
-    ("data/blob.xyz", 10, "not a text format"),
-    ("Cargo.lock", 10, "not a text format"),
-])
+
+@pytest.mark.parametrize(
+    "path, size, reason",
+    [
+        ("src/app.py", 1_000, None),
+        ("README", 10, None),
+        ("Makefile", 10, None),
+        ("docs/guide.md", 10, None),
+        ("assets/logo.png", 10, "binary"),
+        ("dist/app.zip", 10_000_000, "binary"),
+        ("src/huge.py", 300_000, "too large"),
+        ("data/blob.xyz", 10, "not a text format"),
+        ("Cargo.lock", 10, "not a text format"),
+    ],
+)
 def test_is_indexable(path, size, reason):
     assert is_indexable(path, size) == reason
 
@@ -693,26 +750,41 @@ def test_is_indexable_max_bytes():
     assert is_indexable("src/app.py", 101, max_bytes=100) == "too large"
 
 
-@pytest.mark.parametrize("data, binary", [
-    (b"", False),
-    (b"def f():\n    return 1\n", False),
-    ("h\u00e9llo w\u00f6rld\n".encode("latin-1"), False),
-    ("h\u00e9llo w\u00f6rld\n".encode("utf-8"), False),
-    (b"\x1b[31mred\x1b[0m log line\n" * 20, False),
-    (b"abc\x00def", True),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", True),
-    (bytes(range(1, 32)) * 50, True),
-    (b"a" * 9000 + b"\x00", False),  # only the first 8 KB are read
-])
+@pytest.mark.parametrize(
+    "data, binary",
+    [
+        (b"", False),
+        (b"def f():\n    return 1\n", False),
+        ("h\u00e9llo w\u00f6rld\n".encode("latin-1"), False),
+        ("h\u00e9llo w\u00f6rld\n".encode("utf-8"), False),
+        (b"\x1b[31mred\x1b[0m log line\n" * 20, False),
+        (b"abc\x00def", True),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", True),
+        (bytes(range(1, 32)) * 50, True),
+        (b"a" * 9000 + b"\x00", False),  # only the first 8 KB are read
+    ],
+)
 def test_looks_binary(data, binary):
     assert looks_binary(data) is binary
 
 
-@pytest.mark.parametrize("path, doc", [
-    ("README", True), ("README.md", True), ("readme.rst", True), ("CONTRIBUTING.md", True),
-    ("docs/conf.py", True), ("pkg/docs/api.yml", True), ("guide.adoc", True), ("notes.txt", True),
-    ("src/app.py", False), ("readme_utils.py", False), ("documents/app.py", False), ("Makefile", False),
-])
+@pytest.mark.parametrize(
+    "path, doc",
+    [
+        ("README", True),
+        ("README.md", True),
+        ("readme.rst", True),
+        ("CONTRIBUTING.md", True),
+        ("docs/conf.py", True),
+        ("pkg/docs/api.yml", True),
+        ("guide.adoc", True),
+        ("notes.txt", True),
+        ("src/app.py", False),
+        ("readme_utils.py", False),
+        ("documents/app.py", False),
+        ("Makefile", False),
+    ],
+)
 def test_is_doc(path, doc):
     assert is_doc(path) is doc
 

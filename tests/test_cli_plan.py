@@ -6,13 +6,13 @@ from __future__ import annotations
 import copy
 import json
 
+import payloads
 import pytest
 from fakes.github import FakeGitHub
 from fakes.openai import FakeOpenAI
 from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
-import payloads
 from shared.model import llm
 from shared.modes import cli
 
@@ -23,6 +23,7 @@ TOKEN = "ghp_" + "p" * 36
 @pytest.fixture
 def saved(tmp_path):
     """A recorded pull_request.opened payload for pull request 1, saved to a file."""
+
     def save(head: str | None = None):
         payload = payloads.with_installation(copy.deepcopy(payloads.example("pull_request", "opened")))
         payload["pull_request"]["number"] = payload["number"] = 1
@@ -31,6 +32,7 @@ def saved(tmp_path):
         path = tmp_path / "payload.json"
         path.write_text(json.dumps(payload))
         return str(path)
+
     return save
 
 
@@ -45,8 +47,15 @@ def test_plan_prints_the_review_a_pull_request_would_get_and_sends_nothing(env, 
         repo = init(tmp_path / "repo", {"app/service.py": SERVICE})
         head = commit(repo, {"app/service.py": edited_service(one=1)}, "push")
         github.add_pull(REPO, 1, diff=diff(repo, "main", head), base_sha=git(repo, "rev-parse", "main"), head_sha=head)
-        env(DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url, OPENAI_BASE_URL=model.url + "/v1",
-            OPENAI_API_KEY="sk-test", PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
+        env(
+            DATABASE_URL=clean_db,
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_API_URL=github.url,
+            OPENAI_BASE_URL=model.url + "/v1",
+            OPENAI_API_KEY="sk-test",
+            PETREL_MODEL_MAX_RETRIES=0,
+            PETREL_EMBEDDING_MODEL="offline",
+        )
         assert cli.main(["plan", "pr_review", "pull_request.opened", saved(head)]) == 0
         out = capsys.readouterr().out
         assert f"post review [review:{head}] on {REPO}#1 at {head[:7]} with 1 inline comments" in out, out

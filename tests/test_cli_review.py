@@ -7,13 +7,12 @@ import os
 import subprocess
 import sys
 
+import payloads
 import pytest
 from conftest import ROOT
 from fakes.openai import FakeOpenAI
 from gitrepo import commit, git, init
 from test_review import SERVICE, edited_service, reviewer
-
-import payloads
 
 
 @pytest.fixture
@@ -29,8 +28,14 @@ def run_cli(args, model_server, cwd):
     env.update(PYTHONPATH=str(ROOT), PETREL_MODEL_MAX_RETRIES="0")
     if model_server is not None:
         env.update(OPENAI_BASE_URL=model_server.url + "/v1", OPENAI_API_KEY="sk-test")
-    return subprocess.run([sys.executable, "-m", "shared.modes.cli", "review", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.modes.cli", "review", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_review_of_a_local_range_prints_comments_and_coverage(tmp_path, model_server):

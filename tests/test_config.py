@@ -16,8 +16,17 @@ from shared.repo_config import load as config
 from shared.repo_config.load import load
 from shared.repo_config.parse import EXTENDS_FORM, from_dict, parse
 from shared.repo_config.paths import DEFAULT_GROUPS, glob_regex, matches, path_excluded
-from shared.repo_config.schema import (CONFIG_PATH, DEFAULTS, Config, ConfigError, ModelsConfig, PathsConfig, ReviewConfig,
-                                       SummaryConfig, TriageConfig)
+from shared.repo_config.schema import (
+    CONFIG_PATH,
+    DEFAULTS,
+    Config,
+    ConfigError,
+    ModelsConfig,
+    PathsConfig,
+    ReviewConfig,
+    SummaryConfig,
+    TriageConfig,
+)
 
 REPO = "octo-org/app"
 
@@ -81,7 +90,11 @@ def test_the_owners_dot_github_repository_is_the_fallback(repos):
     sha = repos.put("octo-org/.github", "language: French\n")
     result = load(repos, REPO)
     assert (result.config.language, result.source, result.error, result.sha) == (
-        "French", "octo-org/.github:.github/petrel.yml", None, sha)
+        "French",
+        "octo-org/.github:.github/petrel.yml",
+        None,
+        sha,
+    )
 
 
 def test_the_repositorys_own_file_wins_over_the_owners(repos):
@@ -99,7 +112,8 @@ def test_the_dot_github_repository_itself_is_not_read_twice(repos):
 
 
 def test_a_full_file_is_read_into_the_dataclasses():
-    result = loaded(textwrap.dedent("""\
+    result = loaded(
+        textwrap.dedent("""\
         review:
           auto: false
           drafts: yes
@@ -116,12 +130,20 @@ def test_a_full_file_is_read_into_the_dataclasses():
         models: {review: big-model, light: small-model}
         language: Português
         daily_token_budget: null
-        """))
+        """)
+    )
     assert result.error is None
     assert result.config == Config(
-        review=ReviewConfig(auto=False, drafts=True, max_comments=0, min_severity="major",
-                            instructions="Prefer small functions.\n", skip_labels=("wip", "do not review"),
-                            incremental=False, concurrency=16),
+        review=ReviewConfig(
+            auto=False,
+            drafts=True,
+            max_comments=0,
+            min_severity="major",
+            instructions="Prefer small functions.\n",
+            skip_labels=("wip", "do not review"),
+            incremental=False,
+            concurrency=16,
+        ),
         summary=SummaryConfig(auto=False, edit_description=True),
         triage=TriageConfig(auto=False),
         paths=PathsConfig(include=("src/**",), exclude=("**/*_test.go",), default_excludes=False),
@@ -150,13 +172,16 @@ daily_token_budget: 1000
 """
 
 
-@pytest.mark.parametrize("extends,where", [
-    ("base", "octo-org/base:.github/petrel.yml"),
-    ("shared:configs/petrel.yml", "octo-org/shared:configs/petrel.yml"),
-    ("octo-org/shared", "octo-org/shared:.github/petrel.yml"),
-    ("octo-org/shared:configs/petrel.yml", "octo-org/shared:configs/petrel.yml"),
-    ("Octo-Org/shared:configs/petrel.yaml", "Octo-Org/shared:configs/petrel.yaml"),  # owners ignore case
-])
+@pytest.mark.parametrize(
+    "extends,where",
+    [
+        ("base", "octo-org/base:.github/petrel.yml"),
+        ("shared:configs/petrel.yml", "octo-org/shared:configs/petrel.yml"),
+        ("octo-org/shared", "octo-org/shared:.github/petrel.yml"),
+        ("octo-org/shared:configs/petrel.yml", "octo-org/shared:configs/petrel.yml"),
+        ("Octo-Org/shared:configs/petrel.yaml", "Octo-Org/shared:configs/petrel.yaml"),  # owners ignore case
+    ],
+)
 def test_extends_in_all_forms_deep_merges(repos, extends, where):
     repository, path = where.split(":")
     repos.put(repository, BASE, path=path)
@@ -179,8 +204,12 @@ def test_a_chain_of_three_hops_applies_in_order_and_a_fourth_is_refused(repos):
     result = load(repos, REPO)
     assert result.error is None
     assert result.source.count(" <- ") == 3
-    assert (result.config.language, result.config.review.concurrency, result.config.review.drafts,
-            result.config.review.max_comments) == ("B", 3, True, 2)
+    assert (
+        result.config.language,
+        result.config.review.concurrency,
+        result.config.review.drafts,
+        result.config.review.max_comments,
+    ) == ("B", 3, True, 2)
 
     repos.put("octo-org/c", "_extends: d\n")
     repos.put("octo-org/d", "language: D\n")
@@ -207,8 +236,9 @@ def test_extends_naming_a_missing_file_is_an_error_naming_it(repos):
     repos.put(REPO, "_extends: octo-org/nope:conf/petrel.yml\nlanguage: French\n")
     result = load(repos, REPO)
     assert result.config == DEFAULTS
-    assert result.error == (f"{REPO}:{CONFIG_PATH}: _extends: octo-org/nope:conf/petrel.yml does not exist "
-                            "(or Petrel cannot read it)")
+    assert result.error == (
+        f"{REPO}:{CONFIG_PATH}: _extends: octo-org/nope:conf/petrel.yml does not exist (or Petrel cannot read it)"
+    )
 
 
 def test_an_error_in_an_extended_file_names_that_file(repos):
@@ -216,8 +246,9 @@ def test_an_error_in_an_extended_file_names_that_file(repos):
     repos.put(REPO, "_extends: base\n")
     result = load(repos, REPO)
     assert result.config == DEFAULTS
-    assert result.error == ("octo-org/base:.github/petrel.yml: review.max_comments: "
-                            "expected a whole number from 0 to 200, got text")
+    assert result.error == (
+        "octo-org/base:.github/petrel.yml: review.max_comments: expected a whole number from 0 to 200, got text"
+    )
     assert result.source == f"{REPO}:{CONFIG_PATH} <- octo-org/base:.github/petrel.yml"
 
 
@@ -238,8 +269,9 @@ def test_extends_naming_another_owner_is_refused_before_anything_is_read(repos, 
     repos.put(REPO, f"_extends: {extends}\nreview: {{drafts: true}}\n")
     result = load(repos, REPO)
     target = extends.split(":")[0]
-    assert result.error == (f"{REPO}:{CONFIG_PATH}: _extends names {target}: only repositories of octo-org may be "
-                            "extended")
+    assert result.error == (
+        f"{REPO}:{CONFIG_PATH}: _extends names {target}: only repositories of octo-org may be extended"
+    )
     assert result.config == DEFAULTS
     assert repos.calls == [(REPO, CONFIG_PATH)]  # the other owner's repository was never asked for
 
@@ -248,32 +280,37 @@ def test_a_chain_cannot_leave_the_owner_either(repos):
     repos.put("octo-org/base", "_extends: other-org/vault:creds.yml\nlanguage: German\n")
     repos.put("octo-org/.github", "_extends: base\n")
     result = load(repos, REPO)  # the owner's shared file, then its base: both octo-org's, then another owner's
-    assert result.error == ("octo-org/base:.github/petrel.yml: _extends names other-org/vault: only repositories of "
-                            "octo-org may be extended")
+    assert result.error == (
+        "octo-org/base:.github/petrel.yml: _extends names other-org/vault: only repositories of "
+        "octo-org may be extended"
+    )
     assert result.source == "octo-org/.github:.github/petrel.yml <- octo-org/base:.github/petrel.yml"
     assert not [call for call in repos.calls if call[0].lower().startswith("other-org/")]
 
 
-@pytest.mark.parametrize("extends,error", [
-    ("base:../x.yml", config.EXTENDS_PATH),
-    ("base:configs/../../x.yml", config.EXTENDS_PATH),
-    ("base:/etc/petrel.yml", config.EXTENDS_PATH),
-    ("base://evil.example/petrel.yml", EXTENDS_FORM + ", not a URL"),
-    ("base:a//petrel.yml", config.EXTENDS_PATH),
-    ("base:./petrel.yml", config.EXTENDS_PATH),
-    ("base:a\\petrel.yml", config.EXTENDS_PATH),
-    ("base:petrel.yml?ref=evil", config.EXTENDS_PATH),
-    ("base:%2e%2e/petrel.yml", config.EXTENDS_PATH),
-    ("base:my petrel.yml", config.EXTENDS_PATH),
-    ("base:.env", config.EXTENDS_YAML),
-    ("base:credentials.json", config.EXTENDS_YAML),
-    ("base:.github", config.EXTENDS_YAML),
-    ("https://github.com/octo-org/base", EXTENDS_FORM + ", not a URL"),
-    ("git@github.com:octo-org/base.git", EXTENDS_FORM + ", not a URL"),
-    ("../base", EXTENDS_FORM),
-    ("..", EXTENDS_FORM),
-    ("octo-org/base/extra", EXTENDS_FORM),
-])
+@pytest.mark.parametrize(
+    "extends,error",
+    [
+        ("base:../x.yml", config.EXTENDS_PATH),
+        ("base:configs/../../x.yml", config.EXTENDS_PATH),
+        ("base:/etc/petrel.yml", config.EXTENDS_PATH),
+        ("base://evil.example/petrel.yml", EXTENDS_FORM + ", not a URL"),
+        ("base:a//petrel.yml", config.EXTENDS_PATH),
+        ("base:./petrel.yml", config.EXTENDS_PATH),
+        ("base:a\\petrel.yml", config.EXTENDS_PATH),
+        ("base:petrel.yml?ref=evil", config.EXTENDS_PATH),
+        ("base:%2e%2e/petrel.yml", config.EXTENDS_PATH),
+        ("base:my petrel.yml", config.EXTENDS_PATH),
+        ("base:.env", config.EXTENDS_YAML),
+        ("base:credentials.json", config.EXTENDS_YAML),
+        ("base:.github", config.EXTENDS_YAML),
+        ("https://github.com/octo-org/base", EXTENDS_FORM + ", not a URL"),
+        ("git@github.com:octo-org/base.git", EXTENDS_FORM + ", not a URL"),
+        ("../base", EXTENDS_FORM),
+        ("..", EXTENDS_FORM),
+        ("octo-org/base/extra", EXTENDS_FORM),
+    ],
+)
 def test_extends_paths_stay_inside_a_repository_and_name_a_yaml_file(repos, extends, error):
     repos.put(REPO, f"_extends: {json.dumps(extends)}\n")
     result = load(repos, REPO)
@@ -290,7 +327,7 @@ HOSTILE = [  # a file that is not a Petrel config, with the secret in every plac
     f"review:\n  min_severity: {SECRET}\n",
     f"review: {SECRET}\n",
     f"language: [{SECRET}]\n",
-    f"language: \"{SECRET}\\n2\"\n",
+    f'language: "{SECRET}\\n2"\n',
     f"{SECRET}\n",
     f"password = {SECRET}\n",
     f"- {SECRET}\n",
@@ -300,8 +337,8 @@ HOSTILE = [  # a file that is not a Petrel config, with the secret in every plac
     f"key: &{SECRET} x\n",
     f"key: *{SECRET}\n",
     f"a: b: {SECRET}\n",
-    f"key: \"{SECRET}\\q\"\n",
-    f"key: \"{SECRET}\n",
+    f'key: "{SECRET}\\q"\n',
+    f'key: "{SECRET}\n',
     f"key: '{SECRET}\n",
     f"key: [{SECRET}\n",
     f"key: {{{SECRET}\n",
@@ -356,81 +393,144 @@ def test_a_fetch_that_finds_no_file_there_is_a_config_error_naming_it(repos):
 
     repos.put("octo-org/.github", "language: French\n")
     result = load(fetch, REPO)
-    assert result == config.LoadedConfig(DEFAULTS, f"{REPO}:{CONFIG_PATH}",
-                                         f"{REPO}:{CONFIG_PATH}: expected a file, found a directory", None)
+    assert result == config.LoadedConfig(
+        DEFAULTS, f"{REPO}:{CONFIG_PATH}", f"{REPO}:{CONFIG_PATH}: expected a file, found a directory", None
+    )
     assert ("octo-org/.github", CONFIG_PATH) not in repos.calls  # something is there: no fallback
 
     result = load(fetch, "octo-org/other")  # the owner's shared file extends a symbolic link
     repos.put("octo-org/.github", "_extends: base:link.yml\n")
     result = load(fetch, "octo-org/other")
-    assert result.config == DEFAULTS and result.error == f"octo-org/base:link.yml: expected a file, found {config.SYMLINK}"
+    assert (
+        result.config == DEFAULTS and result.error == f"octo-org/base:link.yml: expected a file, found {config.SYMLINK}"
+    )
 
 
 # --- strict validation ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,error", [
-    ("reviw: {}\n", "unknown key at line 1, column 1 (did you mean 'review'?)"),
-    ("review:\n  max_coments: 3\n", "review: unknown key at line 2, column 3 (did you mean 'max_comments'?)"),
-    ("max_comments: 3\n", "unknown key at line 1, column 1 (did you mean 'review.max_comments'?)"),
-    ("triage:\n  language: French\n", "triage: unknown key at line 2, column 3 (did you mean 'language' at the top level?)"),
-    ("language: x\nedit_description: true\n", "unknown key at line 2, column 1 (did you mean 'summary.edit_description'?)"),
-    ("auto: false\n", "unknown key at line 1, column 1 (did you mean 'review.auto' or 'summary.auto' or 'triage.auto'?)"),
-    ("colour: blue\n", "unknown key at line 1, column 1 (known keys: review, summary, triage, commands, memory, paths, models, "
-                       "language, daily_token_budget, _extends)"),
-])
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("reviw: {}\n", "unknown key at line 1, column 1 (did you mean 'review'?)"),
+        ("review:\n  max_coments: 3\n", "review: unknown key at line 2, column 3 (did you mean 'max_comments'?)"),
+        ("max_comments: 3\n", "unknown key at line 1, column 1 (did you mean 'review.max_comments'?)"),
+        (
+            "triage:\n  language: French\n",
+            "triage: unknown key at line 2, column 3 (did you mean 'language' at the top level?)",
+        ),
+        (
+            "language: x\nedit_description: true\n",
+            "unknown key at line 2, column 1 (did you mean 'summary.edit_description'?)",
+        ),
+        (
+            "auto: false\n",
+            "unknown key at line 1, column 1 (did you mean 'review.auto' or 'summary.auto' or 'triage.auto'?)",
+        ),
+        (
+            "colour: blue\n",
+            "unknown key at line 1, column 1 (known keys: review, summary, triage, commands, memory, paths, models, "
+            "language, daily_token_budget, _extends)",
+        ),
+    ],
+)
 def test_unknown_keys_are_refused_with_a_suggestion(text, error):
     assert broken(text) == error
 
 
-@pytest.mark.parametrize("text,error", [
-    ("review:\n  max_comments: lots\n", "review.max_comments: expected a whole number from 0 to 200, got text"),
-    ("review:\n  max_comments: 2.5\n", "review.max_comments: expected a whole number from 0 to 200, got a number with "
-                                        "a fraction"),
-    ("review:\n  max_comments: true\n", "review.max_comments: expected a whole number from 0 to 200, got true/false"),
-    ("review:\n  max_comments: 2024-01-01\n", "review.max_comments: expected a whole number from 0 to 200, got a date"),
-    ("review:\n  auto: 1\n", "review.auto: expected true or false, got a whole number"),
-    ("review:\n  auto: 'sometimes'\n", "review.auto: expected true or false, got text"),
-    ("summary:\n  edit_description: 'true'\n", "summary.edit_description: expected true or false, got text"),
-    ("review:\n  min_severity: huge\n", "review.min_severity: expected one of info, minor, major, critical, got other text"),
-    ("review:\n  skip_labels: {a: 1}\n", "review.skip_labels: expected a list of text (or one text), got a mapping"),
-    ("review:\n  skip_labels: [ok, 3]\n", "review.skip_labels[1]: expected text, got a whole number (put it in quotes)"),
-    ("paths:\n  include: [src, '']\n", "paths.include[1]: must not be empty"),
-    ("paths:\n  exclude: '[z-a]'\n", "paths.exclude[0]: not a valid glob pattern (a character class like [a-z] must go "
-                                      "from low to high)"),
-    ("paths:\n  exclude: '!keep.py'\n", "paths.exclude[0]: negation ('!') is not supported: list what to keep in "
-                                        "paths.include"),
-    ("paths:\n  default_excludes: off-ish\n", "paths.default_excludes: expected true or false, got text"),
-    ("review: true\n", "review: expected a mapping of keys (like 'review:' then indented keys), got true/false"),
-    ("models:\n  review: 7\n", "models.review: expected a model name (text without spaces, up to 200 characters) or "
-                                "null, got a whole number"),
-    ("models:\n  light: 'two words'\n", "models.light: expected a model name (text without spaces, up to 200 characters) "
-                                        "or null, got other text"),
-    ("language: no\n", "language: expected text, got true/false (put it in quotes: YAML reads yes/no/on/off as "
-                       "true/false)"),
-    ("language: ''\n", "language: must not be empty"),
-    ("language: \"Eng\\nlish\"\n", "language: must be one line of printable text"),
-    ("daily_token_budget: 0\n", "daily_token_budget: expected a positive whole number of tokens, or null for "
-                                "unlimited, got zero or less"),
-    ("daily_token_budget: '1000'\n", "daily_token_budget: expected a positive whole number of tokens, or null for "
-                                     "unlimited, got text"),
-    ("triage:\n  related_threshold: 7\n", "triage.related_threshold: expected a number from 0 to 1, got one out of "
-                                           "that range"),
-    ("commands:\n  allowed: [owner, maintainer]\n", "commands.allowed[1]: expected an author association: one of "
-                                                    "OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, FIRST_TIME_CONTRIBUTOR, "
-                                                    "FIRST_TIMER, NONE"),
-    ("triage:\n  label_mapping:\n    bug: 'type: bug'\n    x: [1]\n", "triage.label_mapping: entry 2 at line 4, column 5: "
-                                                                    "expected text: text, got text: a list"),
-    ("review:\n  instructions: [a]\n", "review.instructions: expected text, got a list"),
-])
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("review:\n  max_comments: lots\n", "review.max_comments: expected a whole number from 0 to 200, got text"),
+        (
+            "review:\n  max_comments: 2.5\n",
+            "review.max_comments: expected a whole number from 0 to 200, got a number with a fraction",
+        ),
+        (
+            "review:\n  max_comments: true\n",
+            "review.max_comments: expected a whole number from 0 to 200, got true/false",
+        ),
+        (
+            "review:\n  max_comments: 2024-01-01\n",
+            "review.max_comments: expected a whole number from 0 to 200, got a date",
+        ),
+        ("review:\n  auto: 1\n", "review.auto: expected true or false, got a whole number"),
+        ("review:\n  auto: 'sometimes'\n", "review.auto: expected true or false, got text"),
+        ("summary:\n  edit_description: 'true'\n", "summary.edit_description: expected true or false, got text"),
+        (
+            "review:\n  min_severity: huge\n",
+            "review.min_severity: expected one of info, minor, major, critical, got other text",
+        ),
+        (
+            "review:\n  skip_labels: {a: 1}\n",
+            "review.skip_labels: expected a list of text (or one text), got a mapping",
+        ),
+        (
+            "review:\n  skip_labels: [ok, 3]\n",
+            "review.skip_labels[1]: expected text, got a whole number (put it in quotes)",
+        ),
+        ("paths:\n  include: [src, '']\n", "paths.include[1]: must not be empty"),
+        (
+            "paths:\n  exclude: '[z-a]'\n",
+            "paths.exclude[0]: not a valid glob pattern (a character class like [a-z] must go from low to high)",
+        ),
+        (
+            "paths:\n  exclude: '!keep.py'\n",
+            "paths.exclude[0]: negation ('!') is not supported: list what to keep in paths.include",
+        ),
+        ("paths:\n  default_excludes: off-ish\n", "paths.default_excludes: expected true or false, got text"),
+        ("review: true\n", "review: expected a mapping of keys (like 'review:' then indented keys), got true/false"),
+        (
+            "models:\n  review: 7\n",
+            "models.review: expected a model name (text without spaces, up to 200 characters) or "
+            "null, got a whole number",
+        ),
+        (
+            "models:\n  light: 'two words'\n",
+            "models.light: expected a model name (text without spaces, up to 200 characters) or null, got other text",
+        ),
+        (
+            "language: no\n",
+            "language: expected text, got true/false (put it in quotes: YAML reads yes/no/on/off as true/false)",
+        ),
+        ("language: ''\n", "language: must not be empty"),
+        ('language: "Eng\\nlish"\n', "language: must be one line of printable text"),
+        (
+            "daily_token_budget: 0\n",
+            "daily_token_budget: expected a positive whole number of tokens, or null for unlimited, got zero or less",
+        ),
+        (
+            "daily_token_budget: '1000'\n",
+            "daily_token_budget: expected a positive whole number of tokens, or null for unlimited, got text",
+        ),
+        (
+            "triage:\n  related_threshold: 7\n",
+            "triage.related_threshold: expected a number from 0 to 1, got one out of that range",
+        ),
+        (
+            "commands:\n  allowed: [owner, maintainer]\n",
+            "commands.allowed[1]: expected an author association: one of "
+            "OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, FIRST_TIME_CONTRIBUTOR, "
+            "FIRST_TIMER, NONE",
+        ),
+        (
+            "triage:\n  label_mapping:\n    bug: 'type: bug'\n    x: [1]\n",
+            "triage.label_mapping: entry 2 at line 4, column 5: expected text: text, got text: a list",
+        ),
+        ("review:\n  instructions: [a]\n", "review.instructions: expected text, got a list"),
+    ],
+)
 def test_wrong_types_name_the_key_path_and_the_expected_type(text, error):
     assert broken(text) == error
 
 
-@pytest.mark.parametrize("key,good,bad", [
-    ("review.max_comments", [0, 200], [-1, 201]),
-    ("review.concurrency", [1, 16], [0, 17]),
-])
+@pytest.mark.parametrize(
+    "key,good,bad",
+    [
+        ("review.max_comments", [0, 200], [-1, 201]),
+        ("review.concurrency", [1, 16], [0, 17]),
+    ],
+)
 def test_numbers_are_held_to_their_range(key, good, bad):
     section, name = key.split(".")
     for value in good:
@@ -442,7 +542,9 @@ def test_numbers_are_held_to_their_range(key, good, bad):
 
 def test_text_lengths_are_limited():
     assert loaded(f"review:\n  instructions: '{'x' * 4000}'\n").config.review.instructions == "x" * 4000
-    assert broken(f"review:\n  instructions: '{'x' * 4001}'\n") == "review.instructions: at most 4000 characters, got 4001"
+    assert (
+        broken(f"review:\n  instructions: '{'x' * 4001}'\n") == "review.instructions: at most 4000 characters, got 4001"
+    )
     assert loaded(f"language: {'L' * 40}\n").config.language == "L" * 40
     assert broken(f"language: {'L' * 41}\n") == "language: at most 40 characters, got 41"
 
@@ -464,7 +566,8 @@ def test_nulls_mean_empty_or_unlimited():
 # --- safe YAML --------------------------------------------------------------------------------
 
 BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
 
 
 def test_the_billion_laughs_document_is_refused_before_expanding():
@@ -484,13 +587,16 @@ def test_python_object_tags_are_refused_and_never_run(monkeypatch):
     assert ran == []
 
 
-@pytest.mark.parametrize("text", [
-    "language: !custom English\n",
-    "language: ! English\n",
-    "review: !!set {a, b}\n",
-    "review: {instructions: !!binary aGVsbG8=}\n",
-    "%TAG !! tag:evil.example,2000:\n---\nlanguage: !!str English\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "language: !custom English\n",
+        "language: ! English\n",
+        "review: !!set {a, b}\n",
+        "review: {instructions: !!binary aGVsbG8=}\n",
+        "%TAG !! tag:evil.example,2000:\n---\nlanguage: !!str English\n",
+    ],
+)
 def test_any_other_tag_is_refused(text):
     assert re.fullmatch(r"line \d+, column \d+: tags \(like !!python/\.\.\. or !custom\) are not allowed", broken(text))
 
@@ -502,10 +608,18 @@ def test_the_standard_tags_are_accepted():
 
 
 def test_merge_keys_and_duplicate_keys_are_refused():
-    assert broken("review:\n  <<: {drafts: true}\n") == \
-        "line 2, column 3: merge keys (<<) are not allowed: write the keys out"
-    assert broken("review:\n  auto: true\n  auto: false\n") == "line 3, column 3: key 'auto' appears twice in the same mapping"
-    assert broken("review:\n  autox: true\n  autox: false\n") == "line 3, column 3: a key appears twice in the same mapping"
+    assert (
+        broken("review:\n  <<: {drafts: true}\n")
+        == "line 2, column 3: merge keys (<<) are not allowed: write the keys out"
+    )
+    assert (
+        broken("review:\n  auto: true\n  auto: false\n")
+        == "line 3, column 3: key 'auto' appears twice in the same mapping"
+    )
+    assert (
+        broken("review:\n  autox: true\n  autox: false\n")
+        == "line 3, column 3: a key appears twice in the same mapping"
+    )
 
 
 def test_a_yaml_syntax_error_names_its_line():
@@ -516,8 +630,10 @@ def test_a_yaml_syntax_error_names_its_line():
 
 
 def test_several_documents_are_refused():
-    assert broken("language: a\n---\nlanguage: b\n") == \
-        "line 2, column 1: YAML error: expected a single document in the stream, but found another document"
+    assert (
+        broken("language: a\n---\nlanguage: b\n")
+        == "line 2, column 1: YAML error: expected a single document in the stream, but found another document"
+    )
 
 
 @pytest.mark.parametrize("text,shown", [("- review\n", "a list"), ("just text\n", "text"), ("42\n", "a whole number")])
@@ -539,13 +655,32 @@ def test_large_and_deeply_nested_documents_are_refused():
 
 
 def test_control_characters_are_a_yaml_error_with_a_line():
-    assert broken("language: English\nreview: \x07\n") == \
-        "line 2, column 9: YAML error: special characters are not allowed (character 0x7)"
+    assert (
+        broken("language: English\nreview: \x07\n")
+        == "line 2, column 9: YAML error: special characters are not allowed (character 0x7)"
+    )
 
 
-@pytest.mark.parametrize("text", ["\x00", ":", "? [a]\n: b\n", "a: b: c", "{", "\t- x", "'", "&", "!", "*", "%YAML 9.9\n---\na: 1\n",
-                                  "review: {max_comments: 1e999}\n", "review:\n  skip_labels: [[a]]\n", "2024-01-01: x\n",
-                                  "language: 2024-01-01\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x00",
+        ":",
+        "? [a]\n: b\n",
+        "a: b: c",
+        "{",
+        "\t- x",
+        "'",
+        "&",
+        "!",
+        "*",
+        "%YAML 9.9\n---\na: 1\n",
+        "review: {max_comments: 1e999}\n",
+        "review:\n  skip_labels: [[a]]\n",
+        "2024-01-01: x\n",
+        "language: 2024-01-01\n",
+    ],
+)
 def test_garbage_never_raises(text):
     result = loaded(text)
     assert result.config == DEFAULTS and result.error and "\n" not in result.error
@@ -644,7 +779,9 @@ def test_the_documented_file_of_defaults_is_the_defaults(repos):
 
 
 def test_the_docs_list_every_key_with_its_real_default_and_an_example_and_no_unknown_key(repos):
-    rows = re.findall(r"^\| `([\w.]+)` \| (.+?) \| `(.+?)` \| .+ \|$", _docs_section("Each key, with an example"), re.MULTILINE)
+    rows = re.findall(
+        r"^\| `([\w.]+)` \| (.+?) \| `(.+?)` \| .+ \|$", _docs_section("Each key, with an example"), re.MULTILINE
+    )
     documented = {key: default for key, default, _ in rows}
     assert len(documented) == len(rows), "a key is documented twice"
     schema = _schema_keys()
@@ -675,39 +812,55 @@ def test_the_docs_list_every_default_exclude_under_its_reason():
 # --- paths -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path,reason", [
-    ("package-lock.json", "excluded by default (lock file)"),
-    ("web/yarn.lock", "excluded by default (lock file)"),
-    ("Cargo.lock", "excluded by default (lock file)"),
-    ("go.sum", "excluded by default (lock file)"),
-    ("tools/flake.lock", "excluded by default (lock file)"),
-    ("vendor/github.com/x/y.go", "excluded by default (vendored)"),
-    ("services/api/vendor/lib.go", "excluded by default (vendored)"),
-    ("frontend/node_modules/left-pad/index.js", "excluded by default (vendored)"),
-    ("third_party/zlib/inflate.c", "excluded by default (vendored)"),
-    ("static/app.min.js", "excluded by default (minified)"),
-    ("static/site.min.css", "excluded by default (minified)"),
-    ("static/app.js.map", "excluded by default (minified)"),
-    ("api/v1/service_pb2.py", "excluded by default (generated)"),
-    ("api/service.pb.go", "excluded by default (generated)"),
-    ("src/client.generated.ts", "excluded by default (generated)"),
-    ("pkg/generated/types.go", "excluded by default (generated)"),
-    ("dist/bundle.js", "excluded by default (generated)"),
-    ("docs/logo.png", "excluded by default (binary)"),
-    ("docs/Screenshot.JPG", "excluded by default (binary)"),
-    ("assets/fonts/inter.woff2", "excluded by default (binary)"),
-    ("favicon.ico", "excluded by default (binary)"),
-    ("lib/native.so", "excluded by default (binary)"),
-])
+@pytest.mark.parametrize(
+    "path,reason",
+    [
+        ("package-lock.json", "excluded by default (lock file)"),
+        ("web/yarn.lock", "excluded by default (lock file)"),
+        ("Cargo.lock", "excluded by default (lock file)"),
+        ("go.sum", "excluded by default (lock file)"),
+        ("tools/flake.lock", "excluded by default (lock file)"),
+        ("vendor/github.com/x/y.go", "excluded by default (vendored)"),
+        ("services/api/vendor/lib.go", "excluded by default (vendored)"),
+        ("frontend/node_modules/left-pad/index.js", "excluded by default (vendored)"),
+        ("third_party/zlib/inflate.c", "excluded by default (vendored)"),
+        ("static/app.min.js", "excluded by default (minified)"),
+        ("static/site.min.css", "excluded by default (minified)"),
+        ("static/app.js.map", "excluded by default (minified)"),
+        ("api/v1/service_pb2.py", "excluded by default (generated)"),
+        ("api/service.pb.go", "excluded by default (generated)"),
+        ("src/client.generated.ts", "excluded by default (generated)"),
+        ("pkg/generated/types.go", "excluded by default (generated)"),
+        ("dist/bundle.js", "excluded by default (generated)"),
+        ("docs/logo.png", "excluded by default (binary)"),
+        ("docs/Screenshot.JPG", "excluded by default (binary)"),
+        ("assets/fonts/inter.woff2", "excluded by default (binary)"),
+        ("favicon.ico", "excluded by default (binary)"),
+        ("lib/native.so", "excluded by default (binary)"),
+    ],
+)
 def test_default_excludes(path, reason):
     assert path_excluded(path, PathsConfig()) == reason
     assert path_excluded(path, PathsConfig(default_excludes=False)) is None
 
 
-@pytest.mark.parametrize("path", [
-    "src/main.py", "vendor.go", "src/vendoring.py", "lock.py", "src/lockfile.rs", "docs/build.md",
-    "src/build/steps.py", "app.js", "min.js", "generated.py", "README.md", "Makefile",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "src/main.py",
+        "vendor.go",
+        "src/vendoring.py",
+        "lock.py",
+        "src/lockfile.rs",
+        "docs/build.md",
+        "src/build/steps.py",
+        "app.js",
+        "min.js",
+        "generated.py",
+        "README.md",
+        "Makefile",
+    ],
+)
 def test_ordinary_files_are_reviewed(path):
     assert path_excluded(path, PathsConfig()) is None
 
@@ -715,7 +868,7 @@ def test_ordinary_files_are_reviewed(path):
 def test_include_and_exclude_globs():
     paths = PathsConfig(include=("src/**", "*.md"), exclude=("**/test_*.py", "src/legacy", "fixtures"))
     assert path_excluded("src/a/b/c.py", paths) is None
-    assert path_excluded("docs/guide/intro.md", paths) is None                        # basename pattern, any depth
+    assert path_excluded("docs/guide/intro.md", paths) is None  # basename pattern, any depth
     assert path_excluded("scripts/run.py", paths) == "not in paths.include"
     assert path_excluded("src/pkg/test_core.py", paths) == "excluded by paths.exclude: **/test_*.py"
     assert path_excluded("src/legacy/old/x.py", paths) == "excluded by paths.exclude: src/legacy"
@@ -731,47 +884,52 @@ def test_default_excludes_can_be_turned_off_while_own_excludes_stay():
     assert path_excluded("ui/__snapshots__/a.snap", paths) == "excluded by paths.exclude: *.snap"
 
 
-@pytest.mark.parametrize("pattern,path,expected", [
-    ("*.py", "a.py", True),
-    ("*.py", "src/deep/a.py", True),          # no `/`: a name at any depth
-    ("*.py", "a.pyc", False),
-    ("src/*.py", "src/a.py", True),
-    ("src/*.py", "src/sub/a.py", False),      # `*` does not cross `/`
-    ("src/**/*.py", "src/a.py", True),        # `**/` is zero or more directories
-    ("src/**/*.py", "src/x/y/a.py", True),
-    ("src/**/*.py", "lib/src/a.py", False),   # with a `/`, rooted
-    ("**/test_*.py", "test_a.py", True),
-    ("**/test_*.py", "a/b/test_a.py", True),
-    ("docs/**", "docs/a/b.md", True),
-    ("docs/**", "docs", False),
-    ("docs/**", "src/docs/a.md", False),
-    ("/setup.py", "setup.py", True),
-    ("/setup.py", "pkg/setup.py", False),
-    ("build/", "build/x.o", True),            # trailing `/`: directories only
-    ("build/", "src/build/x.o", True),
-    ("build/", "build", False),
-    ("fixtures", "tests/fixtures/a.json", True),  # a matched directory covers what is under it
-    ("a**b", "axxb", True),
-    ("a**b", "ax/xb", False),                 # `**` inside a name is a plain `*`
-    ("file?.txt", "file1.txt", True),
-    ("file?.txt", "file/.txt", False),
-    ("[!a]*.c", "b.c", True),
-    ("[!a]*.c", "a.c", False),
-    ("[ab].c", "b.c", True),
-    ("v[0-9].md", "v7.md", True),
-    ("\\*.md", "*.md", True),
-    ("\\*.md", "x.md", False),
-    ("[unclosed", "[unclosed", True),
-    ("a+b(c).txt", "a+b(c).txt", True),       # regex characters are literal
-    ("*.TXT", "a.txt", False),                # user patterns are case-sensitive, like git
-])
+@pytest.mark.parametrize(
+    "pattern,path,expected",
+    [
+        ("*.py", "a.py", True),
+        ("*.py", "src/deep/a.py", True),  # no `/`: a name at any depth
+        ("*.py", "a.pyc", False),
+        ("src/*.py", "src/a.py", True),
+        ("src/*.py", "src/sub/a.py", False),  # `*` does not cross `/`
+        ("src/**/*.py", "src/a.py", True),  # `**/` is zero or more directories
+        ("src/**/*.py", "src/x/y/a.py", True),
+        ("src/**/*.py", "lib/src/a.py", False),  # with a `/`, rooted
+        ("**/test_*.py", "test_a.py", True),
+        ("**/test_*.py", "a/b/test_a.py", True),
+        ("docs/**", "docs/a/b.md", True),
+        ("docs/**", "docs", False),
+        ("docs/**", "src/docs/a.md", False),
+        ("/setup.py", "setup.py", True),
+        ("/setup.py", "pkg/setup.py", False),
+        ("build/", "build/x.o", True),  # trailing `/`: directories only
+        ("build/", "src/build/x.o", True),
+        ("build/", "build", False),
+        ("fixtures", "tests/fixtures/a.json", True),  # a matched directory covers what is under it
+        ("a**b", "axxb", True),
+        ("a**b", "ax/xb", False),  # `**` inside a name is a plain `*`
+        ("file?.txt", "file1.txt", True),
+        ("file?.txt", "file/.txt", False),
+        ("[!a]*.c", "b.c", True),
+        ("[!a]*.c", "a.c", False),
+        ("[ab].c", "b.c", True),
+        ("v[0-9].md", "v7.md", True),
+        ("\\*.md", "*.md", True),
+        ("\\*.md", "x.md", False),
+        ("[unclosed", "[unclosed", True),
+        ("a+b(c).txt", "a+b(c).txt", True),  # regex characters are literal
+        ("*.TXT", "a.txt", False),  # user patterns are case-sensitive, like git
+    ],
+)
 def test_glob_translation(pattern, path, expected):
     assert matches(pattern, path) is expected, glob_regex(pattern)
 
 
 def test_triage_and_memory_keys():
-    config = parse("triage:\n  label_threshold: 0.5\n  label_mapping: {bug: 'type: bug'}\n  first_answer: true\n"
-                   "memory:\n  issues: 50\n")
+    config = parse(
+        "triage:\n  label_threshold: 0.5\n  label_mapping: {bug: 'type: bug'}\n  first_answer: true\n"
+        "memory:\n  issues: 50\n"
+    )
     assert config.triage.label_threshold == 0.5 and config.triage.first_answer
     assert config.triage.label_mapping == (("bug", "type: bug"),)
     assert config.memory.issues == 50

@@ -25,14 +25,17 @@ def test_turns_in_order_and_a_redelivery_adds_nothing(conversations):
     conversations.add("o/r", 1, "", "user", "first question", "alice", "d1")  # redelivered
     conversations.add("o/r", 2, "", "user", "another thread", "bob", "d2")
     assert conversations.history("o/r", 1, "", 1000, words) == [
-        {"role": "user", "content": "alice: first question"}, {"role": "assistant", "content": "first answer"}]
+        {"role": "user", "content": "alice: first question"},
+        {"role": "assistant", "content": "first answer"},
+    ]
 
 
 def test_the_current_delivery_is_not_its_own_history(conversations):
     conversations.add("o/r", 1, "", "user", "earlier", "alice", "d1")
     conversations.add("o/r", 1, "", "user", "now", "alice", "d2")
     assert [m["content"] for m in conversations.history("o/r", 1, "", 1000, words, before_delivery="d2")] == [
-        "alice: earlier"]
+        "alice: earlier"
+    ]
 
 
 def test_older_turns_are_summarized_once_past_the_budget(conversations):

@@ -65,7 +65,12 @@ def test_parse_numbers_both_sides():
     assert (first.old_start, first.new_start, first.section) == (10, 10, "def load(path):")
     assert (first.old_length, first.new_length) == (6, 7)
     assert [(l.kind, l.old, l.new) for l in first.lines[:5]] == [
-        (" ", 10, 10), (" ", 11, 11), ("-", 12, None), ("+", None, 12), ("+", None, 13)]
+        (" ", 10, 10),
+        (" ", 11, 11),
+        ("-", 12, None),
+        ("+", None, 12),
+        ("+", None, 13),
+    ]
     assert core.commentable() == set(range(10, 17)) | set(range(41, 45))
 
 
@@ -92,11 +97,20 @@ def test_render_hunk_numbers_new_lines_and_keeps_removed_lines_readable():
     assert rendered[1].startswith("   10  ")
 
 
-@pytest.mark.parametrize("path,kind", [
-    ("src/app.py", "source"), ("tests/test_app.py", "test"), ("pkg/app_test.go", "test"),
-    ("web/app.spec.ts", "test"), ("docs/guide.md", "docs"), ("README.md", "docs"), ("setup.cfg", "config"),
-    (".github/workflows/ci.yml", "config"), ("lib/core.c", "source"),
-])
+@pytest.mark.parametrize(
+    "path,kind",
+    [
+        ("src/app.py", "source"),
+        ("tests/test_app.py", "test"),
+        ("pkg/app_test.go", "test"),
+        ("web/app.spec.ts", "test"),
+        ("docs/guide.md", "docs"),
+        ("README.md", "docs"),
+        ("setup.cfg", "config"),
+        (".github/workflows/ci.yml", "config"),
+        ("lib/core.c", "source"),
+    ],
+)
 def test_file_kind(path, kind):
     assert diff.file_kind(path) == kind
 
@@ -139,16 +153,19 @@ def test_pack_respects_max_chunks_and_says_so():
     assert every_text_file <= packed | set(reasons)  # each file is reviewed or listed
 
 
-@pytest.mark.parametrize("line,expected", [
-    (12, 12),    # an added line
-    (10, 10),    # context
-    (17, 16),    # just past the hunk: moved to its last line
-    (19, 16),    # three past: still close enough
-    (20, None),  # too far
-    (30, None),  # between hunks
-    (45, 44),
-    (1, None),
-])
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        (12, 12),  # an added line
+        (10, 10),  # context
+        (17, 16),  # just past the hunk: moved to its last line
+        (19, 16),  # three past: still close enough
+        (20, None),  # too far
+        (30, None),  # between hunks
+        (45, 44),
+        (1, None),
+    ],
+)
 def test_place(line, expected):
     core = by_path(diff.parse(SMALL))["app/core.py"]
     assert diff.place(core, line) == expected
@@ -258,8 +275,10 @@ def test_large_diff_every_changed_file_is_packed_or_listed():
 
 def test_restrict_keeps_a_file_changed_since_whose_lines_are_unknown():
     pr = diff.parse(SMALL) + [diff.FileDiff("data/big.csv", None, "added", False, (), "no patch", (30_000, 0))]
-    since = [diff.FileDiff("app/core.py", None, "modified", False, (), "no patch", (3, 1)),
-             diff.FileDiff("data/big.csv", None, "added", False, (), "no patch", (30_000, 0))]
+    since = [
+        diff.FileDiff("app/core.py", None, "modified", False, (), "no patch", (3, 1)),
+        diff.FileDiff("data/big.csv", None, "added", False, (), "no patch", (30_000, 0)),
+    ]
     restricted = {f.path: f for f in diff.restrict(pr, since)}
     assert [h.new_start for h in restricted["app/core.py"].hunks] == [10, 41]  # all of it: where is unknown
     assert restricted["data/big.csv"].no_patch == "no patch"  # kept, so its reason is listed
@@ -270,8 +289,13 @@ def test_restrict_keeps_a_file_changed_since_whose_lines_are_unknown():
 def test_from_patch_numbers_a_github_patch_and_takes_the_path_from_github():
     patch = "@@ -10,3 +10,4 @@ def load(path):\n     with open(path) as handle:\n-    x\n+    y\n+    z\n     end"
     file = diff.from_patch("src/new name.py", "renamed", patch, "src/old.py")
-    assert (file.path, file.old_path, file.status, file.added, file.removed) == ("src/new name.py", "src/old.py",
-                                                                                 "renamed", 2, 1)
+    assert (file.path, file.old_path, file.status, file.added, file.removed) == (
+        "src/new name.py",
+        "src/old.py",
+        "renamed",
+        2,
+        1,
+    )
     assert file.commentable() == {10, 11, 12, 13}
     with pytest.raises(diff.PatchError):
         diff.from_patch("a.py", "modified", "@@ -1 +1,3 @@\n+one")

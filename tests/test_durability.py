@@ -10,18 +10,18 @@ import sys
 import threading
 import time
 
+import payloads
 import psycopg
 import pytest
 from conftest import ROOT, count, free_port, jobs_of, signed
 from fakes.github import FakeGitHub
 from werkzeug.serving import make_server
 
-import payloads
 from shared.context import Context
-from shared.pipeline import queue
-from shared.runtime.db import make_pool
 from shared.modes.local import create_app
+from shared.pipeline import queue
 from shared.pipeline.worker import Worker, load_handler
+from shared.runtime.db import make_pool
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "d" * 36
@@ -83,8 +83,13 @@ def test_fifty_simultaneous_redeliveries_make_one_set_of_jobs(server, app_env):
 def test_over_25_mb_is_refused_without_reading_the_body(server):
     conn = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
     conn.putrequest("POST", "/webhook")
-    for name, value in {"X-GitHub-Event": "push", "X-GitHub-Delivery": "big", "Content-Type": "application/json",
-                        "X-Hub-Signature-256": "sha256=00", "Content-Length": str(26 * 1024 * 1024)}.items():
+    for name, value in {
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "big",
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": "sha256=00",
+        "Content-Length": str(26 * 1024 * 1024),
+    }.items():
         conn.putheader(name, value)
     conn.endheaders()
     conn.send(b"{" * 1024)  # 1 KiB of the announced 26 MiB: the answer must not wait for the rest
@@ -112,8 +117,14 @@ def test_worker_killed_mid_job_the_job_is_retried_and_finishes_once(clean_db, en
         github.add_repo(REPO)
         github.add_issue(REPO, 1)
         github.add_token(TOKEN, repos=[REPO])
-        values = dict(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                      PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="3")
+        values = dict(
+            GITHUB_WEBHOOK_SECRET="s",
+            DATABASE_URL=clean_db,
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_API_URL=github.url,
+            PETREL_GITHUB_WRITE_SPACING_SECONDS="0",
+            PETREL_JOB_LEASE_SECONDS="3",
+        )
         config = env(**values)
         with psycopg.connect(clean_db, autocommit=True) as conn:
             from test_help_command import _delivery
@@ -121,9 +132,13 @@ def test_worker_killed_mid_job_the_job_is_retried_and_finishes_once(clean_db, en
             queue.accept(conn, _delivery(payloads.comment("/help"), "kill-1"), ["commands"], 5)
         # GitHub applies the comment but answers late: the worker dies before it hears back
         github.slow("POST", r"/issues/1/comments$", 30)
-        child = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], cwd=ROOT,
-                                 env={**os.environ, **values, "PYTHONPATH": str(ROOT)},
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            [sys.executable, "-c", WORKER_SCRIPT],
+            cwd=ROOT,
+            env={**os.environ, **values, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
             assert wait_until(lambda: len(github.comments(REPO, 1)) == 1), "the worker never wrote"
             child.send_signal(signal.SIGKILL)
@@ -210,14 +225,25 @@ def test_a_burst_from_many_installations_is_stored_and_handled_once_each(server,
         def handle(event):
             with lock:
                 handled.append((event["id"], name))
+
         return handle
 
     pool = make_pool(app_env.database_url)
     stop = threading.Event()
-    workers = [threading.Thread(target=Worker(pool, app_env, {"issue_triage": handler_for("issue_triage"),
-                                                              "memory_indexer": handler_for("memory_indexer")},
-                                              name=f"w{n}").run, args=(stop,), kwargs={"idle": 0.05}, daemon=True)
-               for n in range(3)]
+    workers = [
+        threading.Thread(
+            target=Worker(
+                pool,
+                app_env,
+                {"issue_triage": handler_for("issue_triage"), "memory_indexer": handler_for("memory_indexer")},
+                name=f"w{n}",
+            ).run,
+            args=(stop,),
+            kwargs={"idle": 0.05},
+            daemon=True,
+        )
+        for n in range(3)
+    ]
     for w in workers:
         w.start()
     statuses = []
@@ -248,8 +274,13 @@ def test_a_job_whose_lease_was_taken_back_stops_writing(clean_db, env):
         github.add_repo(REPO)
         github.add_issue(REPO, 1)
         github.add_token(TOKEN, repos=[REPO])
-        config = env(DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                     PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="1")
+        config = env(
+            DATABASE_URL=clean_db,
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_API_URL=github.url,
+            PETREL_GITHUB_WRITE_SPACING_SECONDS="0",
+            PETREL_JOB_LEASE_SECONDS="1",
+        )
         with psycopg.connect(clean_db, autocommit=True) as conn:
             from test_help_command import _delivery
 
@@ -286,8 +317,13 @@ def test_a_job_under_a_renewed_lease_writes_all_along(clean_db, env):
         github.add_repo(REPO)
         github.add_issue(REPO, 1)
         github.add_token(TOKEN, repos=[REPO])
-        config = env(DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                     PETREL_GITHUB_WRITE_SPACING_SECONDS="0", PETREL_JOB_LEASE_SECONDS="1")
+        config = env(
+            DATABASE_URL=clean_db,
+            GITHUB_TOKEN=TOKEN,
+            GITHUB_API_URL=github.url,
+            PETREL_GITHUB_WRITE_SPACING_SECONDS="0",
+            PETREL_JOB_LEASE_SECONDS="1",
+        )
         with psycopg.connect(clean_db, autocommit=True) as conn:
             from test_help_command import _delivery
 

@@ -12,10 +12,10 @@ import sys
 import pytest
 from fakes.openai import FakeOpenAI, embedding_vector
 
-from shared.runtime import settings
-from shared.runtime.scope import RetryLater
 from shared.model.embeddings import MAX_BATCH_CHARS, MAX_INPUT_CHARS, HashingEmbedder, OpenAIEmbedder, embedder_for
 from shared.model.llm import ModelError
+from shared.runtime import settings
+from shared.runtime.scope import RetryLater
 
 EMBEDDINGS = "/v1/embeddings"
 
@@ -30,20 +30,31 @@ def norm(vector: list[float]) -> float:
 
 # ---------------------------------------------------------------------------- HashingEmbedder
 
-TEXTS = ["Login fails with a 500 error when the password contains unicode characters",
-         "def parse_config_file(path): return yaml.safe_load(open(path))",
-         "x" * 5000, "Ünïcödé wörds and emoji 🎉 too"]
+TEXTS = [
+    "Login fails with a 500 error when the password contains unicode characters",
+    "def parse_config_file(path): return yaml.safe_load(open(path))",
+    "x" * 5000,
+    "Ünïcödé wörds and emoji 🎉 too",
+]
 
 
 def test_hashing_is_the_same_in_every_process_whatever_the_hash_seed():
     here = HashingEmbedder(64).embed(TEXTS)
-    program = ("import json, sys; from shared.model.embeddings import HashingEmbedder; "
-               "print(json.dumps(HashingEmbedder(64).embed(json.loads(sys.stdin.read()))))")
+    program = (
+        "import json, sys; from shared.model.embeddings import HashingEmbedder; "
+        "print(json.dumps(HashingEmbedder(64).embed(json.loads(sys.stdin.read()))))"
+    )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for seed in ("1", "2"):  # Python's salted hash() would differ between these
-        result = subprocess.run([sys.executable, "-c", program], input=json.dumps(TEXTS), capture_output=True,
-                                text=True, cwd=root, env={**os.environ, "PYTHONPATH": root, "PYTHONHASHSEED": seed},
-                                check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", program],
+            input=json.dumps(TEXTS),
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": root, "PYTHONHASHSEED": seed},
+            check=True,
+        )
         assert json.loads(result.stdout) == here
 
 
@@ -59,11 +70,13 @@ def test_hashing_vectors_are_unit_length_and_named_by_dimension():
 
 
 def test_similar_texts_are_closer_than_unrelated_ones():
-    a, b, c = HashingEmbedder().embed([
-        "Login fails with 500 error when password contains unicode characters",
-        "500 error on login if the password has unicode characters",
-        "Add a dark mode toggle to the settings page",
-    ])
+    a, b, c = HashingEmbedder().embed(
+        [
+            "Login fails with 500 error when password contains unicode characters",
+            "500 error on login if the password has unicode characters",
+            "Add a dark mode toggle to the settings page",
+        ]
+    )
     assert cosine(a, b) > 0.5
     assert cosine(a, b) > cosine(a, c) + 0.4
     assert cosine(b, c) < 0.2
@@ -72,8 +85,9 @@ def test_similar_texts_are_closer_than_unrelated_ones():
 def test_signed_hashing_lets_collisions_cancel():
     rng = random.Random(7)
     letters = "abcdefghijklmnopqrstuvwxyz"
-    first, second = (" ".join("".join(rng.choice(letters) for _ in range(rng.randint(4, 9))) for _ in range(300))
-                     for _ in range(2))
+    first, second = (
+        " ".join("".join(rng.choice(letters) for _ in range(rng.randint(4, 9))) for _ in range(300)) for _ in range(2)
+    )
     a, b = HashingEmbedder(64).embed([first, second])  # hundreds of features share 64 slots
     assert abs(cosine(a, b)) < 0.3  # unsigned hashing would make every pair of long texts look alike
     assert min(a) < 0 < max(a)
@@ -81,7 +95,8 @@ def test_signed_hashing_lets_collisions_cancel():
 
 def test_identifiers_are_split_into_their_words():
     camel, words, snake, other = HashingEmbedder().embed(
-        ["parseConfigFile", "parse config file", "parse_config_file", "render html template"])
+        ["parseConfigFile", "parse config file", "parse_config_file", "render html template"]
+    )
     assert cosine(camel, words) > 0.7
     assert cosine(snake, words) > 0.7
     assert cosine(camel, snake) > 0.5
@@ -130,15 +145,25 @@ def fake():
 
 
 def embedder(fake: FakeOpenAI, model: str = "text-embedding-3-small", **kwargs) -> OpenAIEmbedder:
-    values = {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": "sk-test", "PETREL_MODEL_MAX_RETRIES": "0",
-              "PETREL_MODEL_TIMEOUT_SECONDS": "10"}
+    values = {
+        "OPENAI_BASE_URL": fake.url + "/v1",
+        "OPENAI_API_KEY": "sk-test",
+        "PETREL_MODEL_MAX_RETRIES": "0",
+        "PETREL_MODEL_TIMEOUT_SECONDS": "10",
+    }
     return OpenAIEmbedder(settings.from_env(values), model, **kwargs)
 
 
 def answer(*embeddings: tuple[int, object]) -> str:
     """A 200 answer of the embeddings API with the given (index, embedding) items."""
-    return json.dumps({"object": "list", "model": "m", "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                       "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in embeddings]})
+    return json.dumps(
+        {
+            "object": "list",
+            "model": "m",
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in embeddings],
+        }
+    )
 
 
 def test_openai_batches_inputs_and_keeps_their_order(fake):
@@ -188,16 +213,19 @@ def test_openai_empty_string_is_sent_as_a_space(fake):
     assert embedder(fake).embed([]) == [] and len(fake.embedding_requests()) == 1
 
 
-@pytest.mark.parametrize("body, message", [
-    (answer((0, [1.0, 0.0])), "returned 1 vectors for 2 inputs"),
-    (answer((0, [1.0, 0.0]), (0, [0.0, 1.0])), "returned 2 vectors for 2 inputs"),
-    (answer((0, [1.0, 0.0]), (1, ["a", "b"])), "invalid vector at index 1"),
-    (answer((0, [1.0, 0.0]), (1, [0.0, 0.0])), "invalid vector at index 1"),
-    (answer((0, [1.0, 0.0]), (1, [])), "invalid vector at index 1"),
-    (answer((0, [1.0, 0.0]), (1, [1.0, 0.0, 0.0])), "3 numbers at index 1; earlier ones had 2"),
-    (json.dumps({"object": "list", "data": None}), "no list of embeddings"),
-    (None, "not understood"),  # truncated JSON
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (answer((0, [1.0, 0.0])), "returned 1 vectors for 2 inputs"),
+        (answer((0, [1.0, 0.0]), (0, [0.0, 1.0])), "returned 2 vectors for 2 inputs"),
+        (answer((0, [1.0, 0.0]), (1, ["a", "b"])), "invalid vector at index 1"),
+        (answer((0, [1.0, 0.0]), (1, [0.0, 0.0])), "invalid vector at index 1"),
+        (answer((0, [1.0, 0.0]), (1, [])), "invalid vector at index 1"),
+        (answer((0, [1.0, 0.0]), (1, [1.0, 0.0, 0.0])), "3 numbers at index 1; earlier ones had 2"),
+        (json.dumps({"object": "list", "data": None}), "no list of embeddings"),
+        (None, "not understood"),  # truncated JSON
+    ],
+)
 def test_openai_refuses_a_bad_answer(fake, body, message):
     fake.malformed(path=EMBEDDINGS, body=body)
     with pytest.raises(ModelError, match=message):
@@ -215,9 +243,15 @@ def test_openai_rate_limit_is_retry_later(fake):
     assert caught.value.seconds == 60
 
 
-@pytest.mark.parametrize("status, message", [(500, "unavailable: InternalServerError"),
-                                             (503, "unavailable: InternalServerError"),
-                                             (400, "answered 400"), (401, "answered 401")])
+@pytest.mark.parametrize(
+    "status, message",
+    [
+        (500, "unavailable: InternalServerError"),
+        (503, "unavailable: InternalServerError"),
+        (400, "answered 400"),
+        (401, "answered 401"),
+    ],
+)
 def test_openai_server_errors_are_model_errors(fake, status, message):
     fake.fail(status, path=EMBEDDINGS)
     with pytest.raises(ModelError, match=message):
@@ -249,6 +283,9 @@ def test_embedder_for_picks_each_kind():
     default = embedder_for(settings.from_env({"OPENAI_API_KEY": "sk-x"}))
     assert isinstance(default, OpenAIEmbedder) and default.name == "openai:text-embedding-3-small"
 
-    local = embedder_for(settings.from_env({"OPENAI_BASE_URL": "http://localhost:11434/v1",
-                                            "PETREL_EMBEDDING_MODEL": "nomic-embed-text"}))
+    local = embedder_for(
+        settings.from_env(
+            {"OPENAI_BASE_URL": "http://localhost:11434/v1", "PETREL_EMBEDDING_MODEL": "nomic-embed-text"}
+        )
+    )
     assert isinstance(local, OpenAIEmbedder) and local.name == "openai:nomic-embed-text"

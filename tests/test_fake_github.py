@@ -6,16 +6,15 @@ import concurrent.futures
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fakes.github import FakeGitHub
 from github import Auth, BadCredentialsException, Github, GithubException, GithubIntegration, UnknownObjectException
 from jwt.api_jws import PyJWS
-
-from fakes.github import FakeGitHub
 
 APP_ID = 4242
 INSTALLATION = 7
@@ -31,9 +30,11 @@ def _pem_pair() -> tuple[str, str]:
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -84,7 +85,7 @@ def gh(fake: FakeGitHub, token: str, base_url: str | None = None) -> Github:
 def test_github_integration_issues_installation_token(fake, keys):
     private, _ = keys
     integration = GithubIntegration(base_url=fake.url, auth=Auth.AppAuth(APP_ID, private), **FAST)
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     auth = integration.get_access_token(INSTALLATION)
     assert auth.token.startswith("ghs_")
     assert before + timedelta(seconds=3590) <= auth.expires_at <= before + timedelta(seconds=3610)
@@ -581,9 +582,7 @@ def pulled(fake):
 
 
 def raw_get(fake: FakeGitHub, path: str, accept: str, token: str = "user-token") -> requests.Response:
-    return requests.get(
-        fake.url + path, headers={"Authorization": f"token {token}", "Accept": accept}, timeout=5
-    )
+    return requests.get(fake.url + path, headers={"Authorization": f"token {token}", "Accept": accept}, timeout=5)
 
 
 def post_review(fake: FakeGitHub, number: int, payload: dict, token: str = "user-token") -> requests.Response:
@@ -668,17 +667,22 @@ def test_large_pull_files_capped_and_diff_refused(fake):
 
 def test_diff_refused_past_20000_lines_and_large_patches_left_out(fake):
     big = "".join(f"+row {n}\n" for n in range(20_001))
-    text = (f"diff --git a/big.txt b/big.txt\nnew file mode 100644\nindex 0000000..1111111\n"
-            f"--- /dev/null\n+++ b/big.txt\n@@ -0,0 +1,20001 @@\n{big}"
-            "diff --git a/small.txt b/small.txt\nindex 2222222..3333333 100644\n"
-            "--- a/small.txt\n+++ b/small.txt\n@@ -1 +1 @@\n-a\n+b\n")
+    text = (
+        f"diff --git a/big.txt b/big.txt\nnew file mode 100644\nindex 0000000..1111111\n"
+        f"--- /dev/null\n+++ b/big.txt\n@@ -0,0 +1,20001 @@\n{big}"
+        "diff --git a/small.txt b/small.txt\nindex 2222222..3333333 100644\n"
+        "--- a/small.txt\n+++ b/small.txt\n@@ -1 +1 @@\n-a\n+b\n"
+    )
     fake.add_pull(REPO, 9, diff=text, base_sha=BASE_SHA, head_sha=HEAD_SHA)
     r = raw_get(fake, f"/repos/{REPO}/pulls/9", "application/vnd.github.v3.diff")
     assert r.status_code == 406
     assert r.json()["message"] == "Sorry, the diff exceeded the maximum number of lines (20000)"
     assert r.json()["errors"] == [{"resource": "PullRequest", "field": "diff", "code": "too_large"}]
     files = {f["filename"]: f for f in raw_get(fake, f"/repos/{REPO}/pulls/9/files", "application/json").json()}
-    assert "patch" not in files["big.txt"] and (files["big.txt"]["additions"], files["big.txt"]["changes"]) == (20_001, 20_001)
+    assert "patch" not in files["big.txt"] and (files["big.txt"]["additions"], files["big.txt"]["changes"]) == (
+        20_001,
+        20_001,
+    )
     assert files["small.txt"]["patch"] == "@@ -1 +1 @@\n-a\n+b"
     # a comparison as large is refused the same way, and its files list leaves the patch out too
     fake.add_compare(REPO, BASE_SHA, HEAD_SHA, diff=text)
@@ -1156,7 +1160,7 @@ def test_push_replace_and_remove_file_change_the_tree(tree_repo):
 
 # --------------------------------------------------------------------------- issue listing and editing
 
-T0 = datetime(2024, 3, 1, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2024, 3, 1, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture
@@ -1195,7 +1199,7 @@ def test_issue_list_all_states_paginates_and_includes_pulls(many_issues):
 
     by_number = {i.number: i for i in issues}
     assert by_number[9].state == "closed" and by_number[9].closed_at == by_number[9].updated_at
-    assert by_number[10].created_at == datetime.fromtimestamp(T0 + 600, tz=timezone.utc)
+    assert by_number[10].created_at == datetime.fromtimestamp(T0 + 600, tz=UTC)
     assert [l.name for l in by_number[10].labels] == ["bug"] and by_number[11].labels == []
 
     r = raw_get(many_issues, f"/repos/{REPO}/issues?state=all&per_page=100", "application/json")
@@ -1215,7 +1219,7 @@ def test_issue_list_state_sort_since_and_label_filters(many_issues):
     assert [i.number for i in repo.get_issues(state="closed")] == [113] + closed[::-1]
     assert [i.number for i in repo.get_issues(state="open", direction="asc")][:3] == opened[:3]
 
-    since = datetime.fromtimestamp(T0 + 60 * 100, tz=timezone.utc)  # updated_at = created + 30 s
+    since = datetime.fromtimestamp(T0 + 60 * 100, tz=UTC)  # updated_at = created + 30 s
     assert sorted(i.number for i in repo.get_issues(state="all", since=since)) == [1, 2] + list(range(100, 114))
     assert [i.number for i in repo.get_issues(state="all", labels=["BUG"])] == list(range(110, 9, -10))
     assert [i.number for i in repo.get_issues(state="all", creator="octocat")][:2] == [2, 1]
@@ -1344,8 +1348,13 @@ def test_contents_of_symlinks_submodules_and_large_files_answer_like_github(fake
     assert module.raw_data["submodule_git_url"] == "https://github.com/acme/lib.git"
     big = repo.get_contents("big.yml")
     assert (big.type, big.encoding, big.raw_data["content"], big.size) == ("file", "none", "", 1024 * 1024 + 1)
-    assert [(c.name, c.type) for c in repo.get_contents(".github")] == [("dangling.yml", "symlink"), ("petrel.yml", "symlink")]
-    assert [(c.name, c.type, c.sha) for c in repo.get_contents("vendor")] == [("lib", "file", "a" * 40)]  # as v3 lists it
+    assert [(c.name, c.type) for c in repo.get_contents(".github")] == [
+        ("dangling.yml", "symlink"),
+        ("petrel.yml", "symlink"),
+    ]
+    assert [(c.name, c.type, c.sha) for c in repo.get_contents("vendor")] == [
+        ("lib", "file", "a" * 40)
+    ]  # as v3 lists it
 
     tree = repo.get_git_tree(fake.head(REPO)["tree"], recursive=True).tree
     modes = {e.path: (e.mode, e.type) for e in tree}
@@ -1377,9 +1386,11 @@ def test_who_am_i_answers_as_github_does(fake, keys):
         gh(fake, app).requester.requestJsonAndCheck("GET", "/user")
     assert exc.value.status == 403 and exc.value.data["message"] == "Resource not accessible by integration"
     assert gh(fake, app).requester.graphql_query("query { viewer { login } }", {})[1] == {
-        "data": {"viewer": {"login": "petrel[bot]"}}}
+        "data": {"viewer": {"login": "petrel[bot]"}}
+    }
     assert gh(fake, "user-token").requester.graphql_query("{ viewer { login } }", {})[1]["data"]["viewer"] == {
-        "login": "alice"}
+        "login": "alice"
+    }
     r = requests.get(f"{fake.url}/app", headers={"Authorization": "token user-token"}, timeout=5)
     assert r.status_code == 401  # GET /app takes the App's JWT, not a token
     r = requests.get(f"{fake.url}/app", headers={"Authorization": f"Bearer {make_jwt(private)}"}, timeout=5)
@@ -1401,8 +1412,16 @@ def test_collaborator_permission_by_role(fake):
     assert ask("acme")["permission"] == "admin"  # the owner
     with pytest.raises(UnknownObjectException):
         ask("nobody-at-all")
-    assert fake.permission_lookups(REPO) == ["alice", "alice", "alice", "carol", "carol", "bob", "acme",
-                                             "nobody-at-all"]
+    assert fake.permission_lookups(REPO) == [
+        "alice",
+        "alice",
+        "alice",
+        "carol",
+        "carol",
+        "bob",
+        "acme",
+        "nobody-at-all",
+    ]
 
 
 def test_edits_and_deletes_of_anothers_words_are_refused_and_recorded(keys):
@@ -1412,28 +1431,43 @@ def test_edits_and_deletes_of_anothers_words_are_refused_and_recorded(keys):
         fake.add_token("alice-token", login="alice")
         fake.add_token("mallory-token", login="mallory")
         _, review = gh(fake, "alice-token").requester.requestJsonAndCheck(
-            "POST", f"/repos/{REPO}/pulls/2/reviews", input={"commit_id": HEAD_SHA, "body": "mine", "event": "COMMENT",
-                                                            "comments": [{"path": "a.py", "line": 1, "body": "inline"}]})
+            "POST",
+            f"/repos/{REPO}/pulls/2/reviews",
+            input={
+                "commit_id": HEAD_SHA,
+                "body": "mine",
+                "event": "COMMENT",
+                "comments": [{"path": "a.py", "line": 1, "body": "inline"}],
+            },
+        )
         [inline] = fake.reviews(REPO, 2)[0]["comments"]
         reaction = fake.add_reaction(REPO, inline["id"], "+1", user="alice")
         theirs = gh(fake, "mallory-token").requester
-        attempts = [("PATCH", f"/repos/{REPO}/pulls/comments/{inline['id']}", {"body": "x"}),
-                    ("DELETE", f"/repos/{REPO}/pulls/comments/{inline['id']}", None),
-                    ("PUT", f"/repos/{REPO}/pulls/2/reviews/{review['id']}", {"body": "x"}),
-                    ("DELETE", f"/repos/{REPO}/pulls/2/reviews/{review['id']}", None),
-                    ("DELETE", f"/repos/{REPO}/pulls/comments/{inline['id']}/reactions/{reaction['id']}", None)]
+        attempts = [
+            ("PATCH", f"/repos/{REPO}/pulls/comments/{inline['id']}", {"body": "x"}),
+            ("DELETE", f"/repos/{REPO}/pulls/comments/{inline['id']}", None),
+            ("PUT", f"/repos/{REPO}/pulls/2/reviews/{review['id']}", {"body": "x"}),
+            ("DELETE", f"/repos/{REPO}/pulls/2/reviews/{review['id']}", None),
+            ("DELETE", f"/repos/{REPO}/pulls/comments/{inline['id']}/reactions/{reaction['id']}", None),
+        ]
         for method, path, body in attempts:
             with pytest.raises(GithubException) as exc:
                 theirs.requestJsonAndCheck(method, path, input=body)
             assert exc.value.status == 403
         assert [(w["method"], w["kind"], w["by"], w["owner"]) for w in fake.foreign_writes] == [
-            ("PATCH", "review comment", "mallory", "alice"), ("DELETE", "review comment", "mallory", "alice"),
-            ("PUT", "review", "mallory", "alice"), ("DELETE", "review", "mallory", "alice"),
-            ("DELETE", "reaction", "mallory", "alice")]
-        assert fake.reviews(REPO, 2)[0]["body"] == "mine" and fake.reviews(REPO, 2)[0]["comments"][0]["body"] == "inline"
+            ("PATCH", "review comment", "mallory", "alice"),
+            ("DELETE", "review comment", "mallory", "alice"),
+            ("PUT", "review", "mallory", "alice"),
+            ("DELETE", "review", "mallory", "alice"),
+            ("DELETE", "reaction", "mallory", "alice"),
+        ]
+        assert (
+            fake.reviews(REPO, 2)[0]["body"] == "mine" and fake.reviews(REPO, 2)[0]["comments"][0]["body"] == "inline"
+        )
         # the author may edit their own words, which records nothing
-        gh(fake, "alice-token").requester.requestJsonAndCheck("PATCH", f"/repos/{REPO}/pulls/comments/{inline['id']}",
-                                                              input={"body": "edited"})
+        gh(fake, "alice-token").requester.requestJsonAndCheck(
+            "PATCH", f"/repos/{REPO}/pulls/comments/{inline['id']}", input={"body": "edited"}
+        )
         assert len(fake.foreign_writes) == 5
         with pytest.raises(AssertionError, match="attempts to edit or delete what another user wrote"):
             fake.stop()

@@ -14,9 +14,8 @@ import urllib.request
 import openai
 import pydantic
 import pytest
-from openai import OpenAI
-
 from fakes.openai import DEFAULT_EMBEDDING_DIMENSIONS, FakeOpenAI, embedding_vector
+from openai import OpenAI
 
 MODEL = "gpt-test"
 MSGS = [{"role": "user", "content": "hello"}]
@@ -111,10 +110,12 @@ def test_json_and_content_together_is_refused(fake):
 
 
 def test_tool_call_round_trip(fake, client):
-    fake.reply(tool_calls=[
-        {"name": "add_label", "arguments": {"label": "bug", "issue": 7}},
-        {"name": "raw", "arguments": '{"not": "re-encoded"', "id": "call_fixed"},
-    ])
+    fake.reply(
+        tool_calls=[
+            {"name": "add_label", "arguments": {"label": "bug", "issue": 7}},
+            {"name": "raw", "arguments": '{"not": "re-encoded"', "id": "call_fixed"},
+        ]
+    )
     fake.reply("done")
     tools = [{"type": "function", "function": {"name": "add_label", "parameters": {"type": "object"}}}]
     r = _chat(client, tools=tools)
@@ -145,8 +146,10 @@ def test_finish_reason_can_be_scripted(fake, client):
 
 def test_usage_is_computed_from_characters(fake, client):
     fake.reply("abcdefghi")  # 9 chars -> 3 tokens
-    msgs = [{"role": "system", "content": "x" * 10},
-            {"role": "user", "content": [{"type": "text", "text": "y" * 7}]}]  # 17 chars -> 5 tokens
+    msgs = [
+        {"role": "system", "content": "x" * 10},
+        {"role": "user", "content": [{"type": "text", "text": "y" * 7}]},
+    ]  # 17 chars -> 5 tokens
     u = _chat(client, messages=msgs).usage
     assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (5, 3, 8)
     fake.reply("")  # completion tokens are at least 1
@@ -212,8 +215,9 @@ def test_request_validation(fake):
     assert status == 400 and body["error"]["param"] == "messages"
     status, body, _ = _raw(fake, "POST", "/v1/chat/completions", b"{not json")
     assert status == 400 and "parse the JSON body" in body["error"]["message"]
-    status, body, _ = _raw(fake, "POST", "/v1/chat/completions",
-                           {"model": MODEL, "messages": MSGS, "response_format": {"type": "yaml"}})
+    status, body, _ = _raw(
+        fake, "POST", "/v1/chat/completions", {"model": MODEL, "messages": MSGS, "response_format": {"type": "yaml"}}
+    )
     assert status == 400 and body["error"]["param"] == "response_format.type"
 
 
@@ -286,8 +290,17 @@ def test_server_error(fake, client):
 
 
 def test_fail_with_custom_body_and_path(fake, client):
-    fake.fail(400, body={"error": {"message": "context too long", "type": "invalid_request_error",
-                                   "param": "messages", "code": "context_length_exceeded"}})
+    fake.fail(
+        400,
+        body={
+            "error": {
+                "message": "context too long",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        },
+    )
     fake.fail(503, path="/v1/embeddings")
     with pytest.raises(openai.BadRequestError) as exc:
         _chat(client)
@@ -359,8 +372,9 @@ def test_embeddings_dimensions(fake, client):
     v = r.data[0].embedding
     assert len(v) == 16 and abs(_norm(v) - 1) < 1e-5
     assert v == embedding_vector("gamma", 16)
-    status, body, _ = _raw(fake, "POST", "/v1/embeddings",
-                           {"model": "emb", "input": "x", "dimensions": 3, "encoding_format": "base64"})
+    status, body, _ = _raw(
+        fake, "POST", "/v1/embeddings", {"model": "emb", "input": "x", "dimensions": 3, "encoding_format": "base64"}
+    )
     assert status == 200
     decoded = struct.unpack("<3f", base64.b64decode(body["data"][0]["embedding"]))
     assert list(decoded) == embedding_vector("x", 3)

@@ -15,12 +15,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import payloads
 import pytest
 import requests
 from conftest import ROOT, free_port, wait_for_port
 from fakes.github import FakeGitHub
 
-import payloads
 from shared.pipeline.worker import load_function
 
 FUNCTIONS_FRAMEWORK = str(Path(sys.executable).parent / "functions-framework")
@@ -32,15 +32,32 @@ TOKEN = "ghp_" + "T0k3n" * 7 + "x"  # ghp_ + 36 characters
 
 # What each function subscribes to, written out by hand so that a wrong SUBSCRIBES fails here.
 SUBSCRIBED = {
-    "pr_review": {"pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
-                  "pull_request.synchronize"},
-    "pr_summary": {"pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
-                   "pull_request.synchronize", "pull_request.edited"},
+    "pr_review": {
+        "pull_request.opened",
+        "pull_request.reopened",
+        "pull_request.ready_for_review",
+        "pull_request.synchronize",
+    },
+    "pr_summary": {
+        "pull_request.opened",
+        "pull_request.reopened",
+        "pull_request.ready_for_review",
+        "pull_request.synchronize",
+        "pull_request.edited",
+    },
     "issue_triage": {"issues.opened"},
     "commands": {"issue_comment.created", "pull_request_review_comment.created"},
-    "memory_indexer": {"installation.created", "installation.deleted", "installation_repositories.added",
-                       "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed",
-                       "pull_request_review_thread.resolved"},
+    "memory_indexer": {
+        "installation.created",
+        "installation.deleted",
+        "installation_repositories.added",
+        "installation_repositories.removed",
+        "push",
+        "issues.opened",
+        "issues.edited",
+        "issues.closed",
+        "pull_request_review_thread.resolved",
+    },
 }
 
 
@@ -48,9 +65,12 @@ def _name(event: str, payload: dict) -> str:
     return f"{event}.{payload['action']}" if payload.get("action") else event
 
 
-CASES = [(function, event, index, payload)
-         for function, names in SUBSCRIBED.items()
-         for event, index, payload in payloads.all_examples() if _name(event, payload) in names]
+CASES = [
+    (function, event, index, payload)
+    for function, names in SUBSCRIBED.items()
+    for event, index, payload in payloads.all_examples()
+    if _name(event, payload) in names
+]
 
 
 def _help_text() -> str:
@@ -66,28 +86,52 @@ class FunctionServer:
     def __init__(self, name: str, workdir: Path, **settings: str):
         self.name = name
         self.port = free_port()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")
+        }
         env.update(PYTHONPATH=str(ROOT), **settings)
         self.log = workdir / f"{name}-{self.port}.log"
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                [FUNCTIONS_FRAMEWORK, "--target", "handle", "--source", str(ROOT / "functions" / name / "main.py"),
-                 "--signature-type", "cloudevent", "--port", str(self.port)],
-                cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    FUNCTIONS_FRAMEWORK,
+                    "--target",
+                    "handle",
+                    "--source",
+                    str(ROOT / "functions" / name / "main.py"),
+                    "--signature-type",
+                    "cloudevent",
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: the server and its worker stop together
             )
         self._wait_for_port()
 
     def _wait_for_port(self) -> None:
-        wait_for_port(self.process, self.port, START_TIMEOUT, f"functions-framework for {self.name}",
-                      lambda: self.output, self.stop)
+        wait_for_port(
+            self.process,
+            self.port,
+            START_TIMEOUT,
+            f"functions-framework for {self.name}",
+            lambda: self.output,
+            self.stop,
+        )
 
     @property
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
-    def post(self, payload: dict, event: str, *, delivery: str | None = None, kind: str | None = None) -> requests.Response:
+    def post(
+        self, payload: dict, event: str, *, delivery: str | None = None, kind: str | None = None
+    ) -> requests.Response:
         """POST one binary-mode CloudEvent, as the webhook's K_SINK forwarding does."""
         headers = {
             "ce-specversion": "1.0",
@@ -149,8 +193,9 @@ def test_every_function_has_a_recorded_payload_to_receive():
     assert {function for function, *_ in CASES} == set(SUBSCRIBED)
 
 
-@pytest.mark.parametrize("function,event,index,payload", CASES,
-                         ids=[f"{f}-{e}-{i}-{p.get('action', '')}" for f, e, i, p in CASES])
+@pytest.mark.parametrize(
+    "function,event,index,payload", CASES, ids=[f"{f}-{e}-{i}-{p.get('action', '')}" for f, e, i, p in CASES]
+)
 def test_function_accepts_each_subscribed_cloudevent(servers, function, event, index, payload):
     server = servers(function, PETREL_DRY_RUN="1")
     response = server.post(payload, event)

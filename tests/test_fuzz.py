@@ -20,10 +20,10 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.repo_config import load as config
 from shared.pipeline import events
-from shared.repo_config.load import LoadedConfig
+from shared.repo_config import load as config
 from shared.repo_config import parse
+from shared.repo_config.load import LoadedConfig
 from shared.repo_config.schema import CONFIG_PATH, DEFAULTS, Config, ConfigError
 
 WEBHOOK_SOURCE = str(ROOT / "functions" / "webhook" / "main.py")
@@ -34,8 +34,12 @@ EVENTS_EXAMPLES = 3000
 CONFIG_EXAMPLES = 1500
 LOAD_EXAMPLES = 600
 
-FUZZ = dict(derandomize=True, deadline=None, database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = dict(
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 
 def summary(capsys, name: str, ran: int, expected: int, **details) -> None:
@@ -51,24 +55,61 @@ def summary(capsys, name: str, ran: int, expected: int, **details) -> None:
 # Header values travel through WSGI as latin-1; CR/LF would be refused by the client itself.
 header_text = st.text(st.characters(max_codepoint=255, exclude_characters="\r\n"), max_size=60)
 
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-10**60, max_value=10**60)
-           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**60), max_value=10**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
 # Objects shaped a bit like GitHub's, with the keys the parser looks at holding anything.
-json_objects = st.fixed_dictionaries({}, optional={
-    "action": json_values, "installation": st.fixed_dictionaries({}, optional={"id": json_values}) | json_values,
-    "repository": st.fixed_dictionaries({}, optional={"full_name": json_values, "html_url": json_values}) | json_values,
-    "number": json_values, "pull_request": json_values, "issue": json_values,
-    "text": st.text(max_size=40),
-}).flatmap(lambda base: st.dictionaries(st.text(max_size=8), json_values, max_size=3).map(lambda extra: {**extra, **base}))
+json_objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "action": json_values,
+        "installation": st.fixed_dictionaries({}, optional={"id": json_values}) | json_values,
+        "repository": st.fixed_dictionaries({}, optional={"full_name": json_values, "html_url": json_values})
+        | json_values,
+        "number": json_values,
+        "pull_request": json_values,
+        "issue": json_values,
+        "text": st.text(max_size=40),
+    },
+).flatmap(
+    lambda base: st.dictionaries(st.text(max_size=8), json_values, max_size=3).map(lambda extra: {**extra, **base})
+)
 
 HOSTILE_JSON = [
-    '{"a": NaN}', '{"a": Infinity, "b": -Infinity}', '{"a": 1e400}', '{"a": "\\u0000", "b": 1e400}',
-    '{"a": "\\u0000", "b": NaN}', '{"a": "\\ud800"}', '{"a": "\\udfff\\ud800"}', '{"\\u0000": "\\u0000"}',
-    '{"installation": {"id": 100000000000000000000000000000}}', '{"installation": {"id": -9223372036854775809}}',
-    '{"a": ' + "9" * 5000 + "}", '{"a": 1, "a": 2}', '{"action": "\\u0000"}', '{"repository": {"full_name": "\\u0000"}}',
-    '{"a": "\\\\u0000"}', "{}", "  {}  ", "\ufeff{}", '{"a": 1}\x00', '{"a": "\x00"}', "[]", "null", "1", '"x"',
+    '{"a": NaN}',
+    '{"a": Infinity, "b": -Infinity}',
+    '{"a": 1e400}',
+    '{"a": "\\u0000", "b": 1e400}',
+    '{"a": "\\u0000", "b": NaN}',
+    '{"a": "\\ud800"}',
+    '{"a": "\\udfff\\ud800"}',
+    '{"\\u0000": "\\u0000"}',
+    '{"installation": {"id": 100000000000000000000000000000}}',
+    '{"installation": {"id": -9223372036854775809}}',
+    '{"a": ' + "9" * 5000 + "}",
+    '{"a": 1, "a": 2}',
+    '{"action": "\\u0000"}',
+    '{"repository": {"full_name": "\\u0000"}}',
+    '{"a": "\\\\u0000"}',
+    "{}",
+    "  {}  ",
+    "\ufeff{}",
+    '{"a": 1}\x00',
+    '{"a": "\x00"}',
+    "[]",
+    "null",
+    "1",
+    '"x"',
 ]
 
 
@@ -80,18 +121,33 @@ bodies = st.one_of(
     json_objects.map(lambda p: ("object", json.dumps(p).encode())),
     json_values.map(lambda v: ("any", json.dumps(v).encode())),
     st.sampled_from(HOSTILE_JSON).map(lambda t: ("hostile", t.encode("utf-8", "surrogatepass"))),
-    st.tuples(st.integers(1, 200_000), st.sampled_from(["list", "dict"])).map(lambda t: ("nested", nested(*t).encode())),
+    st.tuples(st.integers(1, 200_000), st.sampled_from(["list", "dict"])).map(
+        lambda t: ("nested", nested(*t).encode())
+    ),
     st.binary(max_size=300).map(lambda b: ("binary", b)),
     st.text(max_size=200).map(lambda t: ("text", t.encode())),
     st.binary(min_size=1, max_size=40).map(lambda b: ("invalid-utf8", b'{"a": "' + b"\xff\xfe" + b + b'"}')),
-    st.integers(BODY_LIMIT - 2, BODY_LIMIT + 50).map(lambda n: ("big", ("{" + '"a":"' + "x" * max(n - 8, 0) + '"}').encode())),
+    st.integers(BODY_LIMIT - 2, BODY_LIMIT + 50).map(
+        lambda n: ("big", ("{" + '"a":"' + "x" * max(n - 8, 0) + '"}').encode())
+    ),
 )
 
-CONTENT_TYPES = [None, "application/json", "application/json; charset=utf-8", "application/json; charset=utf-16",
-                 "application/json; charset=latin-1", "text/plain", "application/octet-stream",
-                 "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=iso-8859-1",
-                 "APPLICATION/X-WWW-FORM-URLENCODED", "multipart/form-data; boundary=x", "application/json;;;",
-                 "\x00", "garbage"]
+CONTENT_TYPES = [
+    None,
+    "application/json",
+    "application/json; charset=utf-8",
+    "application/json; charset=utf-16",
+    "application/json; charset=latin-1",
+    "text/plain",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=iso-8859-1",
+    "APPLICATION/X-WWW-FORM-URLENCODED",
+    "multipart/form-data; boundary=x",
+    "application/json;;;",
+    "\x00",
+    "garbage",
+]
 EVENT_NAMES = ["push", "ping", "issues", "pull_request", "issue_comment", "installation", "unknown_event"]
 DELIVERY_IDS = ["dup-1", "dup-2", "72d3162e-cc78-11e3-81ab-4c9367dc0958"]
 
@@ -100,20 +156,34 @@ DELIVERY_IDS = ["dup-1", "dup-2", "72d3162e-cc78-11e3-81ab-4c9367dc0958"]
 def requests(draw):
     kind, payload_bytes = draw(bodies)
     if draw(st.booleans()):  # a well-formed envelope around any body: the body alone is hostile
-        method, content_type, event, signature = "POST", draw(st.sampled_from(CONTENT_TYPES[:3])), \
-            draw(st.sampled_from(EVENT_NAMES)), "right"
+        method, content_type, event, signature = (
+            "POST",
+            draw(st.sampled_from(CONTENT_TYPES[:3])),
+            draw(st.sampled_from(EVENT_NAMES)),
+            "right",
+        )
         delivery = draw(st.sampled_from(DELIVERY_IDS) | st.builds(lambda: str(uuid.uuid4())))
     else:
-        method = draw(st.sampled_from(["POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS"])) if draw(st.integers(0, 5)) == 0 else "POST"
+        method = (
+            draw(st.sampled_from(["POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS"]))
+            if draw(st.integers(0, 5)) == 0
+            else "POST"
+        )
         content_type = draw(st.sampled_from(CONTENT_TYPES) | header_text)
         event = draw(st.sampled_from(EVENT_NAMES) | header_text | st.none())
         delivery = draw(st.sampled_from(DELIVERY_IDS) | st.builds(lambda: str(uuid.uuid4())) | header_text | st.none())
-        signature = draw(st.sampled_from(["right", "right", "upper", "wrong-secret", "garbage", "sha1", "none", "empty"]))
-    form = content_type is not None and content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+        signature = draw(
+            st.sampled_from(["right", "right", "upper", "wrong-secret", "garbage", "sha1", "none", "empty"])
+        )
+    form = (
+        content_type is not None and content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+    )
     if form and draw(st.booleans()):  # the payload as GitHub's form encoding sends it
         body = urlencode({"payload": payload_bytes.decode("utf-8", "replace")}).encode()
     elif form and draw(st.booleans()):
-        body = draw(st.sampled_from([b"", b"payload", b"payload=", b"payload=%ff", b"other=1", b"payload=%7B%7D&payload=1"]))
+        body = draw(
+            st.sampled_from([b"", b"payload", b"payload=", b"payload=%ff", b"other=1", b"payload=%7B%7D&payload=1"])
+        )
     else:
         body = payload_bytes
     headers = {}
@@ -124,9 +194,15 @@ def requests(draw):
     if delivery is not None:
         headers["X-GitHub-Delivery"] = delivery
     right = events.sign(body, SECRET)
-    value = {"right": right, "upper": "sha256=" + right[7:].upper(), "wrong-secret": events.sign(body, "nope"),
-             "garbage": draw(header_text), "sha1": "sha1=" + hashlib.sha1(body).hexdigest(), "none": None,
-             "empty": ""}[signature]
+    value = {
+        "right": right,
+        "upper": "sha256=" + right[7:].upper(),
+        "wrong-secret": events.sign(body, "nope"),
+        "garbage": draw(header_text),
+        "sha1": "sha1=" + hashlib.sha1(body).hexdigest(),
+        "none": None,
+        "empty": "",
+    }[signature]
     if value is not None:
         headers["X-Hub-Signature-256"] = value
     return method, headers, body, kind
@@ -139,7 +215,8 @@ def acceptable(method: str, headers: dict, body: bytes) -> bool:
         return False
     digest = (headers.get("X-Hub-Signature-256") or "").partition("=")
     if digest[0] != "sha256" or not hmac.compare_digest(
-            hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(), digest[2].strip().lower()):
+        hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(), digest[2].strip().lower()
+    ):
         return False
     if not (headers.get("X-GitHub-Event") or "").strip() or not (headers.get("X-GitHub-Delivery") or "").strip():
         return False
@@ -154,17 +231,25 @@ def acceptable(method: str, headers: dict, body: bytes) -> bool:
 
 def plainly_valid(method, headers, body, kind) -> bool:
     """A request that must be accepted: a POST of a JSON object, signed, with sane headers."""
-    return (method == "POST" and kind == "object" and len(body) <= BODY_LIMIT
-            and headers.get("X-Hub-Signature-256") == events.sign(body, SECRET)
-            and headers.get("X-GitHub-Event") in EVENT_NAMES
-            and (headers.get("X-GitHub-Delivery") in DELIVERY_IDS or len(headers.get("X-GitHub-Delivery") or "") == 36)
-            and headers.get("Content-Type") in (None, "application/json", "application/json; charset=utf-8", "text/plain"))
+    return (
+        method == "POST"
+        and kind == "object"
+        and len(body) <= BODY_LIMIT
+        and headers.get("X-Hub-Signature-256") == events.sign(body, SECRET)
+        and headers.get("X-GitHub-Event") in EVENT_NAMES
+        and (headers.get("X-GitHub-Delivery") in DELIVERY_IDS or len(headers.get("X-GitHub-Delivery") or "") == 36)
+        and headers.get("Content-Type") in (None, "application/json", "application/json; charset=utf-8", "text/plain")
+    )
 
 
 @pytest.fixture
 def client(env, clean_db):
-    env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db, PETREL_JOB_LEASE_SECONDS=30,
-        PETREL_MAX_BODY_BYTES=BODY_LIMIT)
+    env(
+        GITHUB_WEBHOOK_SECRET=SECRET,
+        DATABASE_URL=clean_db,
+        PETREL_JOB_LEASE_SECONDS=30,
+        PETREL_MAX_BODY_BYTES=BODY_LIMIT,
+    )
     app = create_app("webhook", WEBHOOK_SOURCE, "http")
     yield app.test_client(), clean_db
 
@@ -193,19 +278,31 @@ def test_webhook_answers_every_request_without_5xx_and_stores_each_accepted_deli
         assert count(url, "SELECT count(*) FROM deliveries") == len(accepted), context
 
     prop()
-    summary(capsys, "webhook HTTP", seen["n"], HTTP_EXAMPLES, accepted=seen["2xx"], distinct_deliveries=len(accepted),
-            statuses=dict(sorted(seen["statuses"].items())))
+    summary(
+        capsys,
+        "webhook HTTP",
+        seen["n"],
+        HTTP_EXAMPLES,
+        accepted=seen["2xx"],
+        distinct_deliveries=len(accepted),
+        statuses=dict(sorted(seen["statuses"].items())),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # events.parse_delivery / verify_signature, directly
 
-any_text = st.text(max_size=80) | st.sampled_from(["", " ", "\x00", "push", "ping", "a" * 101, "sha256=", "sha256= ", "=x"])
+any_text = st.text(max_size=80) | st.sampled_from(
+    ["", " ", "\x00", "push", "ping", "a" * 101, "sha256=", "sha256= ", "=x"]
+)
 header_maps = st.dictionaries(
     st.sampled_from(["X-GitHub-Event", "X-GitHub-Delivery", "Content-Type", "X-Hub-Signature-256", "Other"]),
-    any_text | st.sampled_from(CONTENT_TYPES[1:]) | st.sampled_from(EVENT_NAMES), max_size=5)
+    any_text | st.sampled_from(CONTENT_TYPES[1:]) | st.sampled_from(EVENT_NAMES),
+    max_size=5,
+)
 direct_bodies = bodies.map(lambda kb: kb[1]) | st.builds(
-    lambda p: urlencode({"payload": json.dumps(p)}).encode(), json_objects)
+    lambda p: urlencode({"payload": json.dumps(p)}).encode(), json_objects
+)
 
 
 def test_parse_delivery_and_verify_signature_raise_only_webhook_errors(capsys):
@@ -240,34 +337,117 @@ def test_parse_delivery_and_verify_signature_raise_only_webhook_errors(capsys):
             events.cloudevent_attributes(delivery)
 
     prop()
-    summary(capsys, "events.parse_delivery/verify_signature", seen["n"], EVENTS_EXAMPLES,
-            parsed=seen["parsed"], verified=seen["verified"])
+    summary(
+        capsys,
+        "events.parse_delivery/verify_signature",
+        seen["n"],
+        EVENTS_EXAMPLES,
+        parsed=seen["parsed"],
+        verified=seen["verified"],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The configuration loader
 
-TOKENS = ["review", "summary", "triage", "paths", "models", "memory", "commands", "language", "daily_token_budget",
-          "_extends", "auto", "drafts", "max_comments", "min_severity", "skip_labels", "include", "exclude",
-          "label_mapping", "allowed", "concurrency", "x", "yes", "no", "on", "null", "~", "1e3", "0x1F", "0o7",
-          "-.inf", ".nan", "2001-12-14", "1_000", "!!str", "!!int", "!!python/object/apply:os.system", "!custom",
-          "!!binary", "!!set", "!!omap", "&a", "*a", "<<", "|", ">", "'q'", '"d\\x00"', "{", "}", "[", "]",
-          ",", "?", "#", "%YAML 1.1", "---", "...", "@", "`", "\t", "\ufeff", "\x00", "\x85", "\u2028", "é"]
-yamlish_lines = st.tuples(st.integers(0, 8), st.lists(st.sampled_from(TOKENS) | st.text(max_size=5), max_size=4),
-                          st.sampled_from(["", ":", ": ", "- ", " - ", ":\n"]),
-                          st.lists(st.sampled_from(TOKENS) | st.text(max_size=5), max_size=3)).map(
-    lambda t: " " * t[0] + " ".join(t[1]) + t[2] + " ".join(t[3]))
+TOKENS = [
+    "review",
+    "summary",
+    "triage",
+    "paths",
+    "models",
+    "memory",
+    "commands",
+    "language",
+    "daily_token_budget",
+    "_extends",
+    "auto",
+    "drafts",
+    "max_comments",
+    "min_severity",
+    "skip_labels",
+    "include",
+    "exclude",
+    "label_mapping",
+    "allowed",
+    "concurrency",
+    "x",
+    "yes",
+    "no",
+    "on",
+    "null",
+    "~",
+    "1e3",
+    "0x1F",
+    "0o7",
+    "-.inf",
+    ".nan",
+    "2001-12-14",
+    "1_000",
+    "!!str",
+    "!!int",
+    "!!python/object/apply:os.system",
+    "!custom",
+    "!!binary",
+    "!!set",
+    "!!omap",
+    "&a",
+    "*a",
+    "<<",
+    "|",
+    ">",
+    "'q'",
+    '"d\\x00"',
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "?",
+    "#",
+    "%YAML 1.1",
+    "---",
+    "...",
+    "@",
+    "`",
+    "\t",
+    "\ufeff",
+    "\x00",
+    "\x85",
+    "\u2028",
+    "é",
+]
+yamlish_lines = st.tuples(
+    st.integers(0, 8),
+    st.lists(st.sampled_from(TOKENS) | st.text(max_size=5), max_size=4),
+    st.sampled_from(["", ":", ": ", "- ", " - ", ":\n"]),
+    st.lists(st.sampled_from(TOKENS) | st.text(max_size=5), max_size=3),
+).map(lambda t: " " * t[0] + " ".join(t[1]) + t[2] + " ".join(t[3]))
 yamlish = st.lists(yamlish_lines, max_size=12).map("\n".join)
 
 config_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
     | st.sampled_from(["minor", "critical", "OWNER", "*.md", "docs/**", "[", "English", "gpt-4o"]),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(TOKENS[:22]) | st.text(max_size=6), inner, max_size=4),
-    max_leaves=25)
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(TOKENS[:22]) | st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
 config_shaped = st.dictionaries(st.sampled_from(TOKENS[:10]) | st.text(max_size=6), config_values, max_size=5)
-dumped = (config_shaped | config_values).flatmap(lambda data: st.sampled_from([
-    lambda d: yaml.safe_dump(d, allow_unicode=True), lambda d: yaml.safe_dump(d, default_flow_style=True),
-    lambda d: yaml.safe_dump(d, allow_unicode=False, canonical=True)]).map(lambda dump: dump(data)))
+dumped = (config_shaped | config_values).flatmap(
+    lambda data: st.sampled_from(
+        [
+            lambda d: yaml.safe_dump(d, allow_unicode=True),
+            lambda d: yaml.safe_dump(d, default_flow_style=True),
+            lambda d: yaml.safe_dump(d, allow_unicode=False, canonical=True),
+        ]
+    ).map(lambda dump: dump(data))
+)
 yaml_texts = st.one_of(st.text(max_size=300), yamlish, dumped)
 
 
@@ -315,12 +495,30 @@ REPOS = ["octo/app", "octo/.github", "octo/base", "other/base", "OCTO/App"]
 
 def test_config_load_never_raises_whatever_the_files_and_extends_chains(capsys):
     seen = {"n": 0, "errors": 0}
-    extends = st.sampled_from(["base", "octo/base", "other/base", "app", ".github", "octo/app:x.yml", "..", "a/b:..",
-                               "other/base:.github/petrel.yml", ""]) | st.text(max_size=20)
-    file_text = yaml_texts | st.tuples(extends, yaml_texts).map(lambda t: f"_extends: {json.dumps(t[0])}\n{t[1]}") \
+    extends = st.sampled_from(
+        [
+            "base",
+            "octo/base",
+            "other/base",
+            "app",
+            ".github",
+            "octo/app:x.yml",
+            "..",
+            "a/b:..",
+            "other/base:.github/petrel.yml",
+            "",
+        ]
+    ) | st.text(max_size=20)
+    file_text = (
+        yaml_texts
+        | st.tuples(extends, yaml_texts).map(lambda t: f"_extends: {json.dumps(t[0])}\n{t[1]}")
         | extends.map(lambda e: f"_extends: {json.dumps(e)}\nlanguage: French\n")
-    file_map = st.dictionaries(st.sampled_from(REPOS).map(str.lower), st.tuples(file_text, st.sampled_from(["s1", "s2", "s3", None])),
-                               max_size=4)
+    )
+    file_map = st.dictionaries(
+        st.sampled_from(REPOS).map(str.lower),
+        st.tuples(file_text, st.sampled_from(["s1", "s2", "s3", None])),
+        max_size=4,
+    )
 
     @settings(max_examples=LOAD_EXAMPLES, **FUZZ)
     @given(file_map, st.sampled_from(REPOS), st.booleans())
@@ -339,8 +537,12 @@ def test_config_load_never_raises_whatever_the_files_and_extends_chains(capsys):
     summary(capsys, "config.load", seen["n"], LOAD_EXAMPLES, broken=seen["errors"])
 
 
-LAUGHS = "a: &a [" + ",".join(["lol"] * 9) + "]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
+LAUGHS = (
+    "a: &a ["
+    + ",".join(["lol"] * 9)
+    + "]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
+)
 HOSTILE_YAML = {
     "billion laughs": LAUGHS,
     "billion laughs under review": "review:\n  instructions: *i\n" + LAUGHS,
@@ -400,6 +602,8 @@ def test_config_parse_and_load_survive_hostile_documents(name):
     config.cache_clear()
     check_parse(text)
     check_load({("octo/app", CONFIG_PATH): (text, "sha-" + name)}, "octo/app")
-    check_load({("octo/.github", CONFIG_PATH): (text, None),
-                ("octo/app", CONFIG_PATH): ("_extends: .github\n", "sha-ext")}, "octo/app")
+    check_load(
+        {("octo/.github", CONFIG_PATH): (text, None), ("octo/app", CONFIG_PATH): ("_extends: .github\n", "sha-ext")},
+        "octo/app",
+    )
     config.cache_clear()

@@ -13,10 +13,10 @@ from fakes.github import FakeGitHub
 from github import BadCredentialsException, GithubException
 
 from shared.github import actions
+from shared.github.client import GitHubAccess, GitHubRetry, Installations, WriteSpacing, app_jwt, rate_limit_wait
 from shared.runtime import scope as context
 from shared.runtime import settings
 from shared.runtime.scope import RetryLater
-from shared.github.client import GitHubAccess, GitHubRetry, Installations, WriteSpacing, app_jwt, rate_limit_wait
 
 REPO = "octo-org/app"
 TOKEN = "ghp_" + "a" * 36
@@ -49,7 +49,9 @@ def access(fake, key=None, **extra) -> GitHubAccess:
 
 def test_app_jwt_claims(key):
     now = 1_800_000_000
-    claims = jwt.decode(app_jwt(4242, key[0], now=now), key[1], algorithms=["RS256"], options={"verify_exp": False, "verify_iat": False})
+    claims = jwt.decode(
+        app_jwt(4242, key[0], now=now), key[1], algorithms=["RS256"], options={"verify_exp": False, "verify_iat": False}
+    )
     assert claims == {"iat": now - 60, "exp": now + 540, "iss": "4242"}
     assert claims["exp"] - claims["iat"] <= 600
 
@@ -101,8 +103,11 @@ def test_concurrent_requests_for_one_installation_share_one_fetch(fake, key):
 
 
 def test_wrong_app_key_is_refused(fake):
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    other = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     with pytest.raises(GithubException) as error:
         Installations(4242, other, fake.url).token(7)
     assert error.value.status == 401
@@ -214,15 +219,18 @@ def test_forbidden_that_is_not_a_rate_limit_fails_at_once(fake):
     assert len([r for r in fake.requests if r.path == f"/repos/{REPO}"]) == 1
 
 
-@pytest.mark.parametrize("status,headers,body,expected", [
-    (403, {"retry-after": "7"}, None, 7.0),
-    (429, {"retry-after": "0"}, None, 0.0),
-    (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000"}, None, 11.0),
-    (403, {}, b'{"message": "secondary rate limit"}', 60.0),
-    (429, {}, None, 60.0),
-    (403, {}, b'{"message": "Must have admin rights"}', None),
-    (404, {"retry-after": "5"}, None, None),
-])
+@pytest.mark.parametrize(
+    "status,headers,body,expected",
+    [
+        (403, {"retry-after": "7"}, None, 7.0),
+        (429, {"retry-after": "0"}, None, 0.0),
+        (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000"}, None, 11.0),
+        (403, {}, b'{"message": "secondary rate limit"}', 60.0),
+        (429, {}, None, 60.0),
+        (403, {}, b'{"message": "Must have admin rights"}', None),
+        (404, {"retry-after": "5"}, None, None),
+    ],
+)
 def test_rate_limit_wait(status, headers, body, expected):
     assert rate_limit_wait(status, headers, body, now=990) == expected
 
@@ -231,13 +239,13 @@ def test_writes_are_spaced_per_installation():
     now = [100.0]
     slept = []
     spacing = WriteSpacing(1.0, clock=lambda: now[0], sleep=slept.append)
-    spacing.wait(7)          # first write: at once
-    spacing.wait(7)          # second: one second after the first
+    spacing.wait(7)  # first write: at once
+    spacing.wait(7)  # second: one second after the first
     now[0] += 0.25
-    spacing.wait(7)          # third: booked after the second, 1.75 s from now
-    spacing.wait(8)          # another installation is not held back
+    spacing.wait(7)  # third: booked after the second, 1.75 s from now
+    spacing.wait(8)  # another installation is not held back
     now[0] += 5
-    spacing.wait(7)          # long after: at once
+    spacing.wait(7)  # long after: at once
     assert slept == [1.0, 1.75]
 
 
@@ -260,7 +268,7 @@ def test_a_read_that_times_out_is_retried(fake):
 def test_a_write_that_times_out_is_not_sent_again(fake):
     fake.slow("POST", r"/issues/1/comments$", 3)
     issue = access(fake, PETREL_GITHUB_TIMEOUT_SECONDS="1").client(None).get_repo(REPO).get_issue(1)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (a timeout, as PyGithub or requests raises it)
         issue.create_comment("once")
     time.sleep(0.1)
     assert len([r for r in fake.requests if r.method == "POST"]) == 1  # the job retries; its marker finds this one
@@ -293,8 +301,10 @@ def test_an_installation_token_as_the_single_token_is_named_by_graphql(fake, key
     # the GITHUB_TOKEN of a workflow is such a token: GET /user refuses it, GraphQL's viewer names the bot
     token = Installations(4242, key[0], fake.url).token(7)
     assert access(fake, GITHUB_TOKEN=token).login() == "petrel[bot]"
-    assert [(r.method, r.path, r.status) for r in fake.requests[1:]] == [("GET", "/user", 403),
-                                                                         ("POST", "/graphql", 200)]
+    assert [(r.method, r.path, r.status) for r in fake.requests[1:]] == [
+        ("GET", "/user", 403),
+        ("POST", "/graphql", 200),
+    ]
 
 
 def test_permission_to_steer_is_write_or_more_and_is_cached_for_a_while(fake):

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import logging
 
+import payloads
 import pytest
 from conftest import ROOT, jobs_of, signed
 from fakes.github import FakeGitHub
 from functions_framework import create_app
 
-import payloads
 from shared.pipeline import queue
-from shared.runtime.db import make_pool
 from shared.pipeline.worker import Worker, cloudevent_for, load_function, load_handler
+from shared.runtime.db import make_pool
 
 REPO = "Codertocat/Hello-World"
 WEBHOOK = str(ROOT / "functions" / "webhook" / "main.py")
@@ -42,8 +42,14 @@ def github(app_key):
 @pytest.fixture
 def pipeline(env, clean_db, github, app_key):
     """The webhook (under functions-framework) and one worker, configured as a GitHub App."""
-    config = env(GITHUB_WEBHOOK_SECRET="s3cret", DATABASE_URL=clean_db, GITHUB_APP_ID=4242,
-                 GITHUB_PRIVATE_KEY=app_key[0], GITHUB_API_URL=github.url, PETREL_GITHUB_WRITE_SPACING_SECONDS=0)
+    config = env(
+        GITHUB_WEBHOOK_SECRET="s3cret",
+        DATABASE_URL=clean_db,
+        GITHUB_APP_ID=4242,
+        GITHUB_PRIVATE_KEY=app_key[0],
+        GITHUB_API_URL=github.url,
+        PETREL_GITHUB_WRITE_SPACING_SECONDS=0,
+    )
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
     pool = make_pool(clean_db)
     # a failed job waits (the retry test makes it due by hand), so `work()` cannot race its backoff
@@ -112,10 +118,14 @@ def test_help_on_a_pull_request(pipeline, github):
     assert len(petrel_comments(github, 2)) == 1 and petrel_comments(github, 1) == []
 
 
-@pytest.mark.parametrize("payload", [
-    payloads.from_bot(payloads.comment("<!-- petrel:help -->\n/help")),
-    payloads.from_bot(payloads.comment("/help"), login="dependabot[bot]"),
-], ids=["petrel", "other-bot"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        payloads.from_bot(payloads.comment("<!-- petrel:help -->\n/help")),
+        payloads.from_bot(payloads.comment("/help"), login="dependabot[bot]"),
+    ],
+    ids=["petrel", "other-bot"],
+)
 def test_comments_from_bots_and_from_petrel_are_ignored(pipeline, github, clean_db, payload):
     delivery = pipeline.deliver(payload)
     assert pipeline.work() == 1
@@ -157,8 +167,9 @@ def test_dry_run_without_credentials_logs_the_plan_and_sends_nothing(env, clean_
     finally:
         pool.close()
     assert github.requests == []
-    assert any("dry-run, not sent: upsert comment [help] on Codertocat/Hello-World#1" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "dry-run, not sent: upsert comment [help] on Codertocat/Hello-World#1" in r.getMessage() for r in caplog.records
+    )
     assert jobs_of(clean_db) == [("dry-1", "commands", "done")]
 
 
@@ -167,22 +178,26 @@ def _delivery(payload, delivery_id):
 
     from shared.pipeline import events
 
-    return events.parse_delivery({"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": delivery_id},
-                                 json.dumps(payload).encode())
+    return events.parse_delivery(
+        {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": delivery_id}, json.dumps(payload).encode()
+    )
 
 
-@pytest.mark.parametrize("body,expected", [
-    ("/help", ("help", "")),
-    ("  /HELP  ", ("help", "")),
-    ("thanks\n/ask why is this slow?", ("ask", "why is this slow?")),
-    ("@petrel help", ("help", "")),
-    ("@Petrel[bot] review now", ("review", "now")),
-    ("@someone-else help", None),
-    ("see /help for details", None),
-    ("> /help", None),
-    ("```\n/help\n```", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        ("/help", ("help", "")),
+        ("  /HELP  ", ("help", "")),
+        ("thanks\n/ask why is this slow?", ("ask", "why is this slow?")),
+        ("@petrel help", ("help", "")),
+        ("@Petrel[bot] review now", ("review", "now")),
+        ("@someone-else help", None),
+        ("see /help for details", None),
+        ("> /help", None),
+        ("```\n/help\n```", None),
+        ("", None),
+    ],
+)
 def test_parse_command(body, expected):
     assert commands.parse_command(body, "petrel") == expected
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import copy
 
+import payloads
 import pytest
 from conftest import ROOT, signed
 from fakes.github import FakeGitHub
 from fakes.openai import FakeOpenAI
 from functions_framework import create_app
 
-import payloads
 from shared.github import markers
-from shared.model import llm
-from shared.runtime.db import make_pool
-from shared.model.embeddings import HashingEmbedder
 from shared.memory.store import Document, Memory
+from shared.model import llm
+from shared.model.embeddings import HashingEmbedder
 from shared.pipeline.worker import Worker, load_handler
+from shared.runtime.db import make_pool
 
 TOKEN = "ghp_" + "t" * 36
 WEBHOOK = str(ROOT / "functions" / "webhook" / "main.py")
@@ -30,19 +30,38 @@ def world(env, clean_db):
     github = FakeGitHub().start()
     model = FakeOpenAI().start()
     llm._MODES.clear()
-    answers = {"duplicates": {"candidates": [{"number": 7, "confidence": 0.9, "reason": "Same report."}]},
-               "labels": {"labels": [{"name": "bug", "confidence": 0.9}, {"name": "question", "confidence": 0.9},
-                                     {"name": "wontfix", "confidence": 0.9}]}}
+    answers = {
+        "duplicates": {"candidates": [{"number": 7, "confidence": 0.9, "reason": "Same report."}]},
+        "labels": {
+            "labels": [
+                {"name": "bug", "confidence": 0.9},
+                {"name": "question", "confidence": 0.9},
+                {"name": "wontfix", "confidence": 0.9},
+            ]
+        },
+    }
     model.responder = lambda request: {"json": answers[request["response_format"]["json_schema"]["name"]]}
     github.add_repo(REPO, labels=("bug", "duplicate", "question"))
     github.add_issue(REPO, NUMBER, title=PAYLOAD["issue"]["title"], body=PAYLOAD["issue"]["body"] or "")
     github.add_token(TOKEN, repos=[REPO])
-    config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                 PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test",
-                 PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
+    config = env(
+        GITHUB_WEBHOOK_SECRET="s",
+        DATABASE_URL=clean_db,
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_API_URL=github.url,
+        PETREL_GITHUB_WRITE_SPACING_SECONDS=0,
+        OPENAI_BASE_URL=model.url + "/v1",
+        OPENAI_API_KEY="sk-test",
+        PETREL_MODEL_MAX_RETRIES=0,
+        PETREL_EMBEDDING_MODEL="offline",
+    )
     pool = make_pool(clean_db)
-    Memory(pool, HashingEmbedder()).replace(REPO, "issue", "7", [Document(
-        REPO, "issue", "7", PAYLOAD["issue"]["title"], PAYLOAD["issue"]["body"] or "same", state="open")])
+    Memory(pool, HashingEmbedder()).replace(
+        REPO,
+        "issue",
+        "7",
+        [Document(REPO, "issue", "7", PAYLOAD["issue"]["title"], PAYLOAD["issue"]["body"] or "same", state="open")],
+    )
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
     worker = Worker(pool, config, {"issue_triage": load_handler("issue_triage")}, backoff_base=0.01)
 
@@ -66,9 +85,9 @@ def test_new_issue_gets_labels_and_one_triage_comment(world):
     assert sorted(github.labels_on(REPO, NUMBER)) == ["duplicate", "question"]
     [comment] = github.comments(REPO, NUMBER)
     assert comment["body"].startswith(markers.make("triage") + "\nThis looks like a duplicate of #7")
-    deliver(delivery=delivery)                      # a redelivery
+    deliver(delivery=delivery)  # a redelivery
     again = copy.deepcopy(PAYLOAD)
-    deliver(again)                                  # the same issue delivered anew: edits, never repeats
+    deliver(again)  # the same issue delivered anew: edits, never repeats
     assert len(github.comments(REPO, NUMBER)) == 1
     assert not [r for r in github.requests if r.method == "PATCH" and "/issues/" in r.path and "comments" not in r.path]
 

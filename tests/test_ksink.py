@@ -7,13 +7,12 @@ import http.server
 import json
 import threading
 
+import payloads
 import psycopg
 import pytest
 from cloudevents.http import from_http
 from conftest import ROOT, SECRET, count, free_port, signed
 from functions_framework import create_app
-
-import payloads
 
 WEBHOOK_SOURCE = str(ROOT / "functions" / "webhook" / "main.py")
 
@@ -29,8 +28,14 @@ class Sink:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                sink.received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                      "body": body, "answered": sink.status})
+                sink.received.append(
+                    {
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                        "answered": sink.status,
+                    }
+                )
                 self.send_response(sink.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

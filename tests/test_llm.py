@@ -5,18 +5,22 @@ from __future__ import annotations
 import pytest
 from fakes.openai import FakeOpenAI
 
-from shared.runtime import scope as context
 from shared.model import llm
-from shared.runtime import settings
-from shared.runtime.scope import RetryLater
 from shared.model.llm import BudgetExceeded, Model, ModelError, UsageLedger
 from shared.model.usage import PostgresLedger
+from shared.runtime import scope as context
+from shared.runtime import settings
+from shared.runtime.scope import RetryLater
 
 SCHEMA = {
     "type": "object",
     "required": ["items"],
-    "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["n"],
-                                                       "properties": {"n": {"type": "integer"}}}}},
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}},
+        }
+    },
 }
 
 
@@ -41,10 +45,22 @@ def fake():
 
 
 def model(fake, ledger=None, budget=None, **env) -> Model:
-    values = {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": "sk-test", "PETREL_MODEL": "big",
-              "PETREL_LIGHT_MODEL": "small", "PETREL_MODEL_MAX_RETRIES": "0", "PETREL_MODEL_PRICE": "2/8", **env}
-    return Model(settings.from_env(values), function="pr_review", repository="o/r", ledger=ledger or Ledger(),
-                 daily_budget=budget)
+    values = {
+        "OPENAI_BASE_URL": fake.url + "/v1",
+        "OPENAI_API_KEY": "sk-test",
+        "PETREL_MODEL": "big",
+        "PETREL_LIGHT_MODEL": "small",
+        "PETREL_MODEL_MAX_RETRIES": "0",
+        "PETREL_MODEL_PRICE": "2/8",
+        **env,
+    }
+    return Model(
+        settings.from_env(values),
+        function="pr_review",
+        repository="o/r",
+        ledger=ledger or Ledger(),
+        daily_budget=budget,
+    )
 
 
 def test_no_model_configured_is_a_clear_error():
@@ -73,7 +89,7 @@ def test_servers_without_json_schema_get_json_mode_then_plain_text(fake):
     fake.stop()
     plain = FakeOpenAI(supports_json_schema=False, supports_json_mode=False).start()
     try:
-        plain.reply("Sure! ```json\n{\"items\": []}\n```")
+        plain.reply('Sure! ```json\n{"items": []}\n```')
         assert model(plain).json("review", "system", "user", SCHEMA, "items") == {"items": []}
         formats = [r.get("response_format", {}).get("type") for r in plain.chat_requests()]
         assert formats == ["json_schema", "json_object", None]
@@ -95,7 +111,7 @@ def test_invalid_answer_is_repaired_once(fake):
 
 def test_garbage_twice_is_a_model_error(fake):
     fake.reply("I cannot do that")
-    fake.reply("{\"items\": ")
+    fake.reply('{"items": ')
     with pytest.raises(ModelError, match="invalid items twice"):
         model(fake).json("review", "s", "u", SCHEMA, "items")
 
@@ -187,17 +203,28 @@ def test_postgres_ledger_sums_today_per_repository(clean_db):
         assert ledger.spent_today("o/none") == 0
         with pool.connection() as conn:
             conn.execute("UPDATE usage SET created_at = now() - interval '2 days' WHERE function = 'pr_summary'")
-            assert conn.execute("SELECT delivery_id FROM usage WHERE function = 'pr_review' AND repository = 'o/r'"
-                                ).fetchone()[0] == "d-7"
+            assert (
+                conn.execute(
+                    "SELECT delivery_id FROM usage WHERE function = 'pr_review' AND repository = 'o/r'"
+                ).fetchone()[0]
+                == "d-7"
+            )
         assert ledger.spent_today("o/r") == 120
     finally:
         pool.close()
 
 
 def test_chat_offers_tools_and_returns_tool_calls(fake):
-    tools = [{"type": "function", "function": {"name": "read_file", "description": "Read a file",
-                                               "parameters": {"type": "object", "properties": {"path": {"type": "string"}},
-                                                              "required": ["path"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "read_file",
+                "description": "Read a file",
+                "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+            },
+        }
+    ]
     fake.reply(tool_calls=[{"name": "read_file", "arguments": {"path": "README.md"}}])
     message = model(fake).chat("review", [{"role": "user", "content": "What is this?"}], tools)
     assert fake.chat_requests()[0]["tools"] == tools

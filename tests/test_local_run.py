@@ -18,12 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import payloads
 import psutil
 import pytest
 import requests
 from conftest import ROOT, free_port, signed
-
-import payloads
 
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="petrel-xdg-"))
 
@@ -38,7 +37,8 @@ HTTP.trust_env = False  # 127.0.0.1 is never reached through a proxy
 def petrel_env(port: int | None = None, **extra: str) -> dict[str, str]:
     """This process's environment without any Petrel setting, plus PYTHONPATH and `extra`."""
     env = {
-        name: value for name, value in os.environ.items()
+        name: value
+        for name, value in os.environ.items()
         if not name.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and name not in ("DATABASE_URL", "K_SINK", "PORT")
     }
     env["PYTHONPATH"] = str(ROOT)
@@ -92,8 +92,14 @@ class Run:
         self.stdout_path = logs / f"run-{Run.count}.out"
         self.stderr_path = logs / f"run-{Run.count}.err"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "shared.modes.cli", "run"], cwd=workdir, env=self.env,
-                                            stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "shared.modes.cli", "run"],
+                cwd=workdir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
 
     @property
     def stdout(self) -> str:
@@ -110,8 +116,10 @@ class Run:
         deadline = time.monotonic() + START_TIMEOUT
         while READY_LINE not in self.stdout:
             if self.process.poll() is not None:
-                pytest.fail(f"`run` exited with {self.process.returncode} before it was ready\n"
-                            f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}")
+                pytest.fail(
+                    f"`run` exited with {self.process.returncode} before it was ready\n"
+                    f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"`run` not ready after {START_TIMEOUT}s\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}")
             time.sleep(0.1)
@@ -123,7 +131,9 @@ class Run:
         try:
             return self.process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"`run` still running {STOP_TIMEOUT}s after SIGINT\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}")
+            pytest.fail(
+                f"`run` still running {STOP_TIMEOUT}s after SIGINT\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+            )
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -145,8 +155,14 @@ class Run:
 
 
 def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shared.modes.cli", *args], cwd=workdir, env=petrel_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.modes.cli", *args],
+        cwd=workdir,
+        env=petrel_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def secret_in(dotenv: Path) -> str:
@@ -212,8 +228,11 @@ def test_first_run_prints_the_webhook_url_and_dry_run_without_credentials(first_
 
 def test_signed_delivery_is_accepted_and_its_job_is_done_by_the_workers(first_run):
     assert first_run.response.status_code == 202, first_run.response.text
-    assert first_run.response.json() == {"delivery": first_run.delivery, "event": "issue_comment.created",
-                                         "jobs": ["commands"]}
+    assert first_run.response.json() == {
+        "delivery": first_run.delivery,
+        "event": "issue_comment.created",
+        "jobs": ["commands"],
+    }
     assert first_run.wait_for_jobs({"commands": {"done": 1}}) == {"commands": {"done": 1}}
     # dry-run: the commands function planned its /help answer and logged it instead of sending it
     assert f"[{first_run.delivery}] dry-run, not sent: upsert comment [help] on {REPO}#1" in first_run.stderr
@@ -284,8 +303,11 @@ def test_status_alone_starts_postgres_for_itself_and_stops_it(first_run_stopped)
 
 BAD_SETTINGS = {
     "app-id-not-a-number": ({"GITHUB_APP_ID": "abc"}, None, ["GITHUB_APP_ID"]),
-    "token-and-app": ({"GITHUB_TOKEN": "ghp_" + "a" * 36, "GITHUB_APP_ID": "123"}, None,
-                      ["GITHUB_APP_ID", "GITHUB_TOKEN"]),
+    "token-and-app": (
+        {"GITHUB_TOKEN": "ghp_" + "a" * 36, "GITHUB_APP_ID": "123"},
+        None,
+        ["GITHUB_APP_ID", "GITHUB_TOKEN"],
+    ),
     "port-not-a-number": ({"PORT": "http"}, None, ["PORT"]),
     "app-id-in-dotenv": ({}, "GITHUB_WEBHOOK_SECRET=s3cret\nGITHUB_APP_ID=abc\n", ["GITHUB_APP_ID"]),
 }
@@ -297,8 +319,14 @@ def test_bad_setting_stops_run_with_one_line_naming_it(tmp_path, variables, dote
         (tmp_path / ".env").write_text(dotenv, encoding="utf-8")
     env = petrel_env(free_port())
     env.update(variables)
-    result = subprocess.run([sys.executable, "-m", "shared.modes.cli", "run"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.modes.cli", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     try:
         assert result.returncode == 2, result.stderr
         lines = result.stderr.splitlines()
@@ -311,13 +339,24 @@ def test_bad_setting_stops_run_with_one_line_naming_it(tmp_path, variables, dote
         stop_postgres(tmp_path / ".data" / "postgres")
 
 
-@pytest.mark.parametrize("url", ["postgresql://petrel:hunter2-Secret@db.example@127.0.0.1:1/petrel",
-                                 "postgresql://petrel:hunter2-Secret@127.0.0.1:1/petrel?bogus_option=on"],
-                         ids=["two-at", "unknown-parameter"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://petrel:hunter2-Secret@db.example@127.0.0.1:1/petrel",
+        "postgresql://petrel:hunter2-Secret@127.0.0.1:1/petrel?bogus_option=on",
+    ],
+    ids=["two-at", "unknown-parameter"],
+)
 def test_malformed_database_url_stops_run_with_one_line_and_no_password(tmp_path, url):
     env = petrel_env(free_port(), GITHUB_WEBHOOK_SECRET="s3cret", DATABASE_URL=url)
-    result = subprocess.run([sys.executable, "-m", "shared.modes.cli", "run"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.modes.cli", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("petrel: DATABASE_URL is malformed: ")
@@ -330,13 +369,20 @@ def test_port_in_use_stops_run_and_leaves_no_postgres(tmp_path):
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "shared.modes.cli", "run"], cwd=tmp_path, env=petrel_env(port),
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "shared.modes.cli", "run"],
+            cwd=tmp_path,
+            env=petrel_env(port),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     data_dir = tmp_path / ".data" / "postgres"
     try:
         assert result.returncode == 2
         assert result.stderr.strip().splitlines() == [
-            f"petrel: PORT {port} is in use: stop what listens there or set PORT to a free port"]
+            f"petrel: PORT {port} is in use: stop what listens there or set PORT to a free port"
+        ]
         assert "Traceback" not in result.stderr
         assert "Petrel is running" not in result.stdout
         assert postgres_serving(data_dir) == []  # checked before Postgres starts: none left running

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 
 from shared.github import actions
-from shared.runtime import scope as context
 from shared.runtime import locks
-from shared.runtime.scope import RetryLater
+from shared.runtime import scope as context
 from shared.runtime.db import make_pool
+from shared.runtime.scope import RetryLater
 
 
 @pytest.fixture

@@ -25,9 +25,11 @@ import github_app  # noqa: E402
 import knative_objects  # noqa: E402
 import manifests  # noqa: E402
 
-from shared.pipeline import events  # noqa: E402
+from shared.pipeline import (
+    events,  # noqa: E402
+    subscriptions,
+)
 from shared.runtime import settings
-from shared.pipeline import subscriptions
 
 KNATIVE = ROOT / "infra" / "knative"
 APPLIED = ("namespace.yaml", "settings.yaml", "broker.yaml", "services.yaml", "triggers.yaml", "sinkbinding.yaml")
@@ -53,9 +55,11 @@ def deployed_functions() -> list[str]:
 
 # --- the files are generated, and current --------------------------------------------------------
 
+
 def test_committed_files_are_what_the_generator_writes():
-    result = subprocess.run([sys.executable, str(ROOT / "infra" / "manifests.py"), "--check"],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "manifests.py"), "--check"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -68,15 +72,20 @@ def test_check_names_each_stale_or_missing_file(tmp_path):
     triggers.write_text(triggers.read_text().replace("issues.opened", "issues.reopened", 1))
     (tmp_path / "app.yml").unlink()
     (tmp_path / "infra/gcp/deploy.sh").chmod(0o644)
-    assert manifests.stale(tmp_path, files) == ["infra/knative/triggers.yaml", "infra/gcp/deploy.sh (not executable)",
-                                               "app.yml"]
+    assert manifests.stale(tmp_path, files) == [
+        "infra/knative/triggers.yaml",
+        "infra/gcp/deploy.sh (not executable)",
+        "app.yml",
+    ]
 
 
 def test_a_new_subscription_changes_the_manifests(tmp_path):
     functions_dir = tmp_path / "functions"
     shutil.copytree(ROOT / "functions", functions_dir, ignore=shutil.ignore_patterns("__pycache__"))
     main = functions_dir / "issue_triage" / "main.py"
-    main.write_text(main.read_text().replace('SUBSCRIBES = ("issues.opened",)', 'SUBSCRIBES = ("issues.opened", "issues.reopened")'))
+    main.write_text(
+        main.read_text().replace('SUBSCRIBES = ("issues.opened",)', 'SUBSCRIBES = ("issues.opened", "issues.reopened")')
+    )
     table = subscriptions.table(functions_dir)
     assert table["issue_triage"] == ("issues.opened", "issues.reopened")
 
@@ -88,6 +97,7 @@ def test_a_new_subscription_changes_the_manifests(tmp_path):
 
 # --- triggers: one per subscription, the type the webhook sends -----------------------------------
 
+
 def test_every_subscription_has_exactly_one_trigger_with_its_type_and_subscriber():
     triggers = of_kind("Trigger")
     table = subscriptions.table()
@@ -98,10 +108,17 @@ def test_every_subscription_has_exactly_one_trigger_with_its_type_and_subscriber
             event, _, action = name.partition(".")
             delivery = events.Delivery("d-1", event, action or None, 1, "o/r", {}, "{}")
             wanted = events.cloudevent_attributes(delivery)["type"]
-            matching = [t for t in triggers
-                        if t["spec"]["filter"]["attributes"] == {"type": wanted}
-                        and t["spec"]["subscriber"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                                                               "name": knative_objects.service_name(function)}]
+            matching = [
+                t
+                for t in triggers
+                if t["spec"]["filter"]["attributes"] == {"type": wanted}
+                and t["spec"]["subscriber"]["ref"]
+                == {
+                    "apiVersion": "serving.knative.dev/v1",
+                    "kind": "Service",
+                    "name": knative_objects.service_name(function),
+                }
+            ]
             assert len(matching) == 1, f"{function} {name}: {len(matching)} triggers"
             assert matching[0]["spec"]["broker"] == knative_objects.BROKER
 
@@ -109,8 +126,9 @@ def test_every_subscription_has_exactly_one_trigger_with_its_type_and_subscriber
 def test_a_whole_event_without_action_filters_on_exactly_its_type():
     [push] = knative_objects.triggers({"memory_indexer": ("push",)})
     assert push["spec"]["filter"] == {"attributes": {"type": "com.github.push"}}
-    assert [t["spec"]["filter"]["attributes"]["type"] for t in of_kind("Trigger")].count("com.github.push") == \
-        sum("push" in names for names in subscriptions.table().values())
+    assert [t["spec"]["filter"]["attributes"]["type"] for t in of_kind("Trigger")].count("com.github.push") == sum(
+        "push" in names for names in subscriptions.table().values()
+    )
 
 
 def test_a_whole_event_with_actions_is_refused_not_silently_unmatched():
@@ -127,8 +145,11 @@ def test_long_names_stay_valid_and_distinct():
 
 # --- services -----------------------------------------------------------------------------------
 
+
 def test_one_service_per_function_with_its_image_and_scale_to_zero():
-    services = {s["metadata"]["name"]: s for s in of_kind("Service") if s["metadata"]["name"] != knative_objects.DEAD_LETTER}
+    services = {
+        s["metadata"]["name"]: s for s in of_kind("Service") if s["metadata"]["name"] != knative_objects.DEAD_LETTER
+    }
     assert sorted(services) == sorted(knative_objects.service_name(f) for f in deployed_functions())
     for function in deployed_functions():
         service = services[knative_objects.service_name(function)]
@@ -140,7 +161,10 @@ def test_one_service_per_function_with_its_image_and_scale_to_zero():
         assert int(annotations["autoscaling.knative.dev/max-scale"]) >= 1
         env = {e["name"]: e for e in container["env"]}
         assert env["THREADS"]["value"] == str(template["spec"]["containerConcurrency"])
-        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": knative_objects.SECRET, "key": "DATABASE_URL"}
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": knative_objects.SECRET,
+            "key": "DATABASE_URL",
+        }
         labels = service["metadata"]["labels"]
         if function == knative_objects.WEBHOOK:
             assert "networking.knative.dev/visibility" not in labels  # GitHub must reach it
@@ -159,23 +183,30 @@ def test_broker_retries_exponentially_then_dead_letters_to_a_service_it_ships_wi
     assert delivery["backoffPolicy"] == "exponential" and delivery["retry"] >= 1
     sink = delivery["deadLetterSink"]["ref"]
     assert sink == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": knative_objects.DEAD_LETTER}
-    assert [s["metadata"]["name"] for s in load("broker.yaml") if s["kind"] == "Service"] == [knative_objects.DEAD_LETTER]
+    assert [s["metadata"]["name"] for s in load("broker.yaml") if s["kind"] == "Service"] == [
+        knative_objects.DEAD_LETTER
+    ]
     assert "@sha256:" in knative_objects.DEAD_LETTER_IMAGE  # pinned
 
 
 def test_sinkbinding_gives_the_webhook_the_broker():
     [binding] = of_kind("SinkBinding")
-    assert binding["spec"]["subject"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                                          "name": knative_objects.service_name("webhook")}
-    assert binding["spec"]["sink"] == {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
-                                               "name": knative_objects.BROKER}}
+    assert binding["spec"]["subject"] == {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "name": knative_objects.service_name("webhook"),
+    }
+    assert binding["spec"]["sink"] == {
+        "ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": knative_objects.BROKER}
+    }
 
 
 # --- secrets ------------------------------------------------------------------------------------
 
+
 def test_no_secret_value_is_inlined_anywhere():
     for document in objects():
-        for container in (document.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []):
+        for container in document.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []:
             for variable in container.get("env", []):
                 if LOOKS_SECRET.search(variable["name"]):
                     assert "value" not in variable, variable
@@ -191,10 +222,13 @@ def test_no_secret_value_is_inlined_anywhere():
 
 def test_every_secret_reference_is_a_key_of_the_template_and_a_setting_petrel_reads():
     [template] = of_kind("Secret")
-    referenced = {variable["valueFrom"]["secretKeyRef"]["key"]
-                  for service in of_kind("Service")
-                  for container in service["spec"]["template"]["spec"]["containers"]
-                  for variable in container.get("env", []) if "valueFrom" in variable}
+    referenced = {
+        variable["valueFrom"]["secretKeyRef"]["key"]
+        for service in of_kind("Service")
+        for container in service["spec"]["template"]["spec"]["containers"]
+        for variable in container.get("env", [])
+        if "valueFrom" in variable
+    }
     assert referenced == set(template["stringData"]) == set(knative_objects.SECRET_KEYS)
     assert referenced <= set(settings.KNOWN)
 
@@ -209,6 +243,7 @@ def test_the_settings_config_map_holds_petrels_own_defaults():
 
 
 # --- a schema written from the Knative API reference ----------------------------------------------
+
 
 def check(value, schema: dict, path: str = "") -> list[str]:
     """The errors of `value` against a small subset of JSON Schema."""
@@ -248,8 +283,13 @@ def check(value, schema: dict, path: str = "") -> list[str]:
 
 
 def obj(properties: dict, required=(), **more) -> dict:
-    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False,
-            **more}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+        **more,
+    }
 
 
 STRING = {"type": "string"}
@@ -258,69 +298,164 @@ STRINGS = {"type": "object", "additionalProperties": STRING}
 DURATION = {"type": "string", "pattern": r"PT(\d+H)?(\d+M)?(\d+(\.\d+)?S)?"}
 QUANTITY = {"type": "string", "pattern": r"\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?"}
 SCALE = {"type": "string", "pattern": r"\d+"}
-METADATA = obj({"name": NAME, "namespace": {"const": knative_objects.NAMESPACE}, "labels": STRINGS,
-                "annotations": STRINGS}, ["name", "namespace"])
+METADATA = obj(
+    {"name": NAME, "namespace": {"const": knative_objects.NAMESPACE}, "labels": STRINGS, "annotations": STRINGS},
+    ["name", "namespace"],
+)
 KREFERENCE = obj({"apiVersion": STRING, "kind": STRING, "name": NAME}, ["apiVersion", "kind", "name"])
 DESTINATION = obj({"ref": KREFERENCE, "uri": STRING}, oneOf=[["ref"], ["uri"]])
-DELIVERY_SPEC = obj({"deadLetterSink": DESTINATION, "retry": {"type": "integer", "minimum": 0},
-                     "backoffPolicy": {"enum": ["linear", "exponential"]}, "backoffDelay": DURATION,
-                     "timeout": DURATION})
+DELIVERY_SPEC = obj(
+    {
+        "deadLetterSink": DESTINATION,
+        "retry": {"type": "integer", "minimum": 0},
+        "backoffPolicy": {"enum": ["linear", "exponential"]},
+        "backoffDelay": DURATION,
+        "timeout": DURATION,
+    }
+)
 KEY_SELECTOR = obj({"name": NAME, "key": STRING, "optional": {"type": "boolean"}}, ["name", "key"])
-ENV_VAR = obj({"name": {"type": "string", "pattern": r"[A-Za-z_][A-Za-z0-9_]*"}, "value": STRING,
-               "valueFrom": obj({"secretKeyRef": KEY_SELECTOR, "configMapKeyRef": KEY_SELECTOR},
-                                oneOf=[["secretKeyRef"], ["configMapKeyRef"]])},
-              ["name"], oneOf=[["value"], ["valueFrom"]])
-ENV_FROM = obj({"prefix": STRING, "configMapRef": obj({"name": NAME, "optional": {"type": "boolean"}}, ["name"]),
-                "secretRef": obj({"name": NAME, "optional": {"type": "boolean"}}, ["name"])})
+ENV_VAR = obj(
+    {
+        "name": {"type": "string", "pattern": r"[A-Za-z_][A-Za-z0-9_]*"},
+        "value": STRING,
+        "valueFrom": obj(
+            {"secretKeyRef": KEY_SELECTOR, "configMapKeyRef": KEY_SELECTOR},
+            oneOf=[["secretKeyRef"], ["configMapKeyRef"]],
+        ),
+    },
+    ["name"],
+    oneOf=[["value"], ["valueFrom"]],
+)
+ENV_FROM = obj(
+    {
+        "prefix": STRING,
+        "configMapRef": obj({"name": NAME, "optional": {"type": "boolean"}}, ["name"]),
+        "secretRef": obj({"name": NAME, "optional": {"type": "boolean"}}, ["name"]),
+    }
+)
 RESOURCE_LIST = obj({"cpu": QUANTITY, "memory": QUANTITY})
 # The container fields Knative Serving accepts (its ContainerMask); everything else is refused.
-CONTAINER = obj({
-    "name": NAME, "image": {"type": "string", "pattern": r"\S+"},
-    "args": {"type": "array", "items": STRING}, "command": {"type": "array", "items": STRING},
-    "env": {"type": "array", "items": ENV_VAR}, "envFrom": {"type": "array", "items": ENV_FROM},
-    "workingDir": STRING, "imagePullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-    "ports": {"type": "array", "maxItems": 1}, "livenessProbe": {"type": "object"}, "readinessProbe": {"type": "object"},
-    "resources": obj({"requests": RESOURCE_LIST, "limits": RESOURCE_LIST}),
-    "securityContext": obj({"runAsNonRoot": {"type": "boolean"}, "runAsUser": {"type": "integer"},
-                            "runAsGroup": {"type": "integer"}, "readOnlyRootFilesystem": {"type": "boolean"},
-                            "capabilities": obj({"drop": {"type": "array", "items": STRING}})}),
-    "terminationMessagePath": STRING, "terminationMessagePolicy": STRING, "volumeMounts": {"type": "array"},
-}, ["image"])
-REVISION_SPEC = obj({
-    "containerConcurrency": {"type": "integer", "minimum": 0, "maximum": 1000},
-    "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 600},  # max-revision-timeout-seconds
-    "serviceAccountName": NAME, "containers": {"type": "array", "items": CONTAINER, "minItems": 1, "maxItems": 1},
-}, ["containers"])
-REVISION_ANNOTATIONS = {"type": "object", "properties": {
-    "autoscaling.knative.dev/class": {"enum": ["kpa.autoscaling.knative.dev", "hpa.autoscaling.knative.dev"]},
-    "autoscaling.knative.dev/metric": {"enum": ["concurrency", "rps", "cpu", "memory"]},
-    "autoscaling.knative.dev/min-scale": SCALE, "autoscaling.knative.dev/max-scale": SCALE,
-}, "additionalProperties": STRING}
+CONTAINER = obj(
+    {
+        "name": NAME,
+        "image": {"type": "string", "pattern": r"\S+"},
+        "args": {"type": "array", "items": STRING},
+        "command": {"type": "array", "items": STRING},
+        "env": {"type": "array", "items": ENV_VAR},
+        "envFrom": {"type": "array", "items": ENV_FROM},
+        "workingDir": STRING,
+        "imagePullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+        "ports": {"type": "array", "maxItems": 1},
+        "livenessProbe": {"type": "object"},
+        "readinessProbe": {"type": "object"},
+        "resources": obj({"requests": RESOURCE_LIST, "limits": RESOURCE_LIST}),
+        "securityContext": obj(
+            {
+                "runAsNonRoot": {"type": "boolean"},
+                "runAsUser": {"type": "integer"},
+                "runAsGroup": {"type": "integer"},
+                "readOnlyRootFilesystem": {"type": "boolean"},
+                "capabilities": obj({"drop": {"type": "array", "items": STRING}}),
+            }
+        ),
+        "terminationMessagePath": STRING,
+        "terminationMessagePolicy": STRING,
+        "volumeMounts": {"type": "array"},
+    },
+    ["image"],
+)
+REVISION_SPEC = obj(
+    {
+        "containerConcurrency": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 600},  # max-revision-timeout-seconds
+        "serviceAccountName": NAME,
+        "containers": {"type": "array", "items": CONTAINER, "minItems": 1, "maxItems": 1},
+    },
+    ["containers"],
+)
+REVISION_ANNOTATIONS = {
+    "type": "object",
+    "properties": {
+        "autoscaling.knative.dev/class": {"enum": ["kpa.autoscaling.knative.dev", "hpa.autoscaling.knative.dev"]},
+        "autoscaling.knative.dev/metric": {"enum": ["concurrency", "rps", "cpu", "memory"]},
+        "autoscaling.knative.dev/min-scale": SCALE,
+        "autoscaling.knative.dev/max-scale": SCALE,
+    },
+    "additionalProperties": STRING,
+}
 SCHEMAS = {
-    ("serving.knative.dev/v1", "Service"): obj({
-        "apiVersion": STRING, "kind": STRING, "metadata": METADATA,
-        "spec": obj({"template": obj({"metadata": obj({"labels": STRINGS, "annotations": REVISION_ANNOTATIONS}),
-                                      "spec": REVISION_SPEC}, ["spec"])}, ["template"]),
-    }, ["apiVersion", "kind", "metadata", "spec"]),
-    ("eventing.knative.dev/v1", "Broker"): obj({
-        "apiVersion": STRING, "kind": STRING, "metadata": METADATA,
-        "spec": obj({"config": KREFERENCE, "delivery": DELIVERY_SPEC}),
-    }, ["apiVersion", "kind", "metadata", "spec"]),
-    ("eventing.knative.dev/v1", "Trigger"): obj({
-        "apiVersion": STRING, "kind": STRING, "metadata": METADATA,
-        "spec": obj({"broker": NAME, "filter": obj({"attributes": STRINGS}), "subscriber": DESTINATION,
-                     "delivery": DELIVERY_SPEC}, ["broker", "subscriber"]),
-    }, ["apiVersion", "kind", "metadata", "spec"]),
-    ("sources.knative.dev/v1", "SinkBinding"): obj({
-        "apiVersion": STRING, "kind": STRING, "metadata": METADATA,
-        "spec": obj({"subject": KREFERENCE, "sink": DESTINATION}, ["subject", "sink"]),
-    }, ["apiVersion", "kind", "metadata", "spec"]),
-    ("v1", "Namespace"): obj({"apiVersion": STRING, "kind": STRING,
-                              "metadata": obj({"name": NAME, "labels": STRINGS}, ["name"])}, ["metadata"]),
-    ("v1", "ConfigMap"): obj({"apiVersion": STRING, "kind": STRING, "metadata": METADATA, "data": STRINGS},
-                             ["metadata", "data"]),
-    ("v1", "Secret"): obj({"apiVersion": STRING, "kind": STRING, "metadata": METADATA, "type": {"const": "Opaque"},
-                           "stringData": STRINGS}, ["metadata", "stringData"]),
+    ("serving.knative.dev/v1", "Service"): obj(
+        {
+            "apiVersion": STRING,
+            "kind": STRING,
+            "metadata": METADATA,
+            "spec": obj(
+                {
+                    "template": obj(
+                        {
+                            "metadata": obj({"labels": STRINGS, "annotations": REVISION_ANNOTATIONS}),
+                            "spec": REVISION_SPEC,
+                        },
+                        ["spec"],
+                    )
+                },
+                ["template"],
+            ),
+        },
+        ["apiVersion", "kind", "metadata", "spec"],
+    ),
+    ("eventing.knative.dev/v1", "Broker"): obj(
+        {
+            "apiVersion": STRING,
+            "kind": STRING,
+            "metadata": METADATA,
+            "spec": obj({"config": KREFERENCE, "delivery": DELIVERY_SPEC}),
+        },
+        ["apiVersion", "kind", "metadata", "spec"],
+    ),
+    ("eventing.knative.dev/v1", "Trigger"): obj(
+        {
+            "apiVersion": STRING,
+            "kind": STRING,
+            "metadata": METADATA,
+            "spec": obj(
+                {
+                    "broker": NAME,
+                    "filter": obj({"attributes": STRINGS}),
+                    "subscriber": DESTINATION,
+                    "delivery": DELIVERY_SPEC,
+                },
+                ["broker", "subscriber"],
+            ),
+        },
+        ["apiVersion", "kind", "metadata", "spec"],
+    ),
+    ("sources.knative.dev/v1", "SinkBinding"): obj(
+        {
+            "apiVersion": STRING,
+            "kind": STRING,
+            "metadata": METADATA,
+            "spec": obj({"subject": KREFERENCE, "sink": DESTINATION}, ["subject", "sink"]),
+        },
+        ["apiVersion", "kind", "metadata", "spec"],
+    ),
+    ("v1", "Namespace"): obj(
+        {"apiVersion": STRING, "kind": STRING, "metadata": obj({"name": NAME, "labels": STRINGS}, ["name"])},
+        ["metadata"],
+    ),
+    ("v1", "ConfigMap"): obj(
+        {"apiVersion": STRING, "kind": STRING, "metadata": METADATA, "data": STRINGS}, ["metadata", "data"]
+    ),
+    ("v1", "Secret"): obj(
+        {
+            "apiVersion": STRING,
+            "kind": STRING,
+            "metadata": METADATA,
+            "type": {"const": "Opaque"},
+            "stringData": STRINGS,
+        },
+        ["metadata", "stringData"],
+    ),
 }
 
 
@@ -359,8 +494,12 @@ def test_knative_objects_match_the_crd_models_when_cloudcoil_is_installed():
     serving = pytest.importorskip("cloudcoil.models.knative_serving.serving.v1")
     eventing = pytest.importorskip("cloudcoil.models.knative_eventing.eventing.v1")
     sources = pytest.importorskip("cloudcoil.models.knative_eventing.sources.v1")
-    models = {"Service": serving.Service, "Broker": eventing.Broker, "Trigger": eventing.Trigger,
-              "SinkBinding": sources.SinkBinding}
+    models = {
+        "Service": serving.Service,
+        "Broker": eventing.Broker,
+        "Trigger": eventing.Trigger,
+        "SinkBinding": sources.SinkBinding,
+    }
     checked = 0
     for document in objects():
         model = models.get(document["kind"])
@@ -380,12 +519,17 @@ def test_knative_objects_match_the_crd_models_when_cloudcoil_is_installed():
 
 # --- the GitHub App manifest --------------------------------------------------------------------
 
+
 def test_app_manifest_events_are_the_subscribed_events_and_permissions_are_the_documented_ones():
     app = yaml.safe_load((ROOT / "app.yml").read_text(encoding="utf-8"))
     subscribed = {name.partition(".")[0] for names in subscriptions.table().values() for name in names}
     assert app["default_events"] == sorted(subscribed - {"installation", "installation_repositories"})
-    assert app["default_permissions"] == {"issues": "write", "pull_requests": "write", "contents": "read",
-                                          "metadata": "read"}
+    assert app["default_permissions"] == {
+        "issues": "write",
+        "pull_requests": "write",
+        "contents": "read",
+        "metadata": "read",
+    }
     assert app["public"] is False
     assert app["hook_attributes"]["url"].startswith("https://") and app["redirect_url"] and app["url"] and app["name"]
 
@@ -403,8 +547,11 @@ def test_app_form_posts_the_manifest_with_the_webhook_url():
     form.feed(github_app.app_form("https://abc.trycloudflare.com/webhook", org="acme", name="petrel-acme"))
     assert form.action == "https://github.com/organizations/acme/settings/apps/new"
     app = yaml.safe_load((ROOT / "app.yml").read_text(encoding="utf-8"))
-    assert form.manifest == {**app, "name": "petrel-acme",
-                             "hook_attributes": {**app["hook_attributes"], "url": "https://abc.trycloudflare.com/webhook"}}
+    assert form.manifest == {
+        **app,
+        "name": "petrel-acme",
+        "hook_attributes": {**app["hook_attributes"], "url": "https://abc.trycloudflare.com/webhook"},
+    }
     personal = Form()
     personal.feed(github_app.app_form("https://x.example/webhook"))
     assert personal.action == "https://github.com/settings/apps/new"
@@ -412,20 +559,26 @@ def test_app_form_posts_the_manifest_with_the_webhook_url():
 
 # --- Google Cloud script and docs ---------------------------------------------------------------
 
+
 def test_deploy_script_is_valid_bash_and_applies_in_order():
     script = (ROOT / "infra" / "gcp" / "deploy.sh").read_text(encoding="utf-8")
     subprocess.run(["bash", "-n", str(ROOT / "infra" / "gcp" / "deploy.sh")], check=True)
     assert f"FUNCTIONS=({' '.join(knative_objects.functions(subscriptions.table()))})" in script
     order = [script.index(f"infra/knative/{name}") for name in APPLIED]
     assert order == sorted(order)
-    assert script.index("kind\":\"Secret") < script.index("infra/knative/broker.yaml")
+    assert script.index('kind":"Secret') < script.index("infra/knative/broker.yaml")
 
 
 def test_deploy_doc_gives_the_knative_commands_in_order():
     doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
-    knative = doc[doc.index("## Knative"):doc.index("## Google Cloud")]
-    steps = ["create secret generic petrel", "infra/knative/broker.yaml", "infra/knative/services.yaml",
-             "infra/knative/triggers.yaml", "infra/knative/sinkbinding.yaml"]
+    knative = doc[doc.index("## Knative") : doc.index("## Google Cloud")]
+    steps = [
+        "create secret generic petrel",
+        "infra/knative/broker.yaml",
+        "infra/knative/services.yaml",
+        "infra/knative/triggers.yaml",
+        "infra/knative/sinkbinding.yaml",
+    ]
     positions = [knative.index(step) for step in steps]
     assert positions == sorted(positions)
     for key in knative_objects.SECRET_KEYS:
@@ -478,8 +631,14 @@ def test_cloudrun_script_runs_against_a_fake_gcloud(tmp_path):
     (bin_dir / "gcloud").write_text(FAKE_GCLOUD)
     (bin_dir / "gcloud").chmod(0o755)
     log = tmp_path / "gcloud.log"
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GCLOUD_LOG": str(log), "PROJECT": "my-project", "VERSION": "0.1.0",
-           "SKIP_BUILD": "1", "HOME": str(tmp_path)}
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "GCLOUD_LOG": str(log),
+        "PROJECT": "my-project",
+        "VERSION": "0.1.0",
+        "SKIP_BUILD": "1",
+        "HOME": str(tmp_path),
+    }
     result = subprocess.run(["bash", str(CLOUDRUN)], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     calls = log.read_text().splitlines()
@@ -487,7 +646,9 @@ def test_cloudrun_script_runs_against_a_fake_gcloud(tmp_path):
     assert any(c.startswith("pubsub topics create petrel-events") for c in calls)
     assert any(c.startswith("pubsub topics create petrel-dead-letter") for c in calls)
     deploys = [c for c in calls if c.startswith("run deploy ")]
-    assert [c.split()[2] for c in deploys] == [knative_objects.service_name(f) for f in knative_objects.functions(subscriptions.table())]
+    assert [c.split()[2] for c in deploys] == [
+        knative_objects.service_name(f) for f in knative_objects.functions(subscriptions.table())
+    ]
     [webhook] = [c for c in deploys if c.split()[2] == "petrel-webhook"]
     assert "--allow-unauthenticated" in webhook
     assert "PETREL_PUBSUB_TOPIC=projects/my-project/topics/petrel-events" in webhook
@@ -512,6 +673,6 @@ def test_cloudrun_script_runs_against_a_fake_gcloud(tmp_path):
 
 def test_deploy_doc_describes_the_cloud_run_path():
     doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
-    google = doc[doc.index("## Google Cloud"):doc.index("## Register the GitHub App")]
+    google = doc[doc.index("## Google Cloud") : doc.index("## Register the GitHub App")]
     for needed in ("infra/gcp/cloudrun.sh", "PETREL_PUBSUB_TOPIC", "petrel-dead-letter", "not been run against"):
         assert needed in google, needed

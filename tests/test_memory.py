@@ -6,10 +6,10 @@ import psycopg
 import pytest
 from fakes.openai import FakeOpenAI
 
+from shared.memory.store import Document, Memory, fit, index_name
+from shared.model.embeddings import HashingEmbedder, OpenAIEmbedder
 from shared.runtime import settings
 from shared.runtime.db import make_pool
-from shared.model.embeddings import HashingEmbedder, OpenAIEmbedder
-from shared.memory.store import Document, Memory, fit, index_name
 
 
 @pytest.fixture
@@ -27,8 +27,17 @@ def memory(pool):
 
 
 def issue(repo, number, title, body, state="open", installation=1):
-    return Document(repo, "issue", str(number), title, body, url=f"https://github.com/{repo}/issues/{number}",
-                    state=state, installation_id=installation, version="2026-01-01T00:00:00Z")
+    return Document(
+        repo,
+        "issue",
+        str(number),
+        title,
+        body,
+        url=f"https://github.com/{repo}/issues/{number}",
+        state=state,
+        installation_id=installation,
+        version="2026-01-01T00:00:00Z",
+    )
 
 
 ISSUES = [
@@ -54,7 +63,9 @@ def test_search_finds_the_similar_issue_first(memory):
 
 def test_no_result_crosses_repositories(memory):
     fill(memory, "o/r", installation=1)
-    memory.replace("x/y", "issue", "9", [issue("x/y", 9, "Crash when the config file is missing", "same words", installation=2)])
+    memory.replace(
+        "x/y", "issue", "9", [issue("x/y", 9, "Crash when the config file is missing", "same words", installation=2)]
+    )
     hits = memory.search("o/r", "config file missing crash", k=10)
     assert {h.source for h in hits} <= {"1", "2", "3", "4"}
     assert [h.source for h in memory.search("x/y", "config file missing crash", k=10)] == ["9"]
@@ -79,8 +90,20 @@ def test_deleting_an_installation_removes_only_its_rows(memory):
 
 def test_exclude_and_kind_filters(memory):
     fill(memory)
-    memory.replace("o/r", "file", "docs/config.md", [Document("o/r", "file", "docs/config.md", "Configuration",
-                                                              "Put config.yml next to the app; without it the app stops.")])
+    memory.replace(
+        "o/r",
+        "file",
+        "docs/config.md",
+        [
+            Document(
+                "o/r",
+                "file",
+                "docs/config.md",
+                "Configuration",
+                "Put config.yml next to the app; without it the app stops.",
+            )
+        ],
+    )
     hits = memory.search("o/r", "config file missing", k=5, kinds=("issue",), exclude=[("issue", "1")])
     assert "1" not in {h.source for h in hits} and {h.kind for h in hits} == {"issue"}
     files = memory.search("o/r", "config file missing", k=5, kinds=("file",))
@@ -110,15 +133,22 @@ def test_hnsw_index_per_model_is_made_and_used_for_large_repositories(memory, po
         conn.execute("SET enable_seqscan = off")
         plan = conn.execute(
             "EXPLAIN SELECT 1 FROM documents WHERE model = %s ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 5",
-            (memory.embedder.name, "[" + ",".join(["0.05"] * 384) + "]")).fetchall()
+            (memory.embedder.name, "[" + ",".join(["0.05"] * 384) + "]"),
+        ).fetchall()
     assert any(name in line for (line,) in plan)
 
 
 def test_openai_embeddings_from_the_fake_server(pool):
     server = FakeOpenAI().start()
     try:
-        config = settings.from_env({"OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-test",
-                                    "PETREL_EMBEDDING_MODEL": "text-embedding-3-small", "PETREL_MODEL_MAX_RETRIES": "0"})
+        config = settings.from_env(
+            {
+                "OPENAI_BASE_URL": server.url + "/v1",
+                "OPENAI_API_KEY": "sk-test",
+                "PETREL_EMBEDDING_MODEL": "text-embedding-3-small",
+                "PETREL_MODEL_MAX_RETRIES": "0",
+            }
+        )
         memory = Memory(pool, OpenAIEmbedder(config, "text-embedding-3-small"))
         fill(memory)
         hits = memory.search("o/r", ISSUES[2][1] + "\n" + ISSUES[2][2], k=2)
@@ -143,12 +173,17 @@ def test_a_small_kind_among_many_rows_is_not_lost_by_the_filtered_index(clean_db
     from shared.memory import store as memory_module
 
     # a planner that takes the HNSW index, as it does for a large table
-    pool = ConnectionPool(clean_db, min_size=1, max_size=2, open=True,
-                          kwargs={"options": "-c enable_seqscan=off -c enable_sort=off"})
+    pool = ConnectionPool(
+        clean_db, min_size=1, max_size=2, open=True, kwargs={"options": "-c enable_seqscan=off -c enable_sort=off"}
+    )
     memory = Memory(pool, HashingEmbedder())
     for n in range(60):
-        memory.replace("o/r", "file", f"src/m{n}.py", [Document("o/r", "file", f"src/m{n}.py", f"def f{n}",
-                                                                f"config loader number {n} reads yaml files")])
+        memory.replace(
+            "o/r",
+            "file",
+            f"src/m{n}.py",
+            [Document("o/r", "file", f"src/m{n}.py", f"def f{n}", f"config loader number {n} reads yaml files")],
+        )
     fill(memory)
     monkeypatch.setattr(memory_module, "EF_SEARCH", 5)  # a small candidate list, as a big repository gives
     try:

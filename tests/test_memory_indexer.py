@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import copy
 
+import payloads
 import psycopg
 import pytest
 from fakes.github import FakeGitHub
 
-import payloads
-from shared.runtime.db import make_pool
-from shared.model.embeddings import HashingEmbedder
 from shared.memory.store import Memory
+from shared.model.embeddings import HashingEmbedder
 from shared.pipeline.worker import cloudevent_for, load_handler
+from shared.runtime.db import make_pool
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "m" * 36
-PARSER = '"""Config parsing."""\n\n\ndef load_config(path):\n    """Read config.yml and return a dict."""\n    return {}\n'
+PARSER = (
+    '"""Config parsing."""\n\n\ndef load_config(path):\n    """Read config.yml and return a dict."""\n    return {}\n'
+)
 
 
 @pytest.fixture
@@ -33,17 +35,24 @@ def world(env, clean_db):
     github.add_issue(REPO, 2, title="Add dark mode", body="Please.", pull_request=True, head_sha="a" * 40)
     github.add_comment(REPO, 1, "Happens on Windows too.")
     github.add_comment(REPO, 1, "<!-- petrel:triage -->\nPetrel's own words", user="petrel[bot]", user_type="Bot")
-    env(GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url, DATABASE_URL=clean_db, PETREL_EMBEDDING_MODEL="offline",
-        PETREL_GITHUB_WRITE_SPACING_SECONDS=0)
+    env(
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_API_URL=github.url,
+        DATABASE_URL=clean_db,
+        PETREL_EMBEDDING_MODEL="offline",
+        PETREL_GITHUB_WRITE_SPACING_SECONDS=0,
+    )
     pool = make_pool(clean_db)
     handler = load_handler("memory_indexer")
 
     def deliver(event, payload):
-        from shared.pipeline import events
         import json
 
-        delivery = events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": f"d-{len(github.requests)}"},
-                                         json.dumps(payload).encode())
+        from shared.pipeline import events
+
+        delivery = events.parse_delivery(
+            {"X-GitHub-Event": event, "X-GitHub-Delivery": f"d-{len(github.requests)}"}, json.dumps(payload).encode()
+        )
         handler(cloudevent_for(delivery))
 
     yield github, Memory(pool, HashingEmbedder()), deliver, clean_db
@@ -67,8 +76,13 @@ def test_installation_backfills_docs_code_issues_and_pull_requests(world):
     github, memory, deliver, url = world
     deliver("installation", installed())
     stored = {(kind, source) for kind, source in rows(url, "kind", "source")}
-    assert stored == {("file", "README.md"), ("file", "docs/usage.md"), ("file", "src/parser.py"),
-                      ("issue", "1"), ("pull_request", "2")}
+    assert stored == {
+        ("file", "README.md"),
+        ("file", "docs/usage.md"),
+        ("file", "src/parser.py"),
+        ("issue", "1"),
+        ("pull_request", "2"),
+    }
     [thread] = [body for kind, source, body in rows(url, "kind", "source", "body") if source == "1"]
     assert "Happens on Windows too." in thread and "Petrel's own words" not in thread
     assert {i for (i,) in rows(url, "installation_id")} == {7}
@@ -103,19 +117,27 @@ def test_push_to_another_branch_changes_nothing(world):
 def test_issue_events_keep_the_thread_current(world):
     github, memory, deliver, url = world
     payload = payloads.with_installation(copy.deepcopy(payloads.example("issues", "edited")), 7)
-    payload["issue"].update(number=1, title="Crash when config.yml is missing", body="Edited body.", comments=0,
-                            updated_at="2026-11-25T10:00:00Z")
+    payload["issue"].update(
+        number=1,
+        title="Crash when config.yml is missing",
+        body="Edited body.",
+        comments=0,
+        updated_at="2026-11-25T10:00:00Z",
+    )
     deliver("issues", payload)
     assert rows(url, "kind", "source", "title", "body", "version") == [
-        ("issue", "1", "Crash when config.yml is missing", "Edited body.", "2026-11-25T10:00:00Z")]
+        ("issue", "1", "Crash when config.yml is missing", "Edited body.", "2026-11-25T10:00:00Z")
+    ]
 
 
 def test_uninstall_and_removed_repositories_forget_their_memory(world):
     github, memory, deliver, url = world
     deliver("installation", installed(7))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO documents (installation_id, repository, kind, source, body, model, embedding) "
-                     "VALUES (8, 'other/repo', 'issue', '1', 'x', 'm', '[1,0]')")
+        conn.execute(
+            "INSERT INTO documents (installation_id, repository, kind, source, body, model, embedding) "
+            "VALUES (8, 'other/repo', 'issue', '1', 'x', 'm', '[1,0]')"
+        )
     removed = copy.deepcopy(payloads.example("installation_repositories", "removed"))
     removed["repositories_removed"] = [{"full_name": REPO}]
     deliver("installation_repositories", removed)

@@ -21,13 +21,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import payloads
 import pytest
 import requests
 from conftest import ROOT, SECRET, free_port, jobs_of, signed, wait_for_port
 
-import payloads
 from shared.pipeline import subscriptions
-
 
 sys.path.insert(0, str(ROOT / "infra"))  # package.py imports its sibling modules
 import venv_check  # noqa: E402
@@ -50,8 +49,11 @@ HTTP.trust_env = False  # 127.0.0.1 is never reached through a proxy
 
 
 def requirement_lines(path: Path) -> list[str]:
-    return [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()
-            if line.split("#", 1)[0].strip() and not line.startswith("-")]
+    return [
+        line.split("#", 1)[0].strip()
+        for line in path.read_text().splitlines()
+        if line.split("#", 1)[0].strip() and not line.startswith("-")
+    ]
 
 
 def names(lines: list[str]) -> set[str]:
@@ -65,14 +67,20 @@ REPO_PINS = requirement_lines(ROOT / "requirements.txt")
 def dist(tmp_path_factory) -> Path:
     """`python infra/package.py --out <tmp>`, as a user runs it."""
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([sys.executable, str(ROOT / "infra" / "package.py"), "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "package.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     (out / "stdout.txt").write_text(done.stdout)
     return out
 
 
 # --------------------------------------------------------------------------- what the bundles hold
+
 
 def test_every_function_gets_a_bundle_with_its_own_main(dist):
     assert FUNCTIONS == ["commands", "issue_triage", "memory_indexer", "pr_review", "pr_summary", "webhook"]
@@ -164,13 +172,18 @@ def test_each_bundle_holds_exactly_the_shared_modules_its_function_reaches(dist)
                 assert _file(bundle / "shared", module), f"{name} lacks shared/{module}"
                 reached.add(module)
                 todo.append(_file(bundle / "shared", module))
-        held = {".".join(p.relative_to(bundle / "shared").with_suffix("").parts)
-                for p in (bundle / "shared").rglob("*.py") if p.name != "__init__.py"}
+        held = {
+            ".".join(p.relative_to(bundle / "shared").with_suffix("").parts)
+            for p in (bundle / "shared").rglob("*.py")
+            if p.name != "__init__.py"
+        }
         assert held == reached, name
         assert (bundle / "shared" / "__init__.py").is_file()
         for module in held:  # each package on the way carries its (docstring-only) __init__.py
-            assert all((bundle / "shared").joinpath(*module.split(".")[:depth], "__init__.py").is_file()
-                       for depth in range(len(module.split(".")))), module
+            assert all(
+                (bundle / "shared").joinpath(*module.split(".")[:depth], "__init__.py").is_file()
+                for depth in range(len(module.split(".")))
+            ), module
     modules = {name: {p.stem for p in (dist / name / "shared").rglob("*.py")} for name in FUNCTIONS}
     for local_only in ("cli", "local", "worker"):  # `make run`'s, not any function's
         assert not any(local_only in held for held in modules.values()), local_only
@@ -191,6 +204,7 @@ def test_the_webhook_bundle_carries_the_routing_table_and_no_function_code(dist)
 
 # --------------------------------------------------------------------------- the rules, on made-up repositories
 
+
 def _repo(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "repo"
     files = {"requirements.txt": "\n".join(REPO_PINS) + "\n", "shared/__init__.py": "", **files}
@@ -209,14 +223,17 @@ WEBHOOK = "import functions_framework\n{body}\n@functions_framework.http\ndef we
 
 
 def test_imports_inside_functions_are_followed(tmp_path):
-    root = _repo(tmp_path, {
-        "functions/a/main.py": HANDLER.format(body="from shared import x", inner="from shared import lazy"),
-        "shared/x.py": "import yaml\n",
-        "shared/lazy.py": "def f():\n    import openai\n    from shared.deeper import g\n",
-        "shared/deeper.py": "def g():\n    import github\n",
-        "shared/runtime/db.py": "import psycopg\n",  # not imported: no db, no migrations
-        "shared/runtime/migrations/001.sql": "SELECT 1;\n",
-    })
+    root = _repo(
+        tmp_path,
+        {
+            "functions/a/main.py": HANDLER.format(body="from shared import x", inner="from shared import lazy"),
+            "shared/x.py": "import yaml\n",
+            "shared/lazy.py": "def f():\n    import openai\n    from shared.deeper import g\n",
+            "shared/deeper.py": "def g():\n    import github\n",
+            "shared/runtime/db.py": "import psycopg\n",  # not imported: no db, no migrations
+            "shared/runtime/migrations/001.sql": "SELECT 1;\n",
+        },
+    )
     [bundle] = package.plan(root)
     assert bundle.modules == ["deeper", "lazy", "x"]
     assert bundle.data == []
@@ -227,12 +244,15 @@ def test_imports_inside_functions_are_followed(tmp_path):
 
 
 def test_db_brings_the_migrations_and_pgserver_stays_out(tmp_path):
-    root = _repo(tmp_path, {
-        "functions/a/main.py": HANDLER.format(body="from shared.runtime import db", inner="pass"),
-        "shared/runtime/db.py": "import psycopg\ndef embedded():\n    import pgserver\n",
-        "shared/runtime/migrations/001_a.sql": "SELECT 1;\n",
-        "shared/runtime/migrations/002_b.sql": "SELECT 2;\n",
-    })
+    root = _repo(
+        tmp_path,
+        {
+            "functions/a/main.py": HANDLER.format(body="from shared.runtime import db", inner="pass"),
+            "shared/runtime/db.py": "import psycopg\ndef embedded():\n    import pgserver\n",
+            "shared/runtime/migrations/001_a.sql": "SELECT 1;\n",
+            "shared/runtime/migrations/002_b.sql": "SELECT 2;\n",
+        },
+    )
     [bundle] = package.plan(root)
     assert bundle.data == ["shared/runtime/migrations/001_a.sql", "shared/runtime/migrations/002_b.sql"]
     assert "pgserver" not in bundle.distributions
@@ -240,20 +260,26 @@ def test_db_brings_the_migrations_and_pgserver_stays_out(tmp_path):
 
 
 def test_pgserver_imported_at_import_time_fails_the_build(tmp_path):
-    root = _repo(tmp_path, {
-        "functions/a/main.py": HANDLER.format(body="from shared.runtime import db", inner="pass"),
-        "shared/runtime/db.py": "import psycopg\ntry:\n    import pgserver\nexcept ImportError:\n    pgserver = None\n",
-    })
+    root = _repo(
+        tmp_path,
+        {
+            "functions/a/main.py": HANDLER.format(body="from shared.runtime import db", inner="pass"),
+            "shared/runtime/db.py": "import psycopg\ntry:\n    import pgserver\nexcept ImportError:\n    pgserver = None\n",
+        },
+    )
     with pytest.raises(package.PackagingError, match=r"shared/runtime/db.py:3 imports pgserver at import time"):
         package.plan(root)
 
 
 def test_the_webhook_rule_fails_the_build(tmp_path):
-    root = _repo(tmp_path, {
-        "functions/webhook/main.py": WEBHOOK.format(body="from shared.pipeline import inbox", inner="return ''"),
-        "shared/pipeline/inbox.py": "def receive():\n    from shared import notify\n",
-        "shared/notify.py": "def send():\n    import github\n",
-    })
+    root = _repo(
+        tmp_path,
+        {
+            "functions/webhook/main.py": WEBHOOK.format(body="from shared.pipeline import inbox", inner="return ''"),
+            "shared/pipeline/inbox.py": "def receive():\n    from shared import notify\n",
+            "shared/notify.py": "def send():\n    import github\n",
+        },
+    )
     with pytest.raises(package.PackagingError, match=r"webhook must not carry PyGithub.*shared/notify.py:2"):
         package.plan(root)
 
@@ -265,13 +291,19 @@ def test_an_unknown_distribution_or_a_missing_module_fails_the_build(tmp_path):
     missing = _repo(tmp_path / "m", {"functions/a/main.py": HANDLER.format(body="", inner="from shared import gone")})
     with pytest.raises(package.PackagingError, match=r"imports shared.gone, which is not a file"):
         package.plan(missing)
-    unpinned = _repo(tmp_path / "p", {"functions/a/main.py": HANDLER.format(body="import openai", inner="pass"),
-                                      "requirements.txt": "functions-framework==3.10.2\n"})
+    unpinned = _repo(
+        tmp_path / "p",
+        {
+            "functions/a/main.py": HANDLER.format(body="import openai", inner="pass"),
+            "requirements.txt": "functions-framework==3.10.2\n",
+        },
+    )
     with pytest.raises(package.PackagingError, match=r"imports openai, which requirements.txt does not pin"):
         package.plan(unpinned)
 
 
 # --------------------------------------------------------------------------- slow: fresh venvs, bundles served alone
+
 
 @pytest.fixture(scope="module")
 def venvs(tmp_path_factory):
@@ -285,8 +317,14 @@ def venv_for(venvs, dist: Path, name: str) -> Path:
 
 def bundle_env(bundle: Path, **settings: str) -> dict[str, str]:
     """Only what the bundle needs: no PYTHONPATH but the bundle, nothing of the repository."""
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
-           "PYTHONPATH": str(bundle), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(bundle),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+    }
     env.update(settings)
     return env
 
@@ -297,14 +335,29 @@ class BundleServer:
     def __init__(self, venv: Path, bundle: Path, target: str, cloudevent: bool, log: Path, **settings: str):
         self.port = free_port()
         self.log = log
-        command = [str(venv / "bin" / "functions-framework"), "--target", target, "--source", str(bundle / "main.py"),
-                   "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [
+            str(venv / "bin" / "functions-framework"),
+            "--target",
+            target,
+            "--source",
+            str(bundle / "main.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         if cloudevent:
             command += ["--signature-type", "cloudevent"]
         with open(log, "wb") as out:
-            self.process = subprocess.Popen(command, cwd=bundle, env=bundle_env(bundle, **settings),
-                                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                cwd=bundle,
+                env=bundle_env(bundle, **settings),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_for_port(self.process, self.port, 60, f"the {bundle.name} bundle", lambda: self.output, self.stop)
 
     @property
@@ -325,9 +378,17 @@ class BundleServer:
 
 
 def installed(venv: Path) -> set[str]:
-    done = subprocess.run([str(venv / "bin" / "python"), "-c",
-                           "import importlib.metadata as m, json; print(json.dumps([d.metadata['Name'] for d in m.distributions()]))"],
-                          capture_output=True, text=True, env=bundle_env(venv), check=True)
+    done = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m, json; print(json.dumps([d.metadata['Name'] for d in m.distributions()]))",
+        ],
+        capture_output=True,
+        text=True,
+        env=bundle_env(venv),
+        check=True,
+    )
     return {re.sub(r"[-_.]+", "-", n).lower() for n in json.loads(done.stdout)}
 
 
@@ -338,7 +399,9 @@ def test_bundles_with_the_same_requirements_share_one_venv(dist, venvs):
     sets = {tuple(sorted(requirement_lines(dist / name / "requirements.txt"))) for name in FUNCTIONS}
     assert len(venvs.made) == len(sets) >= 2
     webhook, commands = installed(venv_for(venvs, dist, "webhook")), installed(venv_for(venvs, dist, "commands"))
-    assert not {"pygithub", "openai", "pgserver", "pyjwt", "cryptography", "pydantic"} & webhook  # not even as a dependency
+    assert (
+        not {"pygithub", "openai", "pgserver", "pyjwt", "cryptography", "pydantic"} & webhook
+    )  # not even as a dependency
     assert {"functions-framework", "psycopg", "psycopg-binary", "psycopg-pool"} <= webhook
     assert {"pygithub", "openai", "pyyaml", "unidiff"} <= commands and "pgserver" not in commands
 
@@ -355,7 +418,9 @@ def test_check_finds_a_missing_module_or_distribution(dist, venvs, tmp_path):
     shutil.copytree(dist / "commands", broken)
     (broken / "shared" / "model" / "llm.py").unlink()  # imported lazily by function.py, at import time by others
     problems = venv_check.check_bundle(broken, venv_for(venvs, dist, "commands"))
-    assert any("shared/context.py:" in p and "shared.model.llm, which the bundle lacks" in p for p in problems), problems
+    assert any("shared/context.py:" in p and "shared.model.llm, which the bundle lacks" in p for p in problems), (
+        problems
+    )
     assert any(p.startswith("import shared.review.run: ModuleNotFoundError") for p in problems), problems
     # the commands bundle, complete, against the webhook's venv: PyGithub and openai are missing
     problems = venv_check.check_bundle(dist / "commands", venv_for(venvs, dist, "webhook"))
@@ -368,23 +433,51 @@ def test_the_check_command_passes(dist, venvs, tmp_path):
     # the command line, reusing the venvs made above (--venvs): exit 0, and it says so
     workdir = venvs.workdir
     out = tmp_path / "dist"
-    done = subprocess.run([sys.executable, str(ROOT / "infra" / "package.py"), "--out", str(out), "--check",
-                           "--venvs", str(workdir)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "package.py"), "--out", str(out), "--check", "--venvs", str(workdir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "--check passed" in done.stdout
     (out / "webhook" / "shared" / "pipeline" / "queue.py").unlink()
-    failed = subprocess.run([sys.executable, str(ROOT / "infra" / "package.py"), "--out", str(out), "--check",
-                             "--no-build", "--venvs", str(workdir)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    failed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "infra" / "package.py"),
+            "--out",
+            str(out),
+            "--check",
+            "--no-build",
+            "--venvs",
+            str(workdir),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert re.search(r"webhook: shared/pipeline/inbox.py:\d+ imports shared.pipeline.queue, which the bundle lacks", failed.stderr)
+    assert re.search(
+        r"webhook: shared/pipeline/inbox.py:\d+ imports shared.pipeline.queue, which the bundle lacks", failed.stderr
+    )
     assert "commands: complete" in failed.stdout  # the others still pass
 
 
 @pytest.mark.slow
 def test_the_webhook_bundle_serves_alone(dist, venvs, pg_url, tmp_path):
     bundle = dist / "webhook"
-    server = BundleServer(venv_for(venvs, dist, "webhook"), bundle, "webhook", False, tmp_path / "webhook.log",
-                          GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=pg_url)
+    server = BundleServer(
+        venv_for(venvs, dist, "webhook"),
+        bundle,
+        "webhook",
+        False,
+        tmp_path / "webhook.log",
+        GITHUB_WEBHOOK_SECRET=SECRET,
+        DATABASE_URL=pg_url,
+    )
     try:
         headers, body = signed(payloads.example("ping"), "ping")
         pong = server.post(body, headers)
@@ -396,7 +489,10 @@ def test_the_webhook_bundle_serves_alone(dist, venvs, pg_url, tmp_path):
         headers, body = signed(payloads.with_installation(payloads.example("issues", "opened")), "issues", delivery)
         stored = server.post(body, headers)
         assert stored.status_code == 202, f"{stored.status_code} {stored.text}\n{server.output[-3000:]}"
-        assert [(f, s) for _, f, s in jobs_of(pg_url, delivery)] == [("issue_triage", "queued"), ("memory_indexer", "queued")]
+        assert [(f, s) for _, f, s in jobs_of(pg_url, delivery)] == [
+            ("issue_triage", "queued"),
+            ("memory_indexer", "queued"),
+        ]
 
         headers, body = signed(payloads.example("ping"), "ping", secret="not-the-secret")
         assert server.post(body, headers).status_code == 401
@@ -409,14 +505,27 @@ EVENTS = {
     "commands": ("issue_comment", "created", lambda: payloads.comment("/help")),
     "issue_triage": ("issues", "opened", lambda: payloads.with_installation(payloads.example("issues", "opened"))),
     "memory_indexer": ("push", None, lambda: payloads.with_installation(payloads.example("push"))),
-    "pr_review": ("pull_request", "opened", lambda: payloads.with_installation(payloads.example("pull_request", "opened"))),
-    "pr_summary": ("pull_request", "opened", lambda: payloads.with_installation(payloads.example("pull_request", "opened"))),
+    "pr_review": (
+        "pull_request",
+        "opened",
+        lambda: payloads.with_installation(payloads.example("pull_request", "opened")),
+    ),
+    "pr_summary": (
+        "pull_request",
+        "opened",
+        lambda: payloads.with_installation(payloads.example("pull_request", "opened")),
+    ),
 }
 
 
 def cloudevent(kind: str, payload: dict) -> tuple[bytes, dict]:
-    headers = {"ce-specversion": "1.0", "ce-type": kind, "ce-id": str(uuid.uuid4()),
-               "ce-source": payload["repository"]["html_url"], "Content-Type": "application/json"}
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": kind,
+        "ce-id": str(uuid.uuid4()),
+        "ce-source": payload["repository"]["html_url"],
+        "Content-Type": "application/json",
+    }
     return json.dumps(payload).encode(), headers
 
 
@@ -428,8 +537,16 @@ def test_each_cloudevent_bundle_serves_alone(dist, venvs, pg_url, tmp_path, name
     subscribed = f"{event}.{action}" if action else event
     assert subscribed in subscriptions.table()[name]
     bundle = dist / name
-    server = BundleServer(venv_for(venvs, dist, name), bundle, "handle", True, tmp_path / f"{name}.log",
-                          PETREL_DRY_RUN="1", DATABASE_URL=pg_url, PETREL_EMBEDDING_MODEL="offline")
+    server = BundleServer(
+        venv_for(venvs, dist, name),
+        bundle,
+        "handle",
+        True,
+        tmp_path / f"{name}.log",
+        PETREL_DRY_RUN="1",
+        DATABASE_URL=pg_url,
+        PETREL_EMBEDDING_MODEL="offline",
+    )
     try:
         body, headers = cloudevent(f"com.github.{subscribed}", make())
         served = server.post(body, headers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 
+import payloads
 import psycopg
 import pytest
 from conftest import ROOT, signed
@@ -18,18 +19,12 @@ from functions_framework import create_app
 from gitrepo import commit, diff, git, init
 from test_review import SERVICE, edited_service, reviewer
 
-import payloads
-from shared.github import actions
 from shared.context import Context, Services
-from shared.github import markers
+from shared.github import actions, markers, notices, pulls
 from shared.model import llm
-from shared.github import notices
-from shared.github import pulls
-
-
+from shared.pipeline.worker import Worker, load_handler
 from shared.runtime import settings as settings_module
 from shared.runtime.db import make_pool
-from shared.pipeline.worker import Worker, load_handler
 
 REPO = "Codertocat/Hello-World"
 TOKEN = "ghp_" + "r" * 36
@@ -46,13 +41,20 @@ def world(env, clean_db, tmp_path):
     github.add_repo(REPO)
     github.add_token(TOKEN, repos=[REPO])
     repo = init(tmp_path / "repo", {"app/service.py": SERVICE, "README.md": "# Service\n"})
-    config = env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=clean_db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                 PETREL_GITHUB_WRITE_SPACING_SECONDS=0, OPENAI_BASE_URL=model.url + "/v1", OPENAI_API_KEY="sk-test-key-123456",
-                 PETREL_MODEL_MAX_RETRIES=0, PETREL_EMBEDDING_MODEL="offline")
+    config = env(
+        GITHUB_WEBHOOK_SECRET="s",
+        DATABASE_URL=clean_db,
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_API_URL=github.url,
+        PETREL_GITHUB_WRITE_SPACING_SECONDS=0,
+        OPENAI_BASE_URL=model.url + "/v1",
+        OPENAI_API_KEY="sk-test-key-123456",
+        PETREL_MODEL_MAX_RETRIES=0,
+        PETREL_EMBEDDING_MODEL="offline",
+    )
     webhook = create_app("webhook", WEBHOOK, "http").test_client()
     pool = make_pool(clean_db)
-    worker = Worker(pool, config, {name: load_handler(name) for name in ("pr_review", "pr_summary")},
-                    backoff_base=0.01)
+    worker = Worker(pool, config, {name: load_handler(name) for name in ("pr_review", "pr_summary")}, backoff_base=0.01)
 
     class World:
         def __init__(self):
@@ -112,8 +114,13 @@ def test_the_way_from_a_delivery_to_the_review_crosses_few_modules(world, monkey
     world.open_pull({"app/service.py": edited_service(one=1)})
     world.deliver("opened")
     [path] = [path for (plan, *_), path in seen if isinstance(plan[0], actions.PostReview)]
-    assert path == ["shared/pipeline/worker.py", "functions/pr_review/main.py", "shared/review/run.py",
-                    "shared/context.py", "shared/github/actions.py"], path
+    assert path == [
+        "shared/pipeline/worker.py",
+        "functions/pr_review/main.py",
+        "shared/review/run.py",
+        "shared/context.py",
+        "shared/github/actions.py",
+    ], path
     webhook = ["functions/webhook/main.py", "shared/pipeline/inbox.py", "shared/pipeline/queue.py"]
     assert len(set(webhook + path)) <= 12
 
@@ -180,8 +187,10 @@ def test_broken_config_is_reported_once_and_defaults_are_used(world):
     world.push({"app/service.py": edited_service(one=1, two=61)})
     world.deliver("synchronize")
     [notice] = [c for c in world.github.comments(REPO, 1) if "config-error" in c["body"]]
-    assert (f"{REPO}:.github/petrel.yml: review.max_comments: expected a whole number from 0 to 200, got text"
-            in notice["body"])
+    assert (
+        f"{REPO}:.github/petrel.yml: review.max_comments: expected a whole number from 0 to 200, got text"
+        in notice["body"]
+    )
     assert len(world.reviews()) == 2  # the reviews went on with the defaults
 
 
@@ -207,7 +216,7 @@ def test_a_broken_config_with_a_secret_in_it_is_reported_without_quoting_it(worl
     assert SECRET not in posted(world)
     assert not [r.getMessage() for r in caplog.records if SECRET in r.getMessage()]
 
-    world.github.add_file(REPO, ".github/petrel.yml", f"language: \"{SECRET}\\q\"\n")  # a YAML error next to it
+    world.github.add_file(REPO, ".github/petrel.yml", f'language: "{SECRET}\\q"\n')  # a YAML error next to it
     world.push({"app/service.py": edited_service(one=1, two=61)})
     world.deliver("synchronize")
     assert "YAML error: found unknown escape character" in posted(world)
@@ -236,13 +245,16 @@ def _over_one_megabyte(github):
     github.add_file(REPO, ".github/petrel.yml", "review:\n  auto: false\n#" + "x" * (1024 * 1024) + "\n")
 
 
-@pytest.mark.parametrize("make,error", [
-    (_directory, "expected a file, found a directory"),
-    (_link_to_a_file, "expected a file, found a symbolic link (Petrel does not follow links"),
-    (_link_to_nothing, "expected a file, found a symbolic link (Petrel does not follow links"),
-    (_submodule, "expected a file, found a git submodule"),
-    (_over_one_megabyte, "the file is 1,048,600 bytes, over the 64 KB limit"),
-])
+@pytest.mark.parametrize(
+    "make,error",
+    [
+        (_directory, "expected a file, found a directory"),
+        (_link_to_a_file, "expected a file, found a symbolic link (Petrel does not follow links"),
+        (_link_to_nothing, "expected a file, found a symbolic link (Petrel does not follow links"),
+        (_submodule, "expected a file, found a git submodule"),
+        (_over_one_megabyte, "the file is 1,048,600 bytes, over the 64 KB limit"),
+    ],
+)
 def test_a_config_path_that_holds_no_readable_file_is_a_notice_not_a_crash(world, make, error):
     world.github.add_repo("Codertocat/.github")  # the owner's shared file would turn reviews off: not read either
     world.github.add_token(TOKEN, repos=[REPO, "Codertocat/.github"])
@@ -269,8 +281,11 @@ def test_config_turns_automatic_review_off(world):
 def test_spent_budget_says_so_once_a_day_and_calls_no_model(world):
     world.github.add_file(REPO, ".github/petrel.yml", "daily_token_budget: 100\n")
     with psycopg.connect(world.db, autocommit=True) as conn:
-        conn.execute("INSERT INTO usage (repository, function, model, prompt_tokens, completion_tokens) "
-                     "VALUES (%s, 'pr_review', 'm', 90, 20)", (REPO,))
+        conn.execute(
+            "INSERT INTO usage (repository, function, model, prompt_tokens, completion_tokens) "
+            "VALUES (%s, 'pr_review', 'm', 90, 20)",
+            (REPO,),
+        )
     world.open_pull({"app/service.py": edited_service(one=1)})
     world.deliver("opened")
     world.deliver("reopened")
@@ -283,21 +298,34 @@ def test_spent_budget_says_so_once_a_day_and_calls_no_model(world):
 
 def test_no_model_configured_tells_the_pull_request(world, env):
     world.open_pull({"app/service.py": edited_service(one=1)})
-    env(GITHUB_WEBHOOK_SECRET="s", DATABASE_URL=world.db, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=world.github.url,
-        PETREL_GITHUB_WRITE_SPACING_SECONDS=0)
+    env(
+        GITHUB_WEBHOOK_SECRET="s",
+        DATABASE_URL=world.db,
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_API_URL=world.github.url,
+        PETREL_GITHUB_WRITE_SPACING_SECONDS=0,
+    )
     world.deliver("opened")
     [notice] = world.comments("model-unavailable:review")
-    assert notice["body"].endswith(notices.MODEL_UNAVAILABLE.format(
-        work="review this pull request", reason=llm.NO_MODEL))
+    assert notice["body"].endswith(
+        notices.MODEL_UNAVAILABLE.format(work="review this pull request", reason=llm.NO_MODEL)
+    )
 
 
 def test_refused_inline_comments_move_to_the_body_instead_of_losing_the_review(world):
     head = world.open_pull({"app/service.py": edited_service(one=1)})
     client = Services.github_access().client(None)
-    review = actions.PostReview(REPO, 1, head, f"review:{head}", "Body.", (
-        actions.ReviewComment("app/service.py", 2, "on the diff"),
-        actions.ReviewComment("app/service.py", 70, "outside the diff"),
-    ))
+    review = actions.PostReview(
+        REPO,
+        1,
+        head,
+        f"review:{head}",
+        "Body.",
+        (
+            actions.ReviewComment("app/service.py", 2, "on the diff"),
+            actions.ReviewComment("app/service.py", 70, "outside the diff"),
+        ),
+    )
     [outcome] = actions.execute([review], client)
     assert "moved to its body after a 422" in outcome
     [posted] = world.reviews()
@@ -313,7 +341,9 @@ def test_summary_can_write_the_description_when_configured(world):
     world.open_pull({"app/service.py": edited_service(one=1)}, body="Author's words.")
     world.model.responder = lambda request: (
         {"json": {"walkthrough": "Doubles values.", "files": [{"path": "app/service.py", "summary": "doubles"}]}}
-        if "summary" in str(request.get("response_format")) else reviewer(request))
+        if "summary" in str(request.get("response_format"))
+        else reviewer(request)
+    )
     world.deliver("opened")
     _, pull = Services.github_access().client(None).requester.requestJsonAndCheck("GET", f"/repos/{REPO}/pulls/1")
     assert pull["body"].startswith("Author's words.")
@@ -334,8 +364,9 @@ def test_a_thumbs_down_stops_the_same_finding_coming_back(world):
     world.github.set_permission(REPO, "reviewer", "write")
     from github import Auth, Github
 
-    Github(base_url=world.github.url, auth=Auth.Token("ghp_" + "u" * 36), retry=None).get_repo(REPO) \
-        .get_pull(1).get_review_comment(comment["id"]).create_reaction("-1")
+    Github(base_url=world.github.url, auth=Auth.Token("ghp_" + "u" * 36), retry=None).get_repo(REPO).get_pull(
+        1
+    ).get_review_comment(comment["id"]).create_reaction("-1")
     # the same mistake, pushed again on another line: the model reports it in nearly the same words
     world.push({"app/service.py": edited_service(one=1, two=61).replace("BUG two", "BUG one again")})
     world.deliver("synchronize")
@@ -344,16 +375,17 @@ def test_a_thumbs_down_stops_the_same_finding_coming_back(world):
     assert "1 finding(s) like ones reviewers rejected before were left out" in second["body"]
     with psycopg.connect(world.db) as conn:
         assert conn.execute("SELECT title, source FROM documents WHERE kind = 'feedback'").fetchall() == [
-            ("negative", f"comment:{comment['id']}")]
+            ("negative", f"comment:{comment['id']}")
+        ]
 
 
 def test_a_thread_resolved_without_a_code_change_is_negative_feedback(world, clean_db):
-    from shared.pipeline import events
-    from shared.runtime import settings
-    from shared.model.embeddings import embedder_for
     from shared.memory.feedback import Feedback
     from shared.memory.store import Memory
+    from shared.model.embeddings import embedder_for
+    from shared.pipeline import events
     from shared.pipeline.worker import cloudevent_for
+    from shared.runtime import settings
 
     payload = copy.deepcopy(payloads.example("pull_request_review_thread", "resolved"))
     payload["repository"]["full_name"] = REPO
@@ -362,8 +394,10 @@ def test_a_thread_resolved_without_a_code_change_is_negative_feedback(world, cle
     first["user"]["login"] = "petrel-bot"  # Petrel's comment (the token's user)
     world.github.set_permission(REPO, payload["sender"]["login"], "write")  # resolved by one who may steer
     head = payload["pull_request"]["head"]["sha"]
-    delivery = events.parse_delivery({"X-GitHub-Event": "pull_request_review_thread", "X-GitHub-Delivery": "r-1"},
-                                     __import__("json").dumps(payload).encode())
+    delivery = events.parse_delivery(
+        {"X-GitHub-Event": "pull_request_review_thread", "X-GitHub-Delivery": "r-1"},
+        __import__("json").dumps(payload).encode(),
+    )
     load_handler("memory_indexer")(cloudevent_for(delivery))
     pool = make_pool(clean_db)
     try:
@@ -373,12 +407,16 @@ def test_a_thread_resolved_without_a_code_change_is_negative_feedback(world, cle
         # resolved after a change: the finding was acted on, positive
         payload["pull_request"]["head"]["sha"] = "f" * 40
         first["id"] += 1
-        delivery = events.parse_delivery({"X-GitHub-Event": "pull_request_review_thread", "X-GitHub-Delivery": "r-2"},
-                                         __import__("json").dumps(payload).encode())
+        delivery = events.parse_delivery(
+            {"X-GitHub-Event": "pull_request_review_thread", "X-GitHub-Delivery": "r-2"},
+            __import__("json").dumps(payload).encode(),
+        )
         load_handler("memory_indexer")(cloudevent_for(delivery))
         with psycopg.connect(clean_db) as conn:
             assert sorted(conn.execute("SELECT title FROM documents WHERE kind = 'feedback'").fetchall()) == [
-                ("negative",), ("positive",)]
+                ("negative",),
+                ("positive",),
+            ]
     finally:
         pool.close()
     assert head
@@ -407,7 +445,8 @@ def test_a_rate_limit_beyond_the_cap_reschedules_the_review_and_it_finishes_once
     with psycopg.connect(clean_db, autocommit=True) as conn:
         status, attempts, error, wait = conn.execute(
             "SELECT status, attempts, last_error, extract(epoch FROM run_at - now()) FROM jobs "
-            "WHERE function = 'pr_review'").fetchone()
+            "WHERE function = 'pr_review'"
+        ).fetchone()
         assert (status, attempts) == ("queued", 0) and "rate limit" in error and 100 < float(wait) <= 121
         conn.execute("UPDATE jobs SET run_at = now() WHERE function = 'pr_review'")  # the limit has lifted
     world.work()
@@ -432,8 +471,11 @@ def diff_refused(world) -> str:
     """GitHub's own answer to the diff media type for pull request 1 (the fix must not need it)."""
     import requests
 
-    answer = requests.get(f"{world.github.url}/repos/{REPO}/pulls/1", timeout=10,
-                          headers={"Authorization": f"token {TOKEN}", "Accept": "application/vnd.github.v3.diff"})
+    answer = requests.get(
+        f"{world.github.url}/repos/{REPO}/pulls/1",
+        timeout=10,
+        headers={"Authorization": f"token {TOKEN}", "Accept": "application/vnd.github.v3.diff"},
+    )
     assert answer.status_code == 406
     return answer.json()["message"]
 
@@ -540,8 +582,11 @@ def feedback_rows(world):
 
 def test_a_review_carrying_the_review_marker_of_the_head_does_not_stop_petrels_review(world):
     head = world.open_pull({"app/service.py": edited_service(one=1)})
-    as_user(world, MALLORY, "mallory").requester.requestJsonAndCheck("POST", f"/repos/{REPO}/pulls/1/reviews", input={
-        "commit_id": head, "body": f"{markers.make(f'review:{head}')}\nLooks good to me!", "event": "COMMENT"})
+    as_user(world, MALLORY, "mallory").requester.requestJsonAndCheck(
+        "POST",
+        f"/repos/{REPO}/pulls/1/reviews",
+        input={"commit_id": head, "body": f"{markers.make(f'review:{head}')}\nLooks good to me!", "event": "COMMENT"},
+    )
     world.deliver("opened")
     forged, review = world.reviews()
     assert forged["user"]["login"] == "mallory"
@@ -565,9 +610,16 @@ def test_a_planted_finding_with_a_thumbs_down_suppresses_nothing(world):
     head = world.open_pull({"app/service.py": edited_service(one=1)})
     words = "This line has a bug: return value * 2  # BUG one"  # what the model will find
     planted = f"**major**: {words}\n\n{markers.make('finding:' + fingerprint('app/service.py', words))}"
-    as_user(world, MALLORY, "mallory").requester.requestJsonAndCheck("POST", f"/repos/{REPO}/pulls/1/reviews", input={
-        "commit_id": head, "body": "", "event": "COMMENT",
-        "comments": [{"path": "app/service.py", "line": 2, "side": "RIGHT", "body": planted}]})
+    as_user(world, MALLORY, "mallory").requester.requestJsonAndCheck(
+        "POST",
+        f"/repos/{REPO}/pulls/1/reviews",
+        input={
+            "commit_id": head,
+            "body": "",
+            "event": "COMMENT",
+            "comments": [{"path": "app/service.py", "line": 2, "side": "RIGHT", "body": planted}],
+        },
+    )
     [comment] = world.reviews()[0]["comments"]
     world.github.add_reaction(REPO, comment["id"], "-1", user="mallory")
     world.deliver("opened")
@@ -581,8 +633,9 @@ def test_a_thumbs_down_from_a_reader_is_ignored(world):
     world.open_pull({"app/service.py": edited_service(one=1)})
     world.deliver("opened")
     [comment] = world.reviews()[0]["comments"]
-    as_user(world, MALLORY, "passerby").get_repo(REPO).get_pull(1).get_review_comment(comment["id"]) \
-        .create_reaction("-1")
+    as_user(world, MALLORY, "passerby").get_repo(REPO).get_pull(1).get_review_comment(comment["id"]).create_reaction(
+        "-1"
+    )
     world.push({"app/service.py": edited_service(one=1, two=61).replace("BUG two", "BUG one again")})
     world.deliver("synchronize")
     assert [c["line"] for c in world.reviews()[1]["comments"]] == [62]  # not suppressed
@@ -619,8 +672,10 @@ def resolve(world, *, author: str, resolver: str):
     first = payload["thread"]["comments"][0]
     first["body"] = "**major**: step_1 doubles instead of adding.\n\n<!-- petrel:finding:abc -->"
     first["user"]["login"] = author
-    delivery = events.parse_delivery({"X-GitHub-Event": "pull_request_review_thread",
-                                      "X-GitHub-Delivery": f"resolve-{author}-{resolver}"}, json.dumps(payload).encode())
+    delivery = events.parse_delivery(
+        {"X-GitHub-Event": "pull_request_review_thread", "X-GitHub-Delivery": f"resolve-{author}-{resolver}"},
+        json.dumps(payload).encode(),
+    )
     load_handler("memory_indexer")(cloudevent_for(delivery))
 
 
@@ -679,7 +734,10 @@ def test_automatic_review_and_slash_review_at_the_same_moment_post_one_review(wo
         pool.close()
     with psycopg.connect(world.db) as conn:
         assert dict(conn.execute("SELECT function, status FROM jobs")) == {
-            "pr_review": "done", "pr_summary": "done", "commands": "done"}
+            "pr_review": "done",
+            "pr_summary": "done",
+            "commands": "done",
+        }
     assert both_planned.n_waiting == 0 and not both_planned.broken  # the two reviews really ran together
     [review] = world.reviews()  # one review: not two, not none
     assert review["body"].startswith(markers.make(f"review:{review['commit_id']}"))
@@ -695,8 +753,10 @@ def test_two_writers_of_one_comment_at_the_same_moment_make_one_comment(world):
     world.github.add_issue(REPO, 5)
     world.github.slow("GET", r"/issues/5/comments$", 2, times=2)  # both look at the same time
     payload = payloads.comment("/describe")
-    delivery = events.parse_delivery({"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "same-moment"},
-                                     __import__("json").dumps(payload).encode())
+    delivery = events.parse_delivery(
+        {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "same-moment"},
+        __import__("json").dumps(payload).encode(),
+    )
     start = threading.Barrier(2)
     outcomes = []
 

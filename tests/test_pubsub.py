@@ -13,18 +13,18 @@ import json
 import threading
 import uuid
 
+import payloads
 import psycopg
 import pytest
 from conftest import ROOT, SECRET, count, free_port, signed
-from functions_framework import create_app
-from test_functions_framework import HELP, REPO, TOKEN, FunctionServer, HTTP
-
-import payloads
 from fakes.github import FakeGitHub
+from functions_framework import create_app
+from test_functions_framework import HELP, HTTP, REPO, TOKEN, FunctionServer
+
+from shared.context import delivery_of
 from shared.pipeline import events
 from shared.pipeline import forward as pubsub_module
 from shared.runtime import settings
-from shared.context import delivery_of
 
 WEBHOOK_SOURCE = str(ROOT / "functions" / "webhook" / "main.py")
 TOPIC = "projects/petrel-test/topics/petrel-events"
@@ -42,8 +42,12 @@ class FakeServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                request = {"method": self.command, "path": self.path,
-                           "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                request = {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                }
                 status, reply = fake.answer(request)
                 request["answered"] = status
                 fake.requests.append(request)
@@ -102,7 +106,11 @@ class FakeMetadata(FakeServer):
         if request["headers"].get("metadata-flavor") != "Google":
             return 403, {"error": "Missing Metadata-Flavor:Google header"}
         self.issued += 1
-        return 200, {"access_token": f"{ACCESS_TOKEN}-{self.issued}", "expires_in": self.expires_in, "token_type": "Bearer"}
+        return 200, {
+            "access_token": f"{ACCESS_TOKEN}-{self.issued}",
+            "expires_in": self.expires_in,
+            "token_type": "Bearer",
+        }
 
     @property
     def token_url(self) -> str:
@@ -141,17 +149,30 @@ def forwarded_at(url: str, delivery: str):
 
 def push_body(message: dict, message_id: str = "1") -> dict:
     """What a Pub/Sub push subscription POSTs to its endpoint (the wrapped format)."""
-    return {"message": {**message, "messageId": message_id, "message_id": message_id,
-                        "publishTime": "2024-05-01T12:00:00.000Z", "publish_time": "2024-05-01T12:00:00.000Z"},
-            "subscription": "projects/petrel-test/subscriptions/petrel-commands"}
+    return {
+        "message": {
+            **message,
+            "messageId": message_id,
+            "message_id": message_id,
+            "publishTime": "2024-05-01T12:00:00.000Z",
+            "publish_time": "2024-05-01T12:00:00.000Z",
+        },
+        "subscription": "projects/petrel-test/subscriptions/petrel-commands",
+    }
 
 
 # --- settings -----------------------------------------------------------------------------------
 
+
 def test_topic_and_emulator_are_read_and_checked():
     config = settings.from_env({"PETREL_PUBSUB_TOPIC": TOPIC, "PUBSUB_EMULATOR_HOST": "localhost:8085"})
     assert (config.pubsub_topic, config.pubsub_emulator_host) == (TOPIC, "localhost:8085")
-    for bad in ("petrel-events", "projects/p/topics/", "projects/petrel-test/subscriptions/x", "//pubsub/projects/a/topics/b"):
+    for bad in (
+        "petrel-events",
+        "projects/p/topics/",
+        "projects/petrel-test/subscriptions/x",
+        "//pubsub/projects/a/topics/b",
+    ):
         with pytest.raises(settings.SettingsError, match="^PETREL_PUBSUB_TOPIC=") as error:
             settings.from_env({"PETREL_PUBSUB_TOPIC": bad})
         assert "\n" not in str(error.value)
@@ -164,6 +185,7 @@ def test_topic_and_emulator_are_read_and_checked():
 
 # --- the webhook publishes ----------------------------------------------------------------------
 
+
 def test_subscribed_delivery_is_published_as_one_message(webhook_for, pubsub, clean_db):
     client = webhook_for(pubsub.host)
     payload = payloads.with_installation(payloads.example("issues", "opened"), 77)
@@ -174,9 +196,12 @@ def test_subscribed_delivery_is_published_as_one_message(webhook_for, pubsub, cl
     [message] = pubsub.published
     assert message["path"] == f"/v1/{TOPIC}:publish"
     assert "authorization" not in message["headers"]  # the emulator takes no credentials
-    assert message["attributes"] == {"type": "com.github.issues.opened", "id": delivery,
-                                     "source": payload["repository"]["html_url"],
-                                     "subject": str(payload["issue"]["number"])}
+    assert message["attributes"] == {
+        "type": "com.github.issues.opened",
+        "id": delivery,
+        "source": payload["repository"]["html_url"],
+        "subject": str(payload["issue"]["number"]),
+    }
     assert json.loads(base64.b64decode(message["data"])) == payload
     assert set(message) == {"path", "headers", "data", "attributes"}  # no orderingKey
     assert count(clean_db, "SELECT count(*) FROM jobs") == 0
@@ -227,10 +252,12 @@ def test_unsubscribed_event_and_ping_are_not_published(webhook_for, pubsub, clea
 
 # --- outside the emulator: the metadata server's token --------------------------------------------
 
+
 def _delivery(event="issues", action="opened") -> events.Delivery:
     payload = payloads.example(event, action)
-    return events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4())},
-                                 json.dumps(payload).encode())
+    return events.parse_delivery(
+        {"X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4())}, json.dumps(payload).encode()
+    )
 
 
 def test_outside_the_emulator_a_metadata_token_is_sent_and_cached(pubsub):
@@ -276,11 +303,14 @@ def test_without_a_metadata_server_publishing_fails_as_oserror():
 
 
 def test_the_default_metadata_url_is_googles():
-    assert pubsub_module.PubSubPublisher(TOPIC).metadata_url == \
-        "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+    assert (
+        pubsub_module.PubSubPublisher(TOPIC).metadata_url
+        == "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+    )
 
 
 # --- a function behind a push subscription, under the real functions-framework --------------------
+
 
 def test_delivery_of_unwraps_what_functions_framework_makes_of_a_push_request():
     from functions_framework import event_conversion
@@ -293,15 +323,21 @@ def test_delivery_of_unwraps_what_functions_framework_makes_of_a_push_request():
         event = event_conversion.background_event_to_cloud_event(flask.request)
     assert event["type"] == "google.cloud.pubsub.topic.v1.messagePublished"
     rebuilt = delivery_of(event)
-    assert (rebuilt.id, rebuilt.name, rebuilt.repository, rebuilt.payload) == \
-        (delivery.id, delivery.name, delivery.repository, delivery.payload)
+    assert (rebuilt.id, rebuilt.name, rebuilt.repository, rebuilt.payload) == (
+        delivery.id,
+        delivery.name,
+        delivery.repository,
+        delivery.payload,
+    )
 
 
 def test_a_pubsub_message_not_from_github_is_refused():
     from cloudevents.http import CloudEvent
 
-    event = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub.googleapis.com/"},
-                       {"message": {"data": base64.b64encode(b"{}").decode(), "attributes": {"type": "com.example.x"}}})
+    event = CloudEvent(
+        {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub.googleapis.com/"},
+        {"message": {"data": base64.b64encode(b"{}").decode(), "attributes": {"type": "com.example.x"}}},
+    )
     with pytest.raises(ValueError, match="not a GitHub CloudEvent"):
         delivery_of(event)
 
@@ -318,15 +354,17 @@ def github():
 def test_commands_behind_a_push_subscription_answers_help_once(tmp_path, github, pubsub):
     # the webhook publishes; the message it published is pushed to `commands`, as a subscription would
     payload = payloads.comment("/help")
-    delivery = events.parse_delivery({"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": str(uuid.uuid4())},
-                                     json.dumps(payload).encode())
+    delivery = events.parse_delivery(
+        {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": str(uuid.uuid4())}, json.dumps(payload).encode()
+    )
     publisher = pubsub_module.PubSubPublisher(TOPIC, pubsub.host)
     publisher.publish(delivery)
     [published] = pubsub.published
     message = {"data": published["data"], "attributes": published["attributes"]}
 
-    server = FunctionServer("commands", tmp_path, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url,
-                            PETREL_GITHUB_WRITE_SPACING_SECONDS="0")
+    server = FunctionServer(
+        "commands", tmp_path, GITHUB_TOKEN=TOKEN, GITHUB_API_URL=github.url, PETREL_GITHUB_WRITE_SPACING_SECONDS="0"
+    )
     try:
         url = f"http://127.0.0.1:{server.port}/"
         first = HTTP.post(url, json=push_body(message, "101"), timeout=60)

@@ -44,16 +44,24 @@ def test_the_files_list_gives_the_same_files_and_hunks_as_the_diff(github):
 
 
 def test_paths_are_githubs_own_even_where_git_quotes_them(github):
-    quoted = ('diff --git "a/caf\\303\\251 menu.py" "b/caf\\303\\251 menu.py"\nindex 1111111..2222222 100644\n'
-              '--- "a/caf\\303\\251 menu.py"\n+++ "b/caf\\303\\251 menu.py"\n@@ -1 +1 @@\n-a = 1\n+a = 2\n')
+    quoted = (
+        'diff --git "a/caf\\303\\251 menu.py" "b/caf\\303\\251 menu.py"\nindex 1111111..2222222 100644\n'
+        '--- "a/caf\\303\\251 menu.py"\n+++ "b/caf\\303\\251 menu.py"\n@@ -1 +1 @@\n-a = 1\n+a = 2\n'
+    )
     github.add_pull(REPO, 1, diff=quoted, base_sha=BASE_SHA, head_sha=HEAD_SHA)
     [file] = pull(github).changes().files
     assert file.path == "café menu.py" and file.commentable() == {1}
 
 
 def test_a_patch_that_does_not_parse_is_listed_not_fatal():
-    entry = {"filename": "a.py", "status": "modified", "additions": 5, "deletions": 0, "changes": 5,
-             "patch": "@@ -1,1 +1,5 @@\n+only one line of five"}
+    entry = {
+        "filename": "a.py",
+        "status": "modified",
+        "additions": 5,
+        "deletions": 0,
+        "changes": 5,
+        "patch": "@@ -1,1 +1,5 @@\n+only one line of five",
+    }
     file = file_from_github(entry)
     assert (file.no_patch, file.hunks, file.added) == (UNREADABLE_PATCH, (), 5)
     # a patch cannot smuggle in a second file
@@ -62,11 +70,20 @@ def test_a_patch_that_does_not_parse_is_listed_not_fatal():
 
 
 def test_a_file_without_patch_keeps_githubs_counts_and_says_why():
-    big = file_from_github({"filename": "big.sql", "status": "added", "additions": 30_000, "deletions": 0,
-                            "changes": 30_000})
+    big = file_from_github(
+        {"filename": "big.sql", "status": "added", "additions": 30_000, "deletions": 0, "changes": 30_000}
+    )
     assert (big.no_patch, big.added, big.removed, big.changed) == (NO_PATCH, 30_000, 0, 30_000)
-    moved = file_from_github({"filename": "b.py", "previous_filename": "a.py", "status": "renamed", "additions": 0,
-                              "deletions": 0, "changes": 0})
+    moved = file_from_github(
+        {
+            "filename": "b.py",
+            "previous_filename": "a.py",
+            "status": "renamed",
+            "additions": 0,
+            "deletions": 0,
+            "changes": 0,
+        }
+    )
     assert (moved.no_patch, moved.old_path) == ("", "a.py")
 
 
@@ -78,7 +95,10 @@ def test_changes_since_reads_the_comparison_and_falls_back_when_it_cannot(github
     assert pull(github).changes_since("d" * 40) is None  # gone: a force-push
     github.fail("GET", r"/compare/", 406, body={"message": "Sorry, this diff is too large", "status": "406"})
     assert pull(github).changes_since(HEAD_SHA) is None
-    many = "".join(f"diff --git a/f{n}.py b/f{n}.py\nnew file mode 100644\nindex 0000000..1111111\n"
-                   f"--- /dev/null\n+++ b/f{n}.py\n@@ -0,0 +1 @@\n+x = {n}\n" for n in range(301))
+    many = "".join(
+        f"diff --git a/f{n}.py b/f{n}.py\nnew file mode 100644\nindex 0000000..1111111\n"
+        f"--- /dev/null\n+++ b/f{n}.py\n@@ -0,0 +1 @@\n+x = {n}\n"
+        for n in range(301)
+    )
     github.add_compare(REPO, BASE_SHA, NEW_HEAD, diff=many)  # GitHub lists 300 of its 301 files
     assert pull(github).changes_since(BASE_SHA) is None

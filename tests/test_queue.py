@@ -6,13 +6,12 @@ import json
 import threading
 import uuid
 
+import payloads
 import psycopg
 import pytest
 from conftest import jobs_of
 
-import payloads
-from shared.pipeline import events
-from shared.pipeline import queue
+from shared.pipeline import events, queue
 
 
 def delivery_of(payload: dict, event: str, delivery_id: str | None = None) -> events.Delivery:
@@ -70,7 +69,7 @@ def test_failure_backs_off_then_dead_letters_with_the_last_error(conn):
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap():
     samples = [queue.backoff_seconds(n, base=10, cap=100) for n in (1, 2, 3, 4, 5, 6) for _ in range(50)]
-    by_attempt = [samples[i * 50:(i + 1) * 50] for i in range(6)]
+    by_attempt = [samples[i * 50 : (i + 1) * 50] for i in range(6)]
     assert all(5 <= s <= 10 for s in by_attempt[0])
     assert all(20 <= s <= 40 for s in by_attempt[2])
     assert all(50 <= s <= 100 for s in by_attempt[5])  # capped
@@ -162,7 +161,7 @@ def test_jobs_of_one_thread_run_one_at_a_time(conn):
 
 def test_concurrent_claimers_never_take_the_same_job(clean_db):
     with psycopg.connect(clean_db, autocommit=True) as conn:
-        for n in range(40):
+        for _ in range(40):
             payload = payloads.example("push")
             queue.accept(conn, delivery_of(payload, "push"), ["memory_indexer"], 5)
     taken: list[int] = []
@@ -183,10 +182,10 @@ def test_concurrent_claimers_never_take_the_same_job(clean_db):
 
 
 def test_a_job_past_its_timeout_keeps_its_lease_until_it_returns(clean_db):
+    from shared.pipeline.worker import Worker
     from shared.runtime import scope as context
     from shared.runtime import settings
     from shared.runtime.db import make_pool
-    from shared.pipeline.worker import Worker
 
     config = settings.from_env({"PETREL_JOB_LEASE_SECONDS": "1", "PETREL_JOB_TIMEOUT_SECONDS": "1"})
     claims = []
@@ -212,10 +211,10 @@ def test_a_job_past_its_timeout_keeps_its_lease_until_it_returns(clean_db):
 
 
 def test_a_rate_limited_job_keeps_its_attempts(clean_db):
-    from shared.runtime import settings
-    from shared.runtime.scope import RetryLater
-    from shared.runtime.db import make_pool
     from shared.pipeline.worker import Worker
+    from shared.runtime import settings
+    from shared.runtime.db import make_pool
+    from shared.runtime.scope import RetryLater
 
     def limited(event):
         raise RetryLater(30, "GitHub rate limit on POST /repos/o/r/issues/1/comments")
@@ -229,7 +228,8 @@ def test_a_rate_limited_job_keeps_its_attempts(clean_db):
                 age(conn)
                 assert worker.run_once()
             status, attempts, error, wait = conn.execute(
-                "SELECT status, attempts, last_error, extract(epoch FROM run_at - now()) FROM jobs").fetchone()
+                "SELECT status, attempts, last_error, extract(epoch FROM run_at - now()) FROM jobs"
+            ).fetchone()
     finally:
         pool.close()
     assert (status, attempts) == ("queued", 0)
@@ -237,10 +237,10 @@ def test_a_rate_limited_job_keeps_its_attempts(clean_db):
 
 
 def test_real_errors_still_spend_attempts_after_a_rate_limit(clean_db):
-    from shared.runtime import settings
-    from shared.runtime.scope import RetryLater
-    from shared.runtime.db import make_pool
     from shared.pipeline.worker import Worker
+    from shared.runtime import settings
+    from shared.runtime.db import make_pool
+    from shared.runtime.scope import RetryLater
 
     outcomes = iter([RetryLater(1, "model rate limit (m)"), RuntimeError("boom"), RuntimeError("boom again")])
 
@@ -256,7 +256,10 @@ def test_real_errors_still_spend_attempts_after_a_rate_limit(clean_db):
                 age(conn)
                 assert worker.run_once()
             assert conn.execute("SELECT status, attempts, last_error FROM jobs").fetchone() == (
-                "dead", 2, "RuntimeError: boom again")
+                "dead",
+                2,
+                "RuntimeError: boom again",
+            )
     finally:
         pool.close()
 

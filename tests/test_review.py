@@ -14,21 +14,27 @@ import pytest
 from fakes.openai import FakeOpenAI
 from gitrepo import commit, git, init
 
-from shared.model import llm
-from shared.runtime import settings
-from shared.repo_config.schema import DEFAULTS, PathsConfig
-from shared.model.llm import Model
 from shared.github.pulls import LocalPull, PostedFinding
+from shared.model import llm
+from shared.model.llm import Model
+from shared.repo_config.schema import DEFAULTS, PathsConfig
 from shared.review.plan import fingerprint, plan_review, skip_reason
-
+from shared.runtime import settings
 
 SERVICE = "\n".join(f"def step_{n}(value):\n    return value + {n}\n" for n in range(40))
 
 
 @pytest.fixture
 def repo(tmp_path):
-    return init(tmp_path / "repo", {"app/service.py": SERVICE, "README.md": "# Service\n",
-                                    "old.txt": "to be removed\n", "package-lock.json": "{}\n"})
+    return init(
+        tmp_path / "repo",
+        {
+            "app/service.py": SERVICE,
+            "README.md": "# Service\n",
+            "old.txt": "to be removed\n",
+            "package-lock.json": "{}\n",
+        },
+    )
 
 
 def reviewer(request: dict):
@@ -46,8 +52,15 @@ def reviewer(request: dict):
             path = header.group(1)
         numbered = re.match(r"\s*(\d+) \+(.*)$", line)
         if numbered and "BUG" in numbered.group(2):
-            findings.append({"path": path, "line": int(numbered.group(1)), "severity": "major",
-                             "body": f"This line has a bug: {numbered.group(2).strip()}", "suggestion": None})
+            findings.append(
+                {
+                    "path": path,
+                    "line": int(numbered.group(1)),
+                    "severity": "major",
+                    "body": f"This line has a bug: {numbered.group(2).strip()}",
+                    "suggestion": None,
+                }
+            )
     return {"json": {"findings": findings}}
 
 
@@ -61,14 +74,21 @@ def model_server():
 
 
 def make_model(server, **env) -> Model:
-    values = {"OPENAI_BASE_URL": server.url + "/v1", "OPENAI_API_KEY": "sk-test", "PETREL_MODEL_MAX_RETRIES": "0",
-              **env}
+    values = {
+        "OPENAI_BASE_URL": server.url + "/v1",
+        "OPENAI_API_KEY": "sk-test",
+        "PETREL_MODEL_MAX_RETRIES": "0",
+        **env,
+    }
     return Model(settings.from_env(values), function="pr_review", repository="local/repository")
 
 
 def review_requests(server) -> list[dict]:
-    return [r for r in server.chat_requests()
-            if (r.get("response_format") or {}).get("json_schema", {}).get("name") == "findings"]
+    return [
+        r
+        for r in server.chat_requests()
+        if (r.get("response_format") or {}).get("json_schema", {}).get("name") == "findings"
+    ]
 
 
 def edited_service(**bugs: int) -> str:
@@ -79,9 +99,17 @@ def edited_service(**bugs: int) -> str:
 
 
 def test_findings_land_on_the_numbered_lines_and_every_file_is_accounted_for(repo, model_server):
-    commit(repo, {"app/service.py": edited_service(first=1), "README.md": "# Service\n\nUsage.\n",
-                  "old.txt": None, "package-lock.json": "{\"v\": 2}\n", "logo.png": b"\x89PNG\r\n\x1a\n\x00\x01"},
-           "change")
+    commit(
+        repo,
+        {
+            "app/service.py": edited_service(first=1),
+            "README.md": "# Service\n\nUsage.\n",
+            "old.txt": None,
+            "package-lock.json": '{"v": 2}\n',
+            "logo.png": b"\x89PNG\r\n\x1a\n\x00\x01",
+        },
+        "change",
+    )
     steps, report, skipped = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
     assert skipped is None
     [review] = steps
@@ -103,11 +131,27 @@ def test_findings_land_on_the_numbered_lines_and_every_file_is_accounted_for(rep
 def test_model_lines_outside_the_diff_move_or_go_to_the_body(repo, model_server):
     commit(repo, {"app/service.py": edited_service(one=1)}, "change")
     near, far = 5, 60  # line 5 is 3 lines from the hunk's last line (2 + 3 context lines is 5)
-    model_server.responder = lambda request: {"json": {"findings": [
-        {"path": "app/service.py", "line": 7, "severity": "major", "body": "near the diff", "suggestion": "x = 1"},
-        {"path": "app/service.py", "line": far, "severity": "critical", "body": "far from the diff", "suggestion": None},
-        {"path": "not/in/diff.py", "line": 1, "severity": "major", "body": "invented file", "suggestion": None},
-    ]}}
+    model_server.responder = lambda request: {
+        "json": {
+            "findings": [
+                {
+                    "path": "app/service.py",
+                    "line": 7,
+                    "severity": "major",
+                    "body": "near the diff",
+                    "suggestion": "x = 1",
+                },
+                {
+                    "path": "app/service.py",
+                    "line": far,
+                    "severity": "critical",
+                    "body": "far from the diff",
+                    "suggestion": None,
+                },
+                {"path": "not/in/diff.py", "line": 1, "severity": "major", "body": "invented file", "suggestion": None},
+            ]
+        }
+    }
     steps, report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
     [review] = steps
     assert [(c.path, c.line) for c in review.comments] == [("app/service.py", near)]
@@ -119,9 +163,19 @@ def test_model_lines_outside_the_diff_move_or_go_to_the_body(repo, model_server)
 
 def test_suggestions_become_suggestion_blocks(repo, model_server):
     commit(repo, {"app/service.py": edited_service(one=1)}, "change")
-    model_server.responder = lambda request: {"json": {"findings": [
-        {"path": "app/service.py", "line": 2, "severity": "minor", "body": "Use addition.",
-         "suggestion": "    return value + 1"}]}}
+    model_server.responder = lambda request: {
+        "json": {
+            "findings": [
+                {
+                    "path": "app/service.py",
+                    "line": 2,
+                    "severity": "minor",
+                    "body": "Use addition.",
+                    "suggestion": "    return value + 1",
+                }
+            ]
+        }
+    }
     [review], _, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
     assert "```suggestion\n    return value + 1\n```" in review.comments[0].body
 
@@ -131,7 +185,9 @@ def test_garbage_from_the_model_lists_the_files_as_not_reviewed(repo, model_serv
     model_server.responder = lambda request: "I am not JSON at all"
     [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
     assert review.comments == ()
-    assert report.not_reviewed == [("app/service.py", "model error: the model (gpt-4o-mini) returned invalid findings twice")]
+    assert report.not_reviewed == [
+        ("app/service.py", "model error: the model (gpt-4o-mini) returned invalid findings twice")
+    ]
     assert "model error" in review.body
 
 
@@ -185,7 +241,9 @@ def test_findings_posted_before_are_not_repeated(repo, model_server):
     class Posted(LocalPull):
         def posted_findings(self):
             text = "This line has a bug: return value * 2  # BUG one"
-            return [PostedFinding("app/service.py", 9, f"x <!-- petrel:finding:{fingerprint('app/service.py', text)} -->")]
+            return [
+                PostedFinding("app/service.py", 9, f"x <!-- petrel:finding:{fingerprint('app/service.py', text)} -->")
+            ]
 
     [review], report, _ = plan_review(Posted(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
     assert [c.line for c in review.comments] == [62]
@@ -193,13 +251,26 @@ def test_findings_posted_before_are_not_repeated(repo, model_server):
 
 
 def test_whitespace_and_trivial_files_skip_the_heavy_pass(repo, model_server):
-    commit(repo, {"app/service.py": SERVICE.replace("value + 3", "value  +  3"), "app/other.py": "x = 1  # BUG\n",
-                  "app/version.py": "VERSION = '2'\n"}, "push")
+    commit(
+        repo,
+        {
+            "app/service.py": SERVICE.replace("value + 3", "value  +  3"),
+            "app/other.py": "x = 1  # BUG\n",
+            "app/version.py": "VERSION = '2'\n",
+        },
+        "push",
+    )
 
     def answer(request):
         if request["response_format"]["json_schema"]["name"] == "triage":
-            return {"json": {"trivial": [{"path": "app/version.py", "reason": "version bump"},
-                                         {"path": "invented.py", "reason": "not shown"}]}}
+            return {
+                "json": {
+                    "trivial": [
+                        {"path": "app/version.py", "reason": "version bump"},
+                        {"path": "invented.py", "reason": "not shown"},
+                    ]
+                }
+            }
         return reviewer(request)
 
     model_server.responder = answer
@@ -217,10 +288,15 @@ def test_path_filters_from_config(repo, model_server):
     assert ("docs/guide.md", "excluded by paths.exclude: docs/**") in report.not_reviewed
 
 
-@pytest.mark.parametrize("change,reason", [
-    (dict(draft=True), "draft"), (dict(author_is_bot=True, author="dependabot[bot]"), "bot"),
-    (dict(labels=("No-Review",)), "labelled"), (dict(body="WIP\n@petrel ignore"), "@petrel ignore"),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (dict(draft=True), "draft"),
+        (dict(author_is_bot=True, author="dependabot[bot]"), "bot"),
+        (dict(labels=("No-Review",)), "labelled"),
+        (dict(body="WIP\n@petrel ignore"), "@petrel ignore"),
+    ],
+)
 def test_skip_reasons(repo, change, reason):
     head = commit(repo, {"app/service.py": edited_service(one=1)}, "push")
     info = replace(LocalPull(repo, "main", "feature").info(), **change)
@@ -238,25 +314,51 @@ def test_non_utf8_and_renamed_files(repo, model_server):
 
 
 def test_review_prompt_carries_repository_context_from_memory(repo, model_server, clean_db):
-    from shared.runtime.db import make_pool
-    from shared.model.embeddings import HashingEmbedder
     from shared.memory.store import Document, Memory
+    from shared.model.embeddings import HashingEmbedder
     from shared.review.plan import memory_context
+    from shared.runtime.db import make_pool
 
     pool = make_pool(clean_db)
     try:
         memory = Memory(pool, HashingEmbedder())
-        memory.replace("local/repository", "file", "app/limits.py", [Document(
-            "local/repository", "file", "app/limits.py", "def step_limit",
-            "STEP_LIMIT = 10  # step_1 must never return more than value + STEP_LIMIT", start_line=1, end_line=1)])
-        memory.replace("local/repository", "file", "app/service.py", [Document(
-            "local/repository", "file", "app/service.py", "old copy", "the file under review itself")])
-        memory.replace("elsewhere/repo", "file", "secret.py", [Document(
-            "elsewhere/repo", "file", "secret.py", "def step_1", "another repository's step_1 value")])
+        memory.replace(
+            "local/repository",
+            "file",
+            "app/limits.py",
+            [
+                Document(
+                    "local/repository",
+                    "file",
+                    "app/limits.py",
+                    "def step_limit",
+                    "STEP_LIMIT = 10  # step_1 must never return more than value + STEP_LIMIT",
+                    start_line=1,
+                    end_line=1,
+                )
+            ],
+        )
+        memory.replace(
+            "local/repository",
+            "file",
+            "app/service.py",
+            [Document("local/repository", "file", "app/service.py", "old copy", "the file under review itself")],
+        )
+        memory.replace(
+            "elsewhere/repo",
+            "file",
+            "secret.py",
+            [Document("elsewhere/repo", "file", "secret.py", "def step_1", "another repository's step_1 value")],
+        )
         commit(repo, {"app/service.py": edited_service(one=1)}, "change")
         model = make_model(model_server)
-        plan_review(LocalPull(repo, "main", "feature"), model, DEFAULTS, None,
-                    background=memory_context(memory, "local/repository", model.estimate))
+        plan_review(
+            LocalPull(repo, "main", "feature"),
+            model,
+            DEFAULTS,
+            None,
+            background=memory_context(memory, "local/repository", model.estimate),
+        )
     finally:
         pool.close()
     [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]
@@ -270,8 +372,16 @@ def test_an_answer_far_over_the_expected_size_still_gives_a_bounded_review(repo,
     from shared.github.actions import MAX_COMMENT_CHARS, PostReview, _marked
 
     commit(repo, {"app/service.py": edited_service(one=1)}, "change")
-    flood = [{"path": "app/service.py", "line": 2 + (n % 3), "severity": "major",
-              "body": f"finding {n} " + "x" * 2000, "suggestion": None} for n in range(400)]
+    flood = [
+        {
+            "path": "app/service.py",
+            "line": 2 + (n % 3),
+            "severity": "major",
+            "body": f"finding {n} " + "x" * 2000,
+            "suggestion": None,
+        }
+        for n in range(400)
+    ]
     model_server.responder = lambda request: {"json": {"findings": flood}}
     [review], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
     assert isinstance(review, PostReview) and len(review.comments) == DEFAULTS.review.max_comments

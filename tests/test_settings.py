@@ -12,26 +12,37 @@ PEM = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"
 
 def test_defaults():
     config = from_env({})
-    assert (config.api_url, config.port, config.dry_run, config.webhook_secrets) == ("https://api.github.com", 8080, False, ())
+    assert (config.api_url, config.port, config.dry_run, config.webhook_secrets) == (
+        "https://api.github.com",
+        8080,
+        False,
+        (),
+    )
     assert not config.has_github_credentials and not config.sends_to_github
 
 
-@pytest.mark.parametrize("env,variable", [
-    ({"GITHUB_APP_ID": "abc", "GITHUB_PRIVATE_KEY": PEM}, "GITHUB_APP_ID"),
-    ({"GITHUB_APP_ID": "1"}, "GITHUB_PRIVATE_KEY"),
-    ({"GITHUB_PRIVATE_KEY": PEM}, "GITHUB_APP_ID"),
-    ({"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": PEM, "GITHUB_TOKEN": "t"}, "GITHUB_TOKEN"),
-    ({"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": PEM, "GITHUB_PRIVATE_KEY_PATH": "/k.pem"}, "GITHUB_PRIVATE_KEY_PATH"),
-    ({"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY_PATH": "/nonexistent/key.pem"}, "GITHUB_PRIVATE_KEY_PATH"),
-    ({"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "not a key"}, "GITHUB_PRIVATE_KEY"),
-    ({"GITHUB_API_URL": "api.github.com"}, "GITHUB_API_URL"),
-    ({"PORT": "http"}, "PORT"),
-    ({"PORT": "70000"}, "PORT"),
-    ({"PETREL_DRY_RUN": "maybe"}, "PETREL_DRY_RUN"),
-    ({"K_SINK": "broker"}, "K_SINK"),
-    ({"GITHUB_WEBHOOK_SECRET_PREVIOUS": "old"}, "GITHUB_WEBHOOK_SECRET"),
-    ({"PETREL_WORKERS": "-1"}, "PETREL_WORKERS"),
-])
+@pytest.mark.parametrize(
+    "env,variable",
+    [
+        ({"GITHUB_APP_ID": "abc", "GITHUB_PRIVATE_KEY": PEM}, "GITHUB_APP_ID"),
+        ({"GITHUB_APP_ID": "1"}, "GITHUB_PRIVATE_KEY"),
+        ({"GITHUB_PRIVATE_KEY": PEM}, "GITHUB_APP_ID"),
+        ({"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": PEM, "GITHUB_TOKEN": "t"}, "GITHUB_TOKEN"),
+        (
+            {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": PEM, "GITHUB_PRIVATE_KEY_PATH": "/k.pem"},
+            "GITHUB_PRIVATE_KEY_PATH",
+        ),
+        ({"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY_PATH": "/nonexistent/key.pem"}, "GITHUB_PRIVATE_KEY_PATH"),
+        ({"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "not a key"}, "GITHUB_PRIVATE_KEY"),
+        ({"GITHUB_API_URL": "api.github.com"}, "GITHUB_API_URL"),
+        ({"PORT": "http"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"PETREL_DRY_RUN": "maybe"}, "PETREL_DRY_RUN"),
+        ({"K_SINK": "broker"}, "K_SINK"),
+        ({"GITHUB_WEBHOOK_SECRET_PREVIOUS": "old"}, "GITHUB_WEBHOOK_SECRET"),
+        ({"PETREL_WORKERS": "-1"}, "PETREL_WORKERS"),
+    ],
+)
 def test_bad_settings_name_the_variable_in_one_line(env, variable):
     with pytest.raises(SettingsError) as error:
         from_env(env)
@@ -67,7 +78,7 @@ def test_dotenv_parsing(tmp_path):
         "# comment\n"
         "GITHUB_WEBHOOK_SECRET=abc123  # trailing comment\n"
         "export PORT=9000\n"
-        "GITHUB_PRIVATE_KEY=\"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\"\n"
+        'GITHUB_PRIVATE_KEY="-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"\n'
         "PETREL_APP_SLUG='my app'\n"
         "EMPTY=\n"
     )
@@ -97,7 +108,14 @@ def test_env_example_is_a_valid_configuration_once_the_secret_is_set():
     config.require_webhook_secret()
     assert config.port == 8080 and not config.sends_to_github
     documented = set(values)
-    assert {"GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_TOKEN", "DATABASE_URL", "PETREL_DRY_RUN", "K_SINK"} <= documented
+    assert {
+        "GITHUB_WEBHOOK_SECRET",
+        "GITHUB_APP_ID",
+        "GITHUB_TOKEN",
+        "DATABASE_URL",
+        "PETREL_DRY_RUN",
+        "K_SINK",
+    } <= documented
 
 
 # --------------------------------------------------------------------------- secrets stay secret
@@ -105,16 +123,20 @@ def test_env_example_is_a_valid_configuration_once_the_secret_is_set():
 PASSWORD = "Sup3r-Secret-Pw"
 
 
-@pytest.mark.parametrize("url", [
-    f"postgresql://petrel:{PASSWORD}@extra@db.example:5432/petrel",  # an unescaped @ in the password
-    f"postgresql://petrel:{PASSWORD}/x@db.example/petrel",  # an unescaped / in the password
-    f"postgresql://petrel:{PASSWORD}@db.example:54x2/petrel",
-    f"postgresql://petrel:{PASSWORD}@db.example/petrel?bogus_option=1",  # libpq refuses the parameter
-    f"postgresql://petrel:{PASSWORD}%zz@db.example/petrel",
-    f"mysql://petrel:{PASSWORD}@db.example/petrel",
-    f"petrel:{PASSWORD}@db.example/petrel",  # no scheme: libpq would quote it back in its error
-    f"host=db.example password={PASSWORD} dbname='unterminated",
-], ids=["two-at", "slash-in-password", "port", "unknown-parameter", "bad-percent", "scheme", "no-scheme", "key-value"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://petrel:{PASSWORD}@extra@db.example:5432/petrel",  # an unescaped @ in the password
+        f"postgresql://petrel:{PASSWORD}/x@db.example/petrel",  # an unescaped / in the password
+        f"postgresql://petrel:{PASSWORD}@db.example:54x2/petrel",
+        f"postgresql://petrel:{PASSWORD}@db.example/petrel?bogus_option=1",  # libpq refuses the parameter
+        f"postgresql://petrel:{PASSWORD}%zz@db.example/petrel",
+        f"mysql://petrel:{PASSWORD}@db.example/petrel",
+        f"petrel:{PASSWORD}@db.example/petrel",  # no scheme: libpq would quote it back in its error
+        f"host=db.example password={PASSWORD} dbname='unterminated",
+    ],
+    ids=["two-at", "slash-in-password", "port", "unknown-parameter", "bad-percent", "scheme", "no-scheme", "key-value"],
+)
 def test_a_malformed_database_url_is_refused_in_one_line_without_its_password(url):
     with pytest.raises(SettingsError) as error:
         from_env({"DATABASE_URL": url})
@@ -139,19 +161,30 @@ def test_the_database_url_check_refuses_only_what_libpq_cannot_use():
 
 
 def test_the_repr_masks_every_secret_and_every_credential_in_a_url(app_key):
-    config = from_env({
-        "GITHUB_APP_ID": "7", "GITHUB_PRIVATE_KEY": app_key[0],
-        "GITHUB_WEBHOOK_SECRET": "hook-secret-now", "GITHUB_WEBHOOK_SECRET_PREVIOUS": "hook-secret-before",
-        "OPENAI_API_KEY": "model-key-value",
-        "DATABASE_URL": f"postgresql://petrel:{PASSWORD}@db.example:5432/petrel",
-        "GITHUB_API_URL": "https://ghe-user:ghe-password@ghe.example/api/v3",
-        "OPENAI_BASE_URL": "https://llm.example/v1?api_key=query-key-value",
-        "K_SINK": "https://sink-token-value@broker.example/",
-    })
+    config = from_env(
+        {
+            "GITHUB_APP_ID": "7",
+            "GITHUB_PRIVATE_KEY": app_key[0],
+            "GITHUB_WEBHOOK_SECRET": "hook-secret-now",
+            "GITHUB_WEBHOOK_SECRET_PREVIOUS": "hook-secret-before",
+            "OPENAI_API_KEY": "model-key-value",
+            "DATABASE_URL": f"postgresql://petrel:{PASSWORD}@db.example:5432/petrel",
+            "GITHUB_API_URL": "https://ghe-user:ghe-password@ghe.example/api/v3",
+            "OPENAI_BASE_URL": "https://llm.example/v1?api_key=query-key-value",
+            "K_SINK": "https://sink-token-value@broker.example/",
+        }
+    )
     shown = repr(config)
     assert "PRIVATE KEY" not in shown and app_key[0].splitlines()[1] not in shown
-    for secret in ("hook-secret-now", "hook-secret-before", "model-key-value", PASSWORD,
-                   "ghe-password", "query-key-value", "sink-token-value"):
+    for secret in (
+        "hook-secret-now",
+        "hook-secret-before",
+        "model-key-value",
+        PASSWORD,
+        "ghe-password",
+        "query-key-value",
+        "sink-token-value",
+    ):
         assert secret not in shown and secret not in str(config)
     # what is not secret stays readable
     assert "postgresql://petrel:***@db.example:5432/petrel" in shown and "ghe.example/api/v3" in shown
@@ -159,11 +192,15 @@ def test_the_repr_masks_every_secret_and_every_credential_in_a_url(app_key):
 
 
 def test_secret_values_hold_every_secret_and_url_credential(app_key):
-    config = from_env({
-        "GITHUB_WEBHOOK_SECRET": "hook-secret-now", "GITHUB_APP_ID": "7", "GITHUB_PRIVATE_KEY": app_key[0],
-        "DATABASE_URL": "postgresql://petrel:p%40ss-w0rd-db@db.example/petrel",
-        "OPENAI_BASE_URL": "https://user:base-url-password@llm.example/v1",
-    })
+    config = from_env(
+        {
+            "GITHUB_WEBHOOK_SECRET": "hook-secret-now",
+            "GITHUB_APP_ID": "7",
+            "GITHUB_PRIVATE_KEY": app_key[0],
+            "DATABASE_URL": "postgresql://petrel:p%40ss-w0rd-db@db.example/petrel",
+            "OPENAI_BASE_URL": "https://user:base-url-password@llm.example/v1",
+        }
+    )
     values = config.secret_values()
     assert {"hook-secret-now", "p@ss-w0rd-db", "base-url-password", app_key[0].strip()} <= set(values)
     assert app_key[0].splitlines()[1] in values  # one line of the key alone is still the key
@@ -189,9 +226,14 @@ def test_logs_never_show_a_configured_secret_in_any_form(env, app_key):
     from shared.runtime import log
 
     password = "p@ss-w0rd-db"
-    config = env(GITHUB_WEBHOOK_SECRET="whsec plain words 9f2c", GITHUB_WEBHOOK_SECRET_PREVIOUS="old-secret-value-77",
-                 OPENAI_API_KEY="model-key-without-shape-42", GITHUB_APP_ID="1", GITHUB_PRIVATE_KEY=app_key[0],
-                 DATABASE_URL="postgresql://petrel:p%40ss-w0rd-db@127.0.0.1:1/petrel")
+    config = env(
+        GITHUB_WEBHOOK_SECRET="whsec plain words 9f2c",
+        GITHUB_WEBHOOK_SECRET_PREVIOUS="old-secret-value-77",
+        OPENAI_API_KEY="model-key-without-shape-42",
+        GITHUB_APP_ID="1",
+        GITHUB_PRIVATE_KEY=app_key[0],
+        DATABASE_URL="postgresql://petrel:p%40ss-w0rd-db@127.0.0.1:1/petrel",
+    )
     stream = io.StringIO()
     log.setup()  # Petrel's handler on the root logger, written to `stream` for this test
     [handler] = [h for h in logging.getLogger().handlers if getattr(h, "_petrel", False)]

@@ -4,30 +4,46 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import payloads
 import pytest
 from fakes.openai import FakeOpenAI
 
-import payloads
 from shared.github import actions
+from shared.memory.store import Document, Memory
 from shared.model import llm
-from shared.runtime import settings
-from shared.repo_config.schema import DEFAULTS
-from shared.runtime.db import make_pool
 from shared.model.embeddings import HashingEmbedder
 from shared.model.llm import Model
-from shared.memory.store import Document, Memory
-from shared.triage import IssueInfo, TRIAGE_KEY, issue_from_payload, plan_triage, skip_reason
+from shared.repo_config.schema import DEFAULTS
+from shared.runtime import settings
+from shared.runtime.db import make_pool
+from shared.triage import TRIAGE_KEY, IssueInfo, issue_from_payload, plan_triage, skip_reason
 
 REPO = "o/r"
 EARLIER = [
-    (1, "Crash when the config file is missing", "Starting the app without config.yml raises FileNotFoundError.", "closed"),
+    (
+        1,
+        "Crash when the config file is missing",
+        "Starting the app without config.yml raises FileNotFoundError.",
+        "closed",
+    ),
     (2, "Dark mode for the settings page", "Please add a dark theme to the settings screen.", "open"),
     (3, "Login fails with SSO", "Single sign-on redirects back to the login page forever.", "open"),
 ]
-LABELS = {"bug": "Something is broken", "question": "Further information is requested",
-          "duplicate": "This issue already exists", "enhancement": "New feature"}
-NEW = IssueInfo(REPO, 10, "App crashes at start when config.yml is missing",
-                "If there is no config file the app raises FileNotFoundError on start.", "alice", False, ())
+LABELS = {
+    "bug": "Something is broken",
+    "question": "Further information is requested",
+    "duplicate": "This issue already exists",
+    "enhancement": "New feature",
+}
+NEW = IssueInfo(
+    REPO,
+    10,
+    "App crashes at start when config.yml is missing",
+    "If there is no config file the app raises FileNotFoundError on start.",
+    "alice",
+    False,
+    (),
+)
 
 
 @pytest.fixture
@@ -36,9 +52,22 @@ def memory(clean_db):
     memory = Memory(pool, HashingEmbedder())
     for number, title, body, state in EARLIER:
         memory.replace(REPO, "issue", str(number), [Document(REPO, "issue", str(number), title, body, state=state)])
-    memory.replace(REPO, "file", "docs/config.md", [Document(
-        REPO, "file", "docs/config.md", "Configuration",
-        "The app reads config.yml from the working directory. Create it with `app init`.", start_line=1, end_line=12)])
+    memory.replace(
+        REPO,
+        "file",
+        "docs/config.md",
+        [
+            Document(
+                REPO,
+                "file",
+                "docs/config.md",
+                "Configuration",
+                "The app reads config.yml from the working directory. Create it with `app init`.",
+                start_line=1,
+                end_line=12,
+            )
+        ],
+    )
     yield memory
     pool.close()
 
@@ -48,14 +77,20 @@ class Model_:
 
     def __init__(self):
         self.server = FakeOpenAI().start()
-        self.answers = {"duplicates": {"candidates": []}, "labels": {"labels": []},
-                        "answer": {"answerable": False, "answer": "", "sources": []}}
-        self.server.responder = lambda request: {"json": self.answers[request["response_format"]["json_schema"]["name"]]}
+        self.answers = {
+            "duplicates": {"candidates": []},
+            "labels": {"labels": []},
+            "answer": {"answerable": False, "answer": "", "sources": []},
+        }
+        self.server.responder = lambda request: {
+            "json": self.answers[request["response_format"]["json_schema"]["name"]]
+        }
         llm._MODES.clear()
 
     def model(self) -> Model:
-        config = settings.from_env({"OPENAI_BASE_URL": self.server.url + "/v1", "OPENAI_API_KEY": "sk-test",
-                                    "PETREL_MODEL_MAX_RETRIES": "0"})
+        config = settings.from_env(
+            {"OPENAI_BASE_URL": self.server.url + "/v1", "OPENAI_API_KEY": "sk-test", "PETREL_MODEL_MAX_RETRIES": "0"}
+        )
         return Model(config, function="issue_triage", repository=REPO)
 
     def asked(self, name) -> list[dict]:
@@ -81,8 +116,12 @@ def labels_of(steps):
 
 
 def test_high_confidence_duplicate_gets_the_label_and_a_link(memory, fake_model):
-    fake_model.answers["duplicates"] = {"candidates": [{"number": 1, "confidence": 0.93, "reason": "Same crash."},
-                                                       {"number": 3, "confidence": 0.1, "reason": "Unrelated."}]}
+    fake_model.answers["duplicates"] = {
+        "candidates": [
+            {"number": 1, "confidence": 0.93, "reason": "Same crash."},
+            {"number": 3, "confidence": 0.1, "reason": "Unrelated."},
+        ]
+    }
     steps, report = plan_triage(NEW, memory, fake_model.model(), DEFAULTS, LABELS)
     assert report.duplicate == (1, 0.93, "Same crash.") and 1 in report.candidates
     assert labels_of(steps) == ["duplicate"]
@@ -103,8 +142,12 @@ def test_middle_confidence_is_possibly_related_and_low_is_nothing(memory, fake_m
 
 
 def test_numbers_the_model_was_not_shown_are_ignored(memory, fake_model):
-    fake_model.answers["duplicates"] = {"candidates": [{"number": 999, "confidence": 1.0, "reason": "Invented."},
-                                                       {"number": 10, "confidence": 1.0, "reason": "Itself."}]}
+    fake_model.answers["duplicates"] = {
+        "candidates": [
+            {"number": 999, "confidence": 1.0, "reason": "Invented."},
+            {"number": 10, "confidence": 1.0, "reason": "Itself."},
+        ]
+    }
     steps, report = plan_triage(NEW, memory, fake_model.model(), DEFAULTS, LABELS)
     assert report.duplicate is None and steps == []
 
@@ -117,12 +160,18 @@ def test_no_duplicate_label_when_the_repository_has_none(memory, fake_model):
 
 
 def test_labels_only_from_the_repository_above_the_threshold_and_mapped(memory, fake_model):
-    fake_model.answers["labels"] = {"labels": [
-        {"name": "Bug", "confidence": 0.9}, {"name": "security", "confidence": 0.99},
-        {"name": "question", "confidence": 0.4}, {"name": "duplicate", "confidence": 0.99},
-        {"name": "defect", "confidence": 0.8}]}
-    config = replace(DEFAULTS, triage=replace(DEFAULTS.triage, duplicates=False,
-                                              label_mapping=(("defect", "enhancement"),)))
+    fake_model.answers["labels"] = {
+        "labels": [
+            {"name": "Bug", "confidence": 0.9},
+            {"name": "security", "confidence": 0.99},
+            {"name": "question", "confidence": 0.4},
+            {"name": "duplicate", "confidence": 0.99},
+            {"name": "defect", "confidence": 0.8},
+        ]
+    }
+    config = replace(
+        DEFAULTS, triage=replace(DEFAULTS.triage, duplicates=False, label_mapping=(("defect", "enhancement"),))
+    )
     steps, report = plan_triage(NEW, memory, fake_model.model(), config, LABELS)
     assert labels_of(steps) == ["bug", "enhancement"] and report.labels == ["bug", "enhancement"]
     offered = fake_model.asked("labels")[0]["messages"][-1]["content"]
@@ -130,8 +179,11 @@ def test_labels_only_from_the_repository_above_the_threshold_and_mapped(memory, 
 
 
 def test_first_answer_cites_only_retrieved_files(memory, fake_model):
-    fake_model.answers["answer"] = {"answerable": True, "answer": "Run `app init` to create config.yml.",
-                                    "sources": ["docs/config.md", "docs/invented.md"]}
+    fake_model.answers["answer"] = {
+        "answerable": True,
+        "answer": "Run `app init` to create config.yml.",
+        "sources": ["docs/config.md", "docs/invented.md"],
+    }
     config = replace(DEFAULTS, triage=replace(DEFAULTS.triage, first_answer=True, duplicates=False, labels=False))
     info = replace(NEW, server="https://github.com", default_branch="main")
     steps, report = plan_triage(info, memory, fake_model.model(), config, LABELS)

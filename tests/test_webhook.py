@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+import payloads
 import pytest
 from conftest import ROOT, SECRET, count, jobs_of, signed
 from functions_framework import create_app
 
-import payloads
 from shared.pipeline import events
 
 WEBHOOK_SOURCE = str(ROOT / "functions" / "webhook" / "main.py")
@@ -47,13 +47,19 @@ def post(client, payload, event, **kwargs):
     return client.post("/", data=body, headers=headers), headers["X-GitHub-Delivery"]
 
 
-@pytest.mark.parametrize("event,index,payload", payloads.all_examples(),
-                         ids=[f"{e}-{i}-{p.get('action', '')}" for e, i, p in payloads.all_examples()])
+@pytest.mark.parametrize(
+    "event,index,payload",
+    payloads.all_examples(),
+    ids=[f"{e}-{i}-{p.get('action', '')}" for e, i, p in payloads.all_examples()],
+)
 def test_every_recorded_payload_is_stored_with_the_jobs_its_subscriptions_imply(client, app_env, event, index, payload):
     response, delivery = post(client, payload, event)
     name = f"{event}.{payload['action']}" if payload.get("action") else event
     assert response.status_code == (200 if event == "ping" else 202), response.get_data(as_text=True)
-    assert count(app_env.database_url, "SELECT count(*) FROM deliveries WHERE id = %s AND event = %s", delivery, event) == 1
+    assert (
+        count(app_env.database_url, "SELECT count(*) FROM deliveries WHERE id = %s AND event = %s", delivery, event)
+        == 1
+    )
     assert {function for _, function, _ in jobs_of(app_env.database_url, delivery)} == EXPECTED_JOBS.get(name, set())
 
 
@@ -61,7 +67,11 @@ def test_stored_delivery_keeps_event_action_installation_repository_and_payload(
     payload = payloads.with_installation(payloads.example("issues", "opened"), 77)
     response, delivery = post(client, payload, "issues")
     assert response.status_code == 202
-    assert response.get_json() == {"delivery": delivery, "event": "issues.opened", "jobs": ["issue_triage", "memory_indexer"]}
+    assert response.get_json() == {
+        "delivery": delivery,
+        "event": "issues.opened",
+        "jobs": ["issue_triage", "memory_indexer"],
+    }
     import psycopg
 
     with psycopg.connect(app_env.database_url) as conn:
@@ -140,7 +150,7 @@ def test_missing_event_or_delivery_header_is_400(client, header):
     assert response.status_code == 400 and header in response.get_json()["error"]
 
 
-@pytest.mark.parametrize("body", [b"[1, 2]", b"\"text\"", b"{not json", b"", b"\xff\xfe"])
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"{not json", b"", b"\xff\xfe"])
 def test_body_that_is_not_a_json_object_is_400(client, app_env, body):
     headers, _ = signed(b"", "push")
     headers["X-Hub-Signature-256"] = events.sign(body, SECRET)
@@ -152,7 +162,9 @@ def test_body_that_is_not_a_json_object_is_400(client, app_env, body):
 def test_form_without_payload_field_is_400(client):
     body = b"other=1"
     headers, _ = signed(b"", "push")
-    headers.update({"X-Hub-Signature-256": events.sign(body, SECRET), "Content-Type": "application/x-www-form-urlencoded"})
+    headers.update(
+        {"X-Hub-Signature-256": events.sign(body, SECRET), "Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert client.post("/", data=body, headers=headers).status_code == 400
 
 
@@ -192,8 +204,10 @@ def test_a_database_that_cannot_be_started_is_503_not_500(env, tmp_path, monkeyp
     first, _ = post(app.test_client(), payloads.example("push"), "push")
     again, _ = post(app.test_client(), payloads.example("push"), "push")  # and it is tried again, not cached
     assert (first.status_code, again.status_code) == (503, 503)
-    assert first.get_json() == {"error": "database unavailable: the delivery was not stored, redeliver it from "
-                                         "the App's settings once Postgres is back"}
+    assert first.get_json() == {
+        "error": "database unavailable: the delivery was not stored, redeliver it from "
+        "the App's settings once Postgres is back"
+    }
 
 
 def test_webhook_imports_neither_pygithub_nor_openai():
@@ -204,8 +218,13 @@ def test_webhook_imports_neither_pygithub_nor_openai():
         "import importlib.util as u; s=u.spec_from_file_location('w', sys.argv[1]); m=u.module_from_spec(s); "
         "s.loader.exec_module(m); print(sorted(k for k in ('github','openai','pgserver') if k in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code, WEBHOOK_SOURCE], capture_output=True, text=True, cwd=ROOT,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code, WEBHOOK_SOURCE],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
@@ -215,7 +234,10 @@ def test_webhook_refuses_to_start_without_a_secret():
 
     out = subprocess.run(
         [sys.executable, "-c", f"import runpy; runpy.run_path({WEBHOOK_SOURCE!r})"],
-        capture_output=True, text=True, cwd=ROOT / "tests", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "tests",
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
@@ -226,7 +248,7 @@ def test_webhook_refuses_to_start_without_a_secret():
 
 @pytest.mark.parametrize("value", [b"false", b"true"])
 def test_an_installation_id_that_is_a_boolean_is_no_installation_not_a_500(client, app_env, value):
-    body = b'{"installation": {"id": ' + value + b'}}'
+    body = b'{"installation": {"id": ' + value + b"}}"
     headers, _ = signed(b"", "push")
     headers["X-Hub-Signature-256"] = events.sign(body, SECRET)
     response = client.post("/", data=body, headers=headers)
@@ -239,9 +261,11 @@ def test_webhook_refuses_to_start_with_a_malformed_database_url_in_one_line_with
 
     url = "postgresql://petrel:hunter2-Secret@db.example@127.0.0.1:1/petrel"  # an unescaped @ in the password
     out = subprocess.run(
-        [sys.executable, "-c", f"import runpy; runpy.run_path({WEBHOOK_SOURCE!r})"], capture_output=True, text=True,
-        cwd=ROOT / "tests", env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "GITHUB_WEBHOOK_SECRET": SECRET,
-                                 "DATABASE_URL": url},
+        [sys.executable, "-c", f"import runpy; runpy.run_path({WEBHOOK_SOURCE!r})"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "tests",
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "GITHUB_WEBHOOK_SECRET": SECRET, "DATABASE_URL": url},
     )
     assert out.returncode == 1
     [line] = out.stderr.strip().splitlines()
@@ -249,8 +273,15 @@ def test_webhook_refuses_to_start_with_a_malformed_database_url_in_one_line_with
     assert "hunter2" not in line and "Secret" not in line and "db.example" not in line
 
 
-@pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": "\\ud800"}',
-                                  b'{"installation": {"id": 100000000000000000000000000000}}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": "\\ud800"}',
+        b'{"installation": {"id": 100000000000000000000000000000}}',
+    ],
+)
 def test_json_that_postgres_cannot_store_is_400_not_500(client, app_env, body):
     headers, _ = signed(b"", "push")
     headers["X-Hub-Signature-256"] = events.sign(body, SECRET)
@@ -287,8 +318,9 @@ def hostile_headers(signature: bytes) -> list[tuple[str, bytes]]:
     return headers + [("X-Hub-Signature-256", signature)]
 
 
-@pytest.mark.parametrize("signature", [s.decode("latin-1") for s in NON_ASCII_SIGNATURES],
-                         ids=["latin-1", "byte-order-mark", "utf-8"])
+@pytest.mark.parametrize(
+    "signature", [s.decode("latin-1") for s in NON_ASCII_SIGNATURES], ids=["latin-1", "byte-order-mark", "utf-8"]
+)
 def test_a_signature_header_outside_ascii_is_401_through_flask(client, app_env, signature):
     headers, body = signed(payloads.example("push"), "push")
     headers["X-Hub-Signature-256"] = signature
@@ -306,16 +338,24 @@ def test_a_signature_header_of_raw_non_ascii_bytes_is_401_under_functions_framew
     from conftest import free_port, wait_for_port
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "PETREL_", "OPENAI_")) and k not in ("DATABASE_URL", "K_SINK", "PORT")
+    }
     env.update(PYTHONPATH=str(ROOT), GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db)
     log = tmp_path / "webhook.log"
     framework = str(Path(sys.executable).parent / "functions-framework")
     with open(log, "wb") as out:
-        process = subprocess.Popen([framework, "--target", "webhook", "--source", WEBHOOK_SOURCE,
-                                    "--host", "127.0.0.1", "--port", str(port)],
-                                   cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [framework, "--target", "webhook", "--source", WEBHOOK_SOURCE, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop():
         if process.poll() is None:
@@ -340,8 +380,8 @@ def test_a_signature_header_of_raw_non_ascii_bytes_is_401_on_the_local_server(en
     """`make run`'s HTTP server (shared/modes/local.py, werkzeug) in this process, raw bytes over a socket."""
     from conftest import free_port
 
-    from shared.runtime import db
     from shared.modes.local import LocalStack
+    from shared.runtime import db
 
     config = env(GITHUB_WEBHOOK_SECRET=SECRET, DATABASE_URL=clean_db, PETREL_WORKERS=0, PORT=free_port())
     pool = db.make_pool(clean_db)

@@ -17,8 +17,7 @@ import functions_framework
 import yaml
 
 from shared.context import Context
-from shared.github import actions
-from shared.github import markers
+from shared.github import actions, markers
 from shared.runtime import settings
 
 SUBSCRIBES = ("issue_comment.created", "pull_request_review_comment.created")
@@ -44,8 +43,10 @@ You can also mention the app: `@petrel help`. Configure Petrel in `.github/petre
 KNOWN = ("review", "describe", "ask", "triage", "config", "help")
 MODEL_COMMANDS = {"review", "describe", "ask", "triage"}
 UNKNOWN = "Petrel does not know `/{name}`. The commands are: " + ", ".join(f"`/{c}`" for c in KNOWN) + "."
-DENIED = ("Only {allowed} may run `/{name}` in this repository (you are {association}). "
-          "`commands.allowed` in `.github/petrel.yml` sets who may.")
+DENIED = (
+    "Only {allowed} may run `/{name}` in this repository (you are {association}). "
+    "`commands.allowed` in `.github/petrel.yml` sets who may."
+)
 PULL_ONLY = "`/{name}` works on pull requests only."
 ISSUE_ONLY = "`/triage` works on issues only; on a pull request, use `/review`."
 ASK_USAGE = "Write the question after the command: `/ask how is the config loaded?`"
@@ -209,8 +210,9 @@ def handle_comment(ctx: Context) -> list[str]:
     if name == "ask" and thread.in_review and thread.comment.get("in_reply_to_id"):
         from shared.ask import run as asking
 
-        result = asking.ask(ctx, thread, arguments, thread_key=thread.key,
-                            context=asking.thread_context(thread.comment))
+        result = asking.ask(
+            ctx, thread, arguments, thread_key=thread.key, context=asking.thread_context(thread.comment)
+        )
         text = FAILED.format(name=name, reason=result.status) if result.failed else result.status
         return outcomes + ctx.act([thread.reply(text)])
     text = run_command(ctx, name, arguments, thread)

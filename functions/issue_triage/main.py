@@ -7,8 +7,8 @@ by `/triage`). Petrel takes no bulk action on existing issues.
 
 import functions_framework
 
-from shared.context import Context
 from shared import triage
+from shared.context import Context
 
 SUBSCRIBES = ("issues.opened",)
 ENTRY = triage.triage_issue

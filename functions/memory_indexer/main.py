@@ -19,9 +19,17 @@ from shared.github import markers
 from shared.memory.feedback import Feedback
 from shared.memory.indexing import RepositoryIndexer
 
-SUBSCRIBES = ("installation.created", "installation.deleted", "installation_repositories.added",
-              "installation_repositories.removed", "push", "issues.opened", "issues.edited", "issues.closed",
-              "pull_request_review_thread.resolved")
+SUBSCRIBES = (
+    "installation.created",
+    "installation.deleted",
+    "installation_repositories.added",
+    "installation_repositories.removed",
+    "push",
+    "issues.opened",
+    "issues.edited",
+    "issues.closed",
+    "pull_request_review_thread.resolved",
+)
 
 log = logging.getLogger("petrel.memory_indexer")
 
@@ -45,19 +53,22 @@ def record_resolution(ctx: Context) -> None:
     if me is None:
         log.info("no GitHub credentials: cannot tell whose thread was resolved, no feedback recorded")
         return
-    if not comments or not markers.written_by_petrel((comments[0].get("user") or {}).get("login"),
-                                                     comments[0].get("body"), me):
+    if not comments or not markers.written_by_petrel(
+        (comments[0].get("user") or {}).get("login"), comments[0].get("body"), me
+    ):
         return
     first = comments[0]
     resolver = (payload.get("sender") or {}).get("login")
     if not ctx.may_steer(resolver):
-        log.info("review thread of comment %s resolved by %s, who may not steer Petrel: no feedback", first["id"],
-                 resolver)
+        log.info(
+            "review thread of comment %s resolved by %s, who may not steer Petrel: no feedback", first["id"], resolver
+        )
         return
     head = ((payload.get("pull_request") or {}).get("head") or {}).get("sha")
     verdict = "negative" if first.get("commit_id") == head else "positive"
     Feedback(ctx.memory(), delivery.repository, delivery.installation_id).record(
-        int(first["id"]), verdict, first.get("body") or "", first.get("path"))
+        int(first["id"]), verdict, first.get("body") or "", first.get("path")
+    )
     log.info("review thread of comment %s resolved: %s feedback", first["id"], verdict)
 
 
@@ -70,7 +81,11 @@ def index(ctx: Context) -> None:
         log.info("installation %s deleted: %d rows of memory removed", delivery.installation_id, removed)
     elif delivery.event == "installation_repositories" and delivery.action == "removed":
         for repo in payload.get("repositories_removed") or []:
-            log.info("%s removed: %d rows of memory removed", repo["full_name"], ctx.memory().delete_repository(repo["full_name"]))
+            log.info(
+                "%s removed: %d rows of memory removed",
+                repo["full_name"],
+                ctx.memory().delete_repository(repo["full_name"]),
+            )
     elif delivery.event in ("installation", "installation_repositories"):
         for repo in payload.get("repositories") or payload.get("repositories_added") or []:
             work = indexer(ctx, repo["full_name"])

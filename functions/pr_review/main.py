@@ -9,8 +9,12 @@ import functions_framework
 from shared.context import Context
 from shared.review import run as review
 
-SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
-              "pull_request.synchronize")
+SUBSCRIBES = (
+    "pull_request.opened",
+    "pull_request.reopened",
+    "pull_request.ready_for_review",
+    "pull_request.synchronize",
+)
 ENTRY = review.on_pull_request
 
 

@@ -6,11 +6,16 @@ the title changes. The work is shared/summary.py's `summarize_pull` (also run by
 
 import functions_framework
 
-from shared.context import Context
 from shared import summary
+from shared.context import Context
 
-SUBSCRIBES = ("pull_request.opened", "pull_request.reopened", "pull_request.ready_for_review",
-              "pull_request.synchronize", "pull_request.edited")
+SUBSCRIBES = (
+    "pull_request.opened",
+    "pull_request.reopened",
+    "pull_request.ready_for_review",
+    "pull_request.synchronize",
+    "pull_request.edited",
+)
 ENTRY = summary.on_pull_request
 
 

@@ -13,10 +13,8 @@ import sys
 
 import functions_framework
 
-from shared.runtime import db
-from shared.runtime import log
-from shared.runtime import settings
 from shared.pipeline.inbox import Inbox
+from shared.runtime import db, log, settings
 
 log.setup()
 try:

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from shared import diff as diffs
 from shared.ask.loop import MAX_FILE_LINES
 from shared.github.pulls import FILES_PER_PAGE, MAX_LISTED_FILES, file_from_github
 
-MAX_FILE_CHARS = 20_000      # characters one read_file call returns
-MAX_LINE_CHARS = 2_000       # a longer line (minified code) is cut
-MAX_DIFF_CHARS = 40_000      # characters of the numbered diff read_diff returns
-MAX_ENTRIES = 300            # entries list_directory returns
-MAX_ISSUE_CHARS = 12_000     # characters of an issue and its comments
-MAX_COMMENTS = 30            # comments read_issue reads
-MEMORY_HITS = 8              # hits search_memory asks for
-MEMORY_TOKENS = 3_000        # and fits into this many (estimated) tokens
-MAX_HIT_CHARS = 1_500        # characters of one hit's text
+MAX_FILE_CHARS = 20_000  # characters one read_file call returns
+MAX_LINE_CHARS = 2_000  # a longer line (minified code) is cut
+MAX_DIFF_CHARS = 40_000  # characters of the numbered diff read_diff returns
+MAX_ENTRIES = 300  # entries list_directory returns
+MAX_ISSUE_CHARS = 12_000  # characters of an issue and its comments
+MAX_COMMENTS = 30  # comments read_issue reads
+MEMORY_HITS = 8  # hits search_memory asks for
+MEMORY_TOKENS = 3_000  # and fits into this many (estimated) tokens
+MAX_HIT_CHARS = 1_500  # characters of one hit's text
 
 
 def _numbered(path: str, text: str, start_line: int, end_line: int | None) -> tuple[str, tuple[int, int] | None]:
@@ -93,8 +94,10 @@ def render_diff(changes: diffs.Changes) -> str:
                 out.append(rendered[:MAX_DIFF_CHARS] + "\n[cut]")
                 rest = rest[1:]
             if rest:
-                out.append(f"[diff cut at {MAX_DIFF_CHARS} characters; files not shown: {', '.join(rest)}; "
-                           f"read them with read_file]")
+                out.append(
+                    f"[diff cut at {MAX_DIFF_CHARS} characters; files not shown: {', '.join(rest)}; "
+                    f"read them with read_file]"
+                )
             break
         out.append(rendered)
         used += len(rendered) + 2
@@ -121,8 +124,15 @@ class GitHubTools:
     function and a memory search function are kept: no client, no executor, no write method.
     """
 
-    def __init__(self, client, memory, repository: str, ref: str, pull_number: int | None = None,
-                 server_url: str = "https://github.com"):
+    def __init__(
+        self,
+        client,
+        memory,
+        repository: str,
+        ref: str,
+        pull_number: int | None = None,
+        server_url: str = "https://github.com",
+    ):
         self._get = _get_only(client)
         self._search = (lambda query, k: memory.search(repository, query, k=k)) if memory is not None else None
         self._estimate = lambda text: len(text) // 4 + 1
@@ -162,9 +172,16 @@ class GitHubTools:
             if hit.start_line:
                 where += f" lines {hit.start_line}-{hit.end_line or hit.start_line}"
             body = hit.body if len(hit.body) <= MAX_HIT_CHARS else hit.body[:MAX_HIT_CHARS] + " [cut]"
-            entry = "\n".join(x for x in (f"## {where}" + (f" ({hit.state})" if hit.state else ""),
-                                          f"title: {hit.title}" if hit.title else "",
-                                          f"url: {hit.url}" if hit.url else "", body) if x)
+            entry = "\n".join(
+                x
+                for x in (
+                    f"## {where}" + (f" ({hit.state})" if hit.state else ""),
+                    f"title: {hit.title}" if hit.title else "",
+                    f"url: {hit.url}" if hit.url else "",
+                    body,
+                )
+                if x
+            )
             cost = self._estimate(entry)
             if used + cost > MEMORY_TOKENS:
                 continue
@@ -204,8 +221,10 @@ class GitHubTools:
         if isinstance(data, dict):
             return f"{path} is a file; use read_file to read it."
         entries = sorted(data, key=lambda e: (e.get("type") != "dir", e.get("name", "")))
-        rows = [f"{e['name']}/" if e.get("type") == "dir" else f"{e['name']} ({e.get('size', 0)} bytes)"
-                for e in entries[:MAX_ENTRIES]]
+        rows = [
+            f"{e['name']}/" if e.get("type") == "dir" else f"{e['name']} ({e.get('size', 0)} bytes)"
+            for e in entries[:MAX_ENTRIES]
+        ]
         if len(entries) > MAX_ENTRIES:
             rows.append(f"[{len(entries) - MAX_ENTRIES} more entries not shown]")
         return f"{path or '/'} ({len(entries)} entries):\n" + "\n".join(rows) if rows else f"{path or '/'} is empty."
@@ -244,21 +263,30 @@ class GitHubTools:
 
         try:
             issue = self._get(f"/repos/{self.repository}/issues/{int(number)}")
-            comments = self._get(f"/repos/{self.repository}/issues/{int(number)}/comments",
-                                 {"per_page": MAX_COMMENTS}) if issue.get("comments") else []
+            comments = (
+                self._get(f"/repos/{self.repository}/issues/{int(number)}/comments", {"per_page": MAX_COMMENTS})
+                if issue.get("comments")
+                else []
+            )
         except GithubException as error:
             if error.status in (404, 410):
                 return f"There is no issue or pull request #{number} in {self.repository}."
             raise
         kind = "Pull request" if issue.get("pull_request") else "Issue"
         labels = ", ".join(label.get("name", "") for label in issue.get("labels") or []) or "none"
-        parts = [f"{kind} #{issue.get('number')}: {issue.get('title') or ''}",
-                 f"state: {issue.get('state')}; author: {(issue.get('user') or {}).get('login', '?')}; "
-                 f"labels: {labels}; comments: {issue.get('comments', 0)}",
-                 "", (issue.get("body") or "(no description)").strip()]
+        parts = [
+            f"{kind} #{issue.get('number')}: {issue.get('title') or ''}",
+            f"state: {issue.get('state')}; author: {(issue.get('user') or {}).get('login', '?')}; "
+            f"labels: {labels}; comments: {issue.get('comments', 0)}",
+            "",
+            (issue.get("body") or "(no description)").strip(),
+        ]
         for comment in comments or []:
-            parts += ["", f"--- comment by {(comment.get('user') or {}).get('login', '?')}:",
-                      (comment.get("body") or "").strip()]
+            parts += [
+                "",
+                f"--- comment by {(comment.get('user') or {}).get('login', '?')}:",
+                (comment.get("body") or "").strip(),
+            ]
         text = "\n".join(parts)
         if len(text) > MAX_ISSUE_CHARS:
             text = text[:MAX_ISSUE_CHARS] + f"\n[cut at {MAX_ISSUE_CHARS} characters]"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Union
 
 from shared.github import markers
 from shared.github.identity import same_login, token_login
@@ -36,8 +36,13 @@ def _mine(item, key: str, me: str) -> bool:
         return False
     if same_login(_login(item), me):
         return True
-    log.warning("%s %s by %s carries Petrel's marker [%s] but is not Petrel's: ignored", type(item).__name__,
-                item.id, _login(item), key)
+    log.warning(
+        "%s %s by %s carries Petrel's marker [%s] but is not Petrel's: ignored",
+        type(item).__name__,
+        item.id,
+        _login(item),
+        key,
+    )
     return False
 
 
@@ -50,8 +55,7 @@ def safe_text(text: str) -> str:
     outside code, no @-mention pings anyone and no image or link points to a host other than
     GitHub's (shared/github/harmless.py; checked by rendering with GitHub's own Markdown parser)."""
     from shared.github import harmless
-    from shared.runtime import log
-    from shared.runtime import settings
+    from shared.runtime import log, settings
 
     config = settings.current()  # loaded before redacting: its secret values are redacted too
     return harmless.make_harmless(log.redact(text), config.github_host)
@@ -117,6 +121,7 @@ class AddLabels:
 @dataclass(frozen=True)
 class ReviewComment:
     """One inline comment of a review: a line of a file, on the new (RIGHT) or old (LEFT) side."""
+
     path: str
     line: int
     body: str
@@ -136,8 +141,10 @@ class PostReview:
 
     def describe(self) -> str:
         """One line saying what this action does, for logs and dry runs."""
-        return (f"post review [{self.key}] on {self.repository}#{self.pull_number} at {self.commit_sha[:7]} "
-                f"with {len(self.comments)} inline comments")
+        return (
+            f"post review [{self.key}] on {self.repository}#{self.pull_number} at {self.commit_sha[:7]} "
+            f"with {len(self.comments)} inline comments"
+        )
 
 
 @dataclass(frozen=True)
@@ -169,11 +176,12 @@ class ReplyInThread:
         return f"reply [{self.key}] in the review thread of comment {self.comment_id} on {self.repository}#{self.pull_number}"
 
 
-Action = Union[UpsertComment, React, AddLabels, PostReview, UpdateDescription, ReplyInThread]
+Action = UpsertComment | React | AddLabels | PostReview | UpdateDescription | ReplyInThread
 
 
-def execute(plan: Iterable[Action], client, before_write: Callable[[], None] = lambda: None,
-            me: str | None = None) -> list[str]:
+def execute(
+    plan: Iterable[Action], client, before_write: Callable[[], None] = lambda: None, me: str | None = None
+) -> list[str]:
     """Apply a plan with a PyGithub client; return one outcome line per action.
 
     `before_write` is called before each write (it spaces writes per installation). `me` is
@@ -226,7 +234,9 @@ def _react(action: React, client, before_write) -> str:
     # one POST, no read first: GitHub answers 200 with the existing reaction on a repeat
     try:
         headers, data = client.requester.requestJsonAndCheck(
-            "POST", f"/repos/{action.repository}/{kind}/{action.comment_id}/reactions", input={"content": action.content}
+            "POST",
+            f"/repos/{action.repository}/{kind}/{action.comment_id}/reactions",
+            input={"content": action.content},
         )
     except GithubException as error:
         if error.status in (404, 410):  # the comment is gone: nothing to react to, the rest goes on
@@ -265,8 +275,15 @@ def _post_review(action: PostReview, client, before_write, *, me: str) -> str:
     try:
         before_write()
         _, data = client.requester.requestJsonAndCheck(
-            "POST", path, input={"commit_id": action.commit_sha, "body": _marked(action.key, body),
-                                 "event": "COMMENT", "comments": comments})
+            "POST",
+            path,
+            input={
+                "commit_id": action.commit_sha,
+                "body": _marked(action.key, body),
+                "event": "COMMENT",
+                "comments": comments,
+            },
+        )
         return f"posted review {data.get('id')} with {len(comments)} inline comments"
     except GithubException as error:
         if error.status != 422 or not comments:
@@ -275,11 +292,18 @@ def _post_review(action: PostReview, client, before_write, *, me: str) -> str:
         # not lost; its comments go into the body, and the body says so.
         log.warning("GitHub refused the review's inline comments (%s): posting them in the body", error.data)
         moved = "\n".join(f"- `{c.path}` line {c.line}: {_first_line(c.body)}" for c in action.comments)
-        body += (f"\n\n**GitHub refused these as inline comments, so they are here instead**\n{moved}")
+        body += f"\n\n**GitHub refused these as inline comments, so they are here instead**\n{moved}"
         before_write()
         _, data = client.requester.requestJsonAndCheck(
-            "POST", path, input={"commit_id": action.commit_sha, "body": _marked(action.key, body),
-                                 "event": "COMMENT", "comments": []})
+            "POST",
+            path,
+            input={
+                "commit_id": action.commit_sha,
+                "body": _marked(action.key, body),
+                "event": "COMMENT",
+                "comments": [],
+            },
+        )
         return f"posted review {data.get('id')}; {len(comments)} inline comments moved to its body after a 422"
 
 
@@ -301,10 +325,15 @@ def description_with_section(current: str, key: str, text: str) -> str:
     start, end = markers.make(key), markers.closing(key)
     text = markers.strip(text).strip()
     section = f"{start}\n{text}\n{end}"
-    tokens = sorted([(m.start(), start) for m in re.finditer(re.escape(start), current)]
-                    + [(m.start(), end) for m in re.finditer(re.escape(end), current)])
-    pairs = [(at, following + len(end)) for (at, kind), (following, next_kind) in zip(tokens, tokens[1:])
-             if kind == start and next_kind == end]
+    tokens = sorted(
+        [(m.start(), start) for m in re.finditer(re.escape(start), current)]
+        + [(m.start(), end) for m in re.finditer(re.escape(end), current)]
+    )
+    pairs = [
+        (at, following + len(end))
+        for (at, kind), (following, next_kind) in zip(tokens, tokens[1:])
+        if kind == start and next_kind == end
+    ]
     if not pairs:
         return f"{current.rstrip()}\n\n{section}" if current.strip() else section
     (first, last), *others = pairs
@@ -338,10 +367,17 @@ def _reply_in_thread(action: ReplyInThread, client, before_write, *, me: str) ->
             return f"reply {comment.id} already posted"
     before_write()
     _, data = client.requester.requestJsonAndCheck(
-        "POST", f"{path}/{action.comment_id}/replies", input={"body": _marked(action.key, action.body)})
+        "POST", f"{path}/{action.comment_id}/replies", input={"body": _marked(action.key, action.body)}
+    )
     return f"replied {data.get('id')}"
 
 
-_APPLY = {UpsertComment: _upsert_comment, React: _react, AddLabels: _add_labels, PostReview: _post_review,
-          UpdateDescription: _update_description, ReplyInThread: _reply_in_thread}
+_APPLY = {
+    UpsertComment: _upsert_comment,
+    React: _react,
+    AddLabels: _add_labels,
+    PostReview: _post_review,
+    UpdateDescription: _update_description,
+    ReplyInThread: _reply_in_thread,
+}
 _BY_AUTHOR = frozenset({UpsertComment, PostReview, ReplyInThread})  # find Petrel's own earlier write by its author

@@ -24,18 +24,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jwt
 from github import Auth, Github, GithubException
-from github.Requester import (HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester,
-                              RequestsResponse)
+from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester, RequestsResponse
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
+from shared.github.identity import Identity, Permissions, token_login
 from shared.runtime import scope as context
 from shared.runtime.scope import RetryLater
-from shared.github.identity import Identity, Permissions, token_login
 from shared.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -178,8 +177,9 @@ class Installations:
     always kept `MIN_TOKEN_USE_SECONDS`, should GitHub grant shorter ones than the margin).
     """
 
-    def __init__(self, app_id: int, private_key: str, api_url: str, margin: float = TOKEN_REFRESH_MARGIN,
-                 clock=time.time):
+    def __init__(
+        self, app_id: int, private_key: str, api_url: str, margin: float = TOKEN_REFRESH_MARGIN, clock=time.time
+    ):
         self.app_id = app_id
         self.private_key = private_key
         self.api_url = api_url
@@ -219,15 +219,23 @@ class Installations:
             cached = self._tokens.get(installation_id)
             if self._fresh(cached):
                 return cached.value
-            app = Github(base_url=self.api_url, auth=Auth.AppAuthToken(app_jwt(self.app_id, self.private_key)),
-                         retry=GitHubRetry(), user_agent=USER_AGENT, seconds_between_requests=None,
-                         seconds_between_writes=None)
+            app = Github(
+                base_url=self.api_url,
+                auth=Auth.AppAuthToken(app_jwt(self.app_id, self.private_key)),
+                retry=GitHubRetry(),
+                user_agent=USER_AGENT,
+                seconds_between_requests=None,
+                seconds_between_writes=None,
+            )
             _, grant = app.requester.requestJsonAndCheck("POST", f"/app/installations/{installation_id}/access_tokens")
             expires_at = datetime.fromisoformat(grant["expires_at"].replace("Z", "+00:00")).timestamp()
             self._tokens[installation_id] = _Token(grant["token"], expires_at, self._clock())
             self.fetches += 1
-            log.info("fetched a token for installation %s, valid until %s", installation_id,
-                     datetime.fromtimestamp(expires_at, timezone.utc).isoformat())
+            log.info(
+                "fetched a token for installation %s, valid until %s",
+                installation_id,
+                datetime.fromtimestamp(expires_at, UTC).isoformat(),
+            )
             return grant["token"]
 
 
@@ -284,8 +292,13 @@ def _watched(base):
             context.check(f"{self.verb} {_path(self.url)}")
             timeout = None if self.timeout is None else context.capped(self.timeout)
             return getattr(self.session, self.verb.lower())(
-                f"{self.protocol}://{self.host}:{self.port}{self.url}", headers=self.headers, data=self.input,
-                timeout=timeout, verify=self.verify, allow_redirects=False)
+                f"{self.protocol}://{self.host}:{self.port}{self.url}",
+                headers=self.headers,
+                data=self.input,
+                timeout=timeout,
+                verify=self.verify,
+                allow_redirects=False,
+            )
 
     Connection.__name__ = Connection.__qualname__ = f"Watched{base.__name__}"
     return Connection
@@ -307,7 +320,8 @@ class GitHubAccess:
         margin = settings.job_timeout_seconds + TOKEN_SLACK_SECONDS
         self.installations = (
             Installations(settings.app_id, settings.private_key, settings.api_url, margin=margin)
-            if settings.app_id and settings.private_key else None
+            if settings.app_id and settings.private_key
+            else None
         )
         self.spacing = WriteSpacing(settings.github_write_spacing_seconds)
         self.identity = Identity(self._learn_login)
@@ -357,10 +371,14 @@ class GitHubAccess:
         if self.installations is None:
             raise ValueError("no GitHub credentials: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN")
         # GET /app takes the App's JWT (an installation token is refused there)
-        app = Github(base_url=self.settings.api_url,
-                     auth=Auth.AppAuthToken(app_jwt(self.settings.app_id, self.settings.private_key)),
-                     retry=GitHubRetry(max_wait=self.settings.github_max_wait_seconds), user_agent=USER_AGENT,
-                     seconds_between_requests=None, seconds_between_writes=None,
-                     timeout=max(1, round(self.settings.github_timeout_seconds)))
+        app = Github(
+            base_url=self.settings.api_url,
+            auth=Auth.AppAuthToken(app_jwt(self.settings.app_id, self.settings.private_key)),
+            retry=GitHubRetry(max_wait=self.settings.github_max_wait_seconds),
+            user_agent=USER_AGENT,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            timeout=max(1, round(self.settings.github_timeout_seconds)),
+        )
         _, data = app.requester.requestJsonAndCheck("GET", "/app")
         return f"{data['slug']}[bot]"

@@ -13,19 +13,79 @@ from __future__ import annotations
 import bisect
 import html
 import re
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _BLANK = re.compile(r"^[ \t]*$")
 _BLOCK_START = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)]|#{1,6})(?:[ \t]|$)")
 # HTML blocks (CommonMark's kinds 1, 2, 6 and 7) whose first tag this scanner keeps: raw HTML up to their end
-_HTML_BLOCK_NAMES = frozenset((
-    "address", "article", "aside", "base", "basefont", "blockquote", "body", "caption", "center", "col", "colgroup",
-    "dd", "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "frame",
-    "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hr", "html", "iframe", "legend", "li", "link",
-    "main", "menu", "menuitem", "nav", "noframes", "ol", "optgroup", "option", "p", "param", "section", "source",
-    "summary", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "track", "ul"))
+_HTML_BLOCK_NAMES = frozenset(
+    (
+        "address",
+        "article",
+        "aside",
+        "base",
+        "basefont",
+        "blockquote",
+        "body",
+        "caption",
+        "center",
+        "col",
+        "colgroup",
+        "dd",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "frame",
+        "frameset",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "head",
+        "header",
+        "hr",
+        "html",
+        "iframe",
+        "legend",
+        "li",
+        "link",
+        "main",
+        "menu",
+        "menuitem",
+        "nav",
+        "noframes",
+        "ol",
+        "optgroup",
+        "option",
+        "p",
+        "param",
+        "section",
+        "source",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "title",
+        "tr",
+        "track",
+        "ul",
+    )
+)
 _HTML_START = re.compile(r"^ {0,3}<(/?)([A-Za-z][A-Za-z0-9\-]*)(?=[\s/>]|$)")
 # a thematic break or a setext underline: the paragraph above ends there
 _BREAK = re.compile(r"^ {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,}|=+[ \t]*|-+[ \t]*)$")
@@ -33,8 +93,10 @@ _TABLE_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \
 PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 AT_ENTITY = re.compile(r"&(?:#0*64|#[xX]0*40|commat);")
 URI_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\x00-\x20<>]*)>")
-EMAIL_AUTOLINK = re.compile(r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
-                             r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*>")
+EMAIL_AUTOLINK = re.compile(
+    r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*>"
+)
 _ATTRIBUTE = r"""(?:\s+[A-Za-z_:][A-Za-z0-9_.:\-]*(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?)"""
 OPEN_TAG = re.compile(rf"<([A-Za-z][A-Za-z0-9\-]*)({_ATTRIBUTE}*)\s*/?>")
 CLOSE_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9\-]*)\s*>")
@@ -49,8 +111,7 @@ TASK = re.compile(r"^[ \t]*(?:>[ \t]*)*(?:[-+*]|\d{1,9}[.)])[ \t]+$")
 # --------------------------------------------------------------------------- blocks
 
 
-def _html_block(line: str, in_paragraph: bool, comment_closes: bool,
-                kept: Callable[[re.Match], bool]) -> str | None:
+def _html_block(line: str, in_paragraph: bool, comment_closes: bool, kept: Callable[[re.Match], bool]) -> str | None:
     """The end condition of the HTML block `line` starts ("pre", "comment" or "blank"), or None.
     Only blocks whose opening tag `kept` keeps count: any other tag is escaped, and the line is
     then a paragraph's."""
@@ -69,7 +130,7 @@ def _html_block(line: str, in_paragraph: bool, comment_closes: bool,
         return "pre"
     if name in _HTML_BLOCK_NAMES:
         return "blank"
-    if not in_paragraph and not line[tag.end():].strip():  # kind 7: a lone complete tag, not inside a paragraph
+    if not in_paragraph and not line[tag.end() :].strip():  # kind 7: a lone complete tag, not inside a paragraph
         return "blank"
     return None
 
@@ -231,7 +292,7 @@ def link_destination(s: str, k: int, limit: int = 4096) -> tuple[str, int] | Non
             end += 2 if s[end] == "\\" else 1
         if end >= n or s[end] != ">":
             return None
-        destination, j = s[j + 1:end], end + 1
+        destination, j = s[j + 1 : end], end + 1
     else:
         start, depth = j, 0
         while j < n and s[j] > " ":
@@ -281,8 +342,8 @@ def url_end(s: str, i: int, early: bool = False) -> int:
         elif last == ")" and unbalanced > 0:
             j -= 1
             unbalanced -= 1
-        elif last == ";" and re.search(r"&[A-Za-z0-9]{1,32};$", s[max(i, j - 34):j]):
-            j -= len(re.search(r"&[A-Za-z0-9]{1,32};$", s[max(i, j - 34):j]).group(0))
+        elif last == ";" and re.search(r"&[A-Za-z0-9]{1,32};$", s[max(i, j - 34) : j]):
+            j -= len(re.search(r"&[A-Za-z0-9]{1,32};$", s[max(i, j - 34) : j]).group(0))
         else:
             break
     return j

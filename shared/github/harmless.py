@@ -29,27 +29,91 @@ from __future__ import annotations
 import logging
 import re
 
-from shared.github.commonmark import (ATTRIBUTE_NAME, AT_ENTITY, BARE_URL, CLOSE_TAG, COMMENT, EMAIL_AUTOLINK,
-                                      INLINE_COMMENT, OPEN_TAG, PUNCTUATION, TASK, URI_AUTOLINK, backtick_run,
-                                      blocks, bracket_pairs, link_destination, unescape, url_end)
+from shared.github.commonmark import (
+    AT_ENTITY,
+    ATTRIBUTE_NAME,
+    BARE_URL,
+    CLOSE_TAG,
+    COMMENT,
+    EMAIL_AUTOLINK,
+    INLINE_COMMENT,
+    OPEN_TAG,
+    PUNCTUATION,
+    TASK,
+    URI_AUTOLINK,
+    backtick_run,
+    blocks,
+    bracket_pairs,
+    link_destination,
+    unescape,
+    url_end,
+)
 from shared.github.html_check import allowed_url, check
 
 log = logging.getLogger("petrel.harmless")
 
 ZWSP = "\u200b"
 IMAGE_REMOVED = "(image removed)"
-LINKS_NOTE = ("<sub>Petrel removed images and made links inert (shown as code) that pointed to hosts other "
-              "than {host}: text written from a pull request must not send its content elsewhere.</sub>")
-FALLBACK_NOTE = ("<sub>Petrel shows this text as code: its mentions, links or images could not be made "
-                 "harmless otherwise.</sub>")
+LINKS_NOTE = (
+    "<sub>Petrel removed images and made links inert (shown as code) that pointed to hosts other "
+    "than {host}: text written from a pull request must not send its content elsewhere.</sub>"
+)
+FALLBACK_NOTE = (
+    "<sub>Petrel shows this text as code: its mentions, links or images could not be made harmless otherwise.</sub>"
+)
 REFUSED = "_Petrel could not make this text harmless to post, so it is left out._"
 
 # Raw HTML that only formats: kept when it has no attribute but these. Any other tag is escaped.
-SAFE_TAGS = frozenset({
-    "details", "summary", "sub", "sup", "b", "i", "em", "strong", "code", "kbd", "samp", "var", "tt", "br", "hr",
-    "p", "div", "span", "ins", "del", "s", "strike", "u", "mark", "small", "blockquote", "pre", "ul", "ol", "li",
-    "dl", "dt", "dd", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "h1", "h2", "h3", "h4", "h5", "h6",
-})
+SAFE_TAGS = frozenset(
+    {
+        "details",
+        "summary",
+        "sub",
+        "sup",
+        "b",
+        "i",
+        "em",
+        "strong",
+        "code",
+        "kbd",
+        "samp",
+        "var",
+        "tt",
+        "br",
+        "hr",
+        "p",
+        "div",
+        "span",
+        "ins",
+        "del",
+        "s",
+        "strike",
+        "u",
+        "mark",
+        "small",
+        "blockquote",
+        "pre",
+        "ul",
+        "ol",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "th",
+        "td",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    }
+)
 SAFE_ATTRIBUTES = frozenset({"open", "align", "colspan", "rowspan"})
 MAX_DESTINATION = 4096  # a link's destination and title scanned at most this far: past it, no link (the [ is escaped)
 SCAN_BUDGET = 200_000  # and all of a text's destinations together: past it, every further [ is escaped
@@ -127,8 +191,15 @@ class _Inline:
     """One pass over a paragraph's text, left to right, reading its inlines as CommonMark does and
     rewriting what would not be harmless (mentions, foreign links and images, unsafe tags)."""
 
-    def __init__(self, s: str, host: str, raw: bool = False, longest: list[int] | None = None, depth: int = 0,
-                 budget: list[int] | None = None):
+    def __init__(
+        self,
+        s: str,
+        host: str,
+        raw: bool = False,
+        longest: list[int] | None = None,
+        depth: int = 0,
+        budget: list[int] | None = None,
+    ):
         self.s = s
         self.host = host
         self.depth = depth  # links within links: past MAX_NESTING, every [ is escaped
@@ -179,13 +250,13 @@ class _Inline:
                     out.append("\\")
                     i += 1
                 else:
-                    out.append(s[i:i + 2])
+                    out.append(s[i : i + 2])
                     i += 2
                 continue
             if c == "`" and not self.raw:
                 end = self._closing(i)
                 run = backtick_run(s, i)
-                out.append(s[i:end] if end is not None else s[i:i + run])
+                out.append(s[i:end] if end is not None else s[i : i + run])
                 i = end if end is not None else i + run
                 continue
             if c == "<":
@@ -204,8 +275,11 @@ class _Inline:
                 if end - i <= len(prefix):  # nothing after http:// or www.: no link
                     out.append(c)
                     i += 1
-                elif (allowed_url("http://" + url if prefix.lower() == "www." else url, self.host) and "@" not in url
-                      and self._autolinked_here(i, prefix)):
+                elif (
+                    allowed_url("http://" + url if prefix.lower() == "www." else url, self.host)
+                    and "@" not in url
+                    and self._autolinked_here(i, prefix)
+                ):
                     out.append(url)  # kept: GitHub links it, to its own host
                     if s.startswith("<", end):
                         out.append(" ")  # it ends at this <; once escaped as &lt; it would not
@@ -219,7 +293,7 @@ class _Inline:
                 width = 1 if c == "@" else AT_ENTITY.match(s, i).end() - i
                 before = s[i - 1] if i else ""
                 after = s[i + width] if i + width < n else ""
-                out.append(s[i:i + width])
+                out.append(s[i : i + width])
                 # after a letter or digit it is an address, not a mention; after anything else (an _
                 # or * may be emphasis markup, gone once rendered) it may ping
                 if not re.match(r"[A-Za-z0-9]", before) and (after.isalnum() or after == "&"):
@@ -245,8 +319,9 @@ class _Inline:
             match = pattern.match(s, i)
             if match:
                 target = match.group(0)[1:-1]
-                if pattern is EMAIL_AUTOLINK and (not target.split("@")[0][-1:].isalnum()
-                                                   or not allowed_url("mailto:" + target, self.host)):
+                if pattern is EMAIL_AUTOLINK and (
+                    not target.split("@")[0][-1:].isalnum() or not allowed_url("mailto:" + target, self.host)
+                ):
                     break  # <x.@org/team>: the @ may be a mention's; escaped below like any other <
                 if pattern is EMAIL_AUTOLINK or allowed_url(target, self.host):
                     out.append(match.group(0))
@@ -272,9 +347,13 @@ class _Inline:
         """An inline link or image whose `[` is at i; any other `[` is escaped (no reference link,
         whatever definitions the surrounding document holds)."""
         s = self.s
-        if (not image and s.startswith(("[ ]", "[x]", "[X]"), i) and s[i + 3:i + 4] in (" ", "\t", "\n", "")
-                and TASK.match(s[s.rfind("\n", 0, i) + 1:i])):
-            out.append(s[i:i + 3])  # a task list's checkbox
+        if (
+            not image
+            and s.startswith(("[ ]", "[x]", "[X]"), i)
+            and s[i + 3 : i + 4] in (" ", "\t", "\n", "")
+            and TASK.match(s[s.rfind("\n", 0, i) + 1 : i])
+        ):
+            out.append(s[i : i + 3])  # a task list's checkbox
             return i + 3
         if self._pairs is None:
             self._pairs = bracket_pairs(s) if self.depth < MAX_NESTING else {}
@@ -289,9 +368,9 @@ class _Inline:
             return i + 1
         destination, end = parsed
         target = unescape(destination[1:-1] if destination.startswith("<") else destination)
-        text = s[i + 1:close]
+        text = s[i + 1 : close]
         if allowed_url(target, self.host):
-            out.append(("!" if image else "") + "[" + self._sub(text) + "]" + s[close + 1:end])
+            out.append(("!" if image else "") + "[" + self._sub(text) + "]" + s[close + 1 : end])
         elif image:
             out.append(IMAGE_REMOVED)
             self.inert += 1

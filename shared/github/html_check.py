@@ -14,9 +14,31 @@ import re
 from html.parser import HTMLParser
 
 # attributes that make a browser (or GitHub's image proxy) fetch or link a URL
-URL_ATTRIBUTES = frozenset({"href", "src", "srcset", "poster", "background", "action", "formaction", "data", "cite",
-                            "longdesc", "xlink:href", "usemap", "codebase", "lowsrc", "dynsrc", "manifest", "ping",
-                            "icon", "profile", "archive", "classid"})
+URL_ATTRIBUTES = frozenset(
+    {
+        "href",
+        "src",
+        "srcset",
+        "poster",
+        "background",
+        "action",
+        "formaction",
+        "data",
+        "cite",
+        "longdesc",
+        "xlink:href",
+        "usemap",
+        "codebase",
+        "lowsrc",
+        "dynsrc",
+        "manifest",
+        "ping",
+        "icon",
+        "profile",
+        "archive",
+        "classid",
+    }
+)
 # GitHub's mention rule, made stricter: an @ after anything but an ASCII word character, then a
 # letter or digit of any script (GitHub's is ASCII, case-insensitive)
 _PINGING = re.compile(r"(?:^|[^A-Za-z0-9_])@[^\W_]")
@@ -24,8 +46,10 @@ _PINGING = re.compile(r"(?:^|[^A-Za-z0-9_])@[^\W_]")
 
 def allowed_url(url: str, host: str) -> bool:
     """True for a URL that stays on `host`: relative, an anchor, http(s) to `host`, or a mail address."""
-    value = re.sub(r"[\t\n\r]", "", url).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12"
-                                                "\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
+    value = re.sub(r"[\t\n\r]", "", url).strip(
+        "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12"
+        "\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f "
+    )
     lowered = value.lower()
     scheme = re.match(r"^([a-z][a-z0-9+.\-]*):", lowered)
     if scheme:
@@ -33,7 +57,7 @@ def allowed_url(url: str, host: str) -> bool:
             return not re.search(r"[?&]", value)  # an address, no prefilled body
         if scheme.group(1) not in ("http", "https"):
             return False
-        return _same_host(value[scheme.end():], host)
+        return _same_host(value[scheme.end() :], host)
     if re.match(r"^[/\\]{2}", value):  # protocol-relative: //host/...
         return _same_host(value, host)
     return True  # a path on the page's own host, or an anchor

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("petrel.identity")
 
@@ -122,11 +122,13 @@ class Permissions:
         self.lookups += 1
         try:
             _, data = client.requester.requestJsonAndCheck(
-                "GET", f"/repos/{repository}/collaborators/{quote(login, safe='')}/permission")
+                "GET", f"/repos/{repository}/collaborators/{quote(login, safe='')}/permission"
+            )
         except GithubException as error:
             if error.status in (403, 404):  # no such user, or not one the token may ask about: not a steerer
-                log.info("no permission on %s for %s (%s): their feedback does not count", repository, login,
-                         error.status)
+                log.info(
+                    "no permission on %s for %s (%s): their feedback does not count", repository, login, error.status
+                )
                 return False
             raise
         roles = {str(data.get("permission") or "").lower(), str(data.get("role_name") or "").lower()}

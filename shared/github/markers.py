@@ -14,7 +14,7 @@ import re
 from shared.github.identity import same_login
 
 PREFIX = "<!-- petrel:"
-FINDING = "finding:"    # a posted finding's marker: finding:<fingerprint>
+FINDING = "finding:"  # a posted finding's marker: finding:<fingerprint>
 
 _ANY = re.compile(r"<!--\s*petrel:[^>]*-->")
 _FINGERPRINT = re.compile(r"<!-- petrel:finding:([0-9a-f]+) -->")

@@ -6,18 +6,22 @@ config file, the same exhausted day) edits one comment instead of adding more.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared.github.actions import UpsertComment
+from shared.model.llm import BudgetExceeded
 from shared.repo_config.load import LoadedConfig
 from shared.repo_config.schema import CONFIG_PATH
-from shared.model.llm import BudgetExceeded
 
-CONFIG_ERROR = ("Petrel could not use its configuration: {error}\n\n"  # the error names the file (never quotes it)
-                "Until it is fixed on the default branch, Petrel goes on with the default configuration.")
-BUDGET_SPENT = ("Petrel is paused on this repository until 00:00 UTC: its daily token budget ({budget:,} tokens) "
-                "is spent, so reviews, summaries and replies wait until then. To allow more, raise "
-                "`daily_token_budget` in `{path}`.")
+CONFIG_ERROR = (
+    "Petrel could not use its configuration: {error}\n\n"  # the error names the file (never quotes it)
+    "Until it is fixed on the default branch, Petrel goes on with the default configuration."
+)
+BUDGET_SPENT = (
+    "Petrel is paused on this repository until 00:00 UTC: its daily token budget ({budget:,} tokens) "
+    "is spent, so reviews, summaries and replies wait until then. To allow more, raise "
+    "`daily_token_budget` in `{path}`."
+)
 MODEL_UNAVAILABLE = "Petrel could not {work}: {reason}."
 
 
@@ -31,7 +35,7 @@ def config_error(repository: str, number: int, loaded: LoadedConfig) -> list[Ups
 
 def budget_spent(repository: str, number: int, error: BudgetExceeded) -> UpsertComment:
     """One notice per thread and day, whichever function met the limit first."""
-    day = datetime.now(timezone.utc).date().isoformat()
+    day = datetime.now(UTC).date().isoformat()
     body = BUDGET_SPENT.format(budget=error.budget, path=CONFIG_PATH)
     return UpsertComment(repository, number, f"budget:{day}", body)
 

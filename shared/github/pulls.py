@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Protocol
 
 from shared import diff
+from shared.github.markers import written_by_petrel
 from shared.repo_config import load as repo_config
 from shared.repo_config.schema import MAX_BYTES
-from shared.github.markers import written_by_petrel
 
 log = logging.getLogger("petrel.pulls")
 
@@ -42,6 +42,7 @@ PAST_FILE_LIMIT = "past GitHub's 3,000-file limit: GitHub does not list them, so
 @dataclass(frozen=True)
 class PullInfo:
     """What Petrel needs to know about a pull request, apart from its diff."""
+
     repository: str
     number: int
     title: str
@@ -58,6 +59,7 @@ class PullInfo:
 @dataclass(frozen=True)
 class PostedFinding:
     """A review comment Petrel already posted on the pull request, with the 👍 and 👎 of people who may steer Petrel."""
+
     path: str
     line: int | None
     body: str
@@ -68,14 +70,19 @@ class PostedFinding:
 
 class PullSource(Protocol):
     """Where a pull request comes from: GitHub (GitHubPull) or a local git repository (LocalPull)."""
+
     def info(self) -> PullInfo:
         """The pull request's title, author, labels and head and base commits."""
+
     def changes(self) -> diff.Changes:
         """The pull request's changes, base to head."""
+
     def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
         """The files changed since `old_head`, or None when that is unknown (a force-push, too large a comparison)."""
+
     def posted_findings(self) -> list[PostedFinding]:
         """The review comments Petrel has already posted on this pull request."""
+
     def config(self) -> repo_config.LoadedConfig:
         """The repository's Petrel configuration (see `repo_config.load`)."""
 
@@ -156,8 +163,12 @@ class GitHubPull:
             return None  # diverged or behind: history was rewritten
         entries = comparison.get("files") or []
         if len(entries) >= MAX_COMPARED_FILES:
-            log.info("the comparison %s...%s lists GitHub's maximum of %s files and may have more",
-                     old_head[:7], head[:7], MAX_COMPARED_FILES)
+            log.info(
+                "the comparison %s...%s lists GitHub's maximum of %s files and may have more",
+                old_head[:7],
+                head[:7],
+                MAX_COMPARED_FILES,
+            )
             return None
         return [file_from_github(entry) for entry in entries]
 
@@ -178,8 +189,9 @@ class GitHubPull:
         if self._may_steer is None:
             permissions = Permissions()
             self._may_steer = lambda login: permissions.may_steer(self.client, self.repository, login)
-        comments = PaginatedList(PullRequestComment, self.client.requester,
-                                 f"/repos/{self.repository}/pulls/{self.number}/comments", None)
+        comments = PaginatedList(
+            PullRequestComment, self.client.requester, f"/repos/{self.repository}/pulls/{self.number}/comments", None
+        )
         found = []
         for c in comments:
             if written_by_petrel(c.user.login if c.user else None, c.body, self._me):
@@ -251,7 +263,9 @@ def contents_fetcher(client):
         if kind == "submodule":
             raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SUBMODULE), sha)
         if kind != "file":
-            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha)
+            raise repo_config.UnreadableFile(
+                repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha
+            )
         size = int(data.get("size") or 0)
         if size > MAX_BYTES:
             raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=MAX_BYTES // 1024), sha)
@@ -265,8 +279,16 @@ def contents_fetcher(client):
 class LocalPull:
     """A `base..head` range of a local git repository, seen as a pull request."""
 
-    def __init__(self, path: str | Path, base: str, head: str, repository: str = "local/repository", number: int = 0,
-                 title: str = "", body: str = ""):
+    def __init__(
+        self,
+        path: str | Path,
+        base: str,
+        head: str,
+        repository: str = "local/repository",
+        number: int = 0,
+        title: str = "",
+        body: str = "",
+    ):
         self.path = Path(path)
         self.base, self.head = base, head
         self.repository, self.number = repository, number
@@ -283,7 +305,9 @@ class LocalPull:
         head = self._git("rev-parse", self.head).strip()
         base = self._git("merge-base", self.base, self.head).strip()
         title = self.title or self._git("log", "-1", "--format=%s", head).strip()
-        return PullInfo(self.repository, self.number, title, self.body, False, (), "local", False, head, base, self.base)
+        return PullInfo(
+            self.repository, self.number, title, self.body, False, (), "local", False, head, base, self.base
+        )
 
     def diff(self) -> str:
         """The unified diff from the merge base to head, as `git diff base...head` gives it."""
@@ -291,8 +315,12 @@ class LocalPull:
 
     def diff_since(self, old_head: str) -> str | None:
         """The diff from `old_head` to head, or None when `old_head` is not an ancestor of head."""
-        if subprocess.run(["git", "-C", str(self.path), "merge-base", "--is-ancestor", old_head, self.head],
-                          capture_output=True).returncode != 0:
+        if (
+            subprocess.run(
+                ["git", "-C", str(self.path), "merge-base", "--is-ancestor", old_head, self.head], capture_output=True
+            ).returncode
+            != 0
+        ):
             return None
         return self._git("diff", "--find-renames", f"{old_head}..{self.head}")
 
@@ -311,6 +339,7 @@ class LocalPull:
 
     def config(self) -> repo_config.LoadedConfig:
         """The configuration as committed at the base (only this repository's own file is found)."""
+
         def fetch(repository: str, path: str):
             if repository != self.repository:
                 return None
@@ -321,4 +350,3 @@ class LocalPull:
             return text, self._git("rev-parse", f"{self.base}:{path}").strip()
 
         return repo_config.load(fetch, self.repository)
-

@@ -71,7 +71,7 @@ class Lines:
 
     def text(self, start: int, end: int) -> str:
         """Lines start..end (counted from 1, inclusive) joined by newlines."""
-        return "\n".join(self.lines[start - 1:end])
+        return "\n".join(self.lines[start - 1 : end])
 
     def trim(self, span: Span) -> Span | None:
         """The span without blank lines at its edges; None when it holds only blank lines."""
@@ -109,8 +109,9 @@ def _py_start(lines: Lines, node: ast.AST, floor: int) -> int:
     return max(start, floor + 1)
 
 
-def _py_marks(lines: Lines, body: list[ast.stmt], floor: int, prefix: str,
-              gap: str) -> tuple[dict[int, str | None], dict[int, ast.AST]]:
+def _py_marks(
+    lines: Lines, body: list[ast.stmt], floor: int, prefix: str, gap: str
+) -> tuple[dict[int, str | None], dict[int, ast.AST]]:
     """Start line -> title for the definitions in `body` and for the code after each one;
     and start line -> definition."""
     marks: dict[int, str | None] = {}
@@ -148,6 +149,7 @@ def _python(lines: Lines, max_chars: int) -> list[Span] | None:
 
 # --- other languages: declarations at column 0 ---------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Language:
     top: re.Pattern  # a line (at column 0) that starts a top-level declaration
@@ -172,22 +174,36 @@ _JS_MEMBER = (
     r"\*?[#\w$]+\s*(<[^>]*>)?\s*\([^;]*\)\s*(:\s*[^;{]+)?\{\s*$"
 )
 _JAVA_MODS = r"public|protected|private|static|final|abstract|synchronized|native|default|strictfp|sealed|non-sealed"
-_CS_MODS = (r"public|private|protected|internal|static|abstract|sealed|partial|readonly|unsafe|file|ref|new"
-            r"|virtual|override|async|extern|const|volatile")
-_KOTLIN_MODS = (r"public|private|protected|internal|open|abstract|final|sealed|data|inline|value|enum|annotation"
-                r"|inner|suspend|tailrec|operator|infix|external|expect|actual|const|override|lateinit|companion|fun")
-_SWIFT_MODS = (r"public|private|fileprivate|internal|open|final|static|class|override|convenience|required"
-               r"|mutating|nonmutating|indirect|lazy|weak|unowned|dynamic|nonisolated|@\w+(\([^)]*\))?")
+_CS_MODS = (
+    r"public|private|protected|internal|static|abstract|sealed|partial|readonly|unsafe|file|ref|new"
+    r"|virtual|override|async|extern|const|volatile"
+)
+_KOTLIN_MODS = (
+    r"public|private|protected|internal|open|abstract|final|sealed|data|inline|value|enum|annotation"
+    r"|inner|suspend|tailrec|operator|infix|external|expect|actual|const|override|lateinit|companion|fun"
+)
+_SWIFT_MODS = (
+    r"public|private|fileprivate|internal|open|final|static|class|override|convenience|required"
+    r"|mutating|nonmutating|indirect|lazy|weak|unowned|dynamic|nonisolated|@\w+(\([^)]*\))?"
+)
 _SCALA_MODS = r"private|protected|final|sealed|abstract|implicit|lazy|case|override|inline|opaque|transparent|open"
-_RUST_TOP = (r"(pub(\s*\([^)]*\))?\s+)?((default|async|const|unsafe|extern(\s+\"[^\"]*\")?)\s+)*"
-             r"(fn|struct|enum|trait|impl|mod|type|union|static|const)\b|macro_rules!")
-_C_NOT = (r"(?!(if|else|for|while|switch|return|do|case|goto|sizeof|using|typedef|delete|new|throw"
-          r"|public|private|protected)\b)")
+_RUST_TOP = (
+    r"(pub(\s*\([^)]*\))?\s+)?((default|async|const|unsafe|extern(\s+\"[^\"]*\")?)\s+)*"
+    r"(fn|struct|enum|trait|impl|mod|type|union|static|const)\b|macro_rules!"
+)
+_C_NOT = (
+    r"(?!(if|else|for|while|switch|return|do|case|goto|sizeof|using|typedef|delete|new|throw"
+    r"|public|private|protected)\b)"
+)
 _C_TYPES = r"((static|extern|inline|const|constexpr|typedef|export)\s+)*(struct|class|union|enum|namespace)\b"
-_C_TOP = (_C_TYPES + r"|((static|extern|const)\s+)+[^;(=]*=\s*\{?\s*$"  # static tables
-          r"|" + _C_NOT + r"[A-Za-z_][\w:<>,\*&\s~]*\([^;]*$")
-_C_MEMBER = (_C_TYPES + "|" + _C_NOT + r"((static|virtual|inline|explicit|constexpr|const|friend|unsigned|signed"
-             r"|long|short)\s+)*[A-Za-z_][\w:<>,\*&]*[\s\*&]+[~\w:]+\s*\([^;]*$")
+_C_TOP = (
+    _C_TYPES + r"|((static|extern|const)\s+)+[^;(=]*=\s*\{?\s*$"  # static tables
+    r"|" + _C_NOT + r"[A-Za-z_][\w:<>,\*&\s~]*\([^;]*$"
+)
+_C_MEMBER = (
+    _C_TYPES + "|" + _C_NOT + r"((static|virtual|inline|explicit|constexpr|const|friend|unsigned|signed"
+    r"|long|short)\s+)*[A-Za-z_][\w:<>,\*&]*[\s\*&]+[~\w:]+\s*\([^;]*$"
+)
 _TYPED_MEMBER = r"(({mods})\s+)+(<[^>]+>\s+)?([\w<>\[\],.?]+\s+)?\w+\s*(<[^>]*>)?\s*\("
 
 
@@ -199,8 +215,10 @@ _JS = _language(_JS_TOP, _JS_TOP + "|" + _JS_MEMBER, _COMMENT + r"|@[\w$]")
 _JAVA_TOP = rf"(({_JAVA_MODS})\s+)*(class|interface|enum|record|@interface)\b"
 _CS_TOP = rf"(({_CS_MODS})\s+)*(class|interface|enum|struct|record|namespace|delegate)\b"
 _KOTLIN = rf"(({_KOTLIN_MODS})\s+)*(class|interface|object|fun|val|var|typealias|init|constructor)\b"
-_SWIFT = (rf"(({_SWIFT_MODS})\s+)*"
-          r"(class|struct|enum|protocol|extension|func|actor|typealias|init|deinit|subscript|let|var)\b")
+_SWIFT = (
+    rf"(({_SWIFT_MODS})\s+)*"
+    r"(class|struct|enum|protocol|extension|func|actor|typealias|init|deinit|subscript|let|var)\b"
+)
 _SCALA = rf"(({_SCALA_MODS})(\[[^\]]*\])?\s+)*(class|trait|object|def|val|var|type|enum|given|extension)\b"
 _C = _language(_C_TOP, _C_MEMBER, _COMMENT + r"|template\s*<|[A-Za-z_][\w\s\*&<>,:]*[\w\*&>]$")
 
@@ -215,10 +233,12 @@ _REGEX_LANGUAGES: dict[str, _Language] = {
     **dict.fromkeys((".scala", ".sc"), _language(_SCALA, _SCALA, _COMMENT + r"|@\w")),
     **dict.fromkeys((".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), _C),
     ".rb": _language(r"(class|module|def)\b", r"((private|protected|public)\s+)?(class|module|def)\b", r"#"),
-    ".php": _language(r"((abstract|final|readonly)\s+)*(class|interface|trait|enum|function)\b|namespace\b",
-                      r"((public|protected|private|static|abstract|final|readonly)\s+)*"
-                      r"(class|interface|trait|enum|function)\b",
-                      _COMMENT + r"|#"),
+    ".php": _language(
+        r"((abstract|final|readonly)\s+)*(class|interface|trait|enum|function)\b|namespace\b",
+        r"((public|protected|private|static|abstract|final|readonly)\s+)*"
+        r"(class|interface|trait|enum|function)\b",
+        _COMMENT + r"|#",
+    ),
 }
 _MAX_DEPTH = 3  # member levels a large declaration is split into
 
@@ -246,15 +266,23 @@ def _declarations(lines: Lines, language: _Language) -> list[Span]:
     return lines.segments(marks, 1, lines.n, "preamble")
 
 
-def _members(lines: Lines, span: Span, language: _Language, max_chars: int, indent: int = 0,
-             depth: int = 0) -> list[Span]:
+def _members(
+    lines: Lines, span: Span, language: _Language, max_chars: int, indent: int = 0, depth: int = 0
+) -> list[Span]:
     """A declaration larger than max_chars, split at its least indented member declarations."""
     trimmed = lines.trim(span)
-    if (trimmed is None or language.member is None or depth >= _MAX_DEPTH
-            or lines.size(trimmed.start, trimmed.end) <= max_chars):
+    if (
+        trimmed is None
+        or language.member is None
+        or depth >= _MAX_DEPTH
+        or lines.size(trimmed.start, trimmed.end) <= max_chars
+    ):
         return [span]
-    found = [(i, indentation(lines.line(i))) for i in range(trimmed.start + 1, trimmed.end + 1)
-             if indentation(lines.line(i)) > indent and language.member.match(lines.line(i).strip())]
+    found = [
+        (i, indentation(lines.line(i)))
+        for i in range(trimmed.start + 1, trimmed.end + 1)
+        if indentation(lines.line(i)) > indent and language.member.match(lines.line(i).strip())
+    ]
     if not found:
         return [span]
     level = min(column for _, column in found)
@@ -265,8 +293,11 @@ def _members(lines: Lines, span: Span, language: _Language, max_chars: int, inde
         if column == level:
             marks[_attach(lines, i, floor, language)] = f"{parent} / {_declaration_title(lines.line(i))}"
             floor = i
-    return [piece for sub in lines.segments(marks, span.start, span.end, span.title)
-            for piece in _members(lines, sub, language, max_chars, level, depth + 1)]
+    return [
+        piece
+        for sub in lines.segments(marks, span.start, span.end, span.title)
+        for piece in _members(lines, sub, language, max_chars, level, depth + 1)
+    ]
 
 
 # --- documents -----------------------------------------------------------------------------
@@ -292,8 +323,12 @@ def _markdown(lines: Lines) -> list[Span]:
         line = lines.line(i)
         opening = _FENCE.match(line)
         if fence is not None:
-            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence) \
-                    and not line.strip()[len(opening.group(1)):].strip():
+            if (
+                opening
+                and opening.group(1)[0] == fence[0]
+                and len(opening.group(1)) >= len(fence)
+                and not line.strip()[len(opening.group(1)) :].strip()
+            ):
                 fence = None
             continue
         if opening:
@@ -304,8 +339,14 @@ def _markdown(lines: Lines) -> list[Span]:
             marks[i] = f"{heading.group(1)} {heading.group(2).strip()}"
             continue
         underline = _SETEXT.match(line)
-        if (underline and i - 1 >= first and i - 1 not in marks and not lines.blank(i - 1)
-                and not _NOT_SETEXT_TEXT.match(lines.line(i - 1)) and (i - 2 < first or lines.blank(i - 2))):
+        if (
+            underline
+            and i - 1 >= first
+            and i - 1 not in marks
+            and not lines.blank(i - 1)
+            and not _NOT_SETEXT_TEXT.match(lines.line(i - 1))
+            and (i - 2 < first or lines.blank(i - 2))
+        ):
             level = "#" if underline.group(1)[0] == "=" else "##"
             marks[i - 1] = f"{level} {lines.line(i - 1).strip()}"
     return lines.segments(marks, 1, lines.n, "preamble")
@@ -316,8 +357,13 @@ def _rst(lines: Lines) -> list[Span]:
     for i in range(2, lines.n + 1):
         adornment = _RST_ADORNMENT.match(lines.line(i))
         title = lines.line(i - 1)
-        if (not adornment or lines.blank(i - 1) or title[0].isspace() or _RST_ADORNMENT.match(title)
-                or len(lines.line(i).rstrip()) < len(title.rstrip())):
+        if (
+            not adornment
+            or lines.blank(i - 1)
+            or title[0].isspace()
+            or _RST_ADORNMENT.match(title)
+            or len(lines.line(i).rstrip()) < len(title.rstrip())
+        ):
             continue
         if i - 2 >= 1 and lines.line(i - 2).rstrip() == lines.line(i).rstrip():  # overline
             marks[i - 2] = title.strip()
@@ -340,6 +386,7 @@ _DOC_SPLITTERS = {
 
 # --- the whole file ------------------------------------------------------------------------
 
+
 def structure(path: str, lines: Lines, max_chars: int) -> list[Span]:
     """Spans covering the whole file, along its structure (one untitled span if none)."""
     ext = posixpath.splitext(posixpath.basename(path).lower())[1]
@@ -349,8 +396,9 @@ def structure(path: str, lines: Lines, max_chars: int) -> list[Span]:
             return spans
     elif ext in _REGEX_LANGUAGES:
         language = _REGEX_LANGUAGES[ext]
-        return [piece for span in _declarations(lines, language)
-                for piece in _members(lines, span, language, max_chars)]
+        return [
+            piece for span in _declarations(lines, language) for piece in _members(lines, span, language, max_chars)
+        ]
     elif ext in _DOC_SPLITTERS:
         return _DOC_SPLITTERS[ext](lines)
     return [Span(1, lines.n, None)]

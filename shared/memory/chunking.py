@@ -34,31 +34,213 @@ MAX_TITLE = 200  # characters; longer titles (a minified line) are clipped
 DOC_NAMES = ("README", "CONTRIBUTING")
 DOC_DIRS = ("docs", "doc")
 
-BINARY_EXTENSIONS = frozenset({
-    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".icns", ".webp", ".tif", ".tiff", ".psd", ".heic",
-    ".woff", ".woff2", ".ttf", ".otf", ".eot",
-    ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".jar", ".war", ".whl", ".egg",
-    ".exe", ".dll", ".so", ".dylib", ".a", ".o", ".obj", ".lib", ".class", ".pyc", ".pyo", ".pyd", ".wasm", ".bin",
-    ".mp3", ".mp4", ".m4a", ".wav", ".ogg", ".flac", ".mov", ".avi", ".mkv", ".webm",
-    ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods",
-    ".sqlite", ".sqlite3", ".db", ".parquet", ".pkl", ".pickle", ".npy", ".npz", ".h5", ".onnx", ".pt", ".pth",
-    ".safetensors", ".p12", ".pfx", ".der", ".keystore", ".jks",
-})
-TEXT_EXTENSIONS = frozenset(LANGUAGES) | DOC_EXTENSIONS | CONFIG_EXTENSIONS | {
-    ".pyw", ".cjs", ".mts", ".cts", ".kts", ".sc", ".cxx", ".hh", ".hxx", ".m", ".mm", ".dart", ".ex", ".exs",
-    ".erl", ".hrl", ".hs", ".ml", ".mli", ".clj", ".cljs", ".edn", ".r", ".jl", ".pl", ".pm", ".groovy", ".gradle",
-    ".vue", ".svelte", ".astro", ".scss", ".sass", ".less", ".htm", ".graphql", ".gql", ".proto", ".thrift",
-    ".tf", ".tfvars", ".hcl", ".nix", ".bash", ".zsh", ".fish", ".ps1", ".psm1", ".bat", ".cmd", ".mk", ".cmake",
-    ".markdown", ".mdx", ".mkd", ".asciidoc", ".tex", ".bib", ".csv", ".tsv", ".env", ".conf", ".j2", ".jinja",
-    ".tmpl", ".tpl", ".mustache", ".hbs", ".ipynb", ".zig", ".nim", ".v", ".sv", ".vhd", ".elm", ".fs", ".fsx",
-}
-TEXT_NAMES = frozenset({
-    "makefile", "gnumakefile", "dockerfile", "containerfile", "gemfile", "rakefile", "procfile", "vagrantfile",
-    "jenkinsfile", "brewfile", "podfile", "justfile", "license", "licence", "copying", "notice", "authors",
-    "codeowners", "changelog", ".gitignore", ".gitattributes", ".gitmodules", ".dockerignore", ".editorconfig",
-    ".env.example", ".npmrc", ".nvmrc", ".python-version", ".prettierrc", ".eslintrc", ".babelrc", ".flake8",
-    ".pylintrc", ".rubocop.yml",
-})
+BINARY_EXTENSIONS = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".bmp",
+        ".ico",
+        ".icns",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".psd",
+        ".heic",
+        ".woff",
+        ".woff2",
+        ".ttf",
+        ".otf",
+        ".eot",
+        ".zip",
+        ".gz",
+        ".tgz",
+        ".bz2",
+        ".xz",
+        ".zst",
+        ".7z",
+        ".rar",
+        ".tar",
+        ".jar",
+        ".war",
+        ".whl",
+        ".egg",
+        ".exe",
+        ".dll",
+        ".so",
+        ".dylib",
+        ".a",
+        ".o",
+        ".obj",
+        ".lib",
+        ".class",
+        ".pyc",
+        ".pyo",
+        ".pyd",
+        ".wasm",
+        ".bin",
+        ".mp3",
+        ".mp4",
+        ".m4a",
+        ".wav",
+        ".ogg",
+        ".flac",
+        ".mov",
+        ".avi",
+        ".mkv",
+        ".webm",
+        ".pdf",
+        ".doc",
+        ".docx",
+        ".xls",
+        ".xlsx",
+        ".ppt",
+        ".pptx",
+        ".odt",
+        ".ods",
+        ".sqlite",
+        ".sqlite3",
+        ".db",
+        ".parquet",
+        ".pkl",
+        ".pickle",
+        ".npy",
+        ".npz",
+        ".h5",
+        ".onnx",
+        ".pt",
+        ".pth",
+        ".safetensors",
+        ".p12",
+        ".pfx",
+        ".der",
+        ".keystore",
+        ".jks",
+    }
+)
+TEXT_EXTENSIONS = (
+    frozenset(LANGUAGES)
+    | DOC_EXTENSIONS
+    | CONFIG_EXTENSIONS
+    | {
+        ".pyw",
+        ".cjs",
+        ".mts",
+        ".cts",
+        ".kts",
+        ".sc",
+        ".cxx",
+        ".hh",
+        ".hxx",
+        ".m",
+        ".mm",
+        ".dart",
+        ".ex",
+        ".exs",
+        ".erl",
+        ".hrl",
+        ".hs",
+        ".ml",
+        ".mli",
+        ".clj",
+        ".cljs",
+        ".edn",
+        ".r",
+        ".jl",
+        ".pl",
+        ".pm",
+        ".groovy",
+        ".gradle",
+        ".vue",
+        ".svelte",
+        ".astro",
+        ".scss",
+        ".sass",
+        ".less",
+        ".htm",
+        ".graphql",
+        ".gql",
+        ".proto",
+        ".thrift",
+        ".tf",
+        ".tfvars",
+        ".hcl",
+        ".nix",
+        ".bash",
+        ".zsh",
+        ".fish",
+        ".ps1",
+        ".psm1",
+        ".bat",
+        ".cmd",
+        ".mk",
+        ".cmake",
+        ".markdown",
+        ".mdx",
+        ".mkd",
+        ".asciidoc",
+        ".tex",
+        ".bib",
+        ".csv",
+        ".tsv",
+        ".env",
+        ".conf",
+        ".j2",
+        ".jinja",
+        ".tmpl",
+        ".tpl",
+        ".mustache",
+        ".hbs",
+        ".ipynb",
+        ".zig",
+        ".nim",
+        ".v",
+        ".sv",
+        ".vhd",
+        ".elm",
+        ".fs",
+        ".fsx",
+    }
+)
+TEXT_NAMES = frozenset(
+    {
+        "makefile",
+        "gnumakefile",
+        "dockerfile",
+        "containerfile",
+        "gemfile",
+        "rakefile",
+        "procfile",
+        "vagrantfile",
+        "jenkinsfile",
+        "brewfile",
+        "podfile",
+        "justfile",
+        "license",
+        "licence",
+        "copying",
+        "notice",
+        "authors",
+        "codeowners",
+        "changelog",
+        ".gitignore",
+        ".gitattributes",
+        ".gitmodules",
+        ".dockerignore",
+        ".editorconfig",
+        ".env.example",
+        ".npmrc",
+        ".nvmrc",
+        ".python-version",
+        ".prettierrc",
+        ".eslintrc",
+        ".babelrc",
+        ".flake8",
+        ".pylintrc",
+        ".rubocop.yml",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +255,7 @@ class Chunk:
 
 
 # --- what to index -------------------------------------------------------------------------
+
 
 def _name_ext(path: str) -> tuple[str, str]:
     name = posixpath.basename(path).lower()
@@ -126,6 +309,7 @@ def looks_binary(data: bytes) -> bool:
 
 
 # --- chunks --------------------------------------------------------------------------------
+
 
 def _windows(lines: Lines, span: Span, max_chars: int) -> list[Span]:
     """`span` cut at line boundaries into trimmed pieces of at most `max_chars` (a single
@@ -193,7 +377,7 @@ def _title(group: list[Span]) -> str:
     if untitled:
         labels.append(f"lines {untitled[0]}-{untitled[1]}")
     title = "; ".join(labels) if len(labels) <= 3 else f"{labels[0]}; {labels[1]} and {len(labels) - 2} more"
-    return title if len(title) <= MAX_TITLE else title[:MAX_TITLE - 1] + "…"
+    return title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
 
 
 def chunk_file(path: str, text: str, *, max_chars: int = 6000, min_chars: int = 200) -> list[Chunk]:

@@ -7,7 +7,7 @@ summary written by the light model, which is stored and used from then on. Nothi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
@@ -16,11 +16,20 @@ Summarizer = Callable[[str], str]
 
 class Conversations:
     """The stored conversations of every thread, over one connection pool."""
+
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
 
-    def add(self, repository: str, number: int, thread: str, role: str, content: str, author: str | None = None,
-            delivery_id: str | None = None) -> None:
+    def add(
+        self,
+        repository: str,
+        number: int,
+        thread: str,
+        role: str,
+        content: str,
+        author: str | None = None,
+        delivery_id: str | None = None,
+    ) -> None:
         """Store one turn of a thread; a turn already stored for the same delivery and role is kept as it was."""
         with self.pool.connection() as conn:
             conn.execute(
@@ -38,14 +47,23 @@ class Conversations:
                 (repository, number, thread),
             ).fetchall()
 
-    def history(self, repository: str, number: int, thread: str, budget_tokens: int,
-                estimate: Callable[[str], int], summarize: Summarizer | None = None,
-                before_delivery: str | None = None) -> list[dict]:
+    def history(
+        self,
+        repository: str,
+        number: int,
+        thread: str,
+        budget_tokens: int,
+        estimate: Callable[[str], int],
+        summarize: Summarizer | None = None,
+        before_delivery: str | None = None,
+    ) -> list[dict]:
         """Earlier turns as chat messages, newest kept whole, older ones summarized past the budget."""
         rows = self._rows(repository, number, thread)
         if before_delivery:
             with self.pool.connection() as conn:
-                mine = {r[0] for r in conn.execute("SELECT id FROM messages WHERE delivery_id = %s", (before_delivery,))}
+                mine = {
+                    r[0] for r in conn.execute("SELECT id FROM messages WHERE delivery_id = %s", (before_delivery,))
+                }
             rows = [r for r in rows if r[0] not in mine]
         kept, used = [], 0
         for row in reversed(rows):
@@ -63,8 +81,20 @@ class Conversations:
                 conn.execute("UPDATE messages SET summarized = true WHERE id = ANY(%s)", ([r[0] for r in older],))
                 row = conn.execute(
                     """INSERT INTO messages (repository, number, thread, role, content) VALUES (%s, %s, %s, 'summary', %s)
-                       RETURNING id, role, author, content""", (repository, number, thread, summary)).fetchone()
+                       RETURNING id, role, author, content""",
+                    (repository, number, thread, summary),
+                ).fetchone()
             kept.insert(0, row)
-        return [{"role": "assistant" if r[1] == "assistant" else "user",
-                 "content": (f"(Summary of the earlier conversation) {r[3]}" if r[1] == "summary"
-                             else f"{r[2]}: {r[3]}" if r[1] == "user" and r[2] else r[3])} for r in kept]
+        return [
+            {
+                "role": "assistant" if r[1] == "assistant" else "user",
+                "content": (
+                    f"(Summary of the earlier conversation) {r[3]}"
+                    if r[1] == "summary"
+                    else f"{r[2]}: {r[3]}"
+                    if r[1] == "user" and r[2]
+                    else r[3]
+                ),
+            }
+            for r in kept
+        ]

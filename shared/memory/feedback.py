@@ -28,6 +28,7 @@ def finding_text(body: str) -> str:
 
 class Feedback:
     """People's verdicts on Petrel's comments in one repository, kept in memory so rejected findings stay unsaid."""
+
     def __init__(self, memory: Memory, repository: str, installation_id: int | None = None):
         self.memory = memory
         self.repository = repository
@@ -38,9 +39,22 @@ class Feedback:
         text = finding_text(body)
         if not text:
             return
-        self.memory.replace(self.repository, "feedback", f"comment:{comment_id}", [Document(
-            self.repository, "feedback", f"comment:{comment_id}", verdict, text, url=path,
-            installation_id=self.installation_id)])
+        self.memory.replace(
+            self.repository,
+            "feedback",
+            f"comment:{comment_id}",
+            [
+                Document(
+                    self.repository,
+                    "feedback",
+                    f"comment:{comment_id}",
+                    verdict,
+                    text,
+                    url=path,
+                    installation_id=self.installation_id,
+                )
+            ],
+        )
 
     def rejected(self, text: str) -> bool:
         """True when `text` closely matches a finding this repository gave negative feedback on."""

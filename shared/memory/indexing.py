@@ -13,22 +13,23 @@ import logging
 from dataclasses import dataclass, field
 
 from shared import diff
-from shared.memory import chunking
 from shared.github.markers import written_by_petrel
+from shared.memory import chunking
+from shared.memory.store import Document, Memory
 from shared.repo_config.paths import path_excluded
 from shared.repo_config.schema import Config
-from shared.memory.store import Document, Memory
 
 log = logging.getLogger("petrel.indexing")
 
-MAX_FILES = 3000            # files indexed per repository, docs first
-THREAD_CHUNK_CHARS = 6000   # an issue thread longer than this is stored in several chunks
-MAX_COMMENTS = 50           # comments read per issue or pull request
+MAX_FILES = 3000  # files indexed per repository, docs first
+THREAD_CHUNK_CHARS = 6000  # an issue thread longer than this is stored in several chunks
+MAX_COMMENTS = 50  # comments read per issue or pull request
 
 
 @dataclass
 class IndexReport:
     """What one indexing run did: sources indexed, unchanged, deleted and skipped (with why), and chunks stored."""
+
     indexed: list[str] = field(default_factory=list)
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
@@ -51,25 +52,67 @@ def wanted_file(path: str, size: int, config: Config) -> str | None:
 
 def file_documents(repository: str, path: str, text: str, sha: str, installation_id: int | None) -> list[Document]:
     """The documents of one file: one per chunk, with its lines, at blob `sha`."""
-    return [Document(repository, "file", path, chunk.title, chunk.text, chunk=n, version=sha,
-                     installation_id=installation_id, start_line=chunk.start_line, end_line=chunk.end_line)
-            for n, chunk in enumerate(chunking.chunk_file(path, text))]
+    return [
+        Document(
+            repository,
+            "file",
+            path,
+            chunk.title,
+            chunk.text,
+            chunk=n,
+            version=sha,
+            installation_id=installation_id,
+            start_line=chunk.start_line,
+            end_line=chunk.end_line,
+        )
+        for n, chunk in enumerate(chunking.chunk_file(path, text))
+    ]
 
 
-def thread_documents(repository: str, kind: str, number: int, title: str, body: str, comments: list[str],
-                     state: str, url: str, version: str, installation_id: int | None) -> list[Document]:
+def thread_documents(
+    repository: str,
+    kind: str,
+    number: int,
+    title: str,
+    body: str,
+    comments: list[str],
+    state: str,
+    url: str,
+    version: str,
+    installation_id: int | None,
+) -> list[Document]:
     """An issue or pull request and its comments, as one unit cut into chunks."""
     text = "\n\n".join([body.strip(), *(c.strip() for c in comments if c and c.strip())]).strip() or title
-    pieces = [text[i:i + THREAD_CHUNK_CHARS] for i in range(0, len(text), THREAD_CHUNK_CHARS)] or [title]
-    return [Document(repository, kind, str(number), title, piece, chunk=n, version=version, url=url, state=state,
-                     installation_id=installation_id) for n, piece in enumerate(pieces)]
+    pieces = [text[i : i + THREAD_CHUNK_CHARS] for i in range(0, len(text), THREAD_CHUNK_CHARS)] or [title]
+    return [
+        Document(
+            repository,
+            kind,
+            str(number),
+            title,
+            piece,
+            chunk=n,
+            version=version,
+            url=url,
+            state=state,
+            installation_id=installation_id,
+        )
+        for n, piece in enumerate(pieces)
+    ]
 
 
 class RepositoryIndexer:
     """Indexes one repository through a PyGithub client into memory."""
 
-    def __init__(self, client, memory: Memory, repository: str, installation_id: int | None, config: Config,
-                 me: str | None = None):
+    def __init__(
+        self,
+        client,
+        memory: Memory,
+        repository: str,
+        installation_id: int | None,
+        config: Config,
+        me: str | None = None,
+    ):
         self.client = client
         self.me = me  # Petrel's own login: its comments are not the project's knowledge
         self.memory = memory
@@ -108,16 +151,24 @@ class RepositoryIndexer:
                 report.skipped[path] = "binary"
                 self.memory.delete_source(self.repository, "file", path)
                 continue
-            documents = file_documents(self.repository, path, data.decode("utf-8", errors="replace"), sha,
-                                       self.installation_id)
+            documents = file_documents(
+                self.repository, path, data.decode("utf-8", errors="replace"), sha, self.installation_id
+            )
             report.chunks += self.memory.replace(self.repository, "file", path, documents)
             report.indexed.append(path)
         for path in sorted(set(stored) - set(wanted)):
             self.memory.delete_source(self.repository, "file", path)
             report.deleted.append(path)
         self.memory.reembed_stale(self.repository)
-        log.info("%s files: %d indexed (%d chunks), %d unchanged, %d deleted, %d skipped", self.repository,
-                 len(report.indexed), report.chunks, report.unchanged, len(report.deleted), len(report.skipped))
+        log.info(
+            "%s files: %d indexed (%d chunks), %d unchanged, %d deleted, %d skipped",
+            self.repository,
+            len(report.indexed),
+            report.chunks,
+            report.unchanged,
+            len(report.deleted),
+            len(report.skipped),
+        )
         return report
 
     def issues(self) -> IndexReport:
@@ -126,7 +177,10 @@ class RepositoryIndexer:
         cap = self.config.memory.issues
         if not cap:
             return report
-        stored = {**self.memory.versions(self.repository, "issue"), **self.memory.versions(self.repository, "pull_request")}
+        stored = {
+            **self.memory.versions(self.repository, "issue"),
+            **self.memory.versions(self.repository, "pull_request"),
+        }
         for n, issue in enumerate(self.repo.get_issues(state="all", sort="updated", direction="desc")):
             if n >= cap:
                 break
@@ -151,9 +205,18 @@ class RepositoryIndexer:
                 if (comment.user and comment.user.type == "Bot") or written_by_petrel(author, comment.body, self.me):
                     continue  # Petrel's own words and other bots' are not the project's knowledge
                 comments.append(comment.body or "")
-        documents = thread_documents(self.repository, kind, number, item.get("title") or "", item.get("body") or "",
-                                     comments, item.get("state") or "open", item.get("html_url") or "",
-                                     version or item.get("updated_at") or "", self.installation_id)
+        documents = thread_documents(
+            self.repository,
+            kind,
+            number,
+            item.get("title") or "",
+            item.get("body") or "",
+            comments,
+            item.get("state") or "open",
+            item.get("html_url") or "",
+            version or item.get("updated_at") or "",
+            self.installation_id,
+        )
         other = "issue" if kind == "pull_request" else "pull_request"
         self.memory.delete_source(self.repository, other, str(number))
         return self.memory.replace(self.repository, kind, str(number), documents)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from psycopg import sql
 from psycopg_pool import ConnectionPool
@@ -27,17 +27,18 @@ from shared.model.embeddings import Embedder
 
 log = logging.getLogger("petrel.memory")
 
-RRF_K = 60               # reciprocal rank fusion constant (Cormack et al.)
-CANDIDATES = 50          # per retriever, before fusion
-EXACT_BELOW = 20_000     # rows of one repository and model under which search is exact
-EF_SEARCH = 200          # HNSW candidate list when the index is used (filtering happens after it)
-TEXT_TERMS = 16          # words of a query given to full-text search
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.)
+CANDIDATES = 50  # per retriever, before fusion
+EXACT_BELOW = 20_000  # rows of one repository and model under which search is exact
+EF_SEARCH = 200  # HNSW candidate list when the index is used (filtering happens after it)
+TEXT_TERMS = 16  # words of a query given to full-text search
 KINDS = ("file", "issue", "pull_request", "comment", "feedback")
 
 
 @dataclass(frozen=True)
 class Document:
     """One chunk of a source (a file, an issue, a pull request, a comment, a feedback), as stored in memory."""
+
     repository: str
     kind: str
     source: str
@@ -59,6 +60,7 @@ class Document:
 @dataclass(frozen=True)
 class Hit:
     """A document found by a search, with its fusion score and (when the vector search found it) its similarity."""
+
     kind: str
     source: str
     chunk: int
@@ -68,7 +70,7 @@ class Hit:
     state: str | None
     start_line: int | None
     end_line: int | None
-    score: float                    # reciprocal rank fusion score
+    score: float  # reciprocal rank fusion score
     similarity: float | None = None  # cosine similarity, when the vector search found it
     ranks: dict = field(default_factory=dict)
 
@@ -112,24 +114,42 @@ class Memory:
         if documents:
             self.ensure_index()
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("DELETE FROM documents WHERE repository = %s AND kind = %s AND source = %s",
-                         (repository, kind, source))
+            conn.execute(
+                "DELETE FROM documents WHERE repository = %s AND kind = %s AND source = %s", (repository, kind, source)
+            )
             with conn.cursor() as cursor:
                 cursor.executemany(
                     """INSERT INTO documents (installation_id, repository, kind, source, version, chunk, title, body,
                                               url, state, start_line, end_line, model, embedding)
                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector)""",
-                    [(d.installation_id, repository, kind, source, d.version, d.chunk, d.title, d.body, d.url,
-                      d.state, d.start_line, d.end_line, self.embedder.name, _vector(v))
-                     for d, v in zip(documents, vectors)],
+                    [
+                        (
+                            d.installation_id,
+                            repository,
+                            kind,
+                            source,
+                            d.version,
+                            d.chunk,
+                            d.title,
+                            d.body,
+                            d.url,
+                            d.state,
+                            d.start_line,
+                            d.end_line,
+                            self.embedder.name,
+                            _vector(v),
+                        )
+                        for d, v in zip(documents, vectors)
+                    ],
                 )
         return len(documents)
 
     def delete_source(self, repository: str, kind: str, source: str) -> int:
         """Delete every chunk of one source (e.g. a deleted file); returns the rows deleted."""
         with self.pool.connection() as conn:
-            return conn.execute("DELETE FROM documents WHERE repository = %s AND kind = %s AND source = %s",
-                                (repository, kind, source)).rowcount
+            return conn.execute(
+                "DELETE FROM documents WHERE repository = %s AND kind = %s AND source = %s", (repository, kind, source)
+            ).rowcount
 
     def delete_repository(self, repository: str) -> int:
         """Delete everything stored for `repository`; returns the rows deleted."""
@@ -164,8 +184,10 @@ class Memory:
         self.ensure_index()
         vectors = self.embedder.embed([f"{title}\n{body}" if title else body for _, title, body in rows])
         with self.pool.connection() as conn, conn.cursor() as cursor:
-            cursor.executemany("UPDATE documents SET model = %s, embedding = %s::vector, updated_at = now() WHERE id = %s",
-                               [(self.embedder.name, _vector(v), row[0]) for row, v in zip(rows, vectors)])
+            cursor.executemany(
+                "UPDATE documents SET model = %s, embedding = %s::vector, updated_at = now() WHERE id = %s",
+                [(self.embedder.name, _vector(v), row[0]) for row, v in zip(rows, vectors)],
+            )
         log.info("re-embedded %d rows of %s with %s", len(rows), repository, self.embedder.name)
         return len(rows)
 
@@ -176,10 +198,17 @@ class Memory:
         with self.pool.connection() as conn:
             return conn.execute(
                 "SELECT count(*) FROM documents WHERE repository = %s AND model = %s AND kind = ANY(%s)",
-                (repository, self.embedder.name, list(kinds or KINDS))).fetchone()[0]
+                (repository, self.embedder.name, list(kinds or KINDS)),
+            ).fetchone()[0]
 
-    def search(self, repository: str, query: str, k: int = 10, kinds: Iterable[str] | None = None,
-               exclude: Iterable[tuple[str, str]] = ()) -> list[Hit]:
+    def search(
+        self,
+        repository: str,
+        query: str,
+        k: int = 10,
+        kinds: Iterable[str] | None = None,
+        exclude: Iterable[tuple[str, str]] = (),
+    ) -> list[Hit]:
         """The `k` best rows of `repository` for `query`: vector and full-text ranks fused."""
         kinds = list(kinds or KINDS)
         excluded = [f"{kind}:{source}" for kind, source in exclude]
@@ -195,11 +224,33 @@ class Memory:
                 if name == "vector":
                     entry["similarity"] = row["similarity"]
         ranked = sorted(fused.values(), key=lambda e: -e["score"])[:k]
-        return [Hit(e["kind"], e["source"], e["chunk"], e["title"], e["body"], e["url"], e["state"], e["start_line"],
-                    e["end_line"], e["score"], e.get("similarity"), e["ranks"]) for e in ranked]
+        return [
+            Hit(
+                e["kind"],
+                e["source"],
+                e["chunk"],
+                e["title"],
+                e["body"],
+                e["url"],
+                e["state"],
+                e["start_line"],
+                e["end_line"],
+                e["score"],
+                e.get("similarity"),
+                e["ranks"],
+            )
+            for e in ranked
+        ]
 
-    def nearest(self, repository: str, query: str, k: int, kinds: list[str] | None = None,
-                excluded: list[str] | None = None, exact: bool | None = None) -> list[dict]:
+    def nearest(
+        self,
+        repository: str,
+        query: str,
+        k: int,
+        kinds: list[str] | None = None,
+        excluded: list[str] | None = None,
+        exact: bool | None = None,
+    ) -> list[dict]:
         """Nearest rows by cosine similarity (with `similarity` = 1 - cosine distance)."""
         [vector] = self.embedder.embed([query])
         dim = self.embedder.dimension
@@ -207,8 +258,10 @@ class Memory:
         if exact is None:
             exact = self.count(repository, kinds) < EXACT_BELOW
         distance = sql.SQL("(embedding::vector({dim}) <=> %(q)s::vector({dim}))").format(dim=sql.Literal(dim))
-        filters = sql.SQL("repository = %(repo)s AND model = %(model)s AND kind = ANY(%(kinds)s) "
-                          "AND NOT (kind || ':' || source = ANY(%(excluded)s))")
+        filters = sql.SQL(
+            "repository = %(repo)s AND model = %(model)s AND kind = ANY(%(kinds)s) "
+            "AND NOT (kind || ':' || source = ANY(%(excluded)s))"
+        )
         columns = sql.SQL("kind, source, chunk, title, body, url, state, start_line, end_line")
         if exact:
             # a materialized CTE keeps the planner off the (approximate) index
@@ -221,8 +274,14 @@ class Memory:
                 "SELECT {columns}, 1 - {distance} AS similarity FROM documents WHERE {filters} "
                 "ORDER BY {distance} LIMIT %(k)s"
             ).format(columns=columns, distance=distance, filters=filters)
-        params = {"q": _vector(vector), "repo": repository, "model": self.embedder.name, "kinds": kinds,
-                  "excluded": list(excluded or []), "k": k}
+        params = {
+            "q": _vector(vector),
+            "repo": repository,
+            "model": self.embedder.name,
+            "kinds": kinds,
+            "excluded": list(excluded or []),
+            "k": k,
+        }
         with self.pool.connection() as conn, conn.transaction():
             if not exact:
                 conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(EF_SEARCH, k * 2))))
@@ -244,8 +303,14 @@ class Memory:
                    WHERE repository = %(repo)s AND model = %(model)s AND kind = ANY(%(kinds)s)
                      AND NOT (kind || ':' || source = ANY(%(excluded)s)) AND tsv @@ q
                    ORDER BY rank DESC LIMIT %(k)s""",
-                {"query": _or_query(query), "repo": repository, "model": self.embedder.name, "kinds": kinds,
-                 "excluded": excluded, "k": k},
+                {
+                    "query": _or_query(query),
+                    "repo": repository,
+                    "model": self.embedder.name,
+                    "kinds": kinds,
+                    "excluded": excluded,
+                    "k": k,
+                },
             )
             names = [c.name for c in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]

@@ -23,9 +23,9 @@ import re
 from collections import Counter
 from typing import Any, Protocol
 
+from shared.model.llm import ModelError, _retry_after, request_timeout
 from shared.runtime import scope as context
 from shared.runtime.scope import RetryLater
-from shared.model.llm import ModelError, _retry_after, request_timeout
 from shared.runtime.settings import Settings
 
 OFFLINE = "offline"  # PETREL_EMBEDDING_MODEL value that selects the HashingEmbedder
@@ -48,7 +48,8 @@ class Embedder(Protocol):
 
 # ---------------------------------------------------------------------------- offline hashing
 
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a about above after again against all also am an and any are as at be because been before being
 below between both but by can could did do does doing down during each else few for from further
 had has have having he her here hers herself him himself his how i if in into is it its itself
@@ -56,7 +57,8 @@ just let me more most my myself no nor not now of off on once only or other our 
 out over own same she should so some such than that the their theirs them themselves then there
 these they this those through to too under until up upon us very was we were what when where
 which while who whom why will with would you your yours yourself yourselves
-""".split())
+""".split()
+)
 
 _WORD = re.compile(r"\w+")
 _CAMEL_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
@@ -91,7 +93,7 @@ def _word(identifier: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str,
     parts = [p.lower() for p in pieces] if len(pieces) > 1 else [whole]
     tokens = ([whole] if len(parts) > 1 else []) + parts
     keep = [t for t in dict.fromkeys(tokens) if t and t not in STOP_WORDS and (len(t) > 1 or t.isdigit())]
-    grams = [f"c:{marked[i:i + 3]}" for marked in (f"<{t}>" for t in keep) for i in range(len(marked) - 2)]
+    grams = [f"c:{marked[i : i + 3]}" for marked in (f"<{t}>" for t in keep) for i in range(len(marked) - 2)]
     return tuple(keep), tuple(p for p in parts if p in keep), tuple(grams)
 
 
@@ -107,8 +109,11 @@ def _features(text: str) -> Counter:
         sequence.extend(parts)
     bigrams = Counter(f"{a} {b}" for a, b in zip(sequence, sequence[1:]))
     weights: Counter = Counter()
-    for counts, prefix, weight in ((words, "w:", WORD_WEIGHT), (bigrams, "b:", BIGRAM_WEIGHT),
-                                   (grams, "", TRIGRAM_WEIGHT)):
+    for counts, prefix, weight in (
+        (words, "w:", WORD_WEIGHT),
+        (bigrams, "b:", BIGRAM_WEIGHT),
+        (grams, "", TRIGRAM_WEIGHT),
+    ):
         for feature, count in counts.items():
             weights[prefix + feature] += weight * (1.0 + math.log(count))
     return weights
@@ -243,15 +248,17 @@ class OpenAIEmbedder:
 
         context.check(f"a call to the embedding model ({self.model})")
         try:
-            response = self.client.embeddings.create(model=self.model, input=batch, encoding_format="float",
-                                                     timeout=request_timeout(self.settings))
+            response = self.client.embeddings.create(
+                model=self.model, input=batch, encoding_format="float", timeout=request_timeout(self.settings)
+            )
         except openai.RateLimitError as error:
             raise RetryLater(_retry_after(error), f"embedding rate limit ({self.model})") from None
         except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as error:
             raise ModelError(f"the embedding model ({self.model}) is unavailable: {type(error).__name__}") from None
         except openai.APIStatusError as error:
-            raise ModelError(f"the embedding server answered {error.status_code} for {self.model}: "
-                             f"{error.message}") from None
+            raise ModelError(
+                f"the embedding server answered {error.status_code} for {self.model}: {error.message}"
+            ) from None
         except (openai.APIResponseValidationError, ValueError) as error:
             raise ModelError(f"the embedding server's answer was not understood: {type(error).__name__}") from None
         return self._vectors(response, len(batch))
@@ -264,19 +271,25 @@ class OpenAIEmbedder:
             raise ModelError(f"the embedding server's answer for {self.model} has no list of embeddings") from None
         indices = sorted(index for index, _ in items if isinstance(index, int) and not isinstance(index, bool))
         if len(items) != expected or indices != list(range(expected)):
-            raise ModelError(f"the embedding model ({self.model}) returned {len(items)} vectors for {expected} "
-                             f"inputs (indices {indices[:10]}{'...' if len(indices) > 10 else ''})")
+            raise ModelError(
+                f"the embedding model ({self.model}) returned {len(items)} vectors for {expected} "
+                f"inputs (indices {indices[:10]}{'...' if len(indices) > 10 else ''})"
+            )
         vectors = []
         for index, embedding in sorted(items, key=lambda item: item[0]):
             vector = _unit(embedding)
             if vector is None:
-                raise ModelError(f"the embedding model ({self.model}) returned an invalid vector at index "
-                                 f"{index}: not a non-empty, non-zero list of finite numbers")
+                raise ModelError(
+                    f"the embedding model ({self.model}) returned an invalid vector at index "
+                    f"{index}: not a non-empty, non-zero list of finite numbers"
+                )
             if self._dimension is None:
                 self._dimension = len(vector)
             elif len(vector) != self._dimension:
-                raise ModelError(f"the embedding model ({self.model}) returned a vector of {len(vector)} "
-                                 f"numbers at index {index}; earlier ones had {self._dimension}")
+                raise ModelError(
+                    f"the embedding model ({self.model}) returned a vector of {len(vector)} "
+                    f"numbers at index {index}; earlier ones had {self._dimension}"
+                )
             vectors.append(vector)
         return vectors
 

@@ -22,8 +22,9 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from shared.runtime import scope as context
 from shared.runtime.scope import RetryLater
@@ -54,6 +55,7 @@ class SchemaError(ValueError):
 @dataclass(frozen=True)
 class ModelSpec:
     """A model's name, context window and prices."""
+
     name: str
     context_tokens: int
     price_in: float  # USD per million prompt tokens
@@ -68,10 +70,18 @@ def check(value: Any, schema: dict, where: str = "$") -> Any:
     """Validate `value` against the subset of JSON Schema Petrel uses; raise SchemaError."""
     kinds = schema.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
-    python = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
-              "boolean": bool, "null": type(None)}
-    if kinds and not any(isinstance(value, python[k]) and not (k in ("integer", "number") and isinstance(value, bool))
-                         for k in kinds):
+    python = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "null": type(None),
+    }
+    if kinds and not any(
+        isinstance(value, python[k]) and not (k in ("integer", "number") and isinstance(value, bool)) for k in kinds
+    ):
         raise SchemaError(f"{where}: expected {' or '.join(kinds)}, got {type(value).__name__}")
     if "enum" in schema and value not in schema["enum"]:
         raise SchemaError(f"{where}: {value!r} is not one of {', '.join(map(str, schema['enum']))}")
@@ -86,7 +96,12 @@ def check(value: Any, schema: dict, where: str = "$") -> Any:
     if isinstance(value, list) and "items" in schema:
         for n, item in enumerate(value):
             check(item, schema["items"], f"{where}[{n}]")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and "minimum" in schema and value < schema["minimum"]:
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and "minimum" in schema
+        and value < schema["minimum"]
+    ):
         raise SchemaError(f"{where}: {value} is below {schema['minimum']}")
     return value
 
@@ -97,7 +112,7 @@ def extract_json(text: str) -> Any:
     fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
     candidates = [text, fenced.group(1) if fenced else None]
     if "{" in text:
-        candidates.append(text[text.index("{"): text.rindex("}") + 1] if "}" in text else None)
+        candidates.append(text[text.index("{") : text.rindex("}") + 1] if "}" in text else None)
     for candidate in candidates:
         if candidate:
             try:
@@ -136,8 +151,9 @@ _MODES_LOCK = threading.Lock()
 class UsageLedger:
     """Where usage goes: recorded per call, summed per repository and UTC day."""
 
-    def record(self, repository: str | None, function: str, model: str, prompt_tokens: int,
-               completion_tokens: int, cost: float) -> None:
+    def record(
+        self, repository: str | None, function: str, model: str, prompt_tokens: int, completion_tokens: int, cost: float
+    ) -> None:
         """Record one call's usage; this default keeps nothing."""
 
     def spent_today(self, repository: str) -> int:
@@ -169,9 +185,17 @@ def model_specs(settings: Settings) -> dict[str, ModelSpec]:
 class Model:
     """Model calls for one job: one repository, one function, one budget."""
 
-    def __init__(self, settings: Settings, *, function: str, repository: str | None = None,
-                 ledger: UsageLedger | None = None, daily_budget: int | None = None,
-                 names: dict[str, str | None] | None = None, client=None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        function: str,
+        repository: str | None = None,
+        ledger: UsageLedger | None = None,
+        daily_budget: int | None = None,
+        names: dict[str, str | None] | None = None,
+        client=None,
+    ):
         if not settings.has_model:
             raise ModelError(NO_MODEL)
         self.settings = settings
@@ -182,8 +206,9 @@ class Model:
         self.specs = model_specs(settings)
         for task, name in (names or {}).items():  # the repository's config may name other models
             if name:
-                self.specs[task] = ModelSpec(name, self.specs[task].context_tokens, self.specs[task].price_in,
-                                             self.specs[task].price_out)
+                self.specs[task] = ModelSpec(
+                    name, self.specs[task].context_tokens, self.specs[task].price_in, self.specs[task].price_out
+                )
         self._client = client
         self.calls = 0
         self.prompt_tokens = 0
@@ -200,8 +225,15 @@ class Model:
         """An estimate of the tokens `text` takes for the model of `task`."""
         return ESTIMATOR.estimate(text, self.specs[task].name)
 
-    def json(self, task: str, system: str, user: str, schema: dict, name: str,
-             validate: Callable[[Any], Any] = lambda value: value) -> Any:
+    def json(
+        self,
+        task: str,
+        system: str,
+        user: str,
+        schema: dict,
+        name: str,
+        validate: Callable[[Any], Any] = lambda value: value,
+    ) -> Any:
         """Ask for JSON following `schema`; validate it (and with `validate`), repair once."""
         spec = self.specs[task]
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -213,8 +245,11 @@ class Model:
                 log.warning("model %s gave invalid %s (attempt %d): %s", spec.name, name, attempt, problem)
                 messages = messages + [
                     {"role": "assistant", "content": text[:4000]},
-                    {"role": "user", "content": f"That answer is invalid: {problem}. Answer again with only "
-                                                f"the JSON object, following the schema exactly."},
+                    {
+                        "role": "user",
+                        "content": f"That answer is invalid: {problem}. Answer again with only "
+                        f"the JSON object, following the schema exactly.",
+                    },
                 ]
         raise ModelError(f"the model ({spec.name}) returned invalid {name} twice")
 
@@ -256,15 +291,23 @@ class Model:
                     _MODES[key] = mode
                 log.info("%s does not take that response_format; using %s", spec.name, mode)
 
-    def _call(self, spec: ModelSpec, messages: list[dict], response_format: dict | None = None,
-              tools: list[dict] | None = None):
+    def _call(
+        self,
+        spec: ModelSpec,
+        messages: list[dict],
+        response_format: dict | None = None,
+        tools: list[dict] | None = None,
+    ):
         import openai
 
         context.check(f"a call to the model ({spec.name})")
         self._check_budget()
-        kwargs: dict[str, Any] = {"model": spec.name, "messages": messages,
-                                  "max_tokens": self.settings.model_max_output_tokens,
-                                  "timeout": request_timeout(self.settings)}
+        kwargs: dict[str, Any] = {
+            "model": spec.name,
+            "messages": messages,
+            "max_tokens": self.settings.model_max_output_tokens,
+            "timeout": request_timeout(self.settings),
+        }
         if response_format:
             kwargs["response_format"] = response_format
         if tools:
@@ -289,9 +332,14 @@ class Model:
     def _account(self, spec: ModelSpec, messages: list[dict], response) -> None:
         characters = sum(len(m.get("content") or "") if isinstance(m, dict) else 0 for m in messages)
         usage = response.usage
-        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else ESTIMATOR.estimate("x" * characters, spec.name)
-        completion = usage.completion_tokens if usage and usage.completion_tokens is not None else \
-            ESTIMATOR.estimate(response.choices[0].message.content or "", spec.name)
+        prompt = (
+            usage.prompt_tokens if usage and usage.prompt_tokens else ESTIMATOR.estimate("x" * characters, spec.name)
+        )
+        completion = (
+            usage.completion_tokens
+            if usage and usage.completion_tokens is not None
+            else ESTIMATOR.estimate(response.choices[0].message.content or "", spec.name)
+        )
         if usage and usage.prompt_tokens:
             ESTIMATOR.learn(spec.name, characters, usage.prompt_tokens)
         self.calls += 1
@@ -309,14 +357,16 @@ class Model:
 def request_timeout(settings: Settings) -> float:
     """One model request's timeout: the setting, cut so that the request and the client's
     retries of it (each with this timeout) end by the job's deadline."""
-    return context.capped(settings.model_timeout_seconds * (settings.model_max_retries + 1)) \
-        / (settings.model_max_retries + 1)
+    return context.capped(settings.model_timeout_seconds * (settings.model_max_retries + 1)) / (
+        settings.model_max_retries + 1
+    )
 
 
 def _with_schema(messages: list[dict], schema: dict) -> list[dict]:
     """Servers without schema support get the schema in the prompt instead."""
-    note = ("Answer with one JSON object and nothing else. It must follow this JSON Schema:\n"
-            + json.dumps(schema, separators=(",", ":")))
+    note = "Answer with one JSON object and nothing else. It must follow this JSON Schema:\n" + json.dumps(
+        schema, separators=(",", ":")
+    )
     return [{"role": messages[0]["role"], "content": messages[0]["content"] + "\n\n" + note}, *messages[1:]]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
-from shared.runtime import scope as context
 from shared.model.llm import UsageLedger
+from shared.runtime import scope as context
 
 
 class PostgresLedger(UsageLedger):
@@ -21,7 +21,15 @@ class PostgresLedger(UsageLedger):
             conn.execute(
                 """INSERT INTO usage (delivery_id, repository, function, model, prompt_tokens, completion_tokens, cost_usd)
                    VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-                (None if delivery == "-" else delivery, repository, function, model, prompt_tokens, completion_tokens, cost),
+                (
+                    None if delivery == "-" else delivery,
+                    repository,
+                    function,
+                    model,
+                    prompt_tokens,
+                    completion_tokens,
+                    cost,
+                ),
             )
 
     def spent_today(self, repository: str) -> int:

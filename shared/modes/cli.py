@@ -16,9 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from shared.runtime import db
-from shared.runtime import log
-from shared.runtime import settings
+from shared.runtime import db, log, settings
 
 DOTENV = Path(".env")
 PLACEHOLDER_SECRET = "change-me"
@@ -77,8 +75,10 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-NO_GITHUB_TO_READ = ("petrel: no GitHub credentials (GITHUB_TOKEN, or GITHUB_APP_ID and a private key): "
-                     "the plan cannot read GitHub, so it stops where it would read it")
+NO_GITHUB_TO_READ = (
+    "petrel: no GitHub credentials (GITHUB_TOKEN, or GITHUB_APP_ID and a private key): "
+    "the plan cannot read GitHub, so it stops where it would read it"
+)
 
 
 def command_run(args) -> int:
@@ -87,10 +87,13 @@ def command_run(args) -> int:
     config = load_settings()
     log.setup()
     if wrote:
-        print(f"Wrote {DOTENV} with a new GITHUB_WEBHOOK_SECRET: use the same secret in your GitHub App's webhook settings.")
+        print(
+            f"Wrote {DOTENV} with a new GITHUB_WEBHOOK_SECRET: use the same secret in your GitHub App's webhook settings."
+        )
     if not port_is_free(config.port):
-        print(f"petrel: PORT {config.port} is in use: stop what listens there or set PORT to a free port",
-              file=sys.stderr)
+        print(
+            f"petrel: PORT {config.port} is in use: stop what listens there or set PORT to a free port", file=sys.stderr
+        )
         return 2
     url = database(config)
     where = "DATABASE_URL" if config.database_url else f"embedded Postgres under {config.data_dir / 'postgres'}"
@@ -104,9 +107,15 @@ def command_run(args) -> int:
         stopped = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopped.set())
-        mode = "sending to GitHub" if config.sends_to_github else (
-            "dry-run (PETREL_DRY_RUN)" if config.has_github_credentials else
-            "dry-run: no GitHub credentials, planned actions are logged, nothing is sent")
+        mode = (
+            "sending to GitHub"
+            if config.sends_to_github
+            else (
+                "dry-run (PETREL_DRY_RUN)"
+                if config.has_github_credentials
+                else "dry-run: no GitHub credentials, planned actions are logged, nothing is sent"
+            )
+        )
         print(
             f"Petrel is running.\n"
             f"  webhook URL: http://localhost:{config.port}/webhook  (expose it to GitHub, e.g. with a tunnel)\n"
@@ -156,8 +165,10 @@ def command_status(args) -> int:
         if dead:
             print("\ndead letters (retry with: make retry JOB=<id>):")
             for letter in dead:
-                print(f"  job {letter.id}  {letter.function}  {letter.event}  {letter.repository or '-'}  "
-                      f"delivery {letter.delivery_id}  attempts {letter.attempts}\n    last error: {letter.last_error}")
+                print(
+                    f"  job {letter.id}  {letter.function}  {letter.event}  {letter.repository or '-'}  "
+                    f"delivery {letter.delivery_id}  attempts {letter.attempts}\n    last error: {letter.last_error}"
+                )
     return 0
 
 
@@ -184,7 +195,9 @@ def command_plan(args) -> int:
     event, _, action = args.event.partition(".")
     if action and "action" not in payload:
         payload["action"] = action
-    delivery = events.parse_delivery({"X-GitHub-Event": event, "X-GitHub-Delivery": "local-plan"}, json.dumps(payload).encode())
+    delivery = events.parse_delivery(
+        {"X-GitHub-Event": event, "X-GitHub-Delivery": "local-plan"}, json.dumps(payload).encode()
+    )
     entry = load_function(args.function).ENTRY  # the feature entry point its handle() calls
     if not config.has_github_credentials:
         print(NO_GITHUB_TO_READ, file=sys.stderr)
@@ -210,9 +223,9 @@ def command_plan(args) -> int:
 def command_review(args) -> int:
     """Plan a review of a local `base..head` (or of a saved pull_request payload's shas in a
     local clone) and print it. Nothing is sent to GitHub; the model is called."""
-    from shared.model.llm import Model, ModelError
     from shared.github import markers
     from shared.github.pulls import LocalPull
+    from shared.model.llm import Model, ModelError
     from shared.review.plan import plan_review
 
     config = settings.current()
@@ -221,8 +234,9 @@ def command_review(args) -> int:
         pull = payload.get("pull_request") or {}
         base, head = pull["base"]["sha"], pull["head"]["sha"]
         repository = (payload.get("repository") or {}).get("full_name", "local/repository")
-        source = LocalPull(args.repo, base, head, repository, int(pull["number"]), pull.get("title") or "",
-                           pull.get("body") or "")
+        source = LocalPull(
+            args.repo, base, head, repository, int(pull["number"]), pull.get("title") or "", pull.get("body") or ""
+        )
     else:
         base, _, head = args.range.partition("..")
         source = LocalPull(args.repo, base, head.lstrip(".") or "HEAD")
@@ -230,8 +244,12 @@ def command_review(args) -> int:
     if loaded.error:
         print(f"petrel: {loaded.error} (going on with the defaults)", file=sys.stderr)
     try:
-        model = Model(config, function="cli", repository=source.repository,
-                      names={"review": loaded.config.models.review, "light": loaded.config.models.light})
+        model = Model(
+            config,
+            function="cli",
+            repository=source.repository,
+            names={"review": loaded.config.models.review, "light": loaded.config.models.light},
+        )
         steps, report, skipped = plan_review(source, model, loaded.config, args.since, forced=True)
     except (ModelError, ValueError) as error:
         print(f"petrel: {error}", file=sys.stderr)
@@ -240,10 +258,12 @@ def command_review(args) -> int:
         print(f"nothing to review: {skipped}")
         return 0
     review = steps[0]
-    print(f"Review of {source.repository} {base[:12]}..{report.info.head_sha[:12]}: "
-          f"{report.chunks} chunk(s), {model.calls} model call(s), "
-          f"{model.prompt_tokens + model.completion_tokens} tokens, "
-          f"{report.lines_to_model} of {report.lines_changed} changed lines sent to the model\n")
+    print(
+        f"Review of {source.repository} {base[:12]}..{report.info.head_sha[:12]}: "
+        f"{report.chunks} chunk(s), {model.calls} model call(s), "
+        f"{model.prompt_tokens + model.completion_tokens} tokens, "
+        f"{report.lines_to_model} of {report.lines_changed} changed lines sent to the model\n"
+    )
     for comment in review.comments:
         print(f"--- {comment.path}:{comment.line}\n{markers.before(comment.body)}\n")
     print("--- review body\n" + review.body)

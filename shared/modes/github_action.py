@@ -26,16 +26,16 @@ import tempfile
 import time
 import traceback
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
-from shared.runtime import scope as context
 from shared.pipeline import events
+from shared.pipeline.subscriptions import subscribers
 from shared.runtime import log as petrel_log
+from shared.runtime import scope as context
 from shared.runtime import settings
 from shared.runtime.scope import RetryLater
-from shared.pipeline.subscriptions import subscribers
 
 log = logging.getLogger("petrel.action")
 
@@ -100,8 +100,11 @@ def read_delivery(env: Mapping[str, str]) -> events.Delivery:
         body = Path(path).read_bytes()
     except OSError as error:
         raise Unusable(f"GITHUB_EVENT_PATH={path!r} cannot be read: {error.strerror}") from None
-    headers = {"X-GitHub-Event": event_name(actions_event), "X-GitHub-Delivery": delivery_id(env, actions_event),
-               "Content-Type": "application/json"}
+    headers = {
+        "X-GitHub-Event": event_name(actions_event),
+        "X-GitHub-Delivery": delivery_id(env, actions_event),
+        "Content-Type": "application/json",
+    }
     try:
         return events.parse_delivery(headers, body)
     except events.WebhookError as error:
@@ -152,8 +155,10 @@ def run_function(name: str, delivery: events.Delivery, config: settings.Settings
             load_handler(name)(cloudevent_for(delivery))
         except RetryLater as later:
             status = "retry later"
-            detail = (f"{later.reason}; GitHub Actions has no queue to retry it: re-run this job in "
-                      f"{later.seconds:.0f}s or later")
+            detail = (
+                f"{later.reason}; GitHub Actions has no queue to retry it: re-run this job in "
+                f"{later.seconds:.0f}s or later"
+            )
         except Exception as failure:  # noqa: BLE001 - every failure is reported, then the next function runs
             status, detail = "failed", _short(failure)
             log.debug("%s", traceback.format_exc())
@@ -171,9 +176,11 @@ def fork_warning(actions_event: str, delivery: events.Delivery) -> str | None:
     base = ((pull.get("base") or {}).get("repo") or {}).get("full_name")
     if not (head and base and head != base):
         return None
-    return (f"this pull request comes from the fork {head}: on `pull_request` its workflow gets a read-only token "
-            f"and no secrets, so Petrel cannot comment or review. Use `pull_request_target` "
-            f"(see docs/action.md, Pull requests from forks)")
+    return (
+        f"this pull request comes from the fork {head}: on `pull_request` its workflow gets a read-only token "
+        f"and no secrets, so Petrel cannot comment or review. Use `pull_request_target` "
+        f"(see docs/action.md, Pull requests from forks)"
+    )
 
 
 def headline(delivery: events.Delivery, actions_event: str) -> str:
@@ -195,8 +202,9 @@ def text_report(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def markdown_report(title: str, delivery: events.Delivery, outcomes: list[Outcome], mode: str,
-                    warning: str | None = None) -> str:
+def markdown_report(
+    title: str, delivery: events.Delivery, outcomes: list[Outcome], mode: str, warning: str | None = None
+) -> str:
     icon = {"done": "✅", "failed": "❌", "retry later": "⏳"}
     parts = [f"### {title}", "", f"Delivery `{delivery.id}`, {mode}.", ""]
     if warning:
@@ -207,8 +215,10 @@ def markdown_report(title: str, delivery: events.Delivery, outcomes: list[Outcom
     parts += ["| function | result | time | details |", "|---|---|---|---|"]
     for outcome in outcomes:
         detail = outcome.detail.replace("|", "\\|").replace("`", "'")
-        parts.append(f"| `{outcome.function}` | {icon.get(outcome.status, '')} {outcome.status} | "
-                     f"{outcome.seconds:.1f} s | {detail} |")
+        parts.append(
+            f"| `{outcome.function}` | {icon.get(outcome.status, '')} {outcome.status} | "
+            f"{outcome.seconds:.1f} s | {detail} |"
+        )
     done = [o for o in outcomes if o.actions]
     if done:
         parts += ["", "<details><summary>Actions on GitHub</summary>", "", "```"]
@@ -257,9 +267,13 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     actions_event = env["GITHUB_EVENT_NAME"].strip()
     title = headline(delivery, actions_event)
     names = subscribers(delivery.event, delivery.action)
-    mode = ("sending to GitHub" if config.sends_to_github else
-            "dry-run (PETREL_DRY_RUN): planned actions are logged, nothing is sent" if config.has_github_credentials
-            else "dry-run: no GITHUB_TOKEN, planned actions are logged, nothing is sent")
+    mode = (
+        "sending to GitHub"
+        if config.sends_to_github
+        else "dry-run (PETREL_DRY_RUN): planned actions are logged, nothing is sent"
+        if config.has_github_credentials
+        else "dry-run: no GITHUB_TOKEN, planned actions are logged, nothing is sent"
+    )
     if not names:
         print(f"{title}: no Petrel function subscribes to {delivery.name}; nothing to do.", flush=True)
         write_step_summary(env, markdown_report(title, delivery, [], mode))
@@ -286,8 +300,10 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     for outcome in failed:
         print(f"petrel: {outcome.function} {outcome.status}: {outcome.detail}", file=sys.stderr)
         if env.get("GITHUB_ACTIONS") == "true":  # an annotation on the workflow run
-            print(f"::error title=Petrel {outcome.function} {outcome.status}::{annotation(outcome.detail)}",
-                  file=sys.stderr)
+            print(
+                f"::error title=Petrel {outcome.function} {outcome.status}::{annotation(outcome.detail)}",
+                file=sys.stderr,
+            )
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -13,14 +13,13 @@ import logging
 import threading
 
 import flask
-from cloudevents.http import from_http
 from cloudevents.exceptions import GenericException as CloudEventError
+from cloudevents.http import from_http
 from werkzeug.serving import make_server
 
-from shared.pipeline import queue
-from shared.pipeline import subscriptions
-from shared.runtime.scope import RetryLater
+from shared.pipeline import queue, subscriptions
 from shared.pipeline.worker import Worker, listen, load_function, load_handler
+from shared.runtime.scope import RetryLater
 
 log = logging.getLogger("petrel.local")
 
@@ -75,11 +74,15 @@ class LocalStack:
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        listener = threading.Thread(target=listen, args=(self.url, self.wake, self.stopping), name="listener", daemon=True)
+        listener = threading.Thread(
+            target=listen, args=(self.url, self.wake, self.stopping), name="listener", daemon=True
+        )
         self.threads.append(listener)
         for n in range(self.settings.workers):
             worker = Worker(self.pool, self.settings, self.handlers, name=f"worker-{n + 1}")
-            self.threads.append(threading.Thread(target=worker.run, args=(self.stopping, self.wake), name=worker.name, daemon=True))
+            self.threads.append(
+                threading.Thread(target=worker.run, args=(self.stopping, self.wake), name=worker.name, daemon=True)
+            )
         for thread in self.threads:
             thread.start()
         server = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
@@ -92,4 +95,3 @@ class LocalStack:
         self.wake.set()
         for thread in self.threads:
             thread.join(timeout=30)
-

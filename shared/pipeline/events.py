@@ -12,13 +12,16 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
-MISSING_SIGNATURE = "missing X-Hub-Signature-256 header: configure the webhook secret on GitHub and GITHUB_WEBHOOK_SECRET here"
+MISSING_SIGNATURE = (
+    "missing X-Hub-Signature-256 header: configure the webhook secret on GitHub and GITHUB_WEBHOOK_SECRET here"
+)
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 BAD_SIGNATURE = "signature mismatch: check that GITHUB_WEBHOOK_SECRET matches the secret configured on GitHub"
 
@@ -163,8 +166,12 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         id=delivery_id,
         event=event,
         action=action if isinstance(action, str) and action else None,
-        installation_id=installation.get("id") if isinstance(installation, dict) and _is_int(installation.get("id")) else None,
-        repository=repository.get("full_name") if isinstance(repository, dict) and isinstance(repository.get("full_name"), str) else None,
+        installation_id=installation.get("id")
+        if isinstance(installation, dict) and _is_int(installation.get("id"))
+        else None,
+        repository=repository.get("full_name")
+        if isinstance(repository, dict) and isinstance(repository.get("full_name"), str)
+        else None,
         payload=payload,
         payload_json=text,
     )
@@ -194,7 +201,7 @@ def delivery_from_cloudevent(attributes: Mapping[str, Any], data: Any) -> Delive
     kind = str(attributes.get("type") or "")
     if not kind.startswith("com.github."):
         raise ValueError(f"not a GitHub CloudEvent: type {kind!r}")
-    event, _, action = kind[len("com.github."):].partition(".")
+    event, _, action = kind[len("com.github.") :].partition(".")
     payload = data if isinstance(data, dict) else json.loads(data or "{}")
     installation = payload.get("installation") or {}
     repository = payload.get("repository") or {}
@@ -217,8 +224,11 @@ def delivery_from_pubsub(data: Any) -> Delivery:
         raise ValueError("not a Pub/Sub message: the event's data has no 'message'")
     attributes = message.get("attributes") or {}
     if not isinstance(attributes, dict) or not str(attributes.get("type") or "").startswith("com.github."):
-        raise ValueError(f"not a GitHub CloudEvent: Pub/Sub message with type {attributes.get('type')!r}"
-                         if isinstance(attributes, dict) else "not a GitHub CloudEvent: Pub/Sub attributes malformed")
+        raise ValueError(
+            f"not a GitHub CloudEvent: Pub/Sub message with type {attributes.get('type')!r}"
+            if isinstance(attributes, dict)
+            else "not a GitHub CloudEvent: Pub/Sub attributes malformed"
+        )
     if not attributes.get("id"):
         raise ValueError("Pub/Sub message from GitHub without an 'id' attribute (the delivery id)")
     try:

@@ -19,8 +19,9 @@ TOKEN_MARGIN_SECONDS = 60.0  # a cached token is renewed this long before it exp
 def pubsub_message(delivery: events.Delivery) -> dict:
     """The Pub/Sub message of a delivery: the payload as data, the CloudEvent attributes as attributes
     (type, id, source, subject), so that push subscriptions can filter on `attributes.type`."""
-    attributes = {k: v for k, v in events.cloudevent_attributes(delivery).items()
-                  if k in ("type", "id", "source", "subject")}
+    attributes = {
+        k: v for k, v in events.cloudevent_attributes(delivery).items() if k in ("type", "id", "source", "subject")
+    }
     return {"data": base64.b64encode(delivery.payload_json.encode()).decode("ascii"), "attributes": attributes}
 
 
@@ -32,8 +33,9 @@ class PubSubPublisher:
     server (Cloud Run, GKE, GCE) and is cached until shortly before it expires.
     """
 
-    def __init__(self, topic: str, emulator_host: str | None = None, timeout: float = 5.0,
-                 metadata_url: str | None = None):
+    def __init__(
+        self, topic: str, emulator_host: str | None = None, timeout: float = 5.0, metadata_url: str | None = None
+    ):
         self.topic = topic
         self.emulator = bool(emulator_host)
         self.base = f"http://{emulator_host}" if emulator_host else PUBSUB_API
@@ -48,7 +50,9 @@ class PubSubPublisher:
         if not self.emulator:
             headers["Authorization"] = f"Bearer {self.access_token()}"
         body = json.dumps({"messages": [pubsub_message(delivery)]}).encode()
-        request = urllib.request.Request(f"{self.base}/v1/{self.topic}:publish", data=body, headers=headers, method="POST")
+        request = urllib.request.Request(
+            f"{self.base}/v1/{self.topic}:publish", data=body, headers=headers, method="POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.loads(response.read() or b"{}")

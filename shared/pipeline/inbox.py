@@ -10,28 +10,29 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from shared.runtime import scope as context
-from shared.runtime import db
-from shared.pipeline import events
-from shared.pipeline import queue
-from shared.pipeline import subscriptions
+from shared.pipeline import events, queue, subscriptions
 from shared.pipeline.forward import PubSubPublisher
+from shared.runtime import db
+from shared.runtime import scope as context
 from shared.runtime.settings import Settings
 
 log = logging.getLogger("petrel.webhook")
 
-DATABASE_DOWN = "database unavailable: the delivery was not stored, redeliver it from the App's settings once Postgres is back"
+DATABASE_DOWN = (
+    "database unavailable: the delivery was not stored, redeliver it from the App's settings once Postgres is back"
+)
 
 
 @dataclass(frozen=True)
 class Answer:
     """What the webhook answers GitHub: an HTTP status and a JSON body."""
+
     status: int
     body: dict
 
@@ -47,12 +48,19 @@ class Inbox:
         settings.require_webhook_secret()
         self.settings = settings
         self._pool = pool
-        self._publisher = PubSubPublisher(settings.pubsub_topic, settings.pubsub_emulator_host,
-                                          metadata_url=settings.raw.get("PETREL_METADATA_URL")) \
-            if settings.pubsub_topic else None
+        self._publisher = (
+            PubSubPublisher(
+                settings.pubsub_topic,
+                settings.pubsub_emulator_host,
+                metadata_url=settings.raw.get("PETREL_METADATA_URL"),
+            )
+            if settings.pubsub_topic
+            else None
+        )
 
-    def receive(self, method: str, headers: Mapping[str, str], read: Callable[[int], bytes],
-                content_length: int | None) -> Answer:
+    def receive(
+        self, method: str, headers: Mapping[str, str], read: Callable[[int], bytes], content_length: int | None
+    ) -> Answer:
         """Answer one HTTP request to the webhook. `read(n)` reads at most n body bytes."""
         if method != "POST":
             return Answer(405, {"error": "the webhook accepts POST only"})
@@ -85,12 +93,16 @@ class Inbox:
             return Answer(400, {"error": f"the payload cannot be stored: {str(error).strip().splitlines()[0]}"})
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError, db.DatabaseUnavailable) as error:
             # Postgres down, unreachable, or (embedded) not started: 503, so GitHub shows a failure to redeliver
-            log.error("%s (%s)", DATABASE_DOWN, str(error).strip().splitlines()[0] if str(error) else type(error).__name__)
+            log.error(
+                "%s (%s)", DATABASE_DOWN, str(error).strip().splitlines()[0] if str(error) else type(error).__name__
+            )
             return Answer(503, {"error": DATABASE_DOWN})
         if not accepted.stored:
             log.info("redelivery of %s: already stored, nothing to do", delivery.name)
             return Answer(200, {"delivery": delivery.id, "duplicate": True})
-        log.info("stored %s for %s: jobs %s", delivery.name, delivery.repository or "-", ",".join(accepted.jobs) or "none")
+        log.info(
+            "stored %s for %s: jobs %s", delivery.name, delivery.repository or "-", ",".join(accepted.jobs) or "none"
+        )
         return _acknowledge(delivery, jobs=list(accepted.jobs))
 
     def _forward(self, conn: psycopg.Connection, delivery: events.Delivery, functions: list[str]) -> Answer:
@@ -99,14 +111,18 @@ class Inbox:
         target = "Pub/Sub" if self._publisher else "K_SINK"
         with conn.transaction():
             queue.store_delivery(conn, delivery)
-            row = conn.execute("SELECT forwarded_at FROM deliveries WHERE id = %s FOR UPDATE", (delivery.id,)).fetchone()
+            row = conn.execute(
+                "SELECT forwarded_at FROM deliveries WHERE id = %s FOR UPDATE", (delivery.id,)
+            ).fetchone()
             if row[0] is not None:
                 return Answer(200, {"delivery": delivery.id, "duplicate": True})
             if functions:
                 try:
                     if self._publisher:
                         message_id = self._publisher.publish(delivery)
-                        log.info("published %s to %s as message %s", delivery.name, self.settings.pubsub_topic, message_id)
+                        log.info(
+                            "published %s to %s as message %s", delivery.name, self.settings.pubsub_topic, message_id
+                        )
                     else:
                         post_cloudevent(self.settings.k_sink, delivery)
                 except OSError as error:

@@ -31,6 +31,7 @@ SUPERSEDABLE = {"opened", "reopened", "synchronize", "ready_for_review"}
 @dataclass(frozen=True)
 class Job:
     """One function's job for one delivery, as a worker claimed it (with the lease token that proves the claim)."""
+
     id: int
     delivery_id: str
     function: str
@@ -58,7 +59,14 @@ def store_delivery(conn: psycopg.Connection, delivery: Delivery) -> bool:
     row = conn.execute(
         """INSERT INTO deliveries (id, event, action, installation_id, repository, payload)
            VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (id) DO NOTHING RETURNING id""",
-        (delivery.id, delivery.event, delivery.action, delivery.installation_id, delivery.repository, delivery.payload_json),
+        (
+            delivery.id,
+            delivery.event,
+            delivery.action,
+            delivery.installation_id,
+            delivery.repository,
+            delivery.payload_json,
+        ),
     ).fetchone()
     return row is not None
 
@@ -137,7 +145,11 @@ def claim(conn: psycopg.Connection, lease_seconds: float) -> Job | None:
                     (job_id,),
                 )
                 continue
-            if supersede_key and supersede_older(conn, function, supersede_key) and _status(conn, job_id) == "superseded":
+            if (
+                supersede_key
+                and supersede_older(conn, function, supersede_key)
+                and _status(conn, job_id) == "superseded"
+            ):
                 continue
             if serial_key:
                 locked = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (serial_key,)).fetchone()[0]
@@ -196,8 +208,13 @@ def backoff_seconds(attempts: int, base: float = BACKOFF_BASE_SECONDS, cap: floa
     return random.uniform(ceiling / 2, ceiling)
 
 
-def fail(conn: psycopg.Connection, job: Job, error: str, retry_in: float | None = None,
-         backoff_base: float = BACKOFF_BASE_SECONDS) -> str:
+def fail(
+    conn: psycopg.Connection,
+    job: Job,
+    error: str,
+    retry_in: float | None = None,
+    backoff_base: float = BACKOFF_BASE_SECONDS,
+) -> str:
     """Record a failure: back to the queue after a delay, or to the dead letter. Returns the new status."""
     delay = retry_in if retry_in is not None else backoff_seconds(job.attempts, backoff_base)
     status = "dead" if job.attempts >= job.max_attempts else "queued"
@@ -234,6 +251,7 @@ def counts(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
 @dataclass(frozen=True)
 class DeadLetter:
     """A job that used up its attempts, with its delivery's event and last error, for the operator."""
+
     id: int
     function: str
     delivery_id: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
@@ -36,7 +36,7 @@ def read_subscriptions(main_py: Path) -> tuple[str, ...] | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(functions_dir: Path = FUNCTIONS_DIR) -> dict[str, tuple[str, ...]]:
     """Every function that subscribes to something, by name."""
     result = {}

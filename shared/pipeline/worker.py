@@ -17,20 +17,19 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Mapping
 
 import psycopg
 from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from shared.pipeline import events, queue
+from shared.pipeline.subscriptions import FUNCTIONS_DIR
 from shared.runtime import scope as context
-from shared.pipeline import events
-from shared.pipeline import queue
 from shared.runtime.scope import RetryLater
 from shared.runtime.settings import Settings
-from shared.pipeline.subscriptions import FUNCTIONS_DIR
 
 log = logging.getLogger("petrel.worker")
 
@@ -42,8 +41,9 @@ def load_function(name: str, functions_dir: Path = FUNCTIONS_DIR, *, module_name
     for a copy of its own), and return the module. Function folders are not packages, so they are
     loaded by path; the module is registered in `sys.modules`, so that whoever stops the app can
     find it (to close its pool) and what it defines can be found by its module's name."""
-    spec = importlib.util.spec_from_file_location(module_name or f"petrel_functions.{name}",
-                                                  functions_dir / name / "main.py")
+    spec = importlib.util.spec_from_file_location(
+        module_name or f"petrel_functions.{name}", functions_dir / name / "main.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -71,8 +71,14 @@ def load_delivery(conn: psycopg.Connection, delivery_id: str) -> events.Delivery
 class Worker:
     """Runs jobs from the queue, one at a time, until told to stop."""
 
-    def __init__(self, pool: ConnectionPool, settings: Settings, handlers: Mapping[str, Handler],
-                 name: str | None = None, backoff_base: float = queue.BACKOFF_BASE_SECONDS):
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        settings: Settings,
+        handlers: Mapping[str, Handler],
+        name: str | None = None,
+        backoff_base: float = queue.BACKOFF_BASE_SECONDS,
+    ):
         self.pool = pool
         self.settings = settings
         self.handlers = handlers
@@ -97,8 +103,14 @@ class Worker:
         heartbeat.start()
         outcome, error, retry_in = "done", None, None
         with context.working_on(delivery.id, self.settings.job_timeout_seconds, lease):
-            log.info("%s: running %s for %s (attempt %d/%d)", self.name, job.function, delivery.name,
-                     job.attempts, job.max_attempts)
+            log.info(
+                "%s: running %s for %s (attempt %d/%d)",
+                self.name,
+                job.function,
+                delivery.name,
+                job.attempts,
+                job.max_attempts,
+            )
             try:
                 handler = self.handlers.get(job.function)
                 if handler is None:
@@ -122,7 +134,7 @@ class Worker:
                 return self._record_once(job, outcome, error, retry_in)
             except (PoolTimeout, psycopg.OperationalError) as failure:
                 log.warning("could not record job %s (%s); trying again", job.id, str(failure).splitlines()[0])
-                time.sleep(min(5.0, 0.2 * 2 ** attempt))
+                time.sleep(min(5.0, 0.2 * 2**attempt))
         log.error("job %s: outcome not recorded; its lease will lapse and it will run again", job.id)
 
     def _record_once(self, job: queue.Job, outcome: str, error: str | None, retry_in: float | None) -> None:
@@ -138,8 +150,14 @@ class Worker:
                 return
             status = queue.fail(conn, job, error or "", retry_in, self.backoff_base)
             level = logging.ERROR if status == "dead" else logging.WARNING
-            log.log(level, "job %s (%s) %s: %s", job.id, job.function,
-                    "moved to the dead letter" if status == "dead" else "will be retried", error)
+            log.log(
+                level,
+                "job %s (%s) %s: %s",
+                job.id,
+                job.function,
+                "moved to the dead letter" if status == "dead" else "will be retried",
+                error,
+            )
 
     def _heartbeat(self, job: queue.Job, lease: context.Lease, stop: threading.Event) -> None:
         # The lease is renewed until the function returns, deadline or not: a job that is
@@ -152,8 +170,11 @@ class Worker:
         while not stop.wait(interval):
             if not warned and time.monotonic() > overdue:
                 warned = True
-                log.error("job %s is still running past its %.0fs deadline; its lease is kept until it returns",
-                          job.id, self.settings.job_timeout_seconds)
+                log.error(
+                    "job %s is still running past its %.0fs deadline; its lease is kept until it returns",
+                    job.id,
+                    self.settings.job_timeout_seconds,
+                )
             sent = time.monotonic()
             try:
                 with self.pool.connection() as conn:
@@ -174,7 +195,11 @@ class Worker:
                 if self.run_once():
                     continue
             except (PoolTimeout, psycopg.OperationalError) as error:
-                log.warning("%s: database unavailable (%s); waiting", self.name, str(error).splitlines()[0] if str(error) else "")
+                log.warning(
+                    "%s: database unavailable (%s); waiting",
+                    self.name,
+                    str(error).splitlines()[0] if str(error) else "",
+                )
                 stop.wait(idle)
                 continue
             wake.wait(idle)

@@ -26,14 +26,15 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple
+from typing import NamedTuple
 
 from shared.repo_config.parse import EXTENDS, EXTENDS_FORM, PARSED, build, parse_yaml, validate
 from shared.repo_config.schema import CONFIG_PATH, DEFAULTS, Config, ConfigError
 
-MAX_EXTENDS = 3             # `_extends` hops after the first file
-CACHE_SIZE = 256            # parsed files kept, by blob sha
+MAX_EXTENDS = 3  # `_extends` hops after the first file
+CACHE_SIZE = 256  # parsed files kept, by blob sha
 
 Fetch = Callable[[str, str], tuple[str, str] | None]  # (repository, path) -> (text, blob sha) | None
 
@@ -45,8 +46,10 @@ SUBMODULE = "a git submodule"
 TOO_LARGE = "the file is {size:,} bytes, over the {limit} KB limit"
 NOT_SENT = "GitHub did not send the file's content"
 
-EXTENDS_PATH = ("_extends: the path must go from the repository's root through names separated by '/' "
-                "(like configs/petrel.yml), without '.', '..', '//' or a leading '/'")
+EXTENDS_PATH = (
+    "_extends: the path must go from the repository's root through names separated by '/' "
+    "(like configs/petrel.yml), without '.', '..', '//' or a leading '/'"
+)
 EXTENDS_YAML = "_extends: the path must name a .yml or .yaml file"
 EXTENDS_OWNER = "_extends names {target}: only repositories of {owner} may be extended"
 
@@ -68,10 +71,10 @@ class UnreadableFile(ConfigError):
 class LoadedConfig:
     """The configuration in effect for a repository, with where it came from and what was wrong with it."""
 
-    config: Config          # DEFAULTS when the file is broken or absent
-    source: str | None      # "o/r:.github/petrel.yml" (with `_extends`: "a <- b <- c"); None when no file
-    error: str | None       # the ConfigError line when a file was found but is broken
-    sha: str | None         # blob sha of the first file read (the repository's own, or the owner's)
+    config: Config  # DEFAULTS when the file is broken or absent
+    source: str | None  # "o/r:.github/petrel.yml" (with `_extends`: "a <- b <- c"); None when no file
+    error: str | None  # the ConfigError line when a file was found but is broken
+    sha: str | None  # blob sha of the first file read (the repository's own, or the owner's)
 
 
 def _merge(base: dict, over: Mapping) -> dict:
@@ -91,9 +94,10 @@ def _merge(base: dict, over: Mapping) -> dict:
 
 class CacheInfo(NamedTuple):
     """The parse cache's counters, like `functools.lru_cache`'s cache_info."""
-    parses: int     # YAML documents parsed since the last cache_clear
-    hits: int       # files served from the cache instead
-    size: int       # entries held now
+
+    parses: int  # YAML documents parsed since the last cache_clear
+    hits: int  # files served from the cache instead
+    size: int  # entries held now
     maxsize: int
 
 
@@ -232,12 +236,16 @@ def load(fetch: Fetch, repository: str) -> LoadedConfig:
                     cycle = " -> ".join(_name(w) for w in (*chain, target))
                     raise ConfigError(f"{EXTENDS}: cycle: {cycle}")
                 if len(chain) > MAX_EXTENDS:
-                    raise ConfigError(f"{EXTENDS}: more than {MAX_EXTENDS} files extended in a chain (last: {_name(target)})")
+                    raise ConfigError(
+                        f"{EXTENDS}: more than {MAX_EXTENDS} files extended in a chain (last: {_name(target)})"
+                    )
             except ConfigError as error:
                 raise _Broken(where, error) from None
             found = _read(fetch, target)
             if found is None:
-                raise _Broken(where, ConfigError(f"{EXTENDS}: {_name(target)} does not exist (or Petrel cannot read it)"))
+                raise _Broken(
+                    where, ConfigError(f"{EXTENDS}: {_name(target)} does not exist (or Petrel cannot read it)")
+                )
             where = target
             chain.append(where)
         merged: dict = {}

@@ -13,18 +13,32 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
 from shared.repo_config import schema
 from shared.repo_config.paths import check_pattern
-from shared.repo_config.schema import (DEFAULTS, MAX_BYTES, CommandsConfig, Config, ConfigError, MemoryConfig, ModelsConfig,
-                                       PathsConfig, ReviewConfig, SummaryConfig, TriageConfig, kind, place)
+from shared.repo_config.schema import (
+    DEFAULTS,
+    MAX_BYTES,
+    CommandsConfig,
+    Config,
+    ConfigError,
+    MemoryConfig,
+    ModelsConfig,
+    PathsConfig,
+    ReviewConfig,
+    SummaryConfig,
+    TriageConfig,
+    kind,
+    place,
+)
 
-MAX_DEPTH = 10              # nesting of mappings and lists
-EXTENDS = "_extends"        # the one key that is not a setting: load follows it
+MAX_DEPTH = 10  # nesting of mappings and lists
+EXTENDS = "_extends"  # the one key that is not a setting: load follows it
 EXTENDS_FORM = "_extends: expected 'repo', 'repo:path.yml', 'owner/repo' or 'owner/repo:path.yml'"
 
 # YAML documents parsed since load.cache_clear (load.cache_info reports it)
@@ -34,7 +48,9 @@ PARSED = {"documents": 0}
 # ---------------------------------------------------------------------------------------------
 # YAML: plain data only
 
-_STANDARD_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map"))
+_STANDARD_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")
+)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -66,11 +82,13 @@ _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
 
 def _unquoted(text: str) -> str:
     """PyYAML's message without the file's characters in it."""
+
     def keep(match: re.Match) -> str:
         inner = match.group(0)[1:-1]
         if re.fullmatch(r"<[a-z ]+>", inner) or re.fullmatch(r"[^\w\s\\]| ", inner):
             return match.group(0)
         return "'\\t' (a tab: indent with spaces)" if inner == "\\t" else "'…'"
+
     return _QUOTED.sub(keep, text)
 
 
@@ -116,7 +134,9 @@ class _PlainLoader(yaml.SafeLoader):
         except ConfigError:
             raise
         except ValueError:  # e.g. an integer of thousands of digits (Python's conversion limit), a 13th month
-            raise _at(node.start_mark, "a value cannot be read (a number too long, or a date that does not exist)") from None
+            raise _at(
+                node.start_mark, "a value cannot be read (a number too long, or a date that does not exist)"
+            ) from None
 
 
 _PlainLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
@@ -135,7 +155,7 @@ def parse_yaml(text: str):
         problem = _unquoted(error.problem or error.context or "malformed document")
         context = _unquoted(error.context) if error.context else None
         if context and error.problem and problem.startswith("but "):
-            problem = f"{context}, {problem}"   # "expected X, but found Y"
+            problem = f"{context}, {problem}"  # "expected X, but found Y"
         elif context and error.problem:
             where = ""
             if error.context_mark is not None and mark is not None and error.context_mark.line != mark.line:
@@ -160,33 +180,51 @@ def parse_yaml(text: str):
 # Validation: file data -> a partial dict of checked, normalised values
 
 _SECTIONS: dict[str, tuple[type, dict[str, Callable]]] = {
-    "review": (ReviewConfig, {
-        "auto": schema.boolean,
-        "drafts": schema.boolean,
-        "max_comments": schema.whole(0, 200),
-        "min_severity": schema.severity,
-        "instructions": schema.text(4000, empty=True),
-        "skip_labels": schema.strings(),
-        "incremental": schema.boolean,
-        "concurrency": schema.whole(1, 16),
-    }),
+    "review": (
+        ReviewConfig,
+        {
+            "auto": schema.boolean,
+            "drafts": schema.boolean,
+            "max_comments": schema.whole(0, 200),
+            "min_severity": schema.severity,
+            "instructions": schema.text(4000, empty=True),
+            "skip_labels": schema.strings(),
+            "incremental": schema.boolean,
+            "concurrency": schema.whole(1, 16),
+        },
+    ),
     "summary": (SummaryConfig, {"auto": schema.boolean, "edit_description": schema.boolean}),
-    "triage": (TriageConfig, {
-        "auto": schema.boolean,
-        "labels": schema.boolean,
-        "label_threshold": schema.fraction,
-        "label_mapping": schema.label_mapping,
-        "duplicates": schema.boolean,
-        "duplicate_threshold": schema.fraction,
-        "related_threshold": schema.fraction,
-        "recall_threshold": schema.fraction,
-        "first_answer": schema.boolean,
-    }),
-    "commands": (CommandsConfig, {"allowed": schema.associations, "ask_max_steps": schema.whole(1, 20),
-                                  "ask_token_budget": schema.whole(1000, 500_000)}),
+    "triage": (
+        TriageConfig,
+        {
+            "auto": schema.boolean,
+            "labels": schema.boolean,
+            "label_threshold": schema.fraction,
+            "label_mapping": schema.label_mapping,
+            "duplicates": schema.boolean,
+            "duplicate_threshold": schema.fraction,
+            "related_threshold": schema.fraction,
+            "recall_threshold": schema.fraction,
+            "first_answer": schema.boolean,
+        },
+    ),
+    "commands": (
+        CommandsConfig,
+        {
+            "allowed": schema.associations,
+            "ask_max_steps": schema.whole(1, 20),
+            "ask_token_budget": schema.whole(1000, 500_000),
+        },
+    ),
     "memory": (MemoryConfig, {"issues": schema.whole(0, 5000), "max_file_bytes": schema.whole(1000, 5_000_000)}),
-    "paths": (PathsConfig, {"include": schema.strings(check_pattern), "exclude": schema.strings(check_pattern),
-                            "default_excludes": schema.boolean}),
+    "paths": (
+        PathsConfig,
+        {
+            "include": schema.strings(check_pattern),
+            "exclude": schema.strings(check_pattern),
+            "default_excludes": schema.boolean,
+        },
+    ),
     "models": (ModelsConfig, {"review": schema.model_name, "light": schema.model_name}),
 }
 _VALUES: dict[str, Callable] = {"language": schema.text(40, empty=False), "daily_token_budget": schema.budget}
@@ -202,8 +240,11 @@ def _unknown(section: str | None, key, known, mapping) -> ConfigError:
     ends: dict[str, list[str]] = {}
     for path in _ALL_PATHS:
         ends.setdefault(path.rsplit(".", 1)[-1], []).append(path)
-    close = [] if name in ends and name not in known else \
-        [f"'{k}'" for k in difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)]
+    close = (
+        []
+        if name in ends and name not in known
+        else [f"'{k}'" for k in difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)]
+    )
     if not close:  # maybe the right key in the wrong place
         near = difflib.get_close_matches(name, list(ends), n=1, cutoff=0.75)
         close = [f"'{p}'" + ("" if "." in p else " at the top level") for p in ends[near[0]]] if near else []

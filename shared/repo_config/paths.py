@@ -14,36 +14,118 @@ import re
 
 from shared.repo_config.schema import ConfigError, PathsConfig
 
-
 DEFAULT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("lock file", (
-        "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
-        "poetry.lock", "Pipfile.lock", "pdm.lock", "uv.lock", "Cargo.lock", "go.sum", "go.work.sum",
-        "composer.lock", "Gemfile.lock", "packages.lock.json", "*.lock",
-    )),
-    ("vendored", (
-        "**/vendor/**", "**/third_party/**", "**/node_modules/**", "**/bower_components/**",
-    )),
-    ("generated", (
-        "*_pb2.py", "*_pb2.pyi", "*_pb2_grpc.py", "*.pb.go", "*.pb.cc", "*.pb.h", "*.generated.*",
-        "**/generated/**", "**/__generated__/**", "dist/**", "build/**",
-    )),
+    (
+        "lock file",
+        (
+            "package-lock.json",
+            "npm-shrinkwrap.json",
+            "yarn.lock",
+            "pnpm-lock.yaml",
+            "bun.lockb",
+            "poetry.lock",
+            "Pipfile.lock",
+            "pdm.lock",
+            "uv.lock",
+            "Cargo.lock",
+            "go.sum",
+            "go.work.sum",
+            "composer.lock",
+            "Gemfile.lock",
+            "packages.lock.json",
+            "*.lock",
+        ),
+    ),
+    (
+        "vendored",
+        (
+            "**/vendor/**",
+            "**/third_party/**",
+            "**/node_modules/**",
+            "**/bower_components/**",
+        ),
+    ),
+    (
+        "generated",
+        (
+            "*_pb2.py",
+            "*_pb2.pyi",
+            "*_pb2_grpc.py",
+            "*.pb.go",
+            "*.pb.cc",
+            "*.pb.h",
+            "*.generated.*",
+            "**/generated/**",
+            "**/__generated__/**",
+            "dist/**",
+            "build/**",
+        ),
+    ),
     ("minified", ("*.min.js", "*.min.mjs", "*.min.css", "*.map")),
-    ("binary", (
-        # images
-        "*.png", "*.jpg", "*.jpeg", "*.gif", "*.bmp", "*.tif", "*.tiff", "*.webp", "*.ico", "*.icns",
-        "*.svg", "*.psd", "*.avif", "*.heic",
-        # fonts
-        "*.ttf", "*.otf", "*.eot", "*.woff*",
-        # archives and packages
-        "*.zip", "*.tar", "*.gz", "*.tgz", "*.bz2", "*.xz", "*.7z", "*.rar", "*.jar", "*.war",
-        "*.whl", "*.egg", "*.nupkg",
-        # documents, audio and video
-        "*.pdf", "*.mp3", "*.mp4", "*.mov", "*.avi", "*.wav", "*.ogg", "*.webm", "*.flac",
-        # compiled code and data
-        "*.so", "*.dll", "*.dylib", "*.exe", "*.bin", "*.o", "*.a", "*.lib", "*.class", "*.pyc",
-        "*.pyo", "*.wasm", "*.sqlite", "*.sqlite3",
-    )),
+    (
+        "binary",
+        (
+            # images
+            "*.png",
+            "*.jpg",
+            "*.jpeg",
+            "*.gif",
+            "*.bmp",
+            "*.tif",
+            "*.tiff",
+            "*.webp",
+            "*.ico",
+            "*.icns",
+            "*.svg",
+            "*.psd",
+            "*.avif",
+            "*.heic",
+            # fonts
+            "*.ttf",
+            "*.otf",
+            "*.eot",
+            "*.woff*",
+            # archives and packages
+            "*.zip",
+            "*.tar",
+            "*.gz",
+            "*.tgz",
+            "*.bz2",
+            "*.xz",
+            "*.7z",
+            "*.rar",
+            "*.jar",
+            "*.war",
+            "*.whl",
+            "*.egg",
+            "*.nupkg",
+            # documents, audio and video
+            "*.pdf",
+            "*.mp3",
+            "*.mp4",
+            "*.mov",
+            "*.avi",
+            "*.wav",
+            "*.ogg",
+            "*.webm",
+            "*.flac",
+            # compiled code and data
+            "*.so",
+            "*.dll",
+            "*.dylib",
+            "*.exe",
+            "*.bin",
+            "*.o",
+            "*.a",
+            "*.lib",
+            "*.class",
+            "*.pyc",
+            "*.pyo",
+            "*.wasm",
+            "*.sqlite",
+            "*.sqlite3",
+        ),
+    ),
 )
 
 DEFAULT_EXCLUDES: tuple[str, ...] = tuple(p for _, patterns in DEFAULT_GROUPS for p in patterns)
@@ -79,13 +161,13 @@ def _translate(text: str) -> str:
                 j += 1
             bounded_before = i == 0 or text[i - 1] == "/"
             if j - i >= 2 and bounded_before and j < n and text[j] == "/":
-                out.append("(?:.*/)?")      # `**/`: zero or more directories
+                out.append("(?:.*/)?")  # `**/`: zero or more directories
                 i = j + 1
             elif j - i >= 2 and bounded_before and j == n:
-                out.append(".*")            # trailing `/**` (or `**` alone): everything below
+                out.append(".*")  # trailing `/**` (or `**` alone): everything below
                 i = j
             else:
-                out.append("[^/]*")         # `*`, and `**` inside a name, stay in one directory
+                out.append("[^/]*")  # `*`, and `**` inside a name, stay in one directory
                 i = j
         elif c == "?":
             out.append("[^/]")
@@ -99,10 +181,10 @@ def _translate(text: str) -> str:
             while j < n and text[j] != "]":
                 j += 1
             if j >= n:
-                out.append(re.escape(c))    # an unclosed `[` is itself
+                out.append(re.escape(c))  # an unclosed `[` is itself
                 i += 1
                 continue
-            inner = text[i + 1:j]
+            inner = text[i + 1 : j]
             negated = inner[:1] in ("!", "^")
             if negated:
                 inner = inner[1:]
@@ -168,5 +250,6 @@ def check_pattern(where: str, pattern: str) -> None:
     try:
         _compiled(pattern)
     except re.error:
-        raise ConfigError(f"{where}: not a valid glob pattern (a character class like [a-z] "
-                          "must go from low to high)") from None
+        raise ConfigError(
+            f"{where}: not a valid glob pattern (a character class like [a-z] must go from low to high)"
+        ) from None

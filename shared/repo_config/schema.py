@@ -13,11 +13,11 @@ read the pull request sees it.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Callable
 
 CONFIG_PATH = ".github/petrel.yml"
-MAX_BYTES = 64 * 1024       # a larger file is refused before it is parsed
+MAX_BYTES = 64 * 1024  # a larger file is refused before it is parsed
 
 SEVERITIES = ("info", "minor", "major", "critical")
 ASSOCIATIONS = ("OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER", "NONE")
@@ -33,6 +33,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ReviewConfig:
     """The `review` section: when Petrel reviews pull requests and how much it says."""
+
     auto: bool = True
     drafts: bool = False
     max_comments: int = 20
@@ -46,6 +47,7 @@ class ReviewConfig:
 @dataclass(frozen=True)
 class SummaryConfig:
     """The `summary` section: whether Petrel summarises pull requests, and where."""
+
     auto: bool = True
     edit_description: bool = False
 
@@ -53,10 +55,11 @@ class SummaryConfig:
 @dataclass(frozen=True)
 class TriageConfig:
     """The `triage` section: labels, duplicates and related issues for new issues, with their thresholds."""
+
     auto: bool = True
     labels: bool = True
     label_threshold: float = 0.7
-    label_mapping: tuple[tuple[str, str], ...] = ()   # (the model's name, the repository's label)
+    label_mapping: tuple[tuple[str, str], ...] = ()  # (the model's name, the repository's label)
     duplicates: bool = True
     duplicate_threshold: float = 0.85
     related_threshold: float = 0.6
@@ -67,6 +70,7 @@ class TriageConfig:
 @dataclass(frozen=True)
 class CommandsConfig:
     """The `commands` section: who may run model commands, and how much `/ask` may spend."""
+
     allowed: tuple[str, ...] = ("OWNER", "MEMBER", "COLLABORATOR")  # author_association for model commands
     ask_max_steps: int = 6
     ask_token_budget: int = 40_000
@@ -75,6 +79,7 @@ class CommandsConfig:
 @dataclass(frozen=True)
 class MemoryConfig:
     """The `memory` section: how many issues and how large files are indexed."""
+
     issues: int = 200
     max_file_bytes: int = 200_000
 
@@ -82,6 +87,7 @@ class MemoryConfig:
 @dataclass(frozen=True)
 class PathsConfig:
     """The `paths` section: which files Petrel reviews and indexes."""
+
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     default_excludes: bool = True
@@ -90,6 +96,7 @@ class PathsConfig:
 @dataclass(frozen=True)
 class ModelsConfig:
     """The `models` section: the repository's choice of review and light model, if any."""
+
     review: str | None = None
     light: str | None = None
 
@@ -97,6 +104,7 @@ class ModelsConfig:
 @dataclass(frozen=True)
 class Config:
     """A repository's whole Petrel configuration (`.github/petrel.yml`), defaults filled in."""
+
     review: ReviewConfig = field(default_factory=ReviewConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     triage: TriageConfig = field(default_factory=TriageConfig)
@@ -123,8 +131,10 @@ def place(mapping, key) -> str:
 
 def _plain(value):
     if is_dataclass(value):
-        return {f.name: dict(getattr(value, f.name)) if f.name == "label_mapping" else _plain(getattr(value, f.name))
-                for f in fields(value)}
+        return {
+            f.name: dict(getattr(value, f.name)) if f.name == "label_mapping" else _plain(getattr(value, f.name))
+            for f in fields(value)
+        }
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
     return value
@@ -174,11 +184,13 @@ def boolean(where: str, value):
 
 def whole(low: int, high: int):
     """The check of a whole number from `low` to `high`."""
+
     def check(where: str, value):
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
         got = "one out of that range" if isinstance(value, int) and not isinstance(value, bool) else kind(value)
         raise ConfigError(f"{where}: expected a whole number from {low} to {high}, got {got}")
+
     return check
 
 
@@ -192,6 +204,7 @@ def severity(where: str, value):
 
 def text(limit: int, empty: bool):
     """The check of text up to `limit` characters; unless `empty`, one non-empty line, stripped."""
+
     def check(where: str, value):
         if value is None and empty:
             return ""
@@ -204,11 +217,13 @@ def text(limit: int, empty: bool):
         if len(value) > limit:
             raise ConfigError(f"{where}: at most {limit} characters, got {len(value)}")
         return value if empty else value.strip()
+
     return check
 
 
 def strings(each: Callable[[str, str], None] | None = None):
     """The check of a list of text (one text is a one-item list); `each(where, item)` may refuse an item."""
+
     def check(where: str, value):
         if value is None:
             return ()
@@ -229,6 +244,7 @@ def strings(each: Callable[[str, str], None] | None = None):
                 each(here, item)
             out.append(item)
         return tuple(out)
+
     return check
 
 
@@ -238,8 +254,9 @@ def model_name(where: str, value):
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > 200 or any(c.isspace() for c in value.strip()):
         got = "other text" if isinstance(value, str) else kind(value)
-        raise ConfigError(f"{where}: expected a model name (text without spaces, up to 200 characters) or null, "
-                          f"got {got}")
+        raise ConfigError(
+            f"{where}: expected a model name (text without spaces, up to 200 characters) or null, got {got}"
+        )
     return value.strip()
 
 
@@ -260,8 +277,9 @@ def label_mapping(where: str, value):
     pairs = []
     for index, (key, label) in enumerate(value.items()):
         if not isinstance(key, str) or not isinstance(label, str) or not key.strip() or not label.strip():
-            raise ConfigError(f"{where}: entry {index + 1}{place(value, key)}: expected text: text, "
-                              f"got {kind(key)}: {kind(label)}")
+            raise ConfigError(
+                f"{where}: entry {index + 1}{place(value, key)}: expected text: text, got {kind(key)}: {kind(label)}"
+            )
         pairs.append((key.strip(), label.strip()))
     return tuple(pairs)
 
@@ -270,8 +288,9 @@ def associations(where: str, value):
     """A list of author associations (see ASSOCIATIONS), upper-cased."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise ConfigError(f"{where}: expected a list of author associations ({', '.join(ASSOCIATIONS)}), "
-                          f"got {kind(value)}")
+        raise ConfigError(
+            f"{where}: expected a list of author associations ({', '.join(ASSOCIATIONS)}), got {kind(value)}"
+        )
     upper = tuple(i.strip().upper() for i in items)
     for index, item in enumerate(upper):
         if item not in ASSOCIATIONS:
@@ -286,4 +305,3 @@ def budget(where: str, value):
         return value
     got = "zero or less" if isinstance(value, int) and not isinstance(value, bool) else kind(value)
     raise ConfigError(f"{where}: expected a positive whole number of tokens, or null for unlimited, got {got}")
-

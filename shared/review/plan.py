@@ -19,16 +19,15 @@ import contextvars
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 from shared import diff
-from shared.github import actions
+from shared.github import actions, markers
+from shared.github.pulls import PullInfo, PullSource
+from shared.model.llm import Model, ModelError
 from shared.repo_config.paths import path_excluded
 from shared.repo_config.schema import SEVERITIES, Config
-from shared.model.llm import Model, ModelError
-from shared.github import markers
-from shared.github.pulls import PullInfo, PullSource
 from shared.review.report import Report, review_body
 
 log = logging.getLogger("petrel.review")
@@ -157,8 +156,10 @@ def triage(files: list[diff.FileDiff], model: Model, report: Report) -> list[dif
     excerpts = []
     for file in candidates:
         lines = [f"{l.kind}{l.text}" for h in file.hunks for l in h.lines if l.kind != diff.CONTEXT]
-        excerpts.append(f"### {file.path} [{file.status}, +{file.added} -{file.removed}]\n"
-                        + "\n".join(lines[:TRIAGE_EXCERPT_LINES]))
+        excerpts.append(
+            f"### {file.path} [{file.status}, +{file.added} -{file.removed}]\n"
+            + "\n".join(lines[:TRIAGE_EXCERPT_LINES])
+        )
     known = {f.path for f in candidates}
     try:
         answer = model.json("light", TRIAGE_SYSTEM, "\n\n".join(excerpts), TRIAGE_SCHEMA, "triage")
@@ -181,27 +182,34 @@ def memory_context(memory, repository: str, estimate: Callable[[str], int]) -> B
 
     def provide(chunk: diff.Chunk, budget: int) -> str:
         added = [l.text.strip() for f in chunk.files for h in f.hunks for l in h.lines if l.kind == diff.ADDED]
-        query = " ".join([*(f.path for f in chunk.files), *(h.section for f in chunk.files for h in f.hunks),
-                          *added])[:2000]
+        query = " ".join([*(f.path for f in chunk.files), *(h.section for f in chunk.files for h in f.hunks), *added])[
+            :2000
+        ]
         try:
-            hits = memory.search(repository, query, k=8, kinds=("file",),
-                                 exclude=[("file", f.path) for f in chunk.files])
+            hits = memory.search(
+                repository, query, k=8, kinds=("file",), exclude=[("file", f.path) for f in chunk.files]
+            )
         except ModelError as error:
             log.warning("review without repository context: %s", error)
             return ""
-        return "\n\n".join(f"--- {h.source} lines {h.start_line}-{h.end_line} ({h.title})\n{h.body}"
-                            for h in fit(hits, budget, estimate))
+        return "\n\n".join(
+            f"--- {h.source} lines {h.start_line}-{h.end_line} ({h.title})\n{h.body}"
+            for h in fit(hits, budget, estimate)
+        )
 
     return provide
 
 
-def _review_chunk(model: Model, system: str, chunk: diff.Chunk, background: Background | None,
-                  budget: int) -> list[dict]:
+def _review_chunk(
+    model: Model, system: str, chunk: diff.Chunk, background: Background | None, budget: int
+) -> list[dict]:
     text = chunk.text
     found = background(chunk, budget) if background else ""
     if found:
-        text = ("Repository context: other code and docs of this repository, for reference only. "
-                "Comment only on the diff.\n" + found + "\n\nDIFF TO REVIEW:\n" + chunk.text)
+        text = (
+            "Repository context: other code and docs of this repository, for reference only. "
+            "Comment only on the diff.\n" + found + "\n\nDIFF TO REVIEW:\n" + chunk.text
+        )
     return model.json("review", system, text, FINDINGS_SCHEMA, "findings")["findings"]
 
 
@@ -212,8 +220,14 @@ def _comment_text(severity: str, body: str, suggestion: str | None, key: str) ->
     return f"{text}\n\n{markers.finding(key)}"
 
 
-def place_findings(findings: list[dict], files: dict[str, diff.FileDiff], config: Config,
-                   posted: set[str], report: Report, rejected: Callable[[str], bool] | None = None) -> None:
+def place_findings(
+    findings: list[dict],
+    files: dict[str, diff.FileDiff],
+    config: Config,
+    posted: set[str],
+    report: Report,
+    rejected: Callable[[str], bool] | None = None,
+) -> None:
     """Check each finding against the diff; land it inline, move it, or put it in the body."""
     floor = SEVERITIES.index(config.review.min_severity)
     seen: set[tuple[str, int, str]] = set()
@@ -252,10 +266,15 @@ def place_findings(findings: list[dict], files: dict[str, diff.FileDiff], config
         report.comments.append(actions.ReviewComment(path, landing, _comment_text(severity, body, suggestion, key)))
 
 
-def plan_review(pull: PullSource, model: Model, config: Config, last_head: str | None,
-                forced: bool = False, background: Background | None = None,
-                rejected: Callable[[str], bool] | None = None
-                ) -> tuple[list[actions.Action], Report | None, str | None]:
+def plan_review(
+    pull: PullSource,
+    model: Model,
+    config: Config,
+    last_head: str | None,
+    forced: bool = False,
+    background: Background | None = None,
+    rejected: Callable[[str], bool] | None = None,
+) -> tuple[list[actions.Action], Report | None, str | None]:
     """The review to post: (actions, report, skip reason). `last_head` is the head reviewed before."""
     info = pull.info()
     if not forced:
@@ -276,8 +295,11 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
             scope = diff.restrict(files, since)
             report.incremental_from = last_head
         else:
-            log.info("no changes since %s to be had (force-push, or too large a comparison): "
-                     "reviewing the whole pull request", last_head[:7])
+            log.info(
+                "no changes since %s to be had (force-push, or too large a comparison): "
+                "reviewing the whole pull request",
+                last_head[:7],
+            )
     selected = triage(select_files(scope, config, report), model, report)
     system = _system_prompt(config)
     budget = chunk_budget(model, system)
@@ -289,8 +311,15 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
     results: list[tuple[diff.Chunk, list[dict] | ModelError]] = []
     with ThreadPoolExecutor(max_workers=max(1, config.review.concurrency)) as pool:
         # each chunk runs in a copy of this context: its model calls keep the delivery id
-        futures = [(chunk, pool.submit(contextvars.copy_context().run, _review_chunk, model, system, chunk, background,
-                                       background_budget)) for chunk in packing.chunks]
+        futures = [
+            (
+                chunk,
+                pool.submit(
+                    contextvars.copy_context().run, _review_chunk, model, system, chunk, background, background_budget
+                ),
+            )
+            for chunk in packing.chunks
+        ]
         for chunk, future in futures:
             try:
                 results.append((chunk, future.result()))
@@ -308,8 +337,11 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
         report.lines_to_model += chunk.changed
         for file in chunk.files:
             known = in_chunks.get(file.path)
-            in_chunks[file.path] = file if known is None else diff.FileDiff(
-                file.path, file.old_path, file.status, file.binary, known.hunks + file.hunks)
+            in_chunks[file.path] = (
+                file
+                if known is None
+                else diff.FileDiff(file.path, file.old_path, file.status, file.binary, known.hunks + file.hunks)
+            )
         findings.extend(result)
     report.reviewed = sorted(set(in_chunks) - failed)
     # a finding may name any line of the file's whole diff, not only the chunk's hunks
@@ -318,6 +350,12 @@ def plan_review(pull: PullSource, model: Model, config: Config, last_head: str |
     place_findings(findings, whole, config, posted, report, rejected)
     if not report.reviewed and not report.not_reviewed and not report.trivial and not report.unlisted:
         return [], report, "no changes to review"
-    review = actions.PostReview(info.repository, info.number, info.head_sha, f"review:{info.head_sha}",
-                                review_body(report), tuple(report.comments))
+    review = actions.PostReview(
+        info.repository,
+        info.number,
+        info.head_sha,
+        f"review:{info.head_sha}",
+        review_body(report),
+        tuple(report.comments),
+    )
     return [review], report, None

@@ -61,8 +61,7 @@ def review_body(report: Report) -> str:
     info = report.info
     lines = []
     if report.incremental_from:
-        lines.append(f"Petrel reviewed the changes since `{report.incremental_from[:7]}` "
-                     f"(head `{info.head_sha[:7]}`).")
+        lines.append(f"Petrel reviewed the changes since `{report.incremental_from[:7]}` (head `{info.head_sha[:7]}`).")
     else:
         lines.append(f"Petrel reviewed this pull request at `{info.head_sha[:7]}`.")
     count = len(report.comments)
@@ -71,8 +70,14 @@ def review_body(report: Report) -> str:
         lines.append("\n**Findings outside the diff's lines**")
         lines.extend(f"- `{path}` line {line} ({severity}): {text}" for path, line, severity, text in report.in_body)
     if report.moved:
-        lines.append("\n" + "; ".join(f"`{p}`: a comment for line {a} was placed on line {b}, the nearest line of the diff"
-                                      for p, a, b in report.moved) + ".")
+        lines.append(
+            "\n"
+            + "; ".join(
+                f"`{p}`: a comment for line {a} was placed on line {b}, the nearest line of the diff"
+                for p, a, b in report.moved
+            )
+            + "."
+        )
     if report.trivial:
         lines.append("\n**Skipped as trivial**")
         lines.extend(listed(report.trivial))

@@ -42,18 +42,28 @@ def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
         background = memory_context(memory, repository, model.estimate)
         feedback = Feedback(memory, repository, ctx.delivery.installation_id)
         learn_from_reactions(feedback, pull.posted_findings())
-        planned, report, skipped = plan_review(pull, model, config, last.head_sha if last else None, forced,
-                                               background, feedback.rejected)
+        planned, report, skipped = plan_review(
+            pull, model, config, last.head_sha if last else None, forced, background, feedback.rejected
+        )
     except (BudgetExceeded, ModelError) as error:
         return ctx.could_not(steps, repository, number, work, error)
     outcomes = ctx.act(steps + planned)
     if skipped:
         return Result(outcomes, f"not reviewed: {skipped}")
     if ctx.sends:
-        store.save(repository, number, report.info.head_sha, len(report.reviewed), len(report.comments),
-                   report.files_not_reviewed)
-    return Result(outcomes, f"reviewed `{report.info.head_sha[:7]}`: {len(report.reviewed)} file(s), "
-                            f"{len(report.comments)} inline comment(s), {report.files_not_reviewed} file(s) not reviewed")
+        store.save(
+            repository,
+            number,
+            report.info.head_sha,
+            len(report.reviewed),
+            len(report.comments),
+            report.files_not_reviewed,
+        )
+    return Result(
+        outcomes,
+        f"reviewed `{report.info.head_sha[:7]}`: {len(report.reviewed)} file(s), "
+        f"{len(report.comments)} inline comment(s), {report.files_not_reviewed} file(s) not reviewed",
+    )
 
 
 def learn_from_reactions(feedback: Feedback, posted) -> None:

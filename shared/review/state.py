@@ -32,8 +32,9 @@ class ReviewStore:
             ).fetchone()
         return ReviewState(*row) if row else None
 
-    def save(self, repository: str, number: int, head_sha: str, files_reviewed: int, comments: int,
-             not_reviewed: int) -> None:
+    def save(
+        self, repository: str, number: int, head_sha: str, files_reviewed: int, comments: int, not_reviewed: int
+    ) -> None:
         with self.pool.connection() as conn:
             conn.execute(
                 """INSERT INTO reviews (repository, pull_number, head_sha, files_reviewed, comments, not_reviewed)

@@ -51,7 +51,6 @@ def url_credentials(value: str | None) -> list[str]:
     return [v for w in found for v in dict.fromkeys((w, unquote(w))) if v]
 
 
-
 def database_password(url: str | None) -> str | None:
     """The password libpq reads from DATABASE_URL (or, without a driver, the URL's own credential)."""
     if not url:

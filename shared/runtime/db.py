@@ -11,8 +11,9 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -63,8 +64,10 @@ class EmbeddedPostgres:
             self._server = None
 
 
-NO_DATABASE = ("DATABASE_URL is not set and the embedded Postgres (the pgserver package) is not installed: "
-               "set DATABASE_URL to a Postgres with pgvector")
+NO_DATABASE = (
+    "DATABASE_URL is not set and the embedded Postgres (the pgserver package) is not installed: "
+    "set DATABASE_URL to a Postgres with pgvector"
+)
 
 
 def embedded_available() -> bool:
@@ -92,7 +95,9 @@ def resolve_url(database_url: str | None, data_dir: Path) -> str:
             return _embedded.start()
         except Exception as error:  # noqa: BLE001 - any cause: the database cannot be reached, said in one line
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise DatabaseUnavailable(f"the embedded Postgres under {_embedded.data_dir} did not start: {reason}") from error
+            raise DatabaseUnavailable(
+                f"the embedded Postgres under {_embedded.data_dir} did not start: {reason}"
+            ) from error
 
 
 def embedded() -> EmbeddedPostgres | None:

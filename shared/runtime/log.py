@@ -42,8 +42,16 @@ def _known_values() -> tuple[str, ...]:
         return _variants_of[1]
     forms: set[str] = set()
     for value in current.secret_values():
-        forms.update({value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
-                      quote(value, safe=""), quote(value)})
+        forms.update(
+            {
+                value,
+                json.dumps(value)[1:-1],
+                json.dumps(value, ensure_ascii=False)[1:-1],
+                repr(value)[1:-1],
+                quote(value, safe=""),
+                quote(value),
+            }
+        )
     values = tuple(sorted((f for f in forms if len(f) >= 8), key=len, reverse=True))
     _variants_of = (current, values)
     return values

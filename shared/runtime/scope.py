@@ -17,7 +17,7 @@ import time
 
 delivery_id: contextvars.ContextVar[str] = contextvars.ContextVar("delivery_id", default="-")
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
-_lease: contextvars.ContextVar["Lease | None"] = contextvars.ContextVar("lease", default=None)
+_lease: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("lease", default=None)
 
 LEASE_SAFETY_SECONDS = 1.0  # a lease is treated as lost this long (at most a quarter of it) before it can lapse
 MIN_REQUEST_SECONDS = 0.05  # the shortest timeout worth giving a request

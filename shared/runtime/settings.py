@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from shared.runtime.credentials import MASK, database_password, mask_url, url_credentials
-from shared.runtime.variables import (DEFAULT_API_URL, DEFAULT_WEB_URL, PUBSUB_TOPIC, SettingsError, base_url, database_url,
-                                      flag, number, price, private_key, web_url)
+from shared.runtime.variables import (
+    DEFAULT_API_URL,
+    DEFAULT_WEB_URL,
+    PUBSUB_TOPIC,
+    SettingsError,
+    base_url,
+    database_url,
+    flag,
+    number,
+    price,
+    private_key,
+    web_url,
+)
 
 # Every variable Petrel reads, with what it is for: `make run` prints which are set.
 KNOWN = {
@@ -53,6 +64,7 @@ _SECRET_FIELDS = ("webhook_secrets", "private_key", "token", "openai_api_key")
 @dataclass(frozen=True, repr=False)
 class Settings:
     """Petrel's settings, as `from_env` reads them from the environment; the repr masks secrets."""
+
     webhook_secrets: tuple[str, ...] = ()
     app_id: int | None = None
     private_key: str | None = None
@@ -132,7 +144,13 @@ class Settings:
 
     @cached_property
     def _secrets(self) -> tuple[str, ...]:
-        values = [*self.webhook_secrets, self.token, self.openai_api_key, self.private_key, database_password(self.database_url)]
+        values = [
+            *self.webhook_secrets,
+            self.token,
+            self.openai_api_key,
+            self.private_key,
+            database_password(self.database_url),
+        ]
         if self.private_key:
             values += [line for line in self.private_key.splitlines() if "-----" not in line]
         for name in _URL_FIELDS:
@@ -173,12 +191,13 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-
 def from_env(env: Mapping[str, str]) -> Settings:
     """Build and check the settings from a mapping of environment variables."""
     secrets = tuple(s for s in (env.get("GITHUB_WEBHOOK_SECRET"), env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS")) if s)
     if env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS") and not env.get("GITHUB_WEBHOOK_SECRET"):
-        raise SettingsError("GITHUB_WEBHOOK_SECRET_PREVIOUS is set without GITHUB_WEBHOOK_SECRET: set the new secret too")
+        raise SettingsError(
+            "GITHUB_WEBHOOK_SECRET_PREVIOUS is set without GITHUB_WEBHOOK_SECRET: set the new secret too"
+        )
 
     app_id = env.get("GITHUB_APP_ID") or None
     if app_id is not None:
@@ -204,9 +223,13 @@ def from_env(env: Mapping[str, str]) -> Settings:
 
     pubsub_topic = (env.get("PETREL_PUBSUB_TOPIC") or "").strip() or None
     if pubsub_topic and not PUBSUB_TOPIC.match(pubsub_topic):
-        raise SettingsError(f"PETREL_PUBSUB_TOPIC={pubsub_topic!r} is not a topic name: write projects/PROJECT/topics/TOPIC")
+        raise SettingsError(
+            f"PETREL_PUBSUB_TOPIC={pubsub_topic!r} is not a topic name: write projects/PROJECT/topics/TOPIC"
+        )
     if pubsub_topic and k_sink:
-        raise SettingsError("PETREL_PUBSUB_TOPIC and K_SINK are both set: the webhook hands deliveries to one of them, keep one")
+        raise SettingsError(
+            "PETREL_PUBSUB_TOPIC and K_SINK are both set: the webhook hands deliveries to one of them, keep one"
+        )
     emulator = (env.get("PUBSUB_EMULATOR_HOST") or "").strip() or None
     if emulator and not re.match(r"^[^/\s:]+:\d{1,5}$", emulator):
         raise SettingsError(f"PUBSUB_EMULATOR_HOST={emulator!r} is not host:port (e.g. localhost:8085)")
@@ -245,10 +268,16 @@ def from_env(env: Mapping[str, str]) -> Settings:
         light_model=(env.get("PETREL_LIGHT_MODEL") or model).strip(),
         embedding_model=(env.get("PETREL_EMBEDDING_MODEL") or "text-embedding-3-small").strip(),
         model_context_tokens=number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048),
-        light_model_context_tokens=number(env, "PETREL_LIGHT_MODEL_CONTEXT_TOKENS",
-                                           number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048), minimum=2048),
+        light_model_context_tokens=number(
+            env,
+            "PETREL_LIGHT_MODEL_CONTEXT_TOKENS",
+            number(env, "PETREL_MODEL_CONTEXT_TOKENS", 128_000, minimum=2048),
+            minimum=2048,
+        ),
         model_price=price(env, "PETREL_MODEL_PRICE"),
-        light_model_price=price(env, "PETREL_LIGHT_MODEL_PRICE") if env.get("PETREL_LIGHT_MODEL_PRICE") else price(env, "PETREL_MODEL_PRICE"),
+        light_model_price=price(env, "PETREL_LIGHT_MODEL_PRICE")
+        if env.get("PETREL_LIGHT_MODEL_PRICE")
+        else price(env, "PETREL_MODEL_PRICE"),
         model_timeout_seconds=number(env, "PETREL_MODEL_TIMEOUT_SECONDS", 120.0, float, minimum=1),
         model_max_output_tokens=number(env, "PETREL_MODEL_MAX_OUTPUT_TOKENS", 4096, minimum=64),
         model_max_retries=number(env, "PETREL_MODEL_MAX_RETRIES", 2, minimum=0),
@@ -286,4 +315,3 @@ def reset() -> None:
     """Forget the cached settings (tests, and `make run` after writing `.env`)."""
     global _current
     _current = None
-

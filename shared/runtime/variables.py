@@ -8,8 +8,8 @@ value that may hold a credential (a URL, DATABASE_URL) is shown masked, or not a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from shared.runtime.credentials import mask_url
@@ -31,12 +31,16 @@ def base_url(env: Mapping[str, str]) -> str | None:
     """OPENAI_BASE_URL without its trailing slash, or None; SettingsError unless it is http(s)."""
     value = (env.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or None
     if value and not re.match(r"^https?://[^/\s]+", value):
-        raise SettingsError(f"OPENAI_BASE_URL={mask_url(value)!r} is not an http(s) URL (e.g. http://localhost:11434/v1 for Ollama)")
+        raise SettingsError(
+            f"OPENAI_BASE_URL={mask_url(value)!r} is not an http(s) URL (e.g. http://localhost:11434/v1 for Ollama)"
+        )
     return value
 
 
-DATABASE_URL_FORM = ("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with any @ : / ? # in the "
-                     "user or password written %40 %3A %2F %3F %23")
+DATABASE_URL_FORM = (
+    "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with any @ : / ? # in the "
+    "user or password written %40 %3A %2F %3F %23"
+)
 
 
 def database_url(env: Mapping[str, str]) -> str | None:
@@ -82,7 +86,6 @@ def conninfo_problem(value: str) -> str | None:
     return None
 
 
-
 def web_url(env: Mapping[str, str], api_url: str) -> str:
     """GITHUB_URL, or GitHub's web address derived from the API's: https://HOST/api/v3 (Enterprise
     Server) -> https://HOST, api.SUBDOMAIN.ghe.com -> https://SUBDOMAIN.ghe.com, anything else
@@ -90,12 +93,14 @@ def web_url(env: Mapping[str, str], api_url: str) -> str:
     value = (env.get("GITHUB_URL") or "").strip().rstrip("/")
     if value:
         if not re.match(r"^https?://[^/\s@?#]+$", value):
-            raise SettingsError(f"GITHUB_URL={mask_url(value)!r} is not an http(s) URL (e.g. https://github.example.com)")
+            raise SettingsError(
+                f"GITHUB_URL={mask_url(value)!r} is not an http(s) URL (e.g. https://github.example.com)"
+            )
         return value
     parts = urlsplit(api_url)
     host = (parts.hostname or "").lower()
     if host.startswith("api.") and host.endswith(".ghe.com"):
-        return f"https://{host[len('api.'):]}"
+        return f"https://{host[len('api.') :]}"
     if parts.path.rstrip("/").endswith("/api/v3"):
         return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
     return DEFAULT_WEB_URL
@@ -156,9 +161,9 @@ def price(env: Mapping[str, str], name: str) -> tuple[float, float]:
         prompt, _, completion = value.partition("/")
         price = (float(prompt), float(completion or prompt))
     except ValueError:
-        raise SettingsError(f"{name}={value!r} is not a price: write prompt/completion USD per million tokens, e.g. 0.15/0.6") from None
+        raise SettingsError(
+            f"{name}={value!r} is not a price: write prompt/completion USD per million tokens, e.g. 0.15/0.6"
+        ) from None
     if min(price) < 0:
         raise SettingsError(f"{name}={value!r} must not be negative")
     return price
-
-

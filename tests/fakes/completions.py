@@ -59,15 +59,19 @@ def _default_fault_body(status: int) -> dict[str, Any]:
     if status == 400:
         return _error("Bad request (injected by FakeOpenAI).")
     if status == 401:
-        return _error("Incorrect API key provided: sk-****. You can find your API key at "
-                      "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+        return _error(
+            "Incorrect API key provided: sk-****. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            code="invalid_api_key",
+        )
     if status == 403:
         return _error("You are not allowed to sample from this model", code="model_not_allowed")
     if status == 404:
         return _error("The model does not exist or you do not have access to it.", code="model_not_found")
     if status == 429:
-        return _error("Rate limit reached for requests. Please try again later.", "requests", None,
-                      "rate_limit_exceeded")
+        return _error(
+            "Rate limit reached for requests. Please try again later.", "requests", None, "rate_limit_exceeded"
+        )
     if status == 503:
         return _error("The engine is currently overloaded, please try again later.", "server_error")
     if status >= 500:
@@ -116,7 +120,6 @@ def embedding_vector(text: str, dimensions: int = DEFAULT_EMBEDDING_DIMENSIONS) 
     return list(struct.unpack(f"<{dimensions}f", packed))
 
 
-
 def _responder_spec(result: Any) -> dict[str, Any]:
     if result is None:
         return {}
@@ -145,13 +148,23 @@ def _normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
             if "name" not in call:
                 raise ValueError(f"a tool call needs a name: {call!r}")
             args = call.get("arguments", {})
-            calls.append({
-                "id": call.get("id") or f"call_{secrets.token_hex(12)}",
-                "type": "function",
-                "function": {"name": call["name"], "arguments": args if isinstance(args, str) else _json.dumps(args)},
-            })
-    return {"content": content, "tool_calls": calls, "usage": spec.get("usage"),
-            "finish_reason": spec.get("finish_reason"), "model": spec.get("model")}
+            calls.append(
+                {
+                    "id": call.get("id") or f"call_{secrets.token_hex(12)}",
+                    "type": "function",
+                    "function": {
+                        "name": call["name"],
+                        "arguments": args if isinstance(args, str) else _json.dumps(args),
+                    },
+                }
+            )
+    return {
+        "content": content,
+        "tool_calls": calls,
+        "usage": spec.get("usage"),
+        "finish_reason": spec.get("finish_reason"),
+        "model": spec.get("model"),
+    }
 
 
 # fault rules: fail / hang / malformed, consumed in order by fakes.server.take

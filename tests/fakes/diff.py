@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from fakes.errors import _HTTPError
 from fakes.state import MAX_DIFF_FILES, MAX_DIFF_LINES, MAX_FILE_DIFF_BYTES, MAX_FILE_DIFF_LINES, REVIEW_DOCS
 
-
 _HUNK_RE = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -249,18 +248,23 @@ def _refuse_large_diff(text: str) -> None:
     """GitHub's 406 for a diff (media type) past 300 files or 20,000 changed lines."""
     files = parse_diff(text)
     if len(files) > MAX_DIFF_FILES:
-        message = (f"Sorry, the diff exceeded the maximum number of files ({MAX_DIFF_FILES}). Consider using "
-                   "'List pull requests files' API or locally cloning the repository instead.")
+        message = (
+            f"Sorry, the diff exceeded the maximum number of files ({MAX_DIFF_FILES}). Consider using "
+            "'List pull requests files' API or locally cloning the repository instead."
+        )
     elif sum(f.additions + f.deletions for f in files) > MAX_DIFF_LINES:
         message = f"Sorry, the diff exceeded the maximum number of lines ({MAX_DIFF_LINES})"
     else:
         return
-    raise _HTTPError(406, {
-        "message": message,
-        "errors": [{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
-        "documentation_url": "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files",
-        "status": "406",
-    })
+    raise _HTTPError(
+        406,
+        {
+            "message": message,
+            "errors": [{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
+            "documentation_url": "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files",
+            "status": "406",
+        },
+    )
 
 
 def _patch_too_large(patch: str) -> bool:

@@ -11,7 +11,8 @@ import re
 import secrets
 import time
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jwt
 from jwt.api_jws import PyJWS
@@ -20,17 +21,17 @@ from fakes.errors import _bad_credentials, _default_message, _HTTPError, _jwt_er
 from fakes.server import take
 from fakes.state import (
     API_PREFIX,
-    _CIDict,
-    _Comment,
-    _Ctx,
     DOCS,
     EXP_MESSAGE,
     IAT_MESSAGE,
-    _Issue,
     JWT_CLOCK_SKEW,
     MAX_JWT_LIFETIME,
     RATE_LIMIT,
     Recorded,
+    _CIDict,
+    _Comment,
+    _Ctx,
+    _Issue,
     _Repo,
     _Token,
 )
@@ -161,13 +162,18 @@ class Dispatch:
         body_error: bool,
     ) -> tuple[int, Any, dict[str, str]]:
         # 1. fault injection, before auth and routing
-        fault = take(self._faults, lambda f: f.method in ("*", method)
-                     and bool(f.regex.search(path) or f.regex.search(raw_path)))
+        fault = take(
+            self._faults, lambda f: f.method in ("*", method) and bool(f.regex.search(path) or f.regex.search(raw_path))
+        )
         if fault is not None:
-            payload = fault.body if fault.body is not None else {
-                "message": _default_message(fault.status, fault.headers),
-                "documentation_url": DOCS,
-            }
+            payload = (
+                fault.body
+                if fault.body is not None
+                else {
+                    "message": _default_message(fault.status, fault.headers),
+                    "documentation_url": DOCS,
+                }
+            )
             return fault.status, payload, dict(fault.headers)
 
         base = self.url + prefix
@@ -200,7 +206,7 @@ class Dispatch:
 
             # 3. routing (unknown path or wrong method -> 404, as GitHub does)
             route_as = "GET" if method == "HEAD" else method
-            for route_method, pattern, handler in self._routes:
+            for route_method, pattern, handler in self._routes:  # noqa: B007 (the matched handler is used below)
                 m = pattern.match(path)
                 if m and route_method == route_as:
                     break
@@ -287,7 +293,7 @@ class Dispatch:
             return self._bot_login
         return token.login
 
-    def _paginate(self, ctx: "_Ctx", items: list[Any]) -> tuple[int, Any, dict[str, str]]:
+    def _paginate(self, ctx: _Ctx, items: list[Any]) -> tuple[int, Any, dict[str, str]]:
         def as_int(name: str, default: int) -> int:
             try:
                 return int(ctx.query.get(name, default))
@@ -319,19 +325,19 @@ class Dispatch:
                 extra["Link"] = ", ".join(links)
         return 200, chunk, extra
 
-    def _issue(self, ctx: "_Ctx") -> _Issue:
+    def _issue(self, ctx: _Ctx) -> _Issue:
         issue = ctx.repo.issues.get(int(ctx.params["number"]))
         if issue is None:
             raise _not_found()
         return issue
 
-    def _pull(self, ctx: "_Ctx") -> _Issue:
+    def _pull(self, ctx: _Ctx) -> _Issue:
         issue = self._issue(ctx)
         if not issue.is_pr:
             raise _not_found()
         return issue
 
-    def _comment(self, ctx: "_Ctx", kind: str) -> _Comment:
+    def _comment(self, ctx: _Ctx, kind: str) -> _Comment:
         comment = self._comments.get(int(ctx.params["cid"]))
         if comment is None or comment.kind != kind or comment.repo != ctx.repo.full_name.lower():
             raise _not_found()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from fakes.state import _CIDict, DOCS
+from fakes.state import DOCS, _CIDict
 
 
 class _HTTPError(Exception):

@@ -18,12 +18,12 @@ from fakes.state import (
     FAKE_COMMIT_AUTHOR,
     FAKE_COMMIT_DATE,
     FAKE_COMMIT_MESSAGE,
-    _iso,
     MAX_COMPARE_FILES,
     MAX_CONTENT_SIZE,
+    SUBMODULE_MODE,
+    _iso,
     _node_id,
     _Repo,
-    SUBMODULE_MODE,
     _TreeEntry,
 )
 
@@ -239,6 +239,7 @@ class GitData:
                     files[prefix + e.name] = repo.blobs[e.sha]
                     if e.mode != "100644":
                         modes[prefix + e.name] = e.mode
+
         walk(tree, "")
         return files, modes
 

@@ -73,10 +73,10 @@ from fakes.state import (
     _Comment,
     _Fault,
     _Issue,
+    _node_id,
     _Raw,
     _Repo,
     _Review,
-    _node_id,
     _Token,
 )
 
@@ -322,6 +322,11 @@ class FakeGitHub(Scenario, GitData, Rendering, Dispatch, Handlers, FakeServer):
 
     def permission_lookups(self, full_name: str | None = None) -> list[str]:
         """The logins whose permission was asked (GET .../collaborators/{user}/permission), in order."""
-        return [r.path.split("/")[-2] for r in self.requests
-                if r.method == "GET" and r.path.endswith("/permission") and "/collaborators/" in r.path
-                and (full_name is None or r.path.lower().startswith(f"/repos/{full_name.lower()}/"))]
+        return [
+            r.path.split("/")[-2]
+            for r in self.requests
+            if r.method == "GET"
+            and r.path.endswith("/permission")
+            and "/collaborators/" in r.path
+            and (full_name is None or r.path.lower().startswith(f"/repos/{full_name.lower()}/"))
+        ]

@@ -10,43 +10,44 @@ import re
 import secrets
 import time
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from fakes.diff import parse_diff, _refuse_large_diff, _unprocessable
+from fakes.diff import _refuse_large_diff, _unprocessable, parse_diff
 from fakes.errors import _HTTPError, _not_found, _validation
 from fakes.git import _base64_lines, _git_blob_sha, _git_trees, _is_full_sha
 from fakes.state import (
     BLOB_DOCS,
     BRANCH_DOCS,
-    _Comment,
     COMMIT_DOCS,
     COMMIT_NOT_IN_PULL,
     COMPARE_DOCS,
     CONTENTS_DOCS,
-    _Ctx,
     DEFAULT_PERMISSIONS,
     DOCS,
-    _epoch,
     GIT_COMMIT_DOCS,
-    _iso,
-    _Issue,
     ISSUES_DOCS,
     LINE_NOT_IN_DIFF,
     MAX_COMMENT_BODY,
     MAX_PULL_FILES,
-    _node_id,
     PATH_NOT_IN_DIFF,
     PERMISSION_OF_ROLE,
     RATE_LIMIT,
-    _Raw,
     REACTION_CONTENTS,
-    _Repo,
-    _Review,
     START_AFTER_END,
     START_NOT_IN_HUNK,
-    _Token,
     TOO_LONG_MESSAGE,
     TREE_DOCS,
+    _Comment,
+    _Ctx,
+    _epoch,
+    _iso,
+    _Issue,
+    _node_id,
+    _Raw,
+    _Repo,
+    _Review,
+    _Token,
 )
 
 
@@ -55,24 +56,24 @@ class Handlers:
 
     # ------------------------------------------------------------------ handlers
 
-    def _h_get_app(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_app(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return 200, self._app_json(ctx.base), {}
 
-    def _h_list_installations(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_installations(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         items = [self._installation_json(i, ctx.base) for i in sorted(self._installations)]
         return self._paginate(ctx, items)
 
-    def _h_get_installation(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_installation(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         iid = int(ctx.params["iid"])
         if iid not in self._installations:
             raise _not_found()
         return 200, self._installation_json(iid, ctx.base), {}
 
-    def _h_repo_installation(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_repo_installation(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         assert ctx.repo.installation_id is not None
         return 200, self._installation_json(ctx.repo.installation_id, ctx.base), {}
 
-    def _h_access_token(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_access_token(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         iid = int(ctx.params["iid"])
         if iid not in self._installations:
             raise _not_found()
@@ -117,7 +118,7 @@ class Handlers:
             data["repositories"] = [self._repo_json(self._repos[r], ctx.base) for r in sorted(repos)]
         return 201, data, {}
 
-    def _h_installation_repos(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_installation_repos(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         token = ctx.token
         assert token is not None
         repos = [
@@ -129,7 +130,7 @@ class Handlers:
         status, chunk, extra = self._paginate(ctx, [self._repo_json(r, ctx.base) for r in repos])
         return status, {"total_count": len(repos), "repository_selection": "selected", "repositories": chunk}, extra
 
-    def _h_rate_limit(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_rate_limit(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         remaining = max(RATE_LIMIT - self._request_count, 1)
         core = {
             "limit": RATE_LIMIT,
@@ -139,16 +140,16 @@ class Handlers:
         }
         return 200, {"resources": {"core": core}, "rate": core}, {}
 
-    def _h_get_repo(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_repo(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return 200, self._repo_json(ctx.repo, ctx.base), {}
 
-    def _h_list_labels(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_labels(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return self._paginate(ctx, [self._label_json(ctx.repo, l, ctx.base) for l in ctx.repo.labels.values()])
 
-    def _h_get_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_issue(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return 200, self._issue_json(ctx.repo, self._issue(ctx), ctx.base), {}
 
-    def _h_get_pull(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_pull(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
         if ctx.wants_diff():
             text = issue.diff or ""
@@ -156,27 +157,44 @@ class Handlers:
             return 200, _Raw(text), {"x-github-media-type": "github.v3; param=diff"}
         return 200, self._pull_json(ctx.repo, issue, ctx.base), {}
 
-    def _h_reply_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_reply_review_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         """Reply in a review thread: the reply joins the thread of the comment it answers."""
         issue = self._pull(ctx)
         parent = self._comments.get(int(ctx.params["cid"]))
-        if parent is None or parent.kind != "review" or parent.number != issue.number \
-                or parent.repo != ctx.repo.full_name.lower():
+        if (
+            parent is None
+            or parent.kind != "review"
+            or parent.number != issue.number
+            or parent.repo != ctx.repo.full_name.lower()
+        ):
             raise _not_found()
         body = ctx.body.get("body") if isinstance(ctx.body, dict) else None
         if not isinstance(body, str) or not body.strip():
             raise _validation("PullRequestReviewComment", "body", "missing_field")
         now = time.time()
         root = parent.in_reply_to or parent.id
-        comment = _Comment(id=next(self._ids), repo=parent.repo, number=issue.number, body=body,
-                           user=self._author(ctx.token), created_at=now, updated_at=now, kind="review",
-                           review_id=parent.review_id, path=parent.path, line=parent.line, side=parent.side,
-                           commit_id=parent.commit_id, position=parent.position, diff_hunk=parent.diff_hunk,
-                           in_reply_to=root)
+        comment = _Comment(
+            id=next(self._ids),
+            repo=parent.repo,
+            number=issue.number,
+            body=body,
+            user=self._author(ctx.token),
+            created_at=now,
+            updated_at=now,
+            kind="review",
+            review_id=parent.review_id,
+            path=parent.path,
+            line=parent.line,
+            side=parent.side,
+            commit_id=parent.commit_id,
+            position=parent.position,
+            diff_hunk=parent.diff_hunk,
+            in_reply_to=root,
+        )
         self._comments[comment.id] = comment
         return 201, self._review_comment_json(comment, ctx.base), {}
 
-    def _h_edit_pull(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_edit_pull(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
         body = ctx.body if isinstance(ctx.body, dict) else {}
         if "title" in body:
@@ -190,12 +208,12 @@ class Handlers:
         issue.updated_at = time.time()
         return 200, self._pull_json(ctx.repo, issue, ctx.base), {}
 
-    def _h_pull_files(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_pull_files(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
         files = parse_diff(issue.diff or "")[:MAX_PULL_FILES]
         return self._paginate(ctx, [self._file_json(ctx.repo, f, issue.head_sha, ctx.base) for f in files])
 
-    def _h_compare(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_compare(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         basehead = urllib.parse.unquote(ctx.params["basehead"])
         base, sep, head = basehead.partition("...")
         if not sep:
@@ -216,7 +234,7 @@ class Handlers:
                 refs.update(sha for sha, _ in issue.heads)
         return refs
 
-    def _h_contents(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_contents(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         repo = ctx.repo
         ref = self._ref_key(repo, ctx.query.get("ref"))
         path = urllib.parse.unquote(ctx.params.get("path") or "").strip("/")
@@ -253,7 +271,7 @@ class Handlers:
             entries.append(entry)
         return 200, entries, {}
 
-    def _h_list_branches(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_branches(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         items = []
         for name in self._branch_names(ctx.repo):
             commit, _ = self._head(ctx.repo, name)
@@ -261,13 +279,13 @@ class Handlers:
             items.append({"name": name, "commit": {"sha": commit, "url": url}, "protected": False})
         return self._paginate(ctx, items)
 
-    def _h_get_branch(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_branch(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         name = urllib.parse.unquote(ctx.params["branch"])
         if name not in self._branch_names(ctx.repo):
             raise _HTTPError(404, {"message": "Branch not found", "documentation_url": BRANCH_DOCS, "status": "404"})
         return 200, self._branch_json(ctx.repo, name, ctx.base), {}
 
-    def _h_get_commit(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_commit(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         ref = urllib.parse.unquote(ctx.params["ref"])
         resolved = self._resolve_commit(ctx.repo, ref)
         if resolved is None:
@@ -275,14 +293,14 @@ class Handlers:
             raise _HTTPError(422, {"message": message, "documentation_url": COMMIT_DOCS, "status": "422"})
         return 200, self._commit_json(ctx.repo, *resolved, ctx.base, full=True), {}
 
-    def _h_get_git_commit(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_git_commit(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         sha = ctx.params["sha"].lower()
         self._sync_git(ctx.repo)
         if sha not in ctx.repo.commits:  # a full sha only, not a ref
             raise _HTTPError(404, {"message": "Not Found", "documentation_url": GIT_COMMIT_DOCS, "status": "404"})
         return 200, self._git_commit_json(ctx.repo, sha, ctx.repo.commits[sha], ctx.base), {}
 
-    def _h_get_tree(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_tree(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         """A tree by its sha, or the root tree of a commit sha or branch name, as GitHub
         accepts. ``recursive`` given with any value (even 0 or false) lists the whole tree."""
         repo = ctx.repo
@@ -319,21 +337,25 @@ class Handlers:
         walk(tree, "")
         return 200, {"sha": tree, "url": f"{api}/trees/{tree}", "tree": items, "truncated": truncated}, {}
 
-    def _h_get_blob(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_blob(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         sha = ctx.params["sha"].lower()
         data = ctx.repo.blobs.get(sha) if _is_full_sha(sha) else None
         if data is None:
             raise _HTTPError(404, {"message": "Not Found", "documentation_url": BLOB_DOCS, "status": "404"})
-        return 200, {
-            "sha": sha,
-            "node_id": _node_id("B", int(sha[:8], 16)),
-            "size": len(data),
-            "url": f"{ctx.base}/repos/{ctx.repo.full_name}/git/blobs/{sha}",
-            "content": _base64_lines(data),
-            "encoding": "base64",
-        }, {}
+        return (
+            200,
+            {
+                "sha": sha,
+                "node_id": _node_id("B", int(sha[:8], 16)),
+                "size": len(data),
+                "url": f"{ctx.base}/repos/{ctx.repo.full_name}/git/blobs/{sha}",
+                "content": _base64_lines(data),
+                "encoding": "base64",
+            },
+            {},
+        )
 
-    def _h_list_issues(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_issues(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         """Issues and pull requests (PRs carry ``pull_request``), as GitHub lists them."""
         q = ctx.query
 
@@ -375,7 +397,7 @@ class Handlers:
         issues.sort(key=keys[sort], reverse=direction == "desc")
         return self._paginate(ctx, [self._issue_json(ctx.repo, i, ctx.base) for i in issues])
 
-    def _h_edit_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_edit_issue(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(ctx)
         body = ctx.body if isinstance(ctx.body, dict) else {}
         if "title" in body:
@@ -426,11 +448,11 @@ class Handlers:
         issue.updated_at = now
         return 200, self._issue_json(ctx.repo, issue, ctx.base), {}
 
-    def _h_list_comments(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_comments(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(ctx)
         return self._paginate(ctx, [self._comment_json(self._comments[c], ctx.base) for c in issue.comment_ids])
 
-    def _check_body(self, ctx: "_Ctx", resource: str) -> str:
+    def _check_body(self, ctx: _Ctx, resource: str) -> str:
         body = ctx.body.get("body") if isinstance(ctx.body, dict) else None
         if body is None or body == "":
             raise _validation(resource, "body", "missing_field")
@@ -440,17 +462,17 @@ class Handlers:
             raise _validation(resource, "body", "custom", TOO_LONG_MESSAGE)
         return body
 
-    def _h_create_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_create_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(ctx)
         body = self._check_body(ctx, "IssueComment")
         comment = self._new_issue_comment(ctx.repo, issue, body, self._author(ctx.token))
         data = self._comment_json(comment, ctx.base)
         return 201, data, {"Location": data["url"]}
 
-    def _h_get_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return 200, self._comment_json(self._comment(ctx, "issue"), ctx.base), {}
 
-    def _h_edit_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_edit_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         comment = self._comment(ctx, "issue")
         self._refuse_foreign(ctx, comment.user, "issue comment", comment.id)
         body = self._check_body(ctx, "IssueComment")
@@ -458,7 +480,7 @@ class Handlers:
         comment.updated_at = time.time()
         return 200, self._comment_json(comment, ctx.base), {}
 
-    def _list_reactions(self, ctx: "_Ctx", kind: str) -> tuple[int, Any, dict[str, str]]:
+    def _list_reactions(self, ctx: _Ctx, kind: str) -> tuple[int, Any, dict[str, str]]:
         comment = self._comment(ctx, kind)
         items = comment.reactions
         content = ctx.query.get("content")
@@ -466,7 +488,7 @@ class Handlers:
             items = [r for r in items if r["content"] == content]
         return self._paginate(ctx, [self._reaction_json(r, ctx.base) for r in items])
 
-    def _create_reaction(self, ctx: "_Ctx", kind: str) -> tuple[int, Any, dict[str, str]]:
+    def _create_reaction(self, ctx: _Ctx, kind: str) -> tuple[int, Any, dict[str, str]]:
         comment = self._comment(ctx, kind)
         content = ctx.body.get("content") if isinstance(ctx.body, dict) else None
         if content is None:
@@ -481,23 +503,23 @@ class Handlers:
         comment.reactions.append(reaction)
         return 201, self._reaction_json(reaction, ctx.base), {}
 
-    def _h_list_reactions_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_reactions_issue(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return self._list_reactions(ctx, "issue")
 
-    def _h_create_reaction_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_create_reaction_issue(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return self._create_reaction(ctx, "issue")
 
-    def _h_list_reactions_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_reactions_review(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return self._list_reactions(ctx, "review")
 
-    def _h_create_reaction_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_create_reaction_review(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return self._create_reaction(ctx, "review")
 
-    def _h_issue_labels(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_issue_labels(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(ctx)
         return self._paginate(ctx, [self._label_json(ctx.repo, ctx.repo.labels[k], ctx.base) for k in issue.labels])
 
-    def _h_add_labels(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_add_labels(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(ctx)
         raw = ctx.body
         if isinstance(raw, dict):
@@ -522,25 +544,25 @@ class Handlers:
             issue.updated_at = time.time()
         return 200, [self._label_json(ctx.repo, ctx.repo.labels[k], ctx.base) for k in issue.labels], {}
 
-    def _visible_reviews(self, ctx: "_Ctx", issue: _Issue) -> list[_Review]:
+    def _visible_reviews(self, ctx: _Ctx, issue: _Issue) -> list[_Review]:
         """A PENDING review is seen only by its author."""
         me = self._author(ctx.token)
         reviews = [self._reviews[r] for r in issue.review_ids]
         return [r for r in reviews if r.state != "PENDING" or r.user == me]
 
-    def _h_list_reviews(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_reviews(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
         return self._paginate(ctx, [self._review_json(r, ctx.base) for r in self._visible_reviews(ctx, issue)])
 
-    def _h_list_review_comments(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_list_review_comments(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
         ids = [c for r in self._visible_reviews(ctx, issue) for c in r.comment_ids]
         return self._paginate(ctx, [self._review_comment_json(self._comments[c], ctx.base) for c in ids])
 
-    def _h_get_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_review_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return 200, self._review_comment_json(self._comment(ctx, "review"), ctx.base), {}
 
-    def _h_create_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_create_review(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
         body = ctx.body if isinstance(ctx.body, dict) else {}
         event = body.get("event")
@@ -701,36 +723,54 @@ class Handlers:
             raise _unprocessable(*errors)
         return placed
 
-    def _refuse_foreign(self, ctx: "_Ctx", owner: str, kind: str, ident: int) -> None:
+    def _refuse_foreign(self, ctx: _Ctx, owner: str, kind: str, ident: int) -> None:
         """An edit or delete of what `owner` wrote by anyone else: recorded, then refused as GitHub
         refuses an integration (403). Petrel must never try it; stop() fails the test if it did."""
         actor = self._author(ctx.token)
         if actor.lower() == owner.lower():
             return
-        self.foreign_writes.append({"method": ctx.method, "path": ctx.path, "kind": kind, "id": ident,
-                                    "by": actor, "owner": owner})
+        self.foreign_writes.append(
+            {"method": ctx.method, "path": ctx.path, "kind": kind, "id": ident, "by": actor, "owner": owner}
+        )
         raise _HTTPError(403, {"message": "Resource not accessible by integration", "documentation_url": DOCS})
 
-    def _h_get_user(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_get_user(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         assert ctx.token is not None
         if ctx.token.installation_id is not None:  # an installation token is not a user
-            raise _HTTPError(403, {"message": "Resource not accessible by integration",
-                                   "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
-                                   "status": "403"})
+            raise _HTTPError(
+                403,
+                {
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+                    "status": "403",
+                },
+            )
         data = self._user_json(ctx.token.login, ctx.base)
-        data.update({"name": None, "company": None, "blog": "", "location": None, "email": None, "bio": None,
-                     "public_repos": 0, "followers": 0, "following": 0,
-                     "created_at": _iso(self._started_at), "updated_at": _iso(self._started_at)})
+        data.update(
+            {
+                "name": None,
+                "company": None,
+                "blog": "",
+                "location": None,
+                "email": None,
+                "bio": None,
+                "public_repos": 0,
+                "followers": 0,
+                "following": 0,
+                "created_at": _iso(self._started_at),
+                "updated_at": _iso(self._started_at),
+            }
+        )
         return 200, data, {}
 
-    def _h_graphql(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_graphql(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         """Only `{ viewer { login } }`: it names the token's user, or the App's bot for an installation."""
         query = ctx.body.get("query") if isinstance(ctx.body, dict) else None
         if not isinstance(query, str) or re.sub(r"\s+", "", query) not in ("query{viewer{login}}", "{viewer{login}}"):
             return 200, {"errors": [{"message": "the fake GraphQL API answers only { viewer { login } }"}]}, {}
         return 200, {"data": {"viewer": {"login": self._author(ctx.token)}}}, {}
 
-    def _h_collaborator_permission(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_collaborator_permission(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         login = urllib.parse.unquote(ctx.params["username"])
         known = {name.lower(): name for name in self._users}
         if login.lower() not in known and login.lower() != ctx.repo.owner.lower():
@@ -741,27 +781,34 @@ class Handlers:
             role = "admin" if login.lower() == ctx.repo.owner.lower() else ("none" if ctx.repo.private else "read")
         user = self._user_json(login, ctx.base)
         order = ["none", "read", "triage", "write", "maintain", "admin"]
-        user["permissions"] = {name: order.index(role) >= order.index(level) for name, level in
-                               (("pull", "read"), ("triage", "triage"), ("push", "write"), ("maintain", "maintain"),
-                                ("admin", "admin"))}
+        user["permissions"] = {
+            name: order.index(role) >= order.index(level)
+            for name, level in (
+                ("pull", "read"),
+                ("triage", "triage"),
+                ("push", "write"),
+                ("maintain", "maintain"),
+                ("admin", "admin"),
+            )
+        }
         user["role_name"] = role
         return 200, {"permission": PERMISSION_OF_ROLE[role], "role_name": role, "user": user}, {}
 
-    def _h_delete_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_delete_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         comment = self._comment(ctx, "issue")
         self._refuse_foreign(ctx, comment.user, "issue comment", comment.id)
         del self._comments[comment.id]
         self._repos[comment.repo].issues[comment.number].comment_ids.remove(comment.id)
         return 204, None, {}
 
-    def _h_edit_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_edit_review_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         comment = self._comment(ctx, "review")
         self._refuse_foreign(ctx, comment.user, "review comment", comment.id)
         comment.body = self._check_body(ctx, "PullRequestReviewComment")
         comment.updated_at = time.time()
         return 200, self._review_comment_json(comment, ctx.base), {}
 
-    def _h_delete_review_comment(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_delete_review_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         comment = self._comment(ctx, "review")
         self._refuse_foreign(ctx, comment.user, "review comment", comment.id)
         del self._comments[comment.id]
@@ -770,30 +817,32 @@ class Handlers:
             review.comment_ids.remove(comment.id)
         return 204, None, {}
 
-    def _review_of(self, ctx: "_Ctx") -> _Review:
+    def _review_of(self, ctx: _Ctx) -> _Review:
         issue = self._pull(ctx)
         review = self._reviews.get(int(ctx.params["rid"]))
         if review is None or review.number != issue.number or review.repo != ctx.repo.full_name.lower():
             raise _not_found()
         return review
 
-    def _h_update_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_update_review(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         review = self._review_of(ctx)
         self._refuse_foreign(ctx, review.user, "review", review.id)
         review.body = self._check_body(ctx, "PullRequestReview")
         return 200, self._review_json(review, ctx.base), {}
 
-    def _h_delete_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_delete_review(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         review = self._review_of(ctx)
         self._refuse_foreign(ctx, review.user, "review", review.id)
         if review.state != "PENDING":
-            raise _unprocessable("Can not delete a non-pending pull request review",
-                                 docs="https://docs.github.com/rest/pulls/reviews#delete-a-pending-review-for-a-pull-request")
+            raise _unprocessable(
+                "Can not delete a non-pending pull request review",
+                docs="https://docs.github.com/rest/pulls/reviews#delete-a-pending-review-for-a-pull-request",
+            )
         del self._reviews[review.id]
         self._repos[review.repo].issues[review.number].review_ids.remove(review.id)
         return 200, self._review_json(review, ctx.base), {}
 
-    def _delete_reaction(self, ctx: "_Ctx", kind: str) -> tuple[int, Any, dict[str, str]]:
+    def _delete_reaction(self, ctx: _Ctx, kind: str) -> tuple[int, Any, dict[str, str]]:
         comment = self._comment(ctx, kind)
         reaction = next((r for r in comment.reactions if r["id"] == int(ctx.params["reaction"])), None)
         if reaction is None:
@@ -802,8 +851,8 @@ class Handlers:
         comment.reactions.remove(reaction)
         return 204, None, {}
 
-    def _h_delete_reaction_issue(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_delete_reaction_issue(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return self._delete_reaction(ctx, "issue")
 
-    def _h_delete_reaction_review(self, ctx: "_Ctx") -> tuple[int, Any, dict[str, str]]:
+    def _h_delete_reaction_review(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return self._delete_reaction(ctx, "review")

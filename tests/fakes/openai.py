@@ -29,11 +29,11 @@ import struct
 import time
 import traceback
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fakes.completions import (
-    _Fault,
-    _Injection,
+    _NOTHING,
     BAD_JSON_MESSAGE,
     CHAT_PATH,
     DEFAULT_EMBEDDING_DIMENSIONS,
@@ -43,12 +43,13 @@ from fakes.completions import (
     MAX_EMBEDDING_DIMENSIONS,
     MODELS_PATH,
     NO_KEY_MESSAGE,
-    _HTTPError,
-    _NOTHING,
     _bad_request,
     _content_chars,
     _default_fault_body,
     _error,
+    _Fault,
+    _HTTPError,
+    _Injection,
     _normalise_spec,
     _responder_spec,
     _tokens,
@@ -58,6 +59,7 @@ from fakes.completions import (
 from fakes.server import Answer, FakeServer, headers_out, take
 
 __all__ = ["FakeOpenAI", "DEFAULT_MODELS", "DEFAULT_EMBEDDING_DIMENSIONS", "embedding_vector"]
+
 
 class FakeOpenAI(FakeServer):
     """A fake OpenAI-compatible server; see the module docstring."""
@@ -129,8 +131,14 @@ class FakeOpenAI(FakeServer):
         given win, ``total_tokens`` defaults to their sum); ``model`` overrides the echoed
         model. With no content, json nor tool_calls the default answer is given."""
         spec = _normalise_spec(
-            {"content": content, "json": json, "tool_calls": tool_calls, "usage": usage,
-             "finish_reason": finish_reason, "model": model}
+            {
+                "content": content,
+                "json": json,
+                "tool_calls": tool_calls,
+                "usage": usage,
+                "finish_reason": finish_reason,
+                "model": model,
+            }
         )
         with self._lock:
             self._script.append(spec)
@@ -167,8 +175,13 @@ class FakeOpenAI(FakeServer):
         validation, and without consuming a scripted answer."""
         with self._lock:
             self._faults.append(
-                _Fault(path=path, status=int(status), remaining=times,
-                       headers={str(k): str(v) for k, v in (headers or {}).items()}, body=body)
+                _Fault(
+                    path=path,
+                    status=int(status),
+                    remaining=times,
+                    headers={str(k): str(v) for k, v in (headers or {}).items()},
+                    body=body,
+                )
             )
 
     def hang(self, seconds: float, *, times: int = 1, path: str | None = None) -> None:
@@ -211,8 +224,14 @@ class FakeOpenAI(FakeServer):
                 body = _json.loads(raw_body)
             except ValueError:
                 body_error = True
-        record = {"method": method, "path": path, "headers": headers, "json": body, "time": time.monotonic(),
-                  "status": None}
+        record = {
+            "method": method,
+            "path": path,
+            "headers": headers,
+            "json": body,
+            "time": time.monotonic(),
+            "status": None,
+        }
         with self._lock:
             self.requests.append(record)
             hang = self._take(self._hangs, path)
@@ -243,10 +262,11 @@ class FakeOpenAI(FakeServer):
                 elif method == "GET" and path == MODELS_PATH:
                     payload = {"object": "list", "data": [self._model(m) for m in self.models]}
                 elif method == "GET" and path.startswith(MODELS_PATH + "/"):
-                    model_id = urllib.parse.unquote(path[len(MODELS_PATH) + 1:])
+                    model_id = urllib.parse.unquote(path[len(MODELS_PATH) + 1 :])
                     if model_id not in self.models:
-                        raise _HTTPError(404, _error(f"The model '{model_id}' does not exist", param="model",
-                                                     code="model_not_found"))
+                        raise _HTTPError(
+                            404, _error(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+                        )
                     payload = self._model(model_id)
                 else:
                     raise _HTTPError(404, _error(f"Invalid URL ({method} {path})"))
@@ -276,9 +296,14 @@ class FakeOpenAI(FakeServer):
             raise _HTTPError(401, _error(NO_KEY_MESSAGE))
         if self.api_key is not None and key != self.api_key:
             shown = key[:3] + "*" * max(0, len(key) - 7) + key[-4:] if len(key) > 7 else "****"
-            raise _HTTPError(401, _error(
-                f"Incorrect API key provided: {shown}. You can find your API key at "
-                "https://platform.openai.com/account/api-keys.", code="invalid_api_key"))
+            raise _HTTPError(
+                401,
+                _error(
+                    f"Incorrect API key provided: {shown}. You can find your API key at "
+                    "https://platform.openai.com/account/api-keys.",
+                    code="invalid_api_key",
+                ),
+            )
 
     def _validate_chat(self, body: Any) -> None:
         if not isinstance(body, dict):
@@ -289,11 +314,16 @@ class FakeOpenAI(FakeServer):
             raise _bad_request("Missing required parameter: 'messages'.", "messages")
         messages = body["messages"]
         if not isinstance(messages, list):
-            raise _bad_request(f"Invalid type for 'messages': expected an array, but got "
-                               f"{type(messages).__name__} instead.", "messages")
+            raise _bad_request(
+                f"Invalid type for 'messages': expected an array, but got {type(messages).__name__} instead.",
+                "messages",
+            )
         if not messages:
-            raise _bad_request("Invalid 'messages': empty array. Expected an array with minimum length 1, but "
-                               "got an empty array instead.", "messages")
+            raise _bad_request(
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, but "
+                "got an empty array instead.",
+                "messages",
+            )
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or "role" not in m:
                 raise _bad_request(f"Missing required parameter: 'messages[{i}].role'.", f"messages[{i}].role")
@@ -306,17 +336,23 @@ class FakeOpenAI(FakeServer):
                 if not self.supports_json_schema:
                     raise _bad_request("response_format type json_schema is not supported", "response_format")
                 if not isinstance(rf.get("json_schema"), dict):
-                    raise _bad_request("Missing required parameter: 'response_format.json_schema'.",
-                                       "response_format.json_schema")
+                    raise _bad_request(
+                        "Missing required parameter: 'response_format.json_schema'.", "response_format.json_schema"
+                    )
                 if not rf["json_schema"].get("name"):
-                    raise _bad_request("Missing required parameter: 'response_format.json_schema.name'.",
-                                       "response_format.json_schema.name")
+                    raise _bad_request(
+                        "Missing required parameter: 'response_format.json_schema.name'.",
+                        "response_format.json_schema.name",
+                    )
             elif kind == "json_object":
                 if not self.supports_json_mode:
                     raise _bad_request("response_format type json_object is not supported", "response_format")
             elif kind != "text":
-                raise _bad_request(f"Invalid value: {_json.dumps(kind)}. Supported values are: 'json_object', "
-                                   "'json_schema', and 'text'.", "response_format.type")
+                raise _bad_request(
+                    f"Invalid value: {_json.dumps(kind)}. Supported values are: 'json_object', "
+                    "'json_schema', and 'text'.",
+                    "response_format.type",
+                )
 
     def _completion(self, body: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
         calls = spec.get("tool_calls")
@@ -353,8 +389,10 @@ class FakeOpenAI(FakeServer):
         if "input" not in body:
             raise _bad_request("Missing required parameter: 'input'.", "input")
         raw = body["input"]
-        invalid = _bad_request("'$.input' is invalid. Please check the API reference: "
-                               "https://platform.openai.com/docs/api-reference.", "input")
+        invalid = _bad_request(
+            "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+            "input",
+        )
         if isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw)):
             inputs = [raw]
         elif isinstance(raw, list) and raw:
@@ -373,20 +411,27 @@ class FakeOpenAI(FakeServer):
         if dims is None:
             dims = DEFAULT_EMBEDDING_DIMENSIONS
         if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= MAX_EMBEDDING_DIMENSIONS:
-            raise _bad_request(f"Invalid value for 'dimensions' = {dims}. Must be between 1 and "
-                               f"{MAX_EMBEDDING_DIMENSIONS}.", "dimensions")
+            raise _bad_request(
+                f"Invalid value for 'dimensions' = {dims}. Must be between 1 and {MAX_EMBEDDING_DIMENSIONS}.",
+                "dimensions",
+            )
         fmt = body.get("encoding_format") or "float"
         if fmt not in ("float", "base64"):
-            raise _bad_request(f"Invalid value: '{fmt}'. Supported values are: 'float' and 'base64'.",
-                               "encoding_format")
+            raise _bad_request(
+                f"Invalid value: '{fmt}'. Supported values are: 'float' and 'base64'.", "encoding_format"
+            )
         data = []
         for i, text in enumerate(texts):
             vec = embedding_vector(text, dims)
             emb: Any = vec if fmt == "float" else base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode()
             data.append({"object": "embedding", "index": i, "embedding": emb})
         tokens = sum(_tokens(len(t), minimum=1) for t in texts)
-        return {"object": "list", "data": data, "model": body["model"],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     def _model(self, model_id: str) -> dict[str, Any]:
         return {"id": model_id, "object": "model", "created": self._created, "owned_by": "fake-openai"}

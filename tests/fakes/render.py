@@ -11,16 +11,16 @@ import re
 import urllib.parse
 from typing import Any
 
-from fakes.diff import FileDiff, parse_diff, _patch_too_large
+from fakes.diff import FileDiff, _patch_too_large, parse_diff
 from fakes.git import _full_sha
 from fakes.state import (
-    _Comment,
     DEFAULT_EVENTS,
     DEFAULT_PERMISSIONS,
+    REACTION_CONTENTS,
+    _Comment,
     _iso,
     _Issue,
     _node_id,
-    REACTION_CONTENTS,
     _Repo,
     _Review,
 )

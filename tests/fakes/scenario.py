@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from fakes.git import _git_blob_sha, _is_full_sha
-from fakes.state import _epoch, FILE_MODES, _Issue, _Repo, SUBMODULE_MODE, SYMLINK_MODE
+from fakes.state import FILE_MODES, SUBMODULE_MODE, SYMLINK_MODE, _epoch, _Issue, _Repo
 
 
 class Scenario:
@@ -302,8 +302,9 @@ class Scenario:
         modules += f'[submodule "{path}"]\n\tpath = {path}\n\turl = {url}\n'
         self.add_file(full_name, ".gitmodules", modules, ref=ref)
 
-    def _special_content(self, repo: _Repo, ref: str, path: str, files: dict[str, bytes], modes: dict[str, str],
-                         base: str) -> dict[str, Any] | None:
+    def _special_content(
+        self, repo: _Repo, ref: str, path: str, files: dict[str, bytes], modes: dict[str, str], base: str
+    ) -> dict[str, Any] | None:
         """The contents JSON of a symlink or a submodule at ``path``; None for a regular file."""
         mode = modes.get(path)
         if mode == SYMLINK_MODE:

@@ -11,7 +11,8 @@ import http.server
 import socket
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 # (status, headers in the order sent, body, seconds to wait before answering)
 Answer = tuple[int, list[tuple[str, str]], bytes, float]

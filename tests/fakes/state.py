@@ -10,9 +10,8 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
-
 
 DOCS = "https://docs.github.com/rest"
 
@@ -162,8 +161,14 @@ DIFF_MEDIA_RE = re.compile(r"application/vnd\.github(?:\.v3)?\.diff")
 
 
 # a repository role -> the `permission` GitHub's collaborator permission endpoint names for it
-PERMISSION_OF_ROLE = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read",
-                      "none": "none"}
+PERMISSION_OF_ROLE = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
 
 
 class _CIDict(dict):
@@ -209,7 +214,7 @@ class Recorded:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _node_id(kind: str, ident: int) -> str:
@@ -232,7 +237,7 @@ def _epoch(value: Any, what: str = "time") -> float:
             raise ValueError(f"{what}: not an ISO 8601 time: {value!r}") from None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.timestamp()
     raise TypeError(f"{what} must be a number, an ISO 8601 string or a datetime")
 
@@ -254,7 +259,7 @@ class _Repo:
     installation_id: int | None
     created_at: float
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower name -> label record
-    issues: dict[int, "_Issue"] = field(default_factory=dict)
+    issues: dict[int, _Issue] = field(default_factory=dict)
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # ref -> path -> content
     compares: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (base, head) -> record
     private: bool = False
