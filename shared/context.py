@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from shared.github import actions
 from shared.github.actions import Action
 from shared.pipeline import events
-from shared.runtime import db, scope, settings
+from shared.runtime import scope, settings
 
 log = logging.getLogger("petrel.function")
 
@@ -57,6 +57,8 @@ class Services:
     @classmethod
     def reset(cls) -> None:
         """Close the pool and forget GitHub access: the next Context starts afresh."""
+        from shared.runtime import db  # psycopg only when a pool is used: the commands function starts light
+
         db.close_pool()
         cls._access = None
 
@@ -170,6 +172,8 @@ class Context:
 
     def pool(self):
         """The process's database pool (shared/runtime/db.py)."""
+        from shared.runtime import db
+
         return db.pool()
 
     def model(self, function: str, repository: str | None = None):
@@ -258,7 +262,7 @@ def artefact_lock(step: Action):
     """The lock of the artefact `step` writes: a Postgres advisory lock when this process uses a
     database (`DATABASE_URL`, or the embedded Postgres it started), else one in this process;
     nothing for actions without a marker key."""
-    from shared.runtime import locks
+    from shared.runtime import db, locks
 
     key = locks.artefact_key(step)
     if key is None:
