@@ -159,16 +159,21 @@ class Context:
             client, repository, number, me=self.me(), may_steer=lambda login: self.may_steer(login, repository)
         )
 
-    def open_pull(self, number: int, work: str):
-        """(pull request, its repository's config, first steps) for pull request `number`: the first
-        steps report a broken config. None without GitHub credentials."""
+    def open_pull(self, number: int, work: str, auto, off: str, forced: bool):
+        """Start `work` on pull request `number`: ((pull request, its repository's config, first steps),
+        None) to go on with, the first steps reporting a broken config; or (None, the Result to give at
+        once) without GitHub credentials, or when `auto(config)` says the repository turned the automatic
+        run off (`off` says so) and nobody asked for it (`forced`)."""
         from shared.github import notices
 
         pull = self.pull(number, work)
         if pull is None:
-            return None
+            return None, Result([], NO_CREDENTIALS, failed=True)
         loaded = self.config()
-        return pull, loaded.config, notices.config_error(self.delivery.repository, number, loaded)
+        steps = notices.config_error(self.delivery.repository, number, loaded)
+        if not auto(loaded.config) and not forced:
+            return None, Result(self.act(steps), off)
+        return (pull, loaded.config, steps), None
 
     def pool(self):
         """The process's database pool (shared/runtime/db.py)."""

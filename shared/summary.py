@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from shared import diff
-from shared.context import NO_CREDENTIALS, Context, Result
+from shared.context import Context, Result
 from shared.github import actions
 from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
 from shared.model.llm import BudgetExceeded, Model, ModelError
@@ -25,6 +25,7 @@ from shared.review.state import ReviewState, ReviewStore
 log = logging.getLogger("petrel.summary")
 
 SUMMARY_KEY = "summary"
+SUMMARY_OFF = "automatic summaries are off in this repository's config"
 DESCRIPTION_KEY = "description"
 OUTPUT_RESERVE_TOKENS = 2_048
 TABLE_CHARS = 50_000  # GitHub refuses comments over 65,536 characters
@@ -167,13 +168,11 @@ def summarize_pull(ctx: Context, number: int, forced: bool = False) -> Result:
     """Write or refresh the summary comment of pull request `number` (`forced`: a `/describe`,
     which runs even when the config turns automatic summaries off)."""
     work = "summarize this pull request"
-    opened = ctx.open_pull(number, work)
-    if opened is None:
-        return Result([], NO_CREDENTIALS, failed=True)
+    opened, done = ctx.open_pull(number, work, lambda c: c.summary.auto, SUMMARY_OFF, forced)
+    if done:
+        return done
     pull, config, steps = opened
     repository = ctx.delivery.repository
-    if not config.summary.auto and not forced:
-        return Result(ctx.act(steps), "automatic summaries are off in this repository's config")
     info = pull.info()
     status = review_status(
         pull_skip_reason(info, config), ReviewStore(ctx.pool()).last(repository, number), info.head_sha

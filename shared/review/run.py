@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 
-from shared.context import NO_CREDENTIALS, Context, Result
+from shared.context import Context, Result
 from shared.memory.feedback import Feedback
 from shared.model.llm import BudgetExceeded, ModelError
 from shared.review.plan import memory_context, plan_review
 from shared.review.state import ReviewStore
 
 log = logging.getLogger("petrel.review")
+
+REVIEW_OFF = "automatic review is off in this repository's config"
 
 
 def on_pull_request(ctx: Context) -> Result:
@@ -27,13 +29,11 @@ def on_pull_request(ctx: Context) -> Result:
 def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
     """Review pull request `number` of the delivery's repository."""
     work = "review this pull request"
-    opened = ctx.open_pull(number, work)
-    if opened is None:
-        return Result([], NO_CREDENTIALS, failed=True)
+    opened, done = ctx.open_pull(number, work, lambda c: c.review.auto, REVIEW_OFF, forced)
+    if done:
+        return done
     pull, config, steps = opened
     repository = ctx.delivery.repository
-    if not config.review.auto and not forced:
-        return Result(ctx.act(steps), "automatic review is off in this repository's config")
     store = ReviewStore(ctx.pool())
     last = store.last(repository, number)
     try:
