@@ -10,7 +10,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from shared.memory import chunking
+from shared.memory import filetypes
 from shared.memory.indexing import file_documents
 from shared.memory.store import Document
 
@@ -65,7 +65,7 @@ def read_documents(label: str, path: Path) -> list[Document]:
         data = path.read_bytes()
     except OSError:
         return []
-    if chunking.is_indexable(label, len(data)) or chunking.looks_binary(data):
+    if filetypes.is_indexable(label, len(data)) or filetypes.looks_binary(data):
         return []
     text = data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     return file_documents(REPOSITORY, label, text, f"{len(data):x}", INSTALLATION)

@@ -1,4 +1,5 @@
-"""Diffs, without I/O: parse, classify, number, rank, pack into chunks, and place comments.
+"""Diffs, without I/O: parse, classify, number, rank, render, and place comments (packing into
+chunks is in `shared.diff_packing`).
 
 The model sees each hunk with the new-side line numbers written in front of the lines it
 may comment on; removed lines stay readable but carry no number. Whatever line the model
@@ -9,7 +10,7 @@ comment on a line outside the diff (422), and Petrel never sends one.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import unidiff
@@ -61,6 +62,8 @@ KIND_ORDER = {"source": 0, "test": 1, "config": 2, "docs": 3}
 
 @dataclass(frozen=True)
 class Line:
+    """One line of a hunk: its kind, its numbers in the old and new file, its text."""
+
     kind: str  # "+", "-" or " "
     old: int | None
     new: int | None
@@ -69,6 +72,8 @@ class Line:
 
 @dataclass(frozen=True)
 class Hunk:
+    """One hunk of a file's diff: where it starts and ends on each side, and its lines."""
+
     old_start: int
     old_length: int
     new_start: int
@@ -83,15 +88,19 @@ class Hunk:
 
     @property
     def added(self) -> int:
+        """How many lines the hunk adds."""
         return sum(1 for line in self.lines if line.kind == ADDED)
 
     @property
     def removed(self) -> int:
+        """How many lines the hunk removes."""
         return sum(1 for line in self.lines if line.kind == REMOVED)
 
 
 @dataclass(frozen=True)
 class FileDiff:
+    """One file's change: its paths, status and hunks (none for a binary file or a missing patch)."""
+
     path: str
     old_path: str | None
     status: str  # added, removed, modified, renamed (GitHub's files lists also say copied, changed)
@@ -102,29 +111,35 @@ class FileDiff:
 
     @property
     def added(self) -> int:
+        """Lines added: counted in the hunks, or as the source states it when there are none."""
         if not self.hunks and self.stated is not None:
             return self.stated[0]
         return sum(h.added for h in self.hunks)
 
     @property
     def removed(self) -> int:
+        """Lines removed: counted in the hunks, or as the source states it when there are none."""
         if not self.hunks and self.stated is not None:
             return self.stated[1]
         return sum(h.removed for h in self.hunks)
 
     @property
     def changed(self) -> int:
+        """Lines added and removed."""
         return self.added + self.removed
 
     @property
     def kind(self) -> str:
+        """The file's kind, from its path."""
         return file_kind(self.path)
 
     @property
     def language(self) -> str:
+        """The file's language from its extension, or '' when unknown."""
         return LANGUAGES.get(posixpath.splitext(self.path)[1].lower(), "")
 
     def commentable(self) -> set[int]:
+        """The new file's line numbers inside a hunk (where GitHub accepts a review comment)."""
         return {n for h in self.hunks for n in h.new_lines}
 
 
@@ -246,98 +261,12 @@ def render_hunk(hunk: Hunk) -> str:
 
 
 def render_file(file: FileDiff, hunks: Iterable[Hunk] | None = None) -> str:
+    """The file's header and its hunks (all, or those given) as text for the model."""
     header = f"### {file.path}"
     if file.old_path:
         header += f" (renamed from {file.old_path})"
     header += f" [{file.status}, +{file.added} -{file.removed}]"
     return "\n".join([header, *(render_hunk(h) for h in (file.hunks if hunks is None else hunks))])
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Part of a pull request small enough for one model call."""
-
-    files: tuple[FileDiff, ...]  # each holding only the hunks in this chunk
-    text: str
-    tokens: int
-
-    @property
-    def changed(self) -> int:
-        return sum(f.changed for f in self.files)
-
-
-@dataclass(frozen=True)
-class Packing:
-    chunks: list[Chunk]
-    not_reviewed: list[tuple[str, str]]  # (path, reason)
-
-
-def pack(
-    files: Iterable[FileDiff], chunk_tokens: int, estimate: Callable[[str], int], max_chunks: int | None = None
-) -> Packing:
-    """Pack ranked files into chunks of at most `chunk_tokens`; a large file is split by hunks.
-
-    Binary files, files without hunks, hunks larger than a chunk, and whatever does not fit
-    in `max_chunks` are reported in `not_reviewed` with the reason: nothing is dropped silently.
-    """
-    chunks: list[Chunk] = []
-    not_reviewed: list[tuple[str, str]] = []
-    current: list[tuple[FileDiff, list[Hunk]]] = []
-    used = 0
-
-    def close() -> None:
-        nonlocal current, used
-        if current:
-            text = "\n\n".join(render_file(f, hs) for f, hs in current)
-            chunks.append(Chunk(tuple(replace(f, hunks=tuple(hs)) for f, hs in current), text, used))
-        current, used = [], 0
-
-    for file in files:
-        if file.no_patch:
-            not_reviewed.append((file.path, file.no_patch))
-            continue
-        if file.binary:
-            not_reviewed.append((file.path, "binary file"))
-            continue
-        if not file.hunks:
-            not_reviewed.append(
-                (file.path, "renamed without changes" if file.status == "renamed" else "no text changes")
-            )
-            continue
-        header = estimate(render_file(file, []))
-        placed, too_large, left_out = 0, [], 0
-        for hunk in file.hunks:
-            cost = estimate(render_hunk(hunk)) + 1
-            if header + cost > chunk_tokens:
-                too_large.append(hunk)
-                continue
-            opens_file = not (current and current[-1][0] is file)
-            if used + cost + (header if opens_file else 0) > chunk_tokens:
-                close()
-                opens_file = True
-            if max_chunks is not None and len(chunks) >= max_chunks:
-                left_out += 1
-                continue
-            if opens_file:
-                current.append((file, []))
-                used += header
-            current[-1][1].append(hunk)
-            used += cost
-            placed += 1
-        if too_large:
-            lines = ", ".join(f"{h.new_start}-{h.new_start + max(h.new_length, 1) - 1}" for h in too_large)
-            not_reviewed.append((file.path, f"too large for one model call (lines {lines})"))
-        if left_out:
-            not_reviewed.append(
-                (
-                    file.path,
-                    "review budget reached"
-                    if not placed and not too_large
-                    else f"partly reviewed: review budget reached ({left_out} of {len(file.hunks)} hunks left)",
-                )
-            )
-    close()
-    return Packing(chunks, not_reviewed)
 
 
 def hunk_at(file: FileDiff, line: int, slack: int = 0) -> Hunk | None:
@@ -360,6 +289,7 @@ def place(file: FileDiff, line: int, max_move: int = 3) -> int | None:
 
 
 def changed_new_lines(file: FileDiff) -> set[int]:
+    """The new file's numbers of the lines the diff adds."""
     return {line.new for h in file.hunks for line in h.lines if line.kind == ADDED}
 
 

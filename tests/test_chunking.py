@@ -1,4 +1,4 @@
-"""shared/memory/chunking: structure-aware chunks of source files and documents for long-term memory."""
+"""shared/memory/chunking and filetypes: structure-aware chunks of source files and documents for long-term memory, and which files are indexed."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.memory import chunking
-from shared.memory.chunking import Chunk, chunk_file, is_doc, is_indexable, looks_binary
+from shared.memory import filetypes
+from shared.memory.chunking import Chunk, chunk_file
+from shared.memory.filetypes import is_doc, is_indexable, looks_binary
 
 
 def spans(chunks: list[Chunk]) -> list[tuple[int, int, str]]:
@@ -790,4 +791,4 @@ def test_is_doc(path, doc):
 
 
 def test_doc_names():
-    assert "README" in chunking.DOC_NAMES and "CONTRIBUTING" in chunking.DOC_NAMES
+    assert "README" in filetypes.DOC_NAMES and "CONTRIBUTING" in filetypes.DOC_NAMES

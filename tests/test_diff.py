@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import diff
+from shared import diff, diff_packing
 
 DIFFS = Path(__file__).parent / "fixtures" / "diffs"
 
@@ -124,7 +124,7 @@ def test_rank_puts_source_before_tests_before_docs_and_bigger_changes_first():
 def test_pack_fits_chunks_and_lists_what_it_cannot_review():
     files = diff.rank(diff.parse(SMALL))
     estimate = len  # one token a character: easy to reason about
-    packing = diff.pack(files, chunk_tokens=400, estimate=estimate)
+    packing = diff_packing.pack(files, chunk_tokens=400, estimate=estimate)
     assert all(c.tokens <= 400 for c in packing.chunks)
     packed = {f.path for c in packing.chunks for f in c.files}
     assert packed == {"app/core.py", "tests/test_core.py", "README.md"}
@@ -135,16 +135,16 @@ def test_pack_splits_a_large_file_by_hunks_and_reports_a_hunk_too_large():
     core = by_path(diff.parse(SMALL))["app/core.py"]
     sizes = [len(diff.render_hunk(h)) + 1 for h in core.hunks]
     header = len(diff.render_file(core, []))
-    packing = diff.pack([core], chunk_tokens=header + max(sizes), estimate=len)
+    packing = diff_packing.pack([core], chunk_tokens=header + max(sizes), estimate=len)
     assert len(packing.chunks) == 2 and [len(c.files[0].hunks) for c in packing.chunks] == [1, 1]
-    tight = diff.pack([core], chunk_tokens=header + min(sizes), estimate=len)
+    tight = diff_packing.pack([core], chunk_tokens=header + min(sizes), estimate=len)
     assert [len(c.files[0].hunks) for c in tight.chunks] == [1]
     assert tight.not_reviewed == [("app/core.py", "too large for one model call (lines 10-16)")]
 
 
 def test_pack_respects_max_chunks_and_says_so():
     files = diff.rank(diff.parse(SMALL))
-    packing = diff.pack(files, chunk_tokens=200, estimate=len, max_chunks=1)
+    packing = diff_packing.pack(files, chunk_tokens=200, estimate=len, max_chunks=1)
     assert len(packing.chunks) == 1
     reasons = dict(packing.not_reviewed)
     assert any("review budget reached" in r for r in reasons.values())
@@ -257,7 +257,7 @@ def test_non_utf8_lines_are_kept_with_their_numbers():
 def test_large_diff_every_changed_file_is_packed_or_listed():
     files = diff.rank(fixture("large.diff"))
     estimate = lambda text: len(text) // 4  # noqa: E731
-    packing = diff.pack(files, chunk_tokens=8000, estimate=estimate, max_chunks=6)
+    packing = diff_packing.pack(files, chunk_tokens=8000, estimate=estimate, max_chunks=6)
     packed = {}
     for chunk in packing.chunks:
         assert chunk.tokens <= 8000
@@ -282,7 +282,7 @@ def test_restrict_keeps_a_file_changed_since_whose_lines_are_unknown():
     restricted = {f.path: f for f in diff.restrict(pr, since)}
     assert [h.new_start for h in restricted["app/core.py"].hunks] == [10, 41]  # all of it: where is unknown
     assert restricted["data/big.csv"].no_patch == "no patch"  # kept, so its reason is listed
-    packing = diff.pack(list(restricted.values()), 10_000, len)
+    packing = diff_packing.pack(list(restricted.values()), 10_000, len)
     assert packing.not_reviewed == [("data/big.csv", "no patch")]
 
 

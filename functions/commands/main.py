@@ -124,9 +124,11 @@ class Thread:
         return str(self.comment.get("in_reply_to_id") or self.comment["id"])
 
     def react(self) -> actions.React:
+        """The eyes reaction on the command's comment."""
         return actions.React(self.repository, int(self.comment["id"]), "eyes", review_comment=self.in_review)
 
     def reply(self, text: str) -> actions.Action:
+        """The action answering in the thread: a reply in the review thread, or a comment on the conversation."""
         key = f"reply:{self.comment['id']}"
         if self.in_review:
             return actions.ReplyInThread(self.repository, self.number, int(self.comment["id"]), key, text)

@@ -56,11 +56,20 @@ class Tools(Protocol):
 
     reads: list[tuple[str, int, int]]  # (path, first line, last line) of every read_file
 
-    def search_memory(self, query: str) -> str: ...
-    def read_file(self, path: str, start_line: int = 1, end_line: int | None = None) -> str: ...
-    def list_directory(self, path: str = "") -> str: ...
-    def read_diff(self) -> str: ...
-    def read_issue(self, number: int) -> str: ...
+    def search_memory(self, query: str) -> str:
+        """The memory's passages nearest to `query`, as text."""
+
+    def read_file(self, path: str, start_line: int = 1, end_line: int | None = None) -> str:
+        """The file's lines `start_line` to `end_line`, numbered."""
+
+    def list_directory(self, path: str = "") -> str:
+        """The entries of the directory at `path` (the root when empty)."""
+
+    def read_diff(self) -> str:
+        """The pull request's diff, or why there is none."""
+
+    def read_issue(self, number: int) -> str:
+        """The issue or pull request `number`: its title, body and comments."""
 
 
 TOOL_SPECS: list[dict] = [

@@ -161,6 +161,7 @@ class GitHubTools:
             raise
 
     def search_memory(self, query: str) -> str:
+        """The memory's passages nearest to `query`, as many as fit, or why there are none."""
         if self._search is None:
             return "The memory is not available for this repository."
         if not query.strip():
@@ -193,6 +194,7 @@ class GitHubTools:
         return note + "\n\n".join(kept)
 
     def read_file(self, path: str, start_line: int = 1, end_line: int | None = None) -> str:
+        """The file's lines `start_line` to `end_line` at the ref, numbered, or why it cannot be read."""
         path = _clean_path(path)
         if not path:
             return "Give a file's path; use list_directory to see the root."
@@ -214,6 +216,7 @@ class GitHubTools:
         return text
 
     def list_directory(self, path: str = "") -> str:
+        """The entries of the directory at `path` at the ref (the root when empty)."""
         path = _clean_path(path)
         data = self._contents(path)
         if data is None:
@@ -230,6 +233,7 @@ class GitHubTools:
         return f"{path or '/'} ({len(entries)} entries):\n" + "\n".join(rows) if rows else f"{path or '/'} is empty."
 
     def read_diff(self) -> str:
+        """The pull request's diff, rendered file by file, or why there is none."""
         from github import GithubException
 
         if not self.pull_number:
@@ -259,6 +263,7 @@ class GitHubTools:
         return diffs.Changes(files, unlisted)
 
     def read_issue(self, number: int) -> str:
+        """The issue or pull request `number`: its title, state, body and first comments."""
         from github import GithubException
 
         try:

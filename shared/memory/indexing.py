@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from shared import diff
 from shared.github.markers import written_by_petrel
-from shared.memory import chunking
+from shared.memory import chunking, filetypes
 from shared.memory.store import Document, Memory
 from shared.repo_config.paths import path_excluded
 from shared.repo_config.schema import Config
@@ -42,10 +42,10 @@ def wanted_file(path: str, size: int, config: Config) -> str | None:
     reason = path_excluded(path, config.paths)
     if reason:
         return reason
-    reason = chunking.is_indexable(path, size, max_bytes=config.memory.max_file_bytes)
+    reason = filetypes.is_indexable(path, size, max_bytes=config.memory.max_file_bytes)
     if reason:
         return reason
-    if not chunking.is_doc(path) and diff.file_kind(path) not in ("source", "test"):
+    if not filetypes.is_doc(path) and diff.file_kind(path) not in ("source", "test"):
         return "neither docs nor code"
     return None
 
@@ -137,17 +137,17 @@ class RepositoryIndexer:
             else:
                 wanted[entry.path] = entry.sha
         if len(wanted) > MAX_FILES:
-            ranked = sorted(wanted, key=lambda p: (not chunking.is_doc(p), p))
+            ranked = sorted(wanted, key=lambda p: (not filetypes.is_doc(p), p))
             for path in ranked[MAX_FILES:]:
                 report.skipped[path] = f"over {MAX_FILES} files"
             wanted = {p: wanted[p] for p in ranked[:MAX_FILES]}
         stored = self.memory.versions(self.repository, "file")
-        for path, sha in sorted(wanted.items(), key=lambda item: (not chunking.is_doc(item[0]), item[0])):
+        for path, sha in sorted(wanted.items(), key=lambda item: (not filetypes.is_doc(item[0]), item[0])):
             if stored.get(path) == sha:
                 report.unchanged += 1
                 continue
             data = base64.b64decode(self.repo.get_git_blob(sha).content or "")
-            if chunking.looks_binary(data):
+            if filetypes.looks_binary(data):
                 report.skipped[path] = "binary"
                 self.memory.delete_source(self.repository, "file", path)
                 continue

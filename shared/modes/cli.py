@@ -48,6 +48,7 @@ def load_settings() -> settings.Settings:
 
 
 def settings_report(config: settings.Settings) -> str:
+    """One line per known setting: whether it is set, its name and meaning (never its value)."""
     lines = []
     for name, meaning in settings.KNOWN.items():
         present = bool(config.raw.get(name))
@@ -56,6 +57,7 @@ def settings_report(config: settings.Settings) -> str:
 
 
 def database(config: settings.Settings) -> str:
+    """The database URL, migrated; exits with status 2 when the database cannot be reached."""
     try:
         url = db.resolve_url(config.database_url, config.data_dir)
         db.migrate(url)
@@ -66,6 +68,7 @@ def database(config: settings.Settings) -> str:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether the HTTP server could bind `port` on all interfaces."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server will
         try:
@@ -82,6 +85,7 @@ NO_GITHUB_TO_READ = (
 
 
 def command_run(args) -> int:
+    """`petrel run`: serve the webhook and the functions and run the workers until stopped."""
     wrote = ensure_dotenv()
     settings.reset()
     config = load_settings()
@@ -151,6 +155,7 @@ def _pool_for_tools():
 
 
 def command_status(args) -> int:
+    """`petrel status`: print the deliveries stored, the queue counts and the dead letters."""
     from shared.pipeline import queue
 
     with _pool_for_tools() as conn:
@@ -173,6 +178,7 @@ def command_status(args) -> int:
 
 
 def command_retry(args) -> int:
+    """`petrel retry JOB`: queue a dead-lettered job again; 1 if it is not in the dead letter."""
     from shared.pipeline import queue
 
     with _pool_for_tools() as conn:
@@ -271,6 +277,7 @@ def command_review(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="petrel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="serve the webhook and the functions, run the workers").set_defaults(func=command_run)

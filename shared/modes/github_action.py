@@ -51,6 +51,8 @@ class Unusable(Exception):
 
 @dataclass
 class Outcome:
+    """What one function did for the delivery: its status, time, detail and actions."""
+
     function: str
     status: str  # done, failed, retry later
     seconds: float
@@ -59,6 +61,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the function finished."""
         return self.status == "done"
 
 
@@ -82,6 +85,7 @@ def event_name(actions_event: str) -> str:
 
 
 def delivery_id(env: Mapping[str, str], actions_event: str) -> str:
+    """A delivery id unique to the run, its attempt and the event (a fresh one outside Actions)."""
     run_id, attempt = env.get("GITHUB_RUN_ID"), env.get("GITHUB_RUN_ATTEMPT") or "1"
     if not run_id:  # outside Actions (trying it locally): every run is a new delivery
         return f"local-{uuid.uuid4()}-{actions_event}"
@@ -184,6 +188,7 @@ def fork_warning(actions_event: str, delivery: events.Delivery) -> str | None:
 
 
 def headline(delivery: events.Delivery, actions_event: str) -> str:
+    """One line naming the event, its action and where it happened."""
     where = delivery.repository or "?"
     if delivery.subject:
         where += f"#{delivery.subject}"
@@ -192,6 +197,7 @@ def headline(delivery: events.Delivery, actions_event: str) -> str:
 
 
 def text_report(outcomes: list[Outcome]) -> str:
+    """The outcomes as plain text, one line per function followed by its actions."""
     lines = []
     for outcome in outcomes:
         line = f"  {outcome.function:16} {outcome.status:12} {outcome.seconds:6.1f}s"
@@ -205,6 +211,7 @@ def text_report(outcomes: list[Outcome]) -> str:
 def markdown_report(
     title: str, delivery: events.Delivery, outcomes: list[Outcome], mode: str, warning: str | None = None
 ) -> str:
+    """The outcomes as Markdown for the step summary, with the warning if any."""
     icon = {"done": "✅", "failed": "❌", "retry later": "⏳"}
     parts = [f"### {title}", "", f"Delivery `{delivery.id}`, {mode}.", ""]
     if warning:
@@ -234,6 +241,7 @@ def annotation(text: str) -> str:
 
 
 def write_step_summary(env: Mapping[str, str], text: str) -> None:
+    """Append `text` to the step summary when Actions gives one; a failure to write is logged."""
     path = env.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
@@ -256,6 +264,7 @@ def _close_database() -> None:
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
+    """Run the functions for the Actions event in the environment; returns the exit status."""
     env = prepare_environment(dict(os.environ if environ is None else environ))
     petrel_log.setup()
     try:

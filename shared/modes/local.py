@@ -74,6 +74,7 @@ class LocalStack:
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        """Start the listener, the workers and the HTTP server, each in its own thread."""
         listener = threading.Thread(
             target=listen, args=(self.url, self.wake, self.stopping), name="listener", daemon=True
         )
@@ -90,6 +91,7 @@ class LocalStack:
         self.threads.append(server)
 
     def stop(self) -> None:
+        """Stop the HTTP server, wake and stop the threads, and wait for them."""
         self.server.shutdown()
         self.stopping.set()
         self.wake.set()

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from shared import diff
+from shared import diff, diff_packing
 from shared.github import actions, markers
 from shared.github.pulls import PullInfo, PullSource
 from shared.model.llm import Model, ModelError
@@ -122,6 +122,7 @@ def fingerprint(path: str, text: str) -> str:
 
 
 def chunk_budget(model: Model, system_prompt: str) -> int:
+    """Tokens for one chunk: half what the review model's context leaves after the prompt and the answer, capped."""
     context_tokens = model.specs["review"].context_tokens
     available = context_tokens - model.estimate(system_prompt) - OUTPUT_RESERVE_TOKENS
     return max(1024, min(CHUNK_TOKENS_CAP, available // 2))
@@ -171,7 +172,7 @@ def triage(files: list[diff.FileDiff], model: Model, report: Report) -> list[dif
     return [f for f in files if f.path not in trivial]
 
 
-Background = Callable[[diff.Chunk, int], str]  # (chunk, token budget) -> background for its prompt
+Background = Callable[[diff_packing.Chunk, int], str]  # (chunk, token budget) -> background for its prompt
 BACKGROUND_TOKENS_CAP = 4_000
 
 
@@ -180,7 +181,7 @@ def memory_context(memory, repository: str, estimate: Callable[[str], int]) -> B
     changes (other files than the chunk's own), within a token budget."""
     from shared.memory.store import fit
 
-    def provide(chunk: diff.Chunk, budget: int) -> str:
+    def provide(chunk: diff_packing.Chunk, budget: int) -> str:
         added = [l.text.strip() for f in chunk.files for h in f.hunks for l in h.lines if l.kind == diff.ADDED]
         query = " ".join([*(f.path for f in chunk.files), *(h.section for f in chunk.files for h in f.hunks), *added])[
             :2000
@@ -201,7 +202,7 @@ def memory_context(memory, repository: str, estimate: Callable[[str], int]) -> B
 
 
 def _review_chunk(
-    model: Model, system: str, chunk: diff.Chunk, background: Background | None, budget: int
+    model: Model, system: str, chunk: diff_packing.Chunk, background: Background | None, budget: int
 ) -> list[dict]:
     text = chunk.text
     found = background(chunk, budget) if background else ""
@@ -303,12 +304,12 @@ def plan_review(
     selected = triage(select_files(scope, config, report), model, report)
     system = _system_prompt(config)
     budget = chunk_budget(model, system)
-    packing = diff.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
+    packing = diff_packing.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
     background_budget = min(BACKGROUND_TOKENS_CAP, budget // 2)
     report.not_reviewed.extend(packing.not_reviewed)
     report.chunks = len(packing.chunks)
 
-    results: list[tuple[diff.Chunk, list[dict] | ModelError]] = []
+    results: list[tuple[diff_packing.Chunk, list[dict] | ModelError]] = []
     with ThreadPoolExecutor(max_workers=max(1, config.review.concurrency)) as pool:
         # each chunk runs in a copy of this context: its model calls keep the delivery id
         futures = [

@@ -40,6 +40,7 @@ class Report:
 
     @property
     def files_not_reviewed(self) -> int:
+        """Files not reviewed: those listed with a reason and those GitHub did not list."""
         return len(self.not_reviewed) + self.unlisted
 
 

@@ -10,6 +10,8 @@ from psycopg_pool import ConnectionPool
 
 @dataclass(frozen=True)
 class ReviewState:
+    """The last review of a pull request: the head reviewed, when, and what it covered."""
+
     head_sha: str
     reviewed_at: datetime
     files_reviewed: int
@@ -24,6 +26,7 @@ class ReviewStore:
         self.pool = pool
 
     def last(self, repository: str, number: int) -> ReviewState | None:
+        """The last review of the pull request, or None if it was never reviewed."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 """SELECT head_sha, reviewed_at, files_reviewed, comments, not_reviewed FROM reviews
@@ -35,6 +38,7 @@ class ReviewStore:
     def save(
         self, repository: str, number: int, head_sha: str, files_reviewed: int, comments: int, not_reviewed: int
     ) -> None:
+        """Record the review of the pull request at `head_sha`, replacing the previous one."""
         with self.pool.connection() as conn:
             conn.execute(
                 """INSERT INTO reviews (repository, pull_number, head_sha, files_reviewed, comments, not_reviewed)
@@ -53,7 +57,9 @@ class MemoryReviewStore:
         self.rows: dict[tuple[str, int], ReviewState] = {}
 
     def last(self, repository: str, number: int) -> ReviewState | None:
+        """The last review of the pull request, or None if it was never reviewed."""
         return self.rows.get((repository, number))
 
     def save(self, repository, number, head_sha, files_reviewed, comments, not_reviewed) -> None:
+        """Record the review of the pull request at `head_sha`, replacing the previous one."""
         self.rows[(repository, number)] = ReviewState(head_sha, datetime.now(), files_reviewed, comments, not_reviewed)
