@@ -79,6 +79,27 @@ def test_json_schema_answer_is_validated_and_usage_recorded(fake):
     assert ledger.rows == [("o/r", "pr_review", "big", 1000, 10, (1000 * 2 + 10 * 8) / 1_000_000)]
 
 
+@pytest.mark.parametrize("status", [422, 500])
+def test_a_server_that_refuses_the_format_with_another_status_gets_json_mode(fake, status):
+    # llama-cpp-python's server answers a json_schema format with 500 "Input should be 'text' or 'json_object'"
+    fake.stop()
+    server = FakeOpenAI(supports_json_schema=False, refuses_format_with=status).start()
+    try:
+        server.reply(json={"items": []})
+        assert model(server).json("review", "system", "user", SCHEMA, "items") == {"items": []}
+        formats = [r.get("response_format", {}).get("type") for r in server.chat_requests()]
+        assert formats == ["json_schema", "json_object"]
+    finally:
+        server.stop()
+
+
+def test_a_server_error_that_is_not_about_the_format_shows_the_servers_message(fake):
+    fake.fail(500, body={"error": {"message": "CUDA out of memory", "type": "server_error"}})
+    with pytest.raises(ModelError, match="CUDA out of memory"):
+        model(fake).json("review", "system", "user", SCHEMA, "items")
+    assert [r.get("response_format", {}).get("type") for r in fake.chat_requests()] == ["json_schema"]
+
+
 def test_light_task_uses_the_light_model(fake):
     fake.reply("fine")
     assert model(fake).text("light", "s", "u") == "fine"

@@ -283,9 +283,11 @@ class Model:
             try:
                 response = self._call(spec, prompt, response_format=response_format)
                 return response.choices[0].message.content or ""
-            except openai.BadRequestError as error:
-                if mode == "text" or "response_format" not in str(error) and "json" not in str(error).lower():
-                    raise ModelError(f"the model server refused the request: {error}") from None
+            except openai.APIStatusError as error:
+                # a server refuses a response format with 400, 422 or, like llama-cpp-python's, a 5xx
+                # whose message names it: step down; anything else is the server's own error
+                if mode == "text" or not refuses_format(error):
+                    raise ModelError(f"the model server answered {error.status_code}: {error.message}") from None
                 mode = "json_object" if mode == "json_schema" else "text"
                 with _MODES_LOCK:
                     _MODES[key] = mode
@@ -316,12 +318,18 @@ class Model:
             response = self.client.chat.completions.create(**kwargs)
         except openai.RateLimitError as error:
             raise RetryLater(_retry_after(error), f"model rate limit ({spec.name})") from None
-        except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as error:
-            raise ModelError(f"the model ({spec.name}) is unavailable: {type(error).__name__}") from None
         except openai.APIStatusError as error:
+            if response_format and refuses_format(error):
+                raise  # _structured steps down to a format the server takes
+            if isinstance(error, openai.InternalServerError):
+                raise ModelError(
+                    f"the model ({spec.name}) is unavailable: {error.status_code} {error.message}"
+                ) from None
             if isinstance(error, openai.BadRequestError):
-                raise
+                raise ModelError(f"the model server refused the request: {error.message}") from None
             raise ModelError(f"the model server answered {error.status_code}: {error.message}") from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as error:
+            raise ModelError(f"the model ({spec.name}) is unavailable: {type(error).__name__}") from None
         except (openai.APIResponseValidationError, ValueError) as error:
             raise ModelError(f"the model server's answer was not understood: {type(error).__name__}") from None
         if not response.choices:
@@ -368,6 +376,16 @@ def _with_schema(messages: list[dict], schema: dict) -> list[dict]:
         schema, separators=(",", ":")
     )
     return [{"role": messages[0]["role"], "content": messages[0]["content"] + "\n\n" + note}, *messages[1:]]
+
+
+def refuses_format(error) -> bool:
+    """True when a server's error refuses the request's response format: a 400 or 422 that names it
+    or JSON, or a 5xx whose message does (llama-cpp-python answers 500 "Input should be 'text' or
+    'json_object'" to a json_schema format)."""
+    status = getattr(error, "status_code", 0)
+    message = str(getattr(error, "message", "") or error).lower()
+    names_it = "response_format" in message or "json" in message or "'text'" in message
+    return names_it and (status in (400, 422) or status >= 500)
 
 
 def _retry_after(error) -> float:

@@ -72,12 +72,16 @@ class FakeOpenAI(FakeServer):
         *,
         supports_json_schema: bool = True,
         supports_json_mode: bool = True,
+        refuses_format_with: int = 400,
         api_key: str | None = None,
         models: tuple[str, ...] | list[str] = DEFAULT_MODELS,
     ) -> None:
         """``api_key``: when set, only ``Bearer <api_key>`` is accepted (401 ``invalid_api_key``
         otherwise); when None any non-empty bearer key is accepted. ``models``: what
-        ``GET /v1/models`` lists (requests may still name any model)."""
+        ``GET /v1/models`` lists (requests may still name any model). ``refuses_format_with``: the
+        status an unsupported ``response_format`` gets (llama-cpp-python's server answers 500, with a
+        message that names the format)."""
+        self.refuses_format_with = refuses_format_with
         self.supports_json_schema = supports_json_schema
         self.supports_json_mode = supports_json_mode
         self.api_key = api_key
@@ -334,7 +338,7 @@ class FakeOpenAI(FakeServer):
             kind = rf.get("type") if isinstance(rf, dict) else None
             if kind == "json_schema":
                 if not self.supports_json_schema:
-                    raise _bad_request("response_format type json_schema is not supported", "response_format")
+                    raise self._format_refused("response_format type json_schema is not supported")
                 if not isinstance(rf.get("json_schema"), dict):
                     raise _bad_request(
                         "Missing required parameter: 'response_format.json_schema'.", "response_format.json_schema"
@@ -346,13 +350,19 @@ class FakeOpenAI(FakeServer):
                     )
             elif kind == "json_object":
                 if not self.supports_json_mode:
-                    raise _bad_request("response_format type json_object is not supported", "response_format")
+                    raise self._format_refused("response_format type json_object is not supported")
             elif kind != "text":
                 raise _bad_request(
                     f"Invalid value: {_json.dumps(kind)}. Supported values are: 'json_object', "
                     "'json_schema', and 'text'.",
                     "response_format.type",
                 )
+
+    def _format_refused(self, message: str) -> _HTTPError:
+        """An unsupported response_format, refused with this server's status."""
+        if self.refuses_format_with == 400:
+            return _bad_request(message, "response_format")
+        return _HTTPError(self.refuses_format_with, _error(message, "server_error"))
 
     def _completion(self, body: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
         calls = spec.get("tool_calls")
