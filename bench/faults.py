@@ -30,7 +30,7 @@ import psycopg  # noqa: E402
 from fakes.github import FakeGitHub  # noqa: E402
 from fakes.openai import FakeOpenAI  # noqa: E402
 
-from shared import context as function
+from shared.context import Services
 from shared.pipeline import events
 from shared.runtime import (
     db,  # noqa: E402
@@ -72,10 +72,62 @@ SCENARIOS[FORGED] = lambda gh: None  # the forging is per comment, in run_scenar
 PETREL = "petrel-bot"  # the login of TOKEN: only its comments are Petrel's replies
 
 
+def run_jobs(url: str, handlers: dict, workers: int, prefix: str, timeout: float) -> dict:
+    """Run the queued jobs of the deliveries whose ids start with `prefix` on `workers` workers, making
+    rescheduled jobs due at once (the bench cannot wait out real limits), until none is left or
+    `timeout` passes; then count what was stored and done."""
+    from shared.pipeline.worker import Worker
+
+    pool = db.make_pool(url)
+    stop = threading.Event()
+    config = settings.current()
+    running = [Worker(pool, config, handlers, name=f"{prefix}{k}", backoff_base=0.05) for k in range(workers)]
+    threads = [threading.Thread(target=w.run, args=(stop,), kwargs={"idle": 0.05}, daemon=True) for w in running]
+    for t in threads:
+        t.start()
+    like = (f"{prefix}-%",)
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            conn.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued' AND run_at > now()")  # limits lifted
+            if not conn.execute(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') AND delivery_id LIKE %s", like
+            ).fetchone()[0]:
+                break
+            time.sleep(0.1)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        pool.close()
+        jobs = dict(conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1", like))
+        return {
+            "stored": conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE %s", like).fetchone()[0],
+            "done": jobs.get("done", 0),
+            "dead": jobs.get("dead", 0),
+            "attempts": conn.execute(
+                "SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s", like
+            ).fetchone()[0],
+        }
+
+
+def row(name: str, sent: int, statuses: list[int], counts: dict, answers: dict, elapsed: float) -> dict:
+    """One row of the table: `answers` maps each issue or pull request to how many times Petrel answered it."""
+    return {
+        "name": name,
+        "sent": sent,
+        "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
+        **counts,
+        "answered once": sum(1 for v in answers.values() if v == 1),
+        "duplicates": sum(v - 1 for v in answers.values() if v > 1),
+        "lost": sum(1 for v in answers.values() if v == 0),
+        "seconds": elapsed,
+    }
+
+
 def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -> dict:
     from functions_framework import create_app
 
-    from shared.pipeline.worker import Worker, load_handler
+    from shared.pipeline.worker import load_handler
 
     numbers = list(range(offset, offset + PER_SCENARIO))
     for n in numbers:
@@ -100,40 +152,7 @@ def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -
         statuses.append(webhook.post("/", data=body, headers=headers).status_code)
         if n % 4 == 0:  # a redelivery of some, as GitHub does after a timeout
             webhook.post("/", data=body, headers=headers)
-    pool = db.make_pool(url)
-    stop = threading.Event()
-    worker_config = settings.current()
-    workers = [
-        Worker(pool, worker_config, {"commands": load_handler("commands")}, name=f"w{k}", backoff_base=0.05)
-        for k in range(2)
-    ]
-    threads = [threading.Thread(target=w.run, args=(stop,), kwargs={"idle": 0.05}, daemon=True) for w in workers]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 120
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            conn.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued' AND run_at > now()")  # limits lifted
-            open_jobs = conn.execute(
-                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') AND delivery_id LIKE %s",
-                (f"{name}-%",),
-            ).fetchone()[0]
-            if not open_jobs:
-                break
-            time.sleep(0.1)
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        pool.close()
-        stored = conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE %s", (f"{name}-%",)).fetchone()[0]
-        jobs = dict(
-            conn.execute(
-                "SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1", (f"{name}-%",)
-            ).fetchall()
-        )
-        attempts = conn.execute(
-            "SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s", (f"{name}-%",)
-        ).fetchone()[0]
+    counts = run_jobs(url, {"commands": load_handler("commands")}, workers=2, prefix=name, timeout=120)
     elapsed = time.perf_counter() - started
     replies = {
         n: len(
@@ -145,22 +164,7 @@ def run_scenario(url: str, github: FakeGitHub, name: str, inject, offset: int) -
         )
         for n in numbers
     }
-    webhook_module = sys.modules.get("main")
-    if getattr(webhook_module, "_pool", None) is not None:
-        webhook_module._pool.close()
-    return {
-        "name": name,
-        "sent": len(numbers),
-        "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
-        "stored": stored,
-        "done": jobs.get("done", 0),
-        "dead": jobs.get("dead", 0),
-        "attempts": attempts,
-        "answered once": sum(1 for v in replies.values() if v == 1),
-        "duplicates": sum(v - 1 for v in replies.values() if v > 1),
-        "lost": sum(1 for v in replies.values() if v == 0),
-        "seconds": elapsed,
-    }
+    return row(name, len(numbers), statuses, counts, replies, elapsed)
 
 
 def reviewer(request: dict) -> dict:
@@ -195,7 +199,7 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
 
     from functions_framework import create_app
 
-    from shared.pipeline.worker import Worker, load_handler
+    from shared.pipeline.worker import load_handler
 
     numbers = list(range(offset, offset + PULLS_RACED))
     github.slow("GET", r"/pulls/\d+/reviews$", 1, times=2 * PULLS_RACED)  # both look for a review before either posts
@@ -230,49 +234,11 @@ def run_review_race(url: str, github: FakeGitHub, offset: int, forged: bool = Fa
                 "X-Hub-Signature-256": events.sign(body, "faults"),
             }
             statuses.append(webhook.post("/", data=body, headers=headers).status_code)
-    pool = db.make_pool(url)
-    stop = threading.Event()
     handlers = {name: load_handler(name) for name in ("commands", "pr_review", "pr_summary")}
-    workers = [Worker(pool, settings.current(), handlers, name=f"r{k}", backoff_base=0.05) for k in range(6)]
-    threads = [threading.Thread(target=w.run, args=(stop,), kwargs={"idle": 0.05}, daemon=True) for w in workers]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 300
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            conn.execute("UPDATE jobs SET run_at = now() WHERE status = 'queued' AND run_at > now()")
-            if not conn.execute(
-                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') AND delivery_id LIKE %s",
-                (f"{prefix}-%",),
-            ).fetchone()[0]:
-                break
-            time.sleep(0.1)
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-        pool.close()
-        stored = conn.execute("SELECT count(*) FROM deliveries WHERE id LIKE %s", (f"{prefix}-%",)).fetchone()[0]
-        jobs = dict(
-            conn.execute("SELECT status, count(*) FROM jobs WHERE delivery_id LIKE %s GROUP BY 1", (f"{prefix}-%",))
-        )
-        attempts = conn.execute(
-            "SELECT coalesce(sum(attempts), 0) FROM jobs WHERE delivery_id LIKE %s", (f"{prefix}-%",)
-        ).fetchone()[0]
+    counts = run_jobs(url, handlers, workers=6, prefix=prefix, timeout=300)
     elapsed = time.perf_counter() - started
     reviews = {n: len([r for r in github.reviews(REPO, n) if r["user"]["login"] == PETREL]) for n in numbers}
-    return {
-        "name": FORGED_REVIEW if forged else REVIEW_RACE,
-        "sent": len(statuses),
-        "acknowledged": sum(1 for s in statuses if 200 <= s < 300),
-        "stored": stored,
-        "done": jobs.get("done", 0),
-        "dead": jobs.get("dead", 0),
-        "attempts": attempts,
-        "answered once": sum(1 for v in reviews.values() if v == 1),
-        "duplicates": sum(v - 1 for v in reviews.values() if v > 1),
-        "lost": sum(1 for v in reviews.values() if v == 0),
-        "seconds": elapsed,
-    }
+    return row(FORGED_REVIEW if forged else REVIEW_RACE, len(statuses), statuses, counts, reviews, elapsed)
 
 
 def main() -> int:
@@ -300,14 +266,13 @@ def main() -> int:
                 PETREL_MODEL_MAX_RETRIES="0",
             )
             settings.reset()
-            function._access = function._pool = None
+            Services.reset()
             for k, (name, inject) in enumerate(SCENARIOS.items()):
                 results.append(run_scenario(url, github, name, inject, offset=100 + k * 1000))
             results.append(run_review_race(url, github, offset=100 + len(SCENARIOS) * 1000))
             results.append(run_review_race(url, github, offset=100 + (len(SCENARIOS) + 1) * 1000, forged=True))
         finally:
-            if function._pool is not None:
-                function._pool.close()
+            Services.reset()  # closes the functions' pool
             github.stop()
             model.stop()
     print("## 10. Faults (`bench/faults.py`)\n")
