@@ -945,3 +945,36 @@ def test_an_integer_too_long_to_read_is_a_config_error():
         parse("daily_token_budget: " + "9" * 5000 + "\n")
     with pytest.raises(ConfigError, match="line 1, column 11: a value cannot be read"):
         parse("language: 2024-13-01\n")
+
+
+def test_review_path_instructions_verify_triage_and_fail_on_are_read():
+    config = parse(
+        "review:\n"
+        "  verify: false\n"
+        "  triage: false\n"
+        "  fail_on: MAJOR\n"
+        "  path_instructions:\n"
+        "    - path: 'src/api/**'\n"
+        "      instructions: ' Check the role. '\n"
+    )
+    assert config.review.verify is False and config.review.triage is False
+    assert config.review.fail_on == "major"
+    assert config.review.path_instructions == (("src/api/**", "Check the role."),)
+    defaults = parse("")
+    assert (defaults.review.verify, defaults.review.triage, defaults.review.fail_on) == (True, True, None)
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("review: {fail_on: minor}", "review.fail_on: expected one of critical, major or null, got other text"),
+        ("review: {path_instructions: {path: x}}", "review.path_instructions: expected a list of"),
+        ("review: {path_instructions: [{path: x}]}", "review.path_instructions[0]: expected {path: GLOB"),
+        ("review: {path_instructions: [{path: '!x', instructions: y}]}", "review.path_instructions[0].path: negation"),
+        ("review: {path_instructions: [{path: x, instructions: ''}]}", "instructions: must not be empty"),
+    ],
+)
+def test_bad_path_instructions_and_fail_on_are_refused_by_name(text, error):
+    with pytest.raises(ConfigError) as raised:
+        parse(text)
+    assert error in str(raised.value)

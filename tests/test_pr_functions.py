@@ -605,7 +605,7 @@ def test_a_comment_carrying_the_summary_marker_is_left_alone_and_petrel_writes_i
 
 
 def test_a_planted_finding_with_a_thumbs_down_suppresses_nothing(world):
-    from shared.review.plan import fingerprint
+    from shared.review.findings import fingerprint
 
     head = world.open_pull({"app/service.py": edited_service(one=1)})
     words = "This line has a bug: return value * 2  # BUG one"  # what the model will find

@@ -18,7 +18,8 @@ from shared.github.pulls import LocalPull, PostedFinding
 from shared.model import llm
 from shared.model.llm import Model
 from shared.repo_config.schema import DEFAULTS, PathsConfig
-from shared.review.plan import fingerprint, plan_review, skip_reason
+from shared.review.findings import fingerprint
+from shared.review.plan import plan_review, skip_reason
 from shared.runtime import settings
 
 SERVICE = "\n".join(f"def step_{n}(value):\n    return value + {n}\n" for n in range(40))
@@ -316,7 +317,7 @@ def test_non_utf8_and_renamed_files(repo, model_server):
 def test_review_prompt_carries_repository_context_from_memory(repo, model_server, clean_db):
     from shared.memory.store import Document, Memory
     from shared.model.embeddings import HashingEmbedder
-    from shared.review.plan import memory_context
+    from shared.review.prompt import memory_context
     from shared.runtime.db import make_pool
 
     pool = make_pool(clean_db)

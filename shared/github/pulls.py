@@ -86,6 +86,20 @@ class PullSource(Protocol):
     def config(self) -> repo_config.LoadedConfig:
         """The repository's Petrel configuration (see `repo_config.load`)."""
 
+    # What a review needs beyond the diff (issue 12). Each answers None or [] when it cannot tell.
+
+    def commit_messages(self) -> list[str]:
+        """The pull request's commit messages, oldest first."""
+
+    def issue(self, number: int) -> tuple[str, str] | None:
+        """The title and body of issue `number` of the same repository, or None when there is none."""
+
+    def head_file(self, path: str) -> str | None:
+        """A changed file's text at the head, or None (deleted, binary, too large); read once per blob."""
+
+    def default_file(self, path: str) -> str | None:
+        """A file's text on the default branch (a pull request cannot rewrite it), or None."""
+
 
 def info_from_payload(repository: str, pull: dict) -> PullInfo:
     """PullInfo from a webhook's or the REST API's pull request object."""

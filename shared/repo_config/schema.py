@@ -42,6 +42,10 @@ class ReviewConfig:
     skip_labels: tuple[str, ...] = ("petrel: skip", "no-review")
     incremental: bool = True
     concurrency: int = 4
+    path_instructions: tuple[tuple[str, str], ...] = ()  # (glob, instructions) for the files the glob matches
+    verify: bool = True  # a second model call checks each finding before it is posted
+    triage: bool = True  # the light model may propose trivial files (accepted only where provably trivial)
+    fail_on: str | None = None  # "critical" or "major": the check run fails when such a finding is posted
 
 
 @dataclass(frozen=True)
@@ -305,3 +309,46 @@ def budget(where: str, value):
         return value
     got = "zero or less" if isinstance(value, int) and not isinstance(value, bool) else kind(value)
     raise ConfigError(f"{where}: expected a positive whole number of tokens, or null for unlimited, got {got}")
+
+
+FAIL_ON = ("critical", "major")
+
+
+def fail_on(where: str, value):
+    """None (the check run never fails), or a severity of FAIL_ON, in any case."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() in FAIL_ON:
+        return value.strip().lower()
+    got = "other text" if isinstance(value, str) else kind(value)
+    raise ConfigError(f"{where}: expected one of {', '.join(FAIL_ON)} or null, got {got}")
+
+
+def path_instructions(check_glob: Callable[[str, str], None]):
+    """The check of a list of `{path: GLOB, instructions: TEXT}`, as a tuple of (glob, text) pairs."""
+    def check(where: str, value):
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list of {{path: GLOB, instructions: TEXT}}, got {kind(value)}")
+        out = []
+        for index, item in enumerate(value):
+            here = f"{where}[{index}]"
+            if not isinstance(item, dict) or set(item) != {"path", "instructions"}:
+                got = f"the keys {', '.join(sorted(map(str, item)))}" if isinstance(item, dict) else kind(item)
+                raise ConfigError(f"{here}: expected {{path: GLOB, instructions: TEXT}}, got {got}")
+            glob = item["path"]
+            if not isinstance(glob, str) or not glob.strip():
+                raise ConfigError(f"{here}.path: expected a glob pattern, got {kind(glob)}")
+            check_glob(f"{here}.path", glob.strip())
+            words = item["instructions"]
+            if not isinstance(words, str):
+                raise ConfigError(f"{here}.instructions: expected text, got {kind(words)}")
+            if not words.strip():
+                raise ConfigError(f"{here}.instructions: must not be empty")
+            if len(words) > 4000:
+                raise ConfigError(f"{here}.instructions: at most 4000 characters, got {len(words)}")
+            out.append((glob.strip(), words.strip()))
+        return tuple(out)
+
+    return check

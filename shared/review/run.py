@@ -13,7 +13,8 @@ import logging
 from shared.context import Context, Result
 from shared.memory.feedback import Feedback
 from shared.model.llm import BudgetExceeded, ModelError
-from shared.review.plan import memory_context, plan_review
+from shared.review.plan import plan_review
+from shared.review.prompt import memory_context
 from shared.review.state import ReviewStore
 
 log = logging.getLogger("petrel.review")

@@ -1,0 +1,74 @@
+"""Where each finding lands: inline on a line of the diff, moved to the nearest diff line, or in
+the review body; and which findings are not posted at all (below the minimum severity, already
+posted, like ones reviewers rejected, over the comment limit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+
+from shared import diff
+from shared.github import actions, markers
+from shared.repo_config.schema import SEVERITIES, Config
+from shared.review.report import Report
+
+
+def fingerprint(path: str, text: str) -> str:
+    """Identifies a finding across runs and line moves: its file and its normalized words."""
+    words = " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())[:200]
+    return hashlib.sha1(f"{path}\n{words}".encode()).hexdigest()[:12]
+
+
+def _comment_text(severity: str, body: str, suggestion: str | None, key: str) -> str:
+    text = f"**{severity}**: {body.strip()}"
+    if suggestion and suggestion.strip():
+        text += f"\n\n```suggestion\n{suggestion.rstrip()}\n```"
+    return f"{text}\n\n{markers.finding(key)}"
+
+
+def place_findings(
+    findings: list[dict],
+    files: dict[str, diff.FileDiff],
+    config: Config,
+    posted: set[str],
+    report: Report,
+    rejected: Callable[[str], bool] | None = None,
+) -> None:
+    """Check each finding against the diff; land it inline, move it, or put it in the body."""
+    floor = SEVERITIES.index(config.review.min_severity)
+    seen: set[tuple[str, int, str]] = set()
+    ranked = sorted(findings, key=lambda f: -SEVERITIES.index(f["severity"]))
+    for finding in ranked:
+        path, line, severity = finding["path"], finding["line"], finding["severity"]
+        body = (finding["body"] or "").strip()
+        if not body:
+            continue
+        if SEVERITIES.index(severity) < floor:
+            report.below_severity += 1
+            continue
+        key = fingerprint(path, body)
+        if key in posted:
+            report.already_posted += 1
+            continue
+        if rejected is not None and rejected(body):
+            report.rejected_before += 1
+            continue
+        file = files.get(path)
+        landing = diff.place(file, line) if file is not None and isinstance(line, int) else None
+        if landing is None:
+            report.in_body.append((path, line, severity, body))
+            continue
+        if (path, landing, key) in seen:
+            continue
+        seen.add((path, landing, key))
+        if len(report.comments) >= config.review.max_comments:
+            report.over_limit += 1
+            report.in_body.append((path, landing, severity, body))
+            continue
+        if landing != line:
+            report.moved.append((path, line, landing))
+        # a suggestion replaces the commented line: only where it is the line the model meant
+        suggestion = finding.get("suggestion") if landing == line else None
+        report.comments.append(actions.ReviewComment(path, landing, _comment_text(severity, body, suggestion, key)))
