@@ -326,6 +326,7 @@ def fail_on(where: str, value):
 
 def path_instructions(check_glob: Callable[[str, str], None]):
     """The check of a list of `{path: GLOB, instructions: TEXT}`, as a tuple of (glob, text) pairs."""
+
     def check(where: str, value):
         if value is None:
             return ()
