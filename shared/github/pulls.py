@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from shared import diff
+from shared.github import blobs
 from shared.github.markers import written_by_petrel
 from shared.repo_config import load as repo_config
 from shared.repo_config.schema import MAX_BYTES
@@ -131,6 +132,7 @@ class GitHubPull:
         self._info: PullInfo | None = None
         self._me = me
         self._may_steer = may_steer
+        self._head_blobs: dict[str, str] = {}  # path -> blob sha at the head, from the files list
 
     def _get(self, path: str, accept: str | None = None):
         headers = {"Accept": accept} if accept else None
@@ -151,7 +153,9 @@ class GitHubPull:
 
         path = f"/repos/{self.repository}/pulls/{self.number}"
         listed = PaginatedList(File, self.client.requester, f"{path}/files", {"per_page": FILES_PER_PAGE})
-        files = [file_from_github(entry.raw_data) for entry in listed]
+        entries = [entry.raw_data for entry in listed]
+        self._head_blobs = {e.get("filename"): e.get("sha") for e in entries if e.get("status") != "removed"}
+        files = [file_from_github(entry) for entry in entries]
         unlisted = 0
         if len(files) >= MAX_LISTED_FILES:
             unlisted = max(0, int(self._get(path).get("changed_files") or 0) - len(files))
@@ -227,6 +231,17 @@ class GitHubPull:
     def config(self) -> repo_config.LoadedConfig:
         """The repository's Petrel configuration, read through this installation's client."""
         return repo_config.load(contents_fetcher(self.client), self.repository)
+
+    def head_file(self, path: str) -> str | None:
+        """A file of `changes()` as it is at the head, read once per blob sha (the files list's `sha`),
+        or None (removed, not a changed file, binary, over 1 MB: shared/github/blobs.py)."""
+        sha = self._head_blobs.get(path)
+        if not sha:
+            return None
+        head = self.info().head_sha
+        return blobs.CACHE.read(
+            (self.repository, sha), lambda: blobs.github_text(self.client, self.repository, path, head)
+        )
 
 
 def file_from_github(entry: dict) -> diff.FileDiff:
@@ -364,3 +379,8 @@ class LocalPull:
             return text, self._git("rev-parse", f"{self.base}:{path}").strip()
 
         return repo_config.load(fetch, self.repository)
+
+    def head_file(self, path: str) -> str | None:
+        """A file as it is at the head (`git show head:path`, read once per blob sha), or None
+        (not there, not a regular file, binary, over 1 MB: shared/github/blobs.py)."""
+        return blobs.local_text(self.path, self.head, path)

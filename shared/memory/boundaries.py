@@ -324,10 +324,23 @@ _DOC_SPLITTERS = {
 # --- the whole file ------------------------------------------------------------------------
 
 
+_PYTHON = (".py", ".pyi", ".pyw")
+
+
+def _extension(path: str) -> str:
+    return posixpath.splitext(posixpath.basename(path).lower())[1]
+
+
+def structured(path: str) -> bool:
+    """Whether files of this name are split along declarations or headings (else: one untitled span)."""
+    ext = _extension(path)
+    return ext in _PYTHON or ext in _REGEX_LANGUAGES or ext in _DOC_SPLITTERS
+
+
 def structure(path: str, lines: Lines, max_chars: int) -> list[Span]:
     """Spans covering the whole file, along its structure (one untitled span if none)."""
-    ext = posixpath.splitext(posixpath.basename(path).lower())[1]
-    if ext in (".py", ".pyi", ".pyw"):
+    ext = _extension(path)
+    if ext in _PYTHON:
         spans = _python(lines, max_chars)
         if spans is not None:
             return spans

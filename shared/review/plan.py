@@ -28,6 +28,7 @@ from shared.repo_config.schema import Config
 from shared.review.findings import place_findings
 from shared.review.prompt import BACKGROUND_TOKENS_CAP, Background, chunk_budget, review_chunk, system_prompt
 from shared.review.report import Report, review_body
+from shared.review.surroundings import surrounding_code
 from shared.review.trivial import select_files, triage
 
 log = logging.getLogger("petrel.review")
@@ -91,6 +92,8 @@ def plan_review(
     budget = chunk_budget(model, system)
     packing = diff_packing.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
     background_budget = min(BACKGROUND_TOKENS_CAP, budget // 2)
+    # what the chunk budget leaves (as much again) holds the code around the changes, then the background
+    around = surrounding_code(pull.head_file, model.estimate, budget)
     report.not_reviewed.extend(packing.not_reviewed)
     report.chunks = len(packing.chunks)
 
@@ -101,7 +104,14 @@ def plan_review(
             (
                 chunk,
                 pool.submit(
-                    contextvars.copy_context().run, review_chunk, model, system, chunk, background, background_budget
+                    contextvars.copy_context().run,
+                    review_chunk,
+                    model,
+                    system,
+                    chunk,
+                    background,
+                    background_budget,
+                    around,
                 ),
             )
             for chunk in packing.chunks

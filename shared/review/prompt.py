@@ -11,6 +11,7 @@ from collections.abc import Callable
 from shared import diff, diff_packing
 from shared.model.llm import Model, ModelError
 from shared.repo_config.schema import SEVERITIES, Config
+from shared.review.surroundings import Surroundings, diff_with_surroundings
 
 log = logging.getLogger("petrel.review")
 
@@ -48,6 +49,9 @@ summaries, no style nits a formatter would fix. If nothing is wrong, return no f
 The diff shows each hunk with the NEW file's line number in front of added (+) and context
 lines. Removed (-) lines have no number. Comment only on numbered lines: give the file's
 path exactly as in its ### header and the line number in front of the line.
+Before a file's hunks, the code around them at the head may be shown (the enclosing function,
+class or section): lines that start with a bar "|" and carry no number. It is for reading only,
+to understand the change; it is not part of the diff, so never comment on those lines.
 severity: critical (breaks or endangers production), major (a real bug), minor (a smaller
 defect), info (worth knowing). When you propose a replacement for the commented line, put
 the new code (only the code) in "suggestion"; otherwise null.
@@ -98,14 +102,21 @@ def memory_context(memory, repository: str, estimate: Callable[[str], int]) -> B
 
 
 def review_chunk(
-    model: Model, system: str, chunk: diff_packing.Chunk, background: Background | None, budget: int
+    model: Model,
+    system: str,
+    chunk: diff_packing.Chunk,
+    background: Background | None,
+    budget: int,
+    surroundings: Surroundings | None = None,
 ) -> list[dict]:
-    """Ask the review model for the findings of one chunk, with its background first."""
-    text = chunk.text
-    found = background(chunk, budget) if background else ""
+    """Ask the review model for the findings of one chunk: its diff with the code around each change
+    (which takes its budget first), and the background within `budget` and what that leaves."""
+    around, left = surroundings(chunk) if surroundings else ({}, budget)
+    text = diff_with_surroundings(chunk, around)
+    found = background(chunk, min(budget, left)) if background and left > 0 else ""
     if found:
         text = (
             "Repository context: other code and docs of this repository, for reference only. "
-            "Comment only on the diff.\n" + found + "\n\nDIFF TO REVIEW:\n" + chunk.text
+            "Comment only on the diff.\n" + found + "\n\nDIFF TO REVIEW:\n" + text
         )
     return model.json("review", system, text, FINDINGS_SCHEMA, "findings")["findings"]
