@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import posixpath
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -63,12 +64,24 @@ def _py_marks(
     return marks, defs
 
 
-def _python(lines: Lines, max_chars: int) -> list[Span] | None:
+_PARSING = threading.Lock()
+
+
+def parse_python(source: str) -> ast.Module | None:
+    """Python's syntax tree of `source`, or None when it does not parse. One parse at a time in
+    the process: CPython 3.11 can fail ("AST constructor recursion depth mismatch") when two
+    threads parse at once, as two chunks of one review or a review beside the indexer would."""
     try:
-        with warnings.catch_warnings():
+        with _PARSING, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences and the like
-            tree = ast.parse(lines.source)
+            return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _python(lines: Lines, max_chars: int) -> list[Span] | None:
+    tree = parse_python(lines.source)
+    if tree is None:
         return None
     marks, defs = _py_marks(lines, tree.body, 0, "", "module code")
     out = []

@@ -10,10 +10,9 @@ question about one language's structure, and rendering is a question about the p
 from __future__ import annotations
 
 import ast
-import warnings
 from dataclasses import dataclass
 
-from shared.memory.boundaries import structure, structured
+from shared.memory.boundaries import parse_python, structure, structured
 from shared.memory.spans import Lines
 
 _DEFS = {ast.FunctionDef: "def", ast.AsyncFunctionDef: "async def", ast.ClassDef: "class"}
@@ -48,11 +47,8 @@ def outline(path: str, lines: Lines, max_chars: int) -> list[Block]:
 
 
 def _python(lines: Lines) -> list[Block]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences and the like
-            tree = ast.parse(lines.source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = parse_python(lines.source)
+    if tree is None:
         return []
     blocks = []
     stack: list[tuple[ast.AST, str]] = [(tree, "")]
