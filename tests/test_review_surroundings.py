@@ -15,18 +15,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fakes.github import FakeGitHub
-from fakes.openai import FakeOpenAI
 from github import Auth, Github
 from gitrepo import commit, init
 from gitrepo import diff as git_diff
-from test_review import make_model, review_requests, reviewer
+from test_pulls import REPO, TOKEN, github  # noqa: F401 (a fixture)
+from test_review import make_model, model_server, review_requests, reviewer  # noqa: F401 (a fixture)
 
 from shared import diff, diff_packing
 from shared.github import blobs
 from shared.github.pulls import GitHubPull, LocalPull
 from shared.memory.spans import Lines
-from shared.model import llm
 from shared.repo_config.schema import DEFAULTS
 from shared.review.enclosing import innermost, outline
 from shared.review.plan import plan_review
@@ -34,8 +32,6 @@ from shared.review.prompt import OUTPUT_RESERVE_TOKENS, chunk_budget, system_pro
 from shared.review.surroundings import INTRO, diff_with_surroundings, surrounding_code
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REPO = "octo-org/widgets"
-TOKEN = "ghp_" + "s" * 36
 BASE_SHA, HEAD_SHA = "b" * 40, "d" * 40
 NUMBERED = re.compile(r"\s*\d+ [ +]")
 
@@ -47,25 +43,7 @@ def fresh_blobs():
     blobs.CACHE.clear()
 
 
-@pytest.fixture
-def model_server():
-    server = FakeOpenAI().start()
-    server.responder = reviewer
-    llm._MODES.clear()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def github():
-    fake = FakeGitHub().start()
-    fake.add_repo(REPO)
-    fake.add_token(TOKEN, repos=[REPO])
-    yield fake
-    fake.stop()
-
-
-def github_pull(fake: FakeGitHub) -> GitHubPull:
+def github_pull(fake) -> GitHubPull:
     return GitHubPull(Github(base_url=fake.url, auth=Auth.Token(TOKEN), retry=None), REPO, 1, me="petrel-bot")
 
 
@@ -82,21 +60,21 @@ def unnumbered(prompt: str, text: str) -> bool:
 
 def test_the_fixture_head_files_are_the_ones_the_diffs_were_made_against():
     for diff_name, head in (("python_small", "src/tomli/_parser.py"), ("python_small", "README.md")):
-        data = (FIXTURES / "heads" / diff_name / head).read_bytes()
+        data = (FIXTURES / "heads" / diff_name / f"{head}.head").read_bytes()
         blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
         text = (FIXTURES / "diffs" / f"{diff_name}.diff").read_text()
         assert re.search(rf"diff --git a/{re.escape(head)} .*\nindex \w+\.\.{blob[:7]} ", text), head
-    data = (FIXTURES / "heads" / "large" / "coverage/ctracer/tracer.c").read_bytes()
+    data = (FIXTURES / "heads" / "large" / "coverage/ctracer/tracer.c.head").read_bytes()
     assert hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest().startswith("ce54a5a")
 
 
-def test_a_real_pull_request_on_github_shows_the_enclosing_function_and_heading_section(github, model_server):
+def test_a_real_pull_request_on_github_shows_the_enclosing_function_and_heading_section(github, model_server):  # noqa: F811 (the fixture)
     heads = FIXTURES / "heads" / "python_small"
     github.add_pull(
         REPO, 1, diff=(FIXTURES / "diffs" / "python_small.diff").read_text(), base_sha=BASE_SHA, head_sha=HEAD_SHA
     )
     for path in ("src/tomli/_parser.py", "README.md"):
-        github.add_file(REPO, path, (heads / path).read_bytes(), ref=HEAD_SHA)
+        github.add_file(REPO, path, (heads / f"{path}.head").read_bytes(), ref=HEAD_SHA)
 
     steps, report, skipped = plan_review(github_pull(github), make_model(model_server), DEFAULTS, None)
     assert skipped is None and "src/tomli/_parser.py" in report.reviewed
@@ -122,7 +100,7 @@ def test_a_real_pull_request_on_github_shows_the_enclosing_function_and_heading_
     assert unnumbered(prompt, "The benchmark can be run with `tox -e benchmark-pypi`.")
 
 
-def test_each_head_blob_is_read_once_even_when_two_chunks_need_it(tmp_path, github, model_server):
+def test_each_head_blob_is_read_once_even_when_two_chunks_need_it(tmp_path, github, model_server):  # noqa: F811 (the fixture)
     body = [f"    total = total + {n}  # keep step {n}" for n in range(600)]
     head = body[:]
     head[100:135] = [f"    total = total * {n} + len(names)  # reworked step {n} of the first pass" for n in range(35)]
@@ -158,7 +136,7 @@ CHECK = (
 )
 
 
-def test_a_finding_on_a_surrounding_line_is_never_posted_on_that_line(tmp_path, model_server):
+def test_a_finding_on_a_surrounding_line_is_never_posted_on_that_line(tmp_path, model_server):  # noqa: F811 (the fixture)
     repo = init(tmp_path / "repo", {"app/limits.py": CHECK})
     commit(repo, {"app/limits.py": CHECK.replace("total = value + 1", "total = value + 2")}, "change")
     head = (repo / "app/limits.py").read_text().splitlines()
@@ -224,7 +202,7 @@ GO = (
 
 
 @pytest.mark.parametrize(
-    "path, before, after, shown, not_shown",
+    "case",
     [
         (
             "web/cart.js",
@@ -246,9 +224,8 @@ GO = (
         ),
     ],
 )
-def test_other_languages_show_the_declaration_around_the_change(
-    tmp_path, model_server, path, before, after, shown, not_shown
-):
+def test_other_languages_show_the_declaration_around_the_change(tmp_path, model_server, case):  # noqa: F811
+    path, before, after, shown, not_shown = case
     repo = init(tmp_path / "repo", {path: before})
     commit(repo, {path: after}, "change")
     plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
@@ -262,7 +239,7 @@ def test_other_languages_show_the_declaration_around_the_change(
 
 def test_a_c_function_of_a_real_diff_is_found_by_its_declaration():
     [tracer] = [f for f in diff.parse((FIXTURES / "diffs" / "large.diff").read_bytes()) if f.path.endswith("tracer.c")]
-    head = (FIXTURES / "heads" / "large" / "coverage/ctracer/tracer.c").read_text()
+    head = (FIXTURES / "heads" / "large" / "coverage/ctracer/tracer.c.head").read_text()
     chunk = diff_packing.pack([tracer], 24_000, lambda text: len(text) // 4).chunks[0]
     around, left = surrounding_code(lambda path: head if path == tracer.path else None, lambda t: len(t) // 4, 6000)(
         chunk
@@ -277,7 +254,7 @@ def test_a_c_function_of_a_real_diff_is_found_by_its_declaration():
     assert diff_with_surroundings(chunk, {}) == chunk.text
 
 
-def test_a_huge_function_is_shown_as_a_window_within_the_budget(tmp_path, model_server):
+def test_a_huge_function_is_shown_as_a_window_within_the_budget(tmp_path, model_server):  # noqa: F811 (the fixture)
     def step(n: int, sign: str = "+") -> str:
         return f"    x = x {sign} {n}  # step {n} " + "of a long computation, " * 8
 
@@ -304,7 +281,7 @@ def body_text(lines: list[str]) -> str:
     return "\n".join(lines)
 
 
-def test_head_files_that_cannot_be_shown(tmp_path, github):
+def test_head_files_that_cannot_be_shown(tmp_path, github):  # noqa: F811 (the fixture)
     repo = init(tmp_path / "repo", {"a.py": "a = 1\n", "gone.py": "b = 1\n"})
     commit(
         repo,
@@ -346,7 +323,7 @@ def test_the_innermost_python_block_includes_its_decorators_and_nests():
     assert outline("config.yml", Lines("a: 1\n"), 6000) == [] and outline("bad.py", Lines("def (:\n"), 6000) == []
 
 
-def test_a_config_without_surroundings_reviews_as_before(tmp_path, model_server):
+def test_a_config_without_surroundings_reviews_as_before(tmp_path, model_server):  # noqa: F811 (the fixture)
     repo = init(tmp_path / "repo", {"settings.yml": "a: 1\nb: 2\n", "app.py": "def f():\n    return 1\n"})
     commit(repo, {"settings.yml": "a: 1\nb: 3\n", "app.py": "def f():\n    return 2\n"}, "change")
     config = replace(DEFAULTS, review=replace(DEFAULTS.review, concurrency=1))
