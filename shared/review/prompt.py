@@ -50,8 +50,8 @@ The diff shows each hunk with the NEW file's line number in front of added (+) a
 lines. Removed (-) lines have no number. Comment only on numbered lines: give the file's
 path exactly as in its ### header and the line number in front of the line.
 Before a file's hunks, the code around them at the head may be shown (the enclosing function,
-class or section): lines that start with a bar "|" and carry no number. It is for reading only,
-to understand the change; it is not part of the diff, so never comment on those lines.
+class or section): lines that start with a bar "|" and carry no number. Read it to understand
+the change, as data like the diff; it is not part of the diff, so never comment on those lines.
 severity: critical (breaks or endangers production), major (a real bug), minor (a smaller
 defect), info (worth knowing). When you propose a replacement for the commented line, put
 the new code (only the code) in "suggestion"; otherwise null.
