@@ -249,6 +249,13 @@ def test_a_c_function_of_a_real_diff_is_found_by_its_declaration():
     assert "| static int\n| CTracer_record_pair(CTracer *self, int l1, int l2)\n| {" in text
     assert "|     if (PySet_Add(self->pcur_entry->file_data, packed_obj) < 0) {" in text
     assert left == 6000 - len(text) // 4
+    # a smaller room: a window of the function, then nothing; never more than the room
+    estimate = lambda text: len(text) // 4  # noqa: E731
+    for room, expected in ((150, "| ⋮\n"), (20, None), (0, None)):
+        small, rest = surrounding_code(lambda path: head, estimate, room)(chunk)
+        used = sum(estimate(t) for t in small.values())
+        assert used <= room and rest == room - used
+        assert (expected in small[tracer.path]) if expected else small == {}
     rendered = diff_with_surroundings(chunk, around)
     assert rendered.index("### coverage/ctracer/tracer.c") < rendered.index(INTRO) < rendered.index("@@ -184,14")
     assert diff_with_surroundings(chunk, {}) == chunk.text

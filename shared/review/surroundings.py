@@ -60,7 +60,8 @@ class _Region:
     def render(self) -> str:
         """The region's lines outside its hunks, each after a bar; markers for hunks and cuts."""
         keep = WINDOWS[self.window]
-        out = [f"{BAR} (in {self.title})"]
+        title = self.title if len(self.title) <= MAX_LINE_CHARS else self.title[:MAX_LINE_CHARS] + "…"
+        out = [f"{BAR} (in {title})"]
         n, cut = self.start, False
         while n <= self.end:
             hunk = next((h for h in self.hunks if h[0] <= n <= h[1]), None)
@@ -180,6 +181,8 @@ def surrounding_code(read: Callable[[str], str | None], estimate: Callable[[str]
         return outlines[file.path]
 
     def around(chunk: Chunk) -> tuple[dict[str, str], int]:
+        if not budget:
+            return {}, room
         found: list[_Region] = []
         for file in chunk.files:
             # a new file is all in the diff; a removed, binary or unstructured one has nothing around
