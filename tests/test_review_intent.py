@@ -10,6 +10,8 @@ import pytest
 from fakes.github import FakeGitHub
 from github import Auth, Github
 from gitrepo import commit, diff, git, init
+from test_pr_functions import REPO as PR_REPO
+from test_pr_functions import world  # noqa: F401 - the fixture
 from test_review import SERVICE, edited_service, make_model, model_server, review_requests  # noqa: F401 - the fixture
 
 from shared.github.pulls import GitHubPull, LocalPull
@@ -56,6 +58,7 @@ def test_the_review_prompt_carries_title_description_commits_and_linked_issues(g
     github.add_issue(REPO, 12, title="Upstream timeouts lose orders", body="When the upstream call times out ...")
     github.add_issue(REPO, 13, title="Flaky client", body="The client fails one call in a hundred.")
     github.add_issue(OTHER, 34, title="Another project's issue", body="must not be read")
+    github.add_issue(REPO, 34, title="Same number here", body="must not be read either")
     commits = ["Add a retry loop\n\nThe details of the loop, not shown.", "Bound the retries to 3"]
     pull = open_pull(github, commits=commits)
 
@@ -79,6 +82,7 @@ def test_the_review_prompt_carries_title_description_commits_and_linked_issues(g
     read = [r.path for r in github.requests]
     assert f"/repos/{REPO}/pulls/7/commits" in read and f"/repos/{REPO}/issues/12" in read
     assert not [path for path in read if path.startswith(f"/repos/{OTHER}")]  # another repository: not read
+    assert f"/repos/{REPO}/issues/34" not in read and "Same number here" not in prompt  # nor taken for ours
 
 
 def test_the_summary_walkthrough_is_given_the_same_intent(github, model_server):  # noqa: F811
@@ -155,3 +159,21 @@ def test_local_pull_gives_its_commits_oldest_first_and_files_at_the_base(tmp_pat
     assert pull.default_file("AGENTS.md") == "base rules\n"
     assert pull.default_file("docs") is None and pull.default_file("nothing.md") is None
     assert pull.default_file("link.md") is None and pull.issue(1) is None
+
+
+def test_a_delivered_pull_request_gets_the_intent_in_its_review_and_its_summary(world):  # noqa: F811
+    world.github.add_issue(PR_REPO, 12, title="Orders vanish on timeout", body="Seen in production.")
+    world.open_pull(
+        {"app/service.py": edited_service(one=1)},
+        body="Fixes #12",
+        title="Keep orders",
+        commits=["Add a retry\n\nWhy."],
+    )
+    world.deliver("opened")
+    sent = {
+        (r.get("response_format") or {}).get("json_schema", {}).get("name"): r["messages"][-1]["content"]
+        for r in world.model.chat_requests()
+    }
+    for name in ("findings", "summary"):
+        assert "Title: Keep orders" in sent[name] and "Issue #12: Orders vanish on timeout" in sent[name]
+        assert "Seen in production." in sent[name] and "- Add a retry" in sent[name]
