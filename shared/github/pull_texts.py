@@ -34,16 +34,21 @@ def commit_messages(get: Callable[..., object], repository: str, number: int) ->
     return messages[:MAX_COMMITS]
 
 
-def issue(get: Callable[..., object], repository: str, number: int) -> tuple[str, str] | None:
-    """(title, body) of issue `number`, or None when there is none, or when it is a pull request."""
+def _found(get: Callable[..., object], path: str):
+    """The JSON at `path`, or None when GitHub answers that it is not there (404, 410)."""
     from github import GithubException
 
     try:
-        data = get(f"/repos/{repository}/issues/{int(number)}", None)
+        return get(path, None)
     except GithubException as error:
         if error.status in GONE:
             return None
         raise
+
+
+def issue(get: Callable[..., object], repository: str, number: int) -> tuple[str, str] | None:
+    """(title, body) of issue `number`, or None when there is none, or when it is a pull request."""
+    data = _found(get, f"/repos/{repository}/issues/{int(number)}")
     if not isinstance(data, dict) or data.get("pull_request"):
         return None
     return str(data.get("title") or ""), str(data.get("body") or "")
@@ -52,15 +57,8 @@ def issue(get: Callable[..., object], repository: str, number: int) -> tuple[str
 def default_file(get: Callable[..., object], repository: str, path: str) -> str | None:
     """The text of the regular file `path` on the default branch (the contents API without a ref),
     or None: missing, a directory, a symbolic link, a submodule, or over 1 MB."""
-    from github import GithubException
-
     path = path.strip("/")
-    try:
-        data = get(f"/repos/{repository}/contents/{urllib.parse.quote(path)}", None)
-    except GithubException as error:
-        if error.status in GONE:
-            return None
-        raise
+    data = _found(get, f"/repos/{repository}/contents/{urllib.parse.quote(path)}")
     # a symbolic link to a file is answered with that file: its own path then differs
     if not isinstance(data, dict) or data.get("type") != "file" or (data.get("path") or "").strip("/") != path:
         return None
