@@ -132,6 +132,7 @@ def read_rules(pull, config: Config, paths: Iterable[str], model) -> Rules:
     rules.path_rules = [
         Rule("path", glob, text[:RULE_FILE_CHARS], f"applies to the files matching {glob}")
         for glob, text in config.review.path_instructions
+        if any(matches(glob, path) for path in paths)
     ]
     every = [*rules.general, *dict.fromkeys(rules.nearest.values()), *rules.path_rules]
     if every:
