@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from shared import diff
+from shared.github import pull_texts
 from shared.github.markers import written_by_petrel
 from shared.repo_config import load as repo_config
 from shared.repo_config.schema import MAX_BYTES
@@ -228,6 +229,21 @@ class GitHubPull:
         """The repository's Petrel configuration, read through this installation's client."""
         return repo_config.load(contents_fetcher(self.client), self.repository)
 
+    def _query(self, path: str, parameters: dict | None):
+        return self.client.requester.requestJsonAndCheck("GET", path, parameters)[1]
+
+    def commit_messages(self) -> list[str]:
+        """The pull request's commit messages, oldest first (GitHub lists at most 250)."""
+        return pull_texts.commit_messages(self._query, self.repository, self.number)
+
+    def issue(self, number: int) -> tuple[str, str] | None:
+        """(title, body) of issue `number` of this repository; None when missing or a pull request."""
+        return pull_texts.issue(self._query, self.repository, number)
+
+    def default_file(self, path: str) -> str | None:
+        """A regular file's text on the default branch (no ref), or None (see pull_texts.default_file)."""
+        return pull_texts.default_file(self._query, self.repository, path)
+
 
 def file_from_github(entry: dict) -> diff.FileDiff:
     """One file of GitHub's files lists (a pull request's files, a comparison's): its hunks from
@@ -350,6 +366,22 @@ class LocalPull:
     def posted_findings(self) -> list[PostedFinding]:
         """Nothing: a local range has no comments."""
         return []
+
+    def commit_messages(self) -> list[str]:
+        """The messages of the range's commits, oldest first."""
+        text = self._git("log", "--reverse", "-z", "--format=%B", f"{self.base}..{self.head}")
+        return [message.strip() for message in text.split("\0") if message.strip()]
+
+    def issue(self, number: int) -> tuple[str, str] | None:
+        """Nothing: a local repository has no issues."""
+        return None
+
+    def default_file(self, path: str) -> str | None:
+        """A regular file's text at the base (what the range cannot rewrite), or None."""
+        listed = self._git("ls-tree", "-l", self.base, "--", path.strip("/")).split()
+        if len(listed) < 4 or listed[0] not in ("100644", "100755") or int(listed[3]) > pull_texts.MAX_FILE_BYTES:
+            return None
+        return self._git("cat-file", "blob", listed[2])
 
     def config(self) -> repo_config.LoadedConfig:
         """The configuration as committed at the base (only this repository's own file is found)."""
