@@ -18,13 +18,13 @@ ALWAYS_SENT = frozenset({"installation", "installation_repositories"})
 # The App's permissions, from the calls Petrel makes, and nothing more.
 PERMISSIONS = {
     # shared/github/actions.py: comments found by marker and edited, labels, reactions on issue comments;
-    # shared/triage.py and /ask: issues and their comments read
+    # shared/triage.py and /ask: issues and their comments read; shared/github/pull_texts.py: linked issues
     "issues": "write",
     # shared/github/actions.py: COMMENT reviews, replies in review threads, reactions on review comments, the
-    # marked section of a description; shared/github/pulls.py: diffs, review comments
+    # marked section of a description; shared/github/pulls.py: diffs, review comments, commits
     "pull_requests": "write",
     # shared/repo_config/load.py (.github/petrel.yml), shared/memory/indexing.py (trees, blobs), /ask (files),
-    # shared/github/pulls.py (compare, for incremental reviews)
+    # shared/github/pulls.py (compare, for incremental reviews), shared/review/rules.py (AGENTS.md)
     "contents": "read",
     # GitHub grants it to every App
     "metadata": "read",

@@ -363,7 +363,9 @@ def test_review_prompt_carries_repository_context_from_memory(repo, model_server
     finally:
         pool.close()
     [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]
-    assert prompt.startswith("Repository context")
+    # the pull request's intent comes first (issue 12), then the repository context, then the diff
+    assert prompt.startswith("What this pull request says it does")
+    assert prompt.split(">>>\n\n", 1)[1].startswith("Repository context")
     assert "--- app/limits.py lines 1-1 (def step_limit)" in prompt
     assert "the file under review itself" not in prompt and "another repository" not in prompt
     assert prompt.index("DIFF TO REVIEW:") < prompt.index("### app/service.py")

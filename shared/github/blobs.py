@@ -89,6 +89,14 @@ class BlobCache:
 CACHE = BlobCache()
 
 
+def github_head(client, repository: str, head: str, blob: str | None, path: str) -> str | None:
+    """A changed file's text at the pull request's `head`, read once per `blob` sha (the sha the
+    pull request's files list gives it); None without a blob sha (a removed file, not a changed one)."""
+    if not blob:
+        return None
+    return CACHE.read((repository, blob), lambda: github_text(client, repository, path, head))
+
+
 def github_text(client, repository: str, path: str, ref: str) -> str | None:
     """A regular file's text at `ref` from GitHub's contents API (which sends no content over
     1 MB), or None: not there, not a regular file, too large, binary. Other errors are logged and

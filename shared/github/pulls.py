@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Protocol
 
 from shared import diff
-from shared.github import blobs
+from shared.github import blobs, pull_texts
 from shared.github.markers import written_by_petrel
 from shared.repo_config import load as repo_config
-from shared.repo_config.schema import MAX_BYTES
 
 log = logging.getLogger("petrel.pulls")
 
@@ -230,18 +229,26 @@ class GitHubPull:
 
     def config(self) -> repo_config.LoadedConfig:
         """The repository's Petrel configuration, read through this installation's client."""
-        return repo_config.load(contents_fetcher(self.client), self.repository)
+        return repo_config.load(pull_texts.contents_fetcher(self.client), self.repository)
+
+    def _query(self, path: str, parameters: dict | None):
+        return self.client.requester.requestJsonAndCheck("GET", path, parameters)[1]
+
+    def commit_messages(self) -> list[str]:
+        """The pull request's commit messages, oldest first (GitHub lists at most 250)."""
+        return pull_texts.commit_messages(self._query, self.repository, self.number)
+
+    def issue(self, number: int) -> tuple[str, str] | None:
+        """(title, body) of issue `number` of this repository; None when missing or a pull request."""
+        return pull_texts.issue(self._query, self.repository, number)
+
+    def default_file(self, path: str) -> str | None:
+        """A regular file's text on the default branch (no ref), or None (see pull_texts.default_file)."""
+        return pull_texts.default_file(self._query, self.repository, path)
 
     def head_file(self, path: str) -> str | None:
-        """A file of `changes()` as it is at the head, read once per blob sha (the files list's `sha`),
-        or None (removed, not a changed file, binary, over 1 MB: shared/github/blobs.py)."""
-        sha = self._head_blobs.get(path)
-        if not sha:
-            return None
-        head = self.info().head_sha
-        return blobs.CACHE.read(
-            (self.repository, sha), lambda: blobs.github_text(self.client, self.repository, path, head)
-        )
+        """A file of `changes()` at the head, read once per blob sha (the files list's), or None (blobs.py)."""
+        return blobs.github_head(self.client, self.repository, self.info().head_sha, self._head_blobs.get(path), path)
 
 
 def file_from_github(entry: dict) -> diff.FileDiff:
@@ -263,46 +270,6 @@ def file_from_github(entry: dict) -> diff.FileDiff:
     # binary or empty file, one too large, or one past a response's own limit all look alike.
     unchanged = status in ("renamed", "copied", "changed", "unchanged") and not sum(stated)
     return diff.FileDiff(path, old_path, status, False, (), "" if unchanged else NO_PATCH, stated)
-
-
-def contents_fetcher(client):
-    """A config.Fetch over GitHub's contents API (default branch).
-
-    Only a regular file is read. A directory (GitHub answers a list), a symbolic link (a
-    `symlink` object; or, when the link names a file of the repository, GitHub answers with
-    that file, whose path then differs from the one asked for), a submodule, and a file over
-    the config size limit (GitHub sends no content above 1 MB) raise config.UnreadableFile,
-    which says what was found and never what it holds.
-    """
-    from github import GithubException
-
-    def fetch(repository: str, path: str):
-        try:
-            content = client.get_repo(repository, lazy=True).get_contents(path)
-        except GithubException as error:
-            if error.status == 404:
-                return None
-            raise
-        if isinstance(content, list):
-            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.DIRECTORY))
-        data = content.raw_data
-        kind, sha = data.get("type"), data.get("sha")
-        if kind == "symlink" or (kind == "file" and (data.get("path") or "").strip("/") != path.strip("/")):
-            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SYMLINK), sha)
-        if kind == "submodule":
-            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SUBMODULE), sha)
-        if kind != "file":
-            raise repo_config.UnreadableFile(
-                repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha
-            )
-        size = int(data.get("size") or 0)
-        if size > MAX_BYTES:
-            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=MAX_BYTES // 1024), sha)
-        if data.get("encoding") != "base64":
-            raise repo_config.UnreadableFile(repo_config.NOT_SENT, sha)
-        return content.decoded_content.decode("utf-8", errors="replace"), sha
-
-    return fetch
 
 
 class LocalPull:
@@ -366,6 +333,19 @@ class LocalPull:
         """Nothing: a local range has no comments."""
         return []
 
+    def commit_messages(self) -> list[str]:
+        """The messages of the range's commits, oldest first."""
+        text = self._git("log", "--reverse", "-z", "--format=%B", f"{self.base}..{self.head}")
+        return [message.strip() for message in text.split("\0") if message.strip()]
+
+    def issue(self, number: int) -> tuple[str, str] | None:
+        """Nothing: a local repository has no issues."""
+        return None
+
+    def default_file(self, path: str) -> str | None:
+        """A regular text file at the base (what the range cannot rewrite), or None (blobs.local_text)."""
+        return blobs.local_text(self.path, self.base, path.strip("/"))
+
     def config(self) -> repo_config.LoadedConfig:
         """The configuration as committed at the base (only this repository's own file is found)."""
 
@@ -381,6 +361,5 @@ class LocalPull:
         return repo_config.load(fetch, self.repository)
 
     def head_file(self, path: str) -> str | None:
-        """A file as it is at the head (`git show head:path`, read once per blob sha), or None
-        (not there, not a regular file, binary, over 1 MB: shared/github/blobs.py)."""
+        """A file at the head, read once per blob sha, or None (see blobs.local_text)."""
         return blobs.local_text(self.path, self.head, path)

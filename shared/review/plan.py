@@ -26,8 +26,10 @@ from shared.github.pulls import PullInfo, PullSource
 from shared.model.llm import Model, ModelError
 from shared.repo_config.schema import Config
 from shared.review.findings import place_findings
+from shared.review.intent import read_intent
 from shared.review.prompt import BACKGROUND_TOKENS_CAP, Background, chunk_budget, review_chunk, system_prompt
 from shared.review.report import Report, review_body
+from shared.review.rules import read_rules
 from shared.review.surroundings import surrounding_code
 from shared.review.trivial import select_files, triage
 
@@ -89,7 +91,9 @@ def plan_review(
             )
     selected = triage(select_files(scope, config, report), model, report)
     system = system_prompt(config)
-    budget = chunk_budget(model, system)
+    intent = read_intent(pull, model) if selected else ""  # once per review: every chunk carries it
+    rules = read_rules(pull, config, [f.path for f in selected], model)
+    budget = chunk_budget(model, system, model.estimate(intent) + rules.budget)
     packing = diff_packing.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
     background_budget = min(BACKGROUND_TOKENS_CAP, budget // 2)
     # what the chunk budget leaves (as much again) holds the code around the changes, then the background
@@ -107,10 +111,11 @@ def plan_review(
                     contextvars.copy_context().run,
                     review_chunk,
                     model,
-                    system,
+                    system + rules.prompt(f.path for f in chunk.files),
                     chunk,
                     background,
                     background_budget,
+                    intent,
                     around,
                 ),
             )
@@ -140,6 +145,7 @@ def plan_review(
             )
         findings.extend(result)
     report.reviewed = sorted(set(in_chunks) - failed)
+    report.rules = rules.applied if report.reviewed else []
     # a finding may name any line of the file's whole diff, not only the chunk's hunks
     whole = {f.path: f for f in files if f.path in report.reviewed}
     posted = {fp for fp in (markers.fingerprint_of(p.body) for p in pull.posted_findings()) if fp}

@@ -37,6 +37,7 @@ class Report:
     lines_to_model: int = 0
     lines_changed: int = 0
     unlisted: int = 0  # changed files GitHub does not list (past its 3,000-file limit): not reviewed
+    rules: list[tuple[str, str]] = field(default_factory=list)  # (kind, path or glob): shared/review/rules.py
 
     @property
     def files_not_reviewed(self) -> int:
@@ -49,12 +50,25 @@ def listed(entries: list[tuple[str, str]], limit: int = LIST_CHARS) -> list[str]
     A path is shown on one line and inside its code span, whatever characters its name holds."""
     lines, used = [], 0
     for n, (path, reason) in enumerate(entries):
-        line = f"- `{' '.join(path.split()).replace('`', chr(39))}`: {reason}"
+        line = f"- {code(path)}: {reason}"
         if used + len(line) > limit:
             return lines + [MORE_FILES.format(count=len(entries) - n)]
         lines.append(line)
         used += len(line) + 1
     return lines
+
+
+def code(text: str) -> str:
+    """`text` in a code span, on one line, whatever characters it holds."""
+    return f"`{' '.join(text.split()).replace('`', chr(39))}`"
+
+
+def rules_applied(rules: list[tuple[str, str]]) -> str:
+    """The line naming the repository's rules a review followed: config, files (shallowest first), path instructions."""
+    order = {"config": 0, "file": 1, "path": 2}
+    ranked = sorted(rules, key=lambda rule: (order.get(rule[0], 3), rule[1].count("/"), rule[1]))
+    names = [f"path instructions for {code(name)}" if kind == "path" else code(name) for kind, name in ranked]
+    return "Rules applied: " + ", ".join(names) + "."
 
 
 def review_body(report: Report) -> str:
@@ -67,6 +81,8 @@ def review_body(report: Report) -> str:
         lines.append(f"Petrel reviewed this pull request at `{info.head_sha[:7]}`.")
     count = len(report.comments)
     lines.append(f"{len(report.reviewed)} file(s) reviewed, {count} inline comment(s).")
+    if report.rules:
+        lines.append(rules_applied(report.rules))
     if report.in_body:
         lines.append("\n**Findings outside the diff's lines**")
         lines.extend(f"- `{path}` line {line} ({severity}): {text}" for path, line, severity, text in report.in_body)

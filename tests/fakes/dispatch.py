@@ -74,6 +74,7 @@ class Dispatch:
             ("GET", R + r"/pulls/" + N + r"/comments", self._h_list_review_comments),
             ("POST", R + r"/pulls/" + N + r"/comments/" + C + r"/replies", self._h_reply_review_comment),
             ("GET", R + r"/pulls/" + N + r"/files", self._h_pull_files),
+            ("GET", R + r"/pulls/" + N + r"/commits", self._h_pull_commits),
             ("GET", R + r"/compare/(?P<basehead>.+?)", self._h_compare),
             ("GET", R + r"/contents(?:/(?P<path>.*?))?", self._h_contents),
             ("GET", R + r"/branches", self._h_list_branches),

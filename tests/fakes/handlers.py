@@ -6,6 +6,7 @@ the diff, 403 for edits of what another user wrote) with GitHub's status codes a
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -212,6 +213,22 @@ class Handlers:
         issue = self._pull(ctx)
         files = parse_diff(issue.diff or "")[:MAX_PULL_FILES]
         return self._paginate(ctx, [self._file_json(ctx.repo, f, issue.head_sha, ctx.base) for f in files])
+
+    def _h_pull_commits(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
+        """The pull request's commits, oldest first, the last one its head; at most 250, as GitHub lists."""
+        issue = self._pull(ctx)
+        messages = issue.commits or [issue.title]  # a pull request has at least one commit
+        items, parent = [], issue.base_sha
+        for n, message in enumerate(messages[:250]):
+            sha = (
+                issue.head_sha if n == len(messages) - 1 else hashlib.sha1(f"{issue.head_sha}:{n}".encode()).hexdigest()
+            )
+            item = self._commit_json(ctx.repo, sha, hashlib.sha1(sha.encode()).hexdigest(), ctx.base, full=False)
+            item["commit"]["message"] = message
+            item["parents"] = [{"sha": parent, "url": f"{ctx.base}/repos/{ctx.repo.full_name}/commits/{parent}"}]
+            items.append(item)
+            parent = sha
+        return self._paginate(ctx, items)
 
     def _h_compare(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         basehead = urllib.parse.unquote(ctx.params["basehead"])

@@ -226,7 +226,7 @@ class Rendering:
             "comments": len(issue.comment_ids),
             "review_comments": sum(len(self._reviews[r].comment_ids) for r in issue.review_ids),
             "maintainer_can_modify": False,
-            "commits": len(issue.heads) or 1,
+            "commits": len(issue.commits) or len(issue.heads) or 1,
             "additions": sum(f.additions for f in files),
             "deletions": sum(f.deletions for f in files),
             "changed_files": len(files),

@@ -133,10 +133,11 @@ class Scenario:
         draft: bool = False,
         labels: tuple[str, ...] | list[str] = (),
         state: str = "open",
+        commits: tuple[str, ...] | list[str] = (),
     ) -> dict:
         """A pull request (issue and PR) whose ``diff`` (git's unified format) is served by the
         diff media type and /files, and against which review comments are judged as GitHub
-        does. Returns the PR JSON."""
+        does; ``commits`` are its commit messages, oldest first. Returns the PR JSON."""
         if state not in ("open", "closed"):
             raise ValueError(f"state must be 'open' or 'closed', got {state!r}")
         if not isinstance(diff, str):
@@ -166,6 +167,7 @@ class Scenario:
                 head_ref=head_ref,
                 diff=diff,
                 closed_at=now if state == "closed" else None,
+                commits=list(commits),
             )
             issue.heads.append((head_sha, diff))
             for name in labels:

@@ -302,6 +302,7 @@ class _Issue:
     closed_at: float | None = None
     state_reason: str | None = None  # None on a closed issue reads "completed"
     closed_by: str | None = None
+    commits: list[str] = field(default_factory=list)  # a PR's commit messages, oldest first (none: its title)
 
 
 @dataclass
