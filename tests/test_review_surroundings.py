@@ -336,5 +336,7 @@ def test_a_config_without_surroundings_reviews_as_before(tmp_path, model_server)
     config = replace(DEFAULTS, review=replace(DEFAULTS.review, concurrency=1))
     plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), config, None)
     [prompt] = prompts(model_server)
-    # nothing outside the diff to show: the prompt is the packed diff alone
-    assert INTRO not in prompt and prompt.startswith("### ")
+    # nothing outside the diff to show: each file's header is followed by its hunks alone
+    assert INTRO not in prompt
+    assert "### app.py [modified, +1 -1]\n@@ -1,2 +1,2 @@\n    1  def f():\n" in prompt
+    assert prompt.endswith("### settings.yml [modified, +1 -1]\n@@ -1,2 +1,2 @@\n    1  a: 1\n      -b: 2\n    2 +b: 3")
