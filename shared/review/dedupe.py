@@ -50,24 +50,23 @@ def _place(finding: dict) -> str:
 
 def merge_near_duplicates(findings: list[dict]) -> tuple[list[dict], int]:
     """The findings with near-duplicates merged into the most severe of them, and how many were
-    merged away. A kept finding that stands for others gets `also`: a short note naming them."""
+    merged away. A kept finding that stands for others gets `also`: a short note naming them. A
+    finding joins a group when it is the same as any finding of the group already."""
     ranked = sorted(findings, key=lambda f: -SEVERITIES.index(f["severity"]))  # stable: the model's order next
-    kept: list[tuple[dict, frozenset[str], list[dict]]] = []
-    merged = 0
+    groups: list[list[tuple[dict, frozenset[str]]]] = []
     for finding in ranked:
         said = words(finding.get("body"))
-        twin = next((k for k in kept if _same(k[0], k[1], finding, said)), None)
-        if twin is None:
-            kept.append((finding, said, []))
-            continue
-        merged += 1
-        if (finding["path"], finding["line"]) != (twin[0]["path"], twin[0]["line"]):
-            twin[2].append(finding)
+        group = next((g for g in groups if any(_same(other, seen, finding, said) for other, seen in g)), None)
+        if group is None:
+            groups.append([(finding, said)])
+        else:
+            group.append((finding, said))
     out = []
-    for finding, _, others in kept:
-        places = list(dict.fromkeys(_place(o) for o in others))
+    for (kept, _), *others in groups:
+        here = (kept["path"], kept["line"])
+        places = list(dict.fromkeys(_place(o) for o, _ in others if (o["path"], o["line"]) != here))
         if places:
             more = f" and {len(places) - MAX_PLACES} more place(s)" if len(places) > MAX_PLACES else ""
-            finding = {**finding, "also": f"Also at {', '.join(places[:MAX_PLACES])}{more}."}
-        out.append(finding)
-    return out, merged
+            kept = {**kept, "also": f"Also at {', '.join(places[:MAX_PLACES])}{more}."}
+        out.append(kept)
+    return out, len(findings) - len(out)
