@@ -190,8 +190,8 @@ class _Injection:  # hang / malformed
 # The second look (shared/review/verify.py): its answers are recognised by the schema's name, or by
 # its "verdicts" key in the system prompt when the server took no json_schema format.
 VERIFICATION_SCHEMA_NAME = "verification"
-_FINDING = re.compile(r"^\[(\d+)\] `([^`]*)` line (\S+) \((\w+)\): ")
-_NUMBERED = re.compile(r"^\s*(\d+) [+ ](.*)$")
+FINDING_LINE = re.compile(r"^\[(\d+)\] `([^`]*)` line (\S+) \((\w+)\): ")
+NUMBERED_LINE = re.compile(r"^\s*(\d+) [+ ](.*)$")
 
 
 def is_verification(body: dict[str, Any]) -> bool:
@@ -209,13 +209,13 @@ def confirm_findings(body: dict[str, Any]) -> dict[str, Any]:
     that line is blank, the section's first line with code; else no evidence, as a model that
     cannot find the code would give)."""
     text = str(body["messages"][-1]["content"])
-    findings = [m.groups() for m in map(_FINDING.match, text.splitlines()) if m]
+    findings = [m.groups() for m in map(FINDING_LINE.match, text.splitlines()) if m]
     sections: dict[str, list[tuple[str, str]]] = {}
     current = None
     for line in text.split("\nCODE (", 1)[-1].splitlines():
         if line.startswith("### "):
             current = sections.setdefault(line[4:].split(" [")[0].split(" (renamed")[0], [])
-        elif current is not None and (numbered := _NUMBERED.match(line)):
+        elif current is not None and (numbered := NUMBERED_LINE.match(line)):
             current.append(numbered.groups())
     verdicts = []
     for index, path, line, severity in findings:
