@@ -100,12 +100,12 @@ def review_body(report: Report) -> str:
         notes.append(f"{report.below_severity} finding(s) below the minimum severity were left out")
     if report.over_limit:
         notes.append(f"{report.over_limit} finding(s) over the inline comment limit are listed above")
-    if report.dropped_by_check:
-        notes.append(f"{report.dropped_by_check} finding(s) dropped by the second look")
-    if report.unchecked:
-        notes.append(f"{report.unchecked} finding(s) not posted: the second look failed ({report.check_error})")
-    if report.merged:
-        notes.append(f"{report.merged} near-duplicate finding(s) merged into another")
+    checked = (  # the second look and the merging of near-duplicates (shared/review/verify.py, dedupe.py)
+        (report.dropped_by_check, "finding(s) dropped by the second look"),
+        (report.unchecked, f"finding(s) not posted: the second look failed ({report.check_error})"),
+        (report.merged, "near-duplicate finding(s) merged into another"),
+    )
+    notes += [f"{count} {text}" for count, text in checked if count]
     if notes:
         lines.append("\n" + "; ".join(notes) + ".")
     return "\n".join(lines)

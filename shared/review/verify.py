@@ -37,27 +37,27 @@ log = logging.getLogger("petrel.review")
 MIN_PARTIAL_EVIDENCE = 8  # a quote shorter than this must be a whole line: "x" or ")" proves nothing
 MAX_FINDING_CHARS = 1_000
 
-VERIFY_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["verdicts"],
-    "properties": {
+
+def _strict(properties: dict) -> dict:
+    """A JSON object schema that requires every one of its properties and allows no other."""
+    return {"type": "object", "additionalProperties": False, "required": list(properties), "properties": properties}
+
+
+VERIFY_SCHEMA = _strict(
+    {
         "verdicts": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["index", "holds", "evidence", "severity"],
-                "properties": {
+            "items": _strict(
+                {
                     "index": {"type": "integer"},
                     "holds": {"type": "boolean"},
                     "evidence": {"type": "array", "items": {"type": "string"}},
                     "severity": {"type": "string", "enum": list(SEVERITIES)},
-                },
-            },
-        },
-    },
-}
+                }
+            ),
+        }
+    }
+)
 
 VERIFY_SYSTEM = """You check a code reviewer's findings on a pull request before they are posted.
 For each numbered finding decide, from the code shown only, whether it really holds: a real
