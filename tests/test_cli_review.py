@@ -46,7 +46,8 @@ def test_review_of_a_local_range_prints_comments_and_coverage(tmp_path, model_se
     out = result.stdout
     assert "--- app/service.py:2\n**major**: This line has a bug" in out
     assert "`yarn.lock`: excluded by default (lock file)" in out
-    assert "1 chunk(s), 1 model call(s)" in out  # one file left after the filter: no triage call
+    # one file left after the filter: no triage call; the chunk's review and its second look
+    assert "1 chunk(s), 2 model call(s)" in out
     assert "2 of 4 changed lines sent to the model" in out
     assert "petrel:finding" not in out  # the hidden marker is for GitHub, not for people
 

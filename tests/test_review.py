@@ -153,7 +153,10 @@ def test_model_lines_outside_the_diff_move_or_go_to_the_body(repo, model_server)
             ]
         }
     }
-    steps, report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), DEFAULTS, None)
+    # placement alone: with the second look on, the invented file's finding has no code to show it and
+    # is dropped (tests/test_review_verify.py)
+    unchecked = replace(DEFAULTS, review=replace(DEFAULTS.review, verify=False))
+    steps, report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(model_server), unchecked, None)
     [review] = steps
     assert [(c.path, c.line) for c in review.comments] == [("app/service.py", near)]
     assert "```suggestion" not in review.comments[0].body  # it was meant for another line
@@ -380,7 +383,8 @@ def test_an_answer_far_over_the_expected_size_still_gives_a_bounded_review(repo,
             "path": "app/service.py",
             "line": 2 + (n % 3),
             "severity": "major",
-            "body": f"finding {n} " + "x" * 2000,
+            # distinct points (near-duplicates would merge): each its own words
+            "body": f"finding {n} " + " ".join(f"n{n}w{k}" for k in range(250)),
             "suggestion": None,
         }
         for n in range(400)

@@ -55,6 +55,8 @@ def place_findings(
         if rejected is not None and rejected(body):
             report.rejected_before += 1
             continue
+        if finding.get("also"):  # the other places of merged near-duplicates (shared/review/dedupe.py)
+            body = f"{body}\n\n{finding['also']}"
         file = files.get(path)
         landing = diff.place(file, line) if file is not None and isinstance(line, int) else None
         if landing is None:

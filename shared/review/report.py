@@ -33,6 +33,10 @@ class Report:
     rejected_before: int = 0
     below_severity: int = 0
     over_limit: int = 0
+    dropped_by_check: int = 0  # rejected by the second look, or without evidence (shared/review/verify.py)
+    unchecked: int = 0  # not posted because the second look itself failed
+    check_error: str = ""
+    merged: int = 0  # near-duplicates merged into another finding (shared/review/dedupe.py)
     chunks: int = 0
     lines_to_model: int = 0
     lines_changed: int = 0
@@ -112,6 +116,12 @@ def review_body(report: Report) -> str:
         notes.append(f"{report.below_severity} finding(s) below the minimum severity were left out")
     if report.over_limit:
         notes.append(f"{report.over_limit} finding(s) over the inline comment limit are listed above")
+    checked = (  # the second look and the merging of near-duplicates (shared/review/verify.py, dedupe.py)
+        (report.dropped_by_check, "finding(s) dropped by the second look"),
+        (report.unchecked, f"finding(s) not posted: the second look failed ({report.check_error})"),
+        (report.merged, "near-duplicate finding(s) merged into another"),
+    )
+    notes += [f"{count} {text}" for count, text in checked if count]
     if notes:
         lines.append("\n" + "; ".join(notes) + ".")
     return "\n".join(lines)

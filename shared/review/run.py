@@ -13,6 +13,7 @@ import logging
 from shared.context import Context, Result
 from shared.memory.feedback import Feedback
 from shared.model.llm import BudgetExceeded, ModelError
+from shared.review.followup import plan_followups
 from shared.review.plan import plan_review
 from shared.review.prompt import memory_context
 from shared.review.state import ReviewStore
@@ -46,6 +47,8 @@ def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
         planned, report, skipped = plan_review(
             pull, model, config, last.head_sha if last else None, forced, background, feedback.rejected
         )
+        if not skipped:  # on a new push, a reply in each of Petrel's threads the push addressed
+            planned += plan_followups(pull, model, last.head_sha if last else None)
     except (BudgetExceeded, ModelError) as error:
         return ctx.could_not(steps, repository, number, work, error)
     outcomes = ctx.act(steps + planned)
