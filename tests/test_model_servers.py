@@ -7,12 +7,10 @@ import threading
 from dataclasses import replace
 
 import pytest
-from fakes.openai import FakeOpenAI
 from gitrepo import commit, init
-from test_review import make_model, reviewer
+from test_review import make_model, model_server  # noqa: F401 - a fixture
 
 from shared.github.pulls import LocalPull
-from shared.model import llm
 from shared.repo_config.schema import DEFAULTS
 from shared.review.plan import plan_review
 from shared.runtime import scope, settings
@@ -21,13 +19,8 @@ from shared.runtime.variables import SettingsError
 
 
 @pytest.fixture
-def server():
-    fake = FakeOpenAI().start()
-    fake.responder = reviewer
-    llm._MODES.clear()
-    yield fake
-    fake.stop()
-    llm._MODES.clear()
+def server(model_server):  # noqa: F811 - the fixture of test_review
+    return model_server
 
 
 def every_kind_of_call(model) -> None:

@@ -4,7 +4,8 @@
    `@petrel ignore`, a head already reviewed).
 2. Take every changed file, or on a new push only what changed since the last reviewed head
    (everything again after a force-push, or when the comparison is too large for GitHub).
-3. Filter paths, set aside whitespace-only files and what the light model marks trivial.
+3. Filter paths, set aside whitespace-only files and what the light model proposes as trivial
+   where that is provably so (`review.triage: false`: no such call).
 4. Rank and pack the rest into chunks that fit the model; review chunks in parallel.
 5. Check every finding's path and line against the diff: a line near the diff moves to the
    nearest diff line, the rest goes to the review body. Drop findings already posted.
@@ -86,7 +87,7 @@ def plan_review(
                 "reviewing the whole pull request",
                 last_head[:7],
             )
-    selected = triage(select_files(scope, config, report), model, report)
+    selected = triage(select_files(scope, config, report), model, report, config, getattr(pull, "head_file", None))
     system = system_prompt(config)
     budget = chunk_budget(model, system)
     packing = diff_packing.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
