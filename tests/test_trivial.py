@@ -160,6 +160,10 @@ def proof(tmp_path, path: str, old: str, new: str, head: bool = False) -> str | 
         ("a.js", "const s = `\n// a\n`;\n", "const s = `\n// b\n`;\n"),  # inside a template string
         ("a.js", 'const u = "http://a";\n', 'const u = "http://b";\n'),  # // inside a string
         ("a.sh", 'echo "a"\n', 'echo "a" && rm -rf /tmp/x\n'),
+        ("a.sh", "echo $#\n", "echo $#; rm -rf /tmp/x\n"),  # $# is no comment
+        ("a.sh", "cat <<EOF\n# a\nEOF\n", "cat <<EOF\n# b\nEOF\n"),  # a heredoc's lines are data
+        ("a.ini", "[a]\nkey = a;b\n", "[a]\nkey = a;c\n"),
+        ("a.rs", 'let s = r"\n// a\n";\n', 'let s = r"\n// b\n";\n'),  # a raw string
         ("a.txt", "some text\n", "other text\n"),
     ],
 )
@@ -183,6 +187,8 @@ def test_a_block_comment_opened_in_one_hunk_and_closed_in_another_is_not_trivial
         ("a.go", "func f() int {\n\treturn 1 // one\n}\n", "func f() int {\n\treturn 1 // uno\n}\n", "comments only"),
         ("a.sql", "-- all\nSELECT 1;\n", "-- every row\nSELECT 1;\n", "comments only"),
         ("a.c", "/* a */\nint x;\n", "/*\n * a, longer\n */\nint x;\n", "comments only"),
+        ("a.cpp", 'std::cout << "bar";  // a\n', 'std::cout << "bar";  // b\n', "comments only"),
+        ("a.sh", "run  --fast   # quick\n", "run --fast # quicker\n", "comments only"),
         ("package.json", '{\n  "version": "1.2.3"\n}\n', '{\n  "version": "1.3.0"\n}\n', "version string only"),
     ],
 )

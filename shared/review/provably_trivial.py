@@ -17,7 +17,10 @@ lines was reviewed. A model may propose; only these proofs accept, from the diff
   numbers (1.2.3 -> 1.2.4; two-part numbers only on a line that says "version").
 
 A line that may change how the file is read (`#!`, a coding declaration) is never trivial, nor is
-a hunk that holds a multi-line string's delimiter in a language read by markers.
+a hunk that holds a multi-line string's delimiter (triple quotes, backticks, raw strings, heredocs)
+in a language read by markers, nor a block comment opened or closed by the change alone. What a
+hunk cannot show is left: a hunk wholly inside a multi-line string that began before it is read as
+code, so a change to a `#` line of such a string passes as a comment.
 """
 
 from __future__ import annotations
@@ -55,8 +58,11 @@ COMMENT_MARKERS: dict[str, tuple[tuple[str, ...], bool]] = {  # extension: (line
     "dockerfile": (("#",), False),
     **{ext: (("--",), False) for ext in ".sql .lua .hs .elm".split()},
 }
-# where a multi-line string may start: the marker rules cannot tell its lines from code
-MULTILINE_STRING = re.compile(r'`|"""|\'\'\'|R"[^(\s]*\(|r#*"|<<-?\s*[\'"]?[A-Za-z_]')
+# where a multi-line string may start (template and raw strings, heredocs where they exist): the
+# marker rules cannot tell its lines from code
+MULTILINE_STRING = re.compile(r'`|"""|\'\'\'|(?<!\w)R"[^(\s]*\(|(?<![\w"])r#*"')
+HEREDOC = re.compile(r"<<[-~]?\s*['\"]?[A-Za-z_]")
+HEREDOC_LANGUAGES = {".sh", ".bash", ".zsh", ".rb", ".pl", ".php", "dockerfile"}
 NEVER_TRIVIAL = re.compile(r"^\s*#!|^\s*#.*coding[:=]")
 VERSION_TOKEN = re.compile(r"(?<![\w.])v?\d+\.\d+\.\d+(?:[-+.]?[A-Za-z]+\.?\d*)?(?![\w.])")
 SHORT_VERSION = re.compile(r"(?<![\w.])v?\d+\.\d+(?![\w.])")
@@ -92,10 +98,12 @@ def _layout(lines: list[str], indented: bool) -> list[str]:
     ]
 
 
-def _without_marked_comments(lines: list[str], markers: tuple[str, ...], blocks: bool) -> list[str] | None:
+def _without_marked_comments(lines: list[str], kind: str) -> list[str] | None:
     """The code lines of a hunk's side with comments taken out by their markers, or None when that
-    cannot be told (a multi-line string delimiter, a comment block left open)."""
-    if any(MULTILINE_STRING.search(line) for line in lines):
+    cannot be told (a multi-line string may start or end in the hunk)."""
+    markers, blocks = COMMENT_MARKERS[kind]
+    heredoc = kind in HEREDOC_LANGUAGES
+    if any(MULTILINE_STRING.search(line) or (heredoc and HEREDOC.search(line)) for line in lines):
         return None
     code, in_block = [], False
     if blocks:  # a `*/` before any `/*`: the hunk starts inside a comment block
@@ -115,9 +123,13 @@ def _without_marked_comments(lines: list[str], markers: tuple[str, ...], blocks:
                 continue
             text = rest.split("*/", 1)[1].strip()
         for marker in markers:
-            at = text.find(marker)
-            if at >= 0 and not re.search(r"[\"'`]", text[:at]):  # no string before it: the rest is a comment
-                text = text[:at].rstrip()
+            # a marker starts a comment at the line's start or after a space, outside the line's string
+            # literals, with no quote left open before it (`$#` in a shell, `a;b` in an INI value,
+            # `"http://"` are no comments)
+            masked = STRING.sub(lambda literal: "_" * len(literal.group()), text)
+            found = re.search(rf"(?:^|(?<=\s)){re.escape(marker)}", masked)
+            if found and not re.search(r"[\"'`]", masked[: found.start()]):
+                text = text[: found.start()].rstrip()
         if text:
             code.append(line[: len(line) - len(line.lstrip())] + text)
     return code
@@ -163,12 +175,12 @@ def _marked_proof(old: list[str], new: list[str], removed: list[str], added: lis
         return WHITESPACE
     if kind not in COMMENT_MARKERS:
         return None
-    markers, blocks = COMMENT_MARKERS[kind]
+    blocks = COMMENT_MARKERS[kind][1]
     if blocks and any(("/*" in line or "*/" in line) and re.search(r"[\"'`]", line) for line in old + new):
         return None  # a block marker and a string on one line: which one holds the other is not told here
     if blocks and any("".join(side).count("/*") != "".join(side).count("*/") for side in (removed, added)):
         return None  # a block opened or closed by the change itself may comment out code beyond the hunk
-    before, after = _without_marked_comments(old, markers, blocks), _without_marked_comments(new, markers, blocks)
+    before, after = _without_marked_comments(old, kind), _without_marked_comments(new, kind)
     if before is not None and after is not None and _layout(before, False) == _layout(after, False):
         return COMMENTS
     return None
@@ -255,7 +267,8 @@ def why_trivial(file: diff.FileDiff, head_text: Callable[[str], str | None] | No
         changed = [t.text for h in file.hunks for t in h.lines if t.kind != diff.CONTEXT]
         text = head_text(file.path)
         before = taken_back(text, file) if text is not None and not any(map(NEVER_TRIVIAL.search, changed)) else None
-        if before is not None and _syntax(before) is not None and _syntax(before) == _syntax(text):
+        tree = _syntax(before) if before is not None else None
+        if tree is not None and tree == _syntax(text):
             return LABELS[SYNTAX]
     return None
 
