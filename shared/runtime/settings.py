@@ -49,7 +49,7 @@ KNOWN = {
     "PETREL_MODEL_CONTEXT_TOKENS": "context size of PETREL_MODEL (default 128000)",
     "PETREL_MODEL_PRICE": "USD per million tokens, prompt/completion, for cost records",
     "PETREL_MODEL_TEMPERATURE": "sampling temperature of every model call (default 0: reproducible reviews)",
-    "PETREL_MODEL_CONCURRENCY": "model requests at once per model server, process-wide (default 4; 1 for llama.cpp)",
+    "PETREL_MODEL_CONCURRENCY": "model requests at once per model server, process-wide (default 4; 1 for a one-at-a-time server)",
     "PETREL_EMBEDDING_MODEL": "embeddings for memory (default text-embedding-3-small; offline: no server)",
     "DATABASE_URL": "Postgres with pgvector (default: embedded under .data/)",
     "PORT": "HTTP port of `make run`",
