@@ -4,7 +4,8 @@
    `@petrel ignore`, a head already reviewed).
 2. Take every changed file, or on a new push only what changed since the last reviewed head
    (everything again after a force-push, or when the comparison is too large for GitHub).
-3. Filter paths, set aside whitespace-only files and what the light model marks trivial.
+3. Filter paths, set aside whitespace-only files and what the light model proposes as trivial
+   where that is provably so (`review.triage: false`: no such call).
 4. Rank and pack the rest into chunks that fit the model; review chunks in parallel.
    A second look checks each chunk's findings (shared/review/verify.py); near-duplicates merge.
 5. Check every finding's path and line against the diff: a line near the diff moves to the
@@ -91,7 +92,7 @@ def plan_review(
                 "reviewing the whole pull request",
                 last_head[:7],
             )
-    selected = triage(select_files(scope, config, report), model, report)
+    selected = triage(select_files(scope, config, report), model, report, config, getattr(pull, "head_file", None))
     system = system_prompt(config)
     intent = read_intent(pull, model) if selected else ""  # once per review: every chunk carries it
     rules = read_rules(pull, config, [f.path for f in selected], model)
