@@ -74,7 +74,9 @@ def writes(place) -> list[str]:
 
 
 def test_the_check_run_goes_from_in_progress_to_completed_with_the_review_s_summary(app_world):
-    head = app_world.open_pull({"app/service.py": edited_service(major=1), "package-lock.json": "{}\n"})
+    head = app_world.open_pull(
+        {"app/service.py": edited_service(major=1), "package-lock.json": "{}\n", "README.md": "#  Service\n"}
+    )
     app_world.deliver("opened")
     [review] = app_world.reviews()
     [run] = app_world.github.check_runs(REPO, head)
@@ -88,6 +90,7 @@ def test_the_check_run_goes_from_in_progress_to_completed_with_the_review_s_summ
     assert (
         "**Findings by severity**: critical 0, major 1, minor 0, info 0 (1 inline, 0 in the review's body)" in summary
     )
+    assert "**Skipped as trivial**\n- `README.md`: whitespace only" in summary
     assert "**Not reviewed**\n- `package-lock.json`: " in summary
     assert "fail_on" not in summary
     assert review["commit_id"] == head
@@ -197,3 +200,19 @@ def test_a_check_run_that_fails_otherwise_never_stops_the_review(app_world, capl
     [review] = app_world.reviews()
     assert review["commit_id"] == head and app_world.github.check_runs(REPO) == []
     assert "the check run 'Petrel review' could not be set" in caplog.text
+
+
+def test_a_review_that_cannot_be_done_completes_its_check_run_neutral_and_says_why(app_world):
+    app_world.github.add_file(REPO, ".github/petrel.yml", "daily_token_budget: 100\n")
+    with psycopg.connect(app_world.db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO usage (repository, function, model, prompt_tokens, completion_tokens) "
+            "VALUES (%s, 'pr_review', 'm', 90, 20)",
+            (REPO,),
+        )
+    head = app_world.open_pull({"app/service.py": edited_service(major=1)})
+    app_world.deliver("opened")
+    assert app_world.reviews() == []
+    [run] = app_world.github.check_runs(REPO, head)
+    assert (run["status"], run["conclusion"], run["output"]["title"]) == ("completed", "neutral", check_run.COULD_NOT)
+    assert "daily token budget of 100" in run["output"]["summary"]

@@ -80,6 +80,8 @@ def summary(report: Report, config: Config) -> str:
         + ", ".join(f"{s} {counts[s]}" for s in reversed(SEVERITIES))
         + f" ({len(report.comments)} inline, {len(report.in_body)} in the review's body)",
     ]
+    if report.trivial:
+        lines += ["", "**Skipped as trivial**", *listed(report.trivial)]
     if report.not_reviewed or report.unlisted:
         lines += ["", "**Not reviewed**"]
         if report.unlisted:
