@@ -202,17 +202,13 @@ def test_a_check_run_that_fails_otherwise_never_stops_the_review(app_world, capl
     assert "the check run 'Petrel review' could not be set" in caplog.text
 
 
-def test_a_review_that_cannot_be_done_completes_its_check_run_neutral_and_says_why(app_world):
-    app_world.github.add_file(REPO, ".github/petrel.yml", "daily_token_budget: 100\n")
-    with psycopg.connect(app_world.db, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO usage (repository, function, model, prompt_tokens, completion_tokens) "
-            "VALUES (%s, 'pr_review', 'm', 90, 20)",
-            (REPO,),
-        )
+def test_a_review_that_cannot_be_done_completes_its_check_run_neutral_and_says_why(app_world, monkeypatch):
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):  # no model configured
+        monkeypatch.delenv(name)
+    settings.reset()
     head = app_world.open_pull({"app/service.py": edited_service(major=1)})
     app_world.deliver("opened")
     assert app_world.reviews() == []
     [run] = app_world.github.check_runs(REPO, head)
     assert (run["status"], run["conclusion"], run["output"]["title"]) == ("completed", "neutral", check_run.COULD_NOT)
-    assert "daily token budget of 100" in run["output"]["summary"]
+    assert "no model configured: set OPENAI_API_KEY or OPENAI_BASE_URL" in run["output"]["summary"]
