@@ -157,6 +157,7 @@ class Model:
         self.calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.cost = 0.0  # USD, at the configured prices (0 when none are set)
 
     @property
     def client(self):
@@ -299,6 +300,7 @@ class Model:
         self.calls += 1
         self.prompt_tokens += prompt
         self.completion_tokens += completion
+        self.cost += spec.cost(prompt, completion)
         self.ledger.record(self.repository, self.function, spec.name, prompt, completion, spec.cost(prompt, completion))
 
     def _check_budget(self) -> None:

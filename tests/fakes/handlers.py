@@ -24,7 +24,6 @@ from fakes.state import (
     COMMIT_NOT_IN_PULL,
     COMPARE_DOCS,
     CONTENTS_DOCS,
-    DEFAULT_PERMISSIONS,
     DOCS,
     GIT_COMMIT_DOCS,
     ISSUES_DOCS,
@@ -95,7 +94,7 @@ class Handlers:
                         "to the parent installation.",
                     )
                 repos.add(full)
-        permissions = body.get("permissions") or dict(DEFAULT_PERMISSIONS)
+        permissions = body.get("permissions") or dict(self.app_permissions)
         token = "ghs_" + secrets.token_urlsafe(27).replace("-", "A").replace("_", "b")[:36]
         expires = time.time() + self.token_ttl_seconds
         self._tokens[token] = _Token(
