@@ -28,6 +28,8 @@ PERMISSIONS = {
     "contents": "read",
     # GitHub grants it to every App
     "metadata": "read",
+    # shared/github/checks.py: the "Petrel review" check run on a pull request's head commit
+    "checks": "write",
 }
 # The permission without which GitHub does not deliver an event to an App.
 EVENT_PERMISSION = {

@@ -288,6 +288,26 @@ def place(file: FileDiff, line: int, max_move: int = 3) -> int | None:
     return nearest if abs(nearest - line) <= max_move else None
 
 
+def nearest_change(file: FileDiff, line: int, max_move: int = 3) -> int | None:
+    """For a comment on an unchanged line of a hunk (a context line, or an added blank line): the
+    nearest added line with text in the same hunk within `max_move` lines (the earlier on a tie),
+    or None when `line` is such a line itself or none is near."""
+    hunk = hunk_at(file, line)
+    if hunk is None:
+        return None
+    changed = [l.new for l in hunk.lines if l.kind == ADDED and l.text.strip()]
+    if line in changed or not changed:
+        return None
+    nearest = min(changed, key=lambda n: (abs(n - line), n))
+    return nearest if abs(nearest - line) <= max_move else None
+
+
+def text_at(file: FileDiff, line: int) -> str | None:
+    """The text of the new file's `line`, where a hunk shows it."""
+    hunk = hunk_at(file, line)
+    return next((l.text for l in hunk.lines if l.new == line), None) if hunk else None
+
+
 def changed_new_lines(file: FileDiff) -> set[int]:
     """The new file's numbers of the lines the diff adds."""
     return {line.new for h in file.hunks for line in h.lines if line.kind == ADDED}

@@ -8,7 +8,7 @@ import pytest
 from fakes.github import FakeGitHub
 from github import Auth, Github
 
-from shared.github import actions, markers
+from shared.github import actions, checks, markers
 
 REPO = "octo-org/app"
 TOKEN = "ghp_" + "e" * 36
@@ -108,8 +108,18 @@ def test_unknown_reaction_cannot_be_planned():
 
 def test_no_action_can_approve_merge_close_or_push():
     kinds = {cls.__name__ for cls in actions._APPLY}
-    assert kinds == {"UpsertComment", "React", "AddLabels", "PostReview", "UpdateDescription", "ReplyInThread"}
+    assert kinds == {
+        "UpsertComment",
+        "React",
+        "AddLabels",
+        "PostReview",
+        "UpdateDescription",
+        "ReplyInThread",
+        "SetCheck",  # the "Petrel review" check run: it can fail a required check, never approve or merge
+    }
     assert not hasattr(actions.PostReview, "event")  # the review event is always COMMENT
+    with pytest.raises(ValueError):  # no conclusion but those a review gives (never e.g. action_required)
+        checks.SetCheck(REPO, 1, "a" * 40, "check", "completed", "action_required", "t")
 
 
 def test_dry_run_sends_nothing_and_describes_each_action(caplog):

@@ -46,7 +46,8 @@ def test_review_of_a_local_range_prints_comments_and_coverage(tmp_path, model_se
     out = result.stdout
     assert "--- app/service.py:2\n**major**: This line has a bug" in out
     assert "`yarn.lock`: excluded by default (lock file)" in out
-    assert "1 chunk(s), 1 model call(s)" in out  # one file left after the filter: no triage call
+    # one file left after the filter: no triage call; the chunk's review and its second look
+    assert "1 chunk(s), 2 model call(s)" in out
     assert "2 of 4 changed lines sent to the model" in out
     assert "petrel:finding" not in out  # the hidden marker is for GitHub, not for people
 
@@ -78,3 +79,23 @@ def test_unknown_revision_is_one_clear_line(tmp_path, model_server):
     repo = init(tmp_path / "repo", {"a.py": "x = 1\n"})
     result = run_cli(["--repo", str(repo), "--range", "main..nope"], model_server, tmp_path)
     assert result.returncode == 2 and result.stderr.startswith("petrel: git ") and "Traceback" not in result.stderr
+
+
+def test_a_model_that_fails_every_call_makes_the_review_exit_non_zero_and_say_why(tmp_path, model_server):
+    repo = init(tmp_path / "repo", {"app/service.py": SERVICE})
+    commit(repo, {"app/service.py": edited_service(one=1)}, "change")
+    model_server.fail(500, times=100, body={"error": {"message": "Input should be 'sunny'", "type": "server_error"}})
+    result = run_cli(["--repo", str(repo), "--range", "main..feature"], model_server, tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.startswith("petrel: nothing could be reviewed: the model gave no review for any of the 1")
+    assert "500" in result.stderr and "Input should be 'sunny'" in result.stderr  # the server's own words
+    assert "`app/service.py`: model error" in result.stdout  # the review is still printed
+
+
+def test_nothing_to_review_is_not_a_failure(tmp_path, model_server):
+    repo = init(tmp_path / "repo", {"yarn.lock": "a\n"})
+    commit(repo, {"yarn.lock": "b\n"}, "only a lock file")
+    model_server.fail(500, times=100)
+    result = run_cli(["--repo", str(repo), "--range", "main..feature"], model_server, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert model_server.chat_requests() == []

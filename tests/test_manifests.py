@@ -529,6 +529,7 @@ def test_app_manifest_events_are_the_subscribed_events_and_permissions_are_the_d
         "pull_requests": "write",
         "contents": "read",
         "metadata": "read",
+        "checks": "write",
     }
     assert app["public"] is False
     assert app["hook_attributes"]["url"].startswith("https://") and app["redirect_url"] and app["url"] and app["name"]

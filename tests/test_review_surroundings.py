@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fakes.completions import is_verification
 from github import Auth, Github
 from gitrepo import commit, init
 from gitrepo import diff as git_diff
@@ -171,6 +172,10 @@ def test_a_finding_on_a_surrounding_line_is_never_posted_on_that_line(tmp_path, 
     assert "```suggestion" not in review.comments[0].body  # moved: its suggestion was for another line
     assert report.moved == [("app/limits.py", near, near - 2)]
     assert [(path, line) for path, line, _, _ in report.in_body] == [("app/limits.py", far)]
+    # the second look was shown the same code around the change, as plain code its quotes compare with
+    [check] = [r["messages"][-1]["content"] for r in model_server.chat_requests() if is_verification(r)]
+    around = check[check.index("SURROUNDING CODE") :]
+    assert "--- app/limits.py\n" in around and f"\n{head[far - 1]}\n" in around and "| " not in around
 
 
 JS = (
@@ -310,13 +315,13 @@ def test_head_files_that_cannot_be_shown(tmp_path, github):  # noqa: F811 (the f
     for name in ("a.py", "blob.bin", "big.py"):
         github.add_file(REPO, name, (repo / name).read_bytes(), ref=HEAD_SHA)
     pull = github_pull(github)
-    assert pull.head_file("a.py") is None  # not a file of changes() yet
-    pull.changes()
-    assert pull.head_file("a.py") == "a = 2\n"
+    assert pull.head_file("a.py") == "a = 2\n"  # the files list, read first, names its blob
+    files_lists = [r for r in github.requests if r.path == f"/repos/{REPO}/pulls/1/files"]
     assert [pull.head_file(p) for p in ("gone.py", "blob.bin", "big.py", "latin.py")] == [None] * 4
     # the files list names each head file by its blob sha, and each sha is read once
     assert pull.head_file("a.py") == "a = 2\n"
     assert len([r for r in github.requests if r.path == f"/repos/{REPO}/contents/a.py"]) == 1
+    assert [r for r in github.requests if r.path == f"/repos/{REPO}/pulls/1/files"] == files_lists  # listed once
 
 
 def test_the_innermost_python_block_includes_its_decorators_and_nests():

@@ -255,3 +255,23 @@ def test_logs_never_show_a_configured_secret_in_any_form(env, app_key):
         assert secret not in written
     assert all(line not in written for line in app_key[0].splitlines()[1:-1])
     assert "whsec plain words" not in written and "Traceback" in written and "[redacted]" in written
+
+
+def test_every_setting_petrel_reads_is_in_env_example_and_in_the_readmes_table():
+    import inspect
+    import re
+    from pathlib import Path
+
+    from shared.runtime import variables
+
+    root = Path(__file__).resolve().parent.parent
+    read = set(
+        re.findall(r'"([A-Z][A-Z0-9]*_[A-Z0-9_]+|PORT)"', inspect.getsource(from_env) + inspect.getsource(variables))
+    )
+    assert {"PETREL_MODEL_TEMPERATURE", "PETREL_MODEL_CONCURRENCY", "GITHUB_TOKEN"} <= read  # the scan finds them
+    example = set(read_dotenv(root / ".env.example"))
+    readme = root.joinpath("README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("\n## Settings\n") :]
+    table = table[: table.index("\n## ", 1)]
+    assert sorted(read - example) == []
+    assert sorted(name for name in read if f"`{name}`" not in table) == []

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from shared.github import markers
+from shared.github.checks import SetCheck, set_check
 from shared.github.identity import same_login, token_login
 
 log = logging.getLogger("petrel.actions")
@@ -176,7 +177,7 @@ class ReplyInThread:
         return f"reply [{self.key}] in the review thread of comment {self.comment_id} on {self.repository}#{self.pull_number}"
 
 
-Action = UpsertComment | React | AddLabels | PostReview | UpdateDescription | ReplyInThread
+Action = UpsertComment | React | AddLabels | PostReview | UpdateDescription | ReplyInThread | SetCheck
 
 
 def execute(
@@ -379,5 +380,8 @@ _APPLY = {
     PostReview: _post_review,
     UpdateDescription: _update_description,
     ReplyInThread: _reply_in_thread,
+    SetCheck: set_check,  # shared/github/checks.py: a check run, or a commit status in its stead
 }
-_BY_AUTHOR = frozenset({UpsertComment, PostReview, ReplyInThread})  # find Petrel's own earlier write by its author
+_BY_AUTHOR = frozenset(
+    {UpsertComment, PostReview, ReplyInThread, SetCheck}
+)  # find Petrel's own earlier write by its author

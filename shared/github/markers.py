@@ -15,9 +15,11 @@ from shared.github.identity import same_login
 
 PREFIX = "<!-- petrel:"
 FINDING = "finding:"  # a posted finding's marker: finding:<fingerprint>
+ADDRESSED = "addressed:"  # Petrel's reply in the thread of a finding since fixed: addressed:<root comment id>
 
 _ANY = re.compile(r"<!--\s*petrel:[^>]*-->")
 _FINGERPRINT = re.compile(r"<!-- petrel:finding:([0-9a-f]+) -->")
+_ADDRESSED = re.compile(r"<!-- petrel:addressed:([0-9]+) -->")
 
 
 def make(key: str) -> str:
@@ -51,6 +53,17 @@ def fingerprint_of(body: str | None) -> str | None:
     """The fingerprint in a posted finding's marker, or None when the text carries none."""
     match = _FINGERPRINT.search(body or "")
     return match.group(1) if match else None
+
+
+def addressed(comment_id: int) -> str:
+    """The key of Petrel's one reply saying the finding of review comment `comment_id` was addressed."""
+    return f"{ADDRESSED}{comment_id}"
+
+
+def addressed_in(body: str | None) -> int | None:
+    """The review comment a follow-up reply answers (read from its marker), or None."""
+    match = _ADDRESSED.search(body or "")
+    return int(match.group(1)) if match else None
 
 
 def strip(text: str) -> str:

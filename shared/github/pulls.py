@@ -131,7 +131,7 @@ class GitHubPull:
         self._info: PullInfo | None = None
         self._me = me
         self._may_steer = may_steer
-        self._head_blobs: dict[str, str] = {}  # path -> blob sha at the head, from the files list
+        self._head_blobs: dict[str, str] | None = None  # path -> blob sha at the head, from the files list
 
     def _get(self, path: str, accept: str | None = None):
         headers = {"Accept": accept} if accept else None
@@ -247,7 +247,9 @@ class GitHubPull:
         return pull_texts.default_file(self._query, self.repository, path)
 
     def head_file(self, path: str) -> str | None:
-        """A file of `changes()` at the head, read once per blob sha (the files list's), or None (blobs.py)."""
+        """A changed file at the head, read once per blob sha (the files list's), or None (blobs.py)."""
+        if self._head_blobs is None:
+            self.changes()  # the files list names each changed file's blob
         return blobs.github_head(self.client, self.repository, self.info().head_sha, self._head_blobs.get(path), path)
 
 

@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from typing import Any, Protocol
 
+from shared.model.concurrency import server_slot
 from shared.model.llm import ModelError, _retry_after, request_timeout
 from shared.runtime import scope as context
 from shared.runtime.scope import RetryLater
@@ -246,11 +247,13 @@ class OpenAIEmbedder:
     def _request(self, batch: list[str]) -> list[list[float]]:
         import openai
 
-        context.check(f"a call to the embedding model ({self.model})")
+        what = f"a call to the embedding model ({self.model})"
+        context.check(what)
         try:
-            response = self.client.embeddings.create(
-                model=self.model, input=batch, encoding_format="float", timeout=request_timeout(self.settings)
-            )
+            with server_slot(self.settings.openai_base_url, self.settings.model_concurrency, what):
+                response = self.client.embeddings.create(
+                    model=self.model, input=batch, encoding_format="float", timeout=request_timeout(self.settings)
+                )
         except openai.RateLimitError as error:
             raise RetryLater(_retry_after(error), f"embedding rate limit ({self.model})") from None
         except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as error:

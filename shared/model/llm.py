@@ -13,6 +13,9 @@
   outlasts them becomes `RetryLater`, so the job is rescheduled rather than lost.
 - The job's deadline and lease (shared/runtime/scope.py): no call starts once the job must stop,
   and each call's timeout is cut so that it and its retries end by the deadline.
+- A low temperature on every call (PETREL_MODEL_TEMPERATURE, default 0), so that a review of one
+  diff can be reproduced; at most PETREL_MODEL_CONCURRENCY requests at once per model server
+  (shared/model/concurrency.py).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.model.answers import SchemaError, check, extract_json
+from shared.model.concurrency import server_slot
 from shared.runtime import scope as context
 from shared.runtime.scope import RetryLater
 from shared.runtime.settings import Settings
@@ -48,10 +52,6 @@ class BudgetExceeded(Exception):
         self.repository, self.budget, self.spent = repository, budget, spent
 
 
-class SchemaError(ValueError):
-    """An answer does not follow the schema; the message says where."""
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """A model's name, context window and prices."""
@@ -64,62 +64,6 @@ class ModelSpec:
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """The cost in USD of one call with these token counts."""
         return (prompt_tokens * self.price_in + completion_tokens * self.price_out) / 1_000_000
-
-
-def check(value: Any, schema: dict, where: str = "$") -> Any:
-    """Validate `value` against the subset of JSON Schema Petrel uses; raise SchemaError."""
-    kinds = schema.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
-    python = {
-        "object": dict,
-        "array": list,
-        "string": str,
-        "integer": int,
-        "number": (int, float),
-        "boolean": bool,
-        "null": type(None),
-    }
-    if kinds and not any(
-        isinstance(value, python[k]) and not (k in ("integer", "number") and isinstance(value, bool)) for k in kinds
-    ):
-        raise SchemaError(f"{where}: expected {' or '.join(kinds)}, got {type(value).__name__}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise SchemaError(f"{where}: {value!r} is not one of {', '.join(map(str, schema['enum']))}")
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                raise SchemaError(f"{where}: missing {key!r}")
-        properties = schema.get("properties", {})
-        for key, item in value.items():
-            if key in properties:
-                check(item, properties[key], f"{where}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for n, item in enumerate(value):
-            check(item, schema["items"], f"{where}[{n}]")
-    if (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and "minimum" in schema
-        and value < schema["minimum"]
-    ):
-        raise SchemaError(f"{where}: {value} is below {schema['minimum']}")
-    return value
-
-
-def extract_json(text: str) -> Any:
-    """The JSON value in a model's text: bare, or inside a ``` fence, or between the outer braces."""
-    text = (text or "").strip()
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    candidates = [text, fenced.group(1) if fenced else None]
-    if "{" in text:
-        candidates.append(text[text.index("{") : text.rindex("}") + 1] if "}" in text else None)
-    for candidate in candidates:
-        if candidate:
-            try:
-                return json.loads(candidate)
-            except ValueError:
-                continue
-    raise SchemaError("the answer is not JSON")
 
 
 class TokenEstimator:
@@ -213,6 +157,7 @@ class Model:
         self.calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.cost = 0.0  # USD, at the configured prices (0 when none are set)
 
     @property
     def client(self):
@@ -304,18 +249,20 @@ class Model:
 
         context.check(f"a call to the model ({spec.name})")
         self._check_budget()
-        kwargs: dict[str, Any] = {
-            "model": spec.name,
-            "messages": messages,
-            "max_tokens": self.settings.model_max_output_tokens,
-            "timeout": request_timeout(self.settings),
-        }
+        kwargs: dict[str, Any] = {"model": spec.name, "messages": messages}
+        kwargs["max_tokens"] = self.settings.model_max_output_tokens
+        if self.settings.model_temperature is not None:  # low by default: one diff, one review
+            kwargs["temperature"] = self.settings.model_temperature
         if response_format:
             kwargs["response_format"] = response_format
         if tools:
             kwargs["tools"] = tools
         try:
-            response = self.client.chat.completions.create(**kwargs)
+            with server_slot(
+                self.settings.openai_base_url, self.settings.model_concurrency, f"a call to the model ({spec.name})"
+            ):
+                # the timeout counts from here: the wait for a slot is not the server's time
+                response = self.client.chat.completions.create(**kwargs, timeout=request_timeout(self.settings))
         except openai.RateLimitError as error:
             raise RetryLater(_retry_after(error), f"model rate limit ({spec.name})") from None
         except openai.APIStatusError as error:
@@ -353,6 +300,7 @@ class Model:
         self.calls += 1
         self.prompt_tokens += prompt
         self.completion_tokens += completion
+        self.cost += spec.cost(prompt, completion)
         self.ledger.record(self.repository, self.function, spec.name, prompt, completion, spec.cost(prompt, completion))
 
     def _check_budget(self) -> None:

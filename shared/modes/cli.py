@@ -84,6 +84,10 @@ NO_GITHUB_TO_READ = (
 )
 
 
+NOTHING_REVIEWED = "nothing could be reviewed: the model gave no review for any of the {chunks} chunk(s)"
+NOTHING_REVIEWED_STATUS = 3  # 0: a review, or nothing to review; 2: a setting or input to fix
+
+
 def command_run(args) -> int:
     """`petrel run`: serve the webhook and the functions and run the workers until stopped."""
     wrote = ensure_dotenv()
@@ -228,7 +232,8 @@ def command_plan(args) -> int:
 
 def command_review(args) -> int:
     """Plan a review of a local `base..head` (or of a saved pull_request payload's shas in a
-    local clone) and print it. Nothing is sent to GitHub; the model is called."""
+    local clone) and print it. Nothing is sent to GitHub; the model is called. Exits 3 when there
+    were files to review and the model reviewed none of them (every chunk a model error)."""
     from shared.github import markers
     from shared.github.pulls import LocalPull
     from shared.model.llm import Model, ModelError
@@ -273,6 +278,11 @@ def command_review(args) -> int:
     for comment in review.comments:
         print(f"--- {comment.path}:{comment.line}\n{markers.before(comment.body)}\n")
     print("--- review body\n" + review.body)
+    if report.chunks and not report.reviewed:  # files were sent to the model and not one came back reviewed
+        errors = [reason for _, reason in report.not_reviewed if reason.startswith("model error")]
+        why = f": {errors[0]}" if errors else ""
+        print(f"petrel: {NOTHING_REVIEWED.format(chunks=report.chunks)}{why}", file=sys.stderr)
+        return NOTHING_REVIEWED_STATUS
     return 0
 
 

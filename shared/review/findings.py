@@ -1,6 +1,7 @@
-"""Where each finding lands: inline on a line of the diff, moved to the nearest diff line, or in
-the review body; and which findings are not posted at all (below the minimum severity, already
-posted, like ones reviewers rejected, over the comment limit).
+"""Where each finding lands: inline on a line of the diff, moved to the nearest diff line (and from
+an unchanged line next to a change onto the change, unless it quotes that line), or in the review
+body; and which findings are not posted at all (below the minimum severity, already posted, like
+ones reviewers rejected, over the comment limit).
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ def _comment_text(severity: str, body: str, suggestion: str | None, key: str) ->
     if suggestion and suggestion.strip():
         text += f"\n\n```suggestion\n{suggestion.rstrip()}\n```"
     return f"{text}\n\n{markers.finding(key)}"
+
+
+def _on_the_change(file: diff.FileDiff, line: int, finding: dict) -> int:
+    """A comment on an unchanged line next to a change is about the change (small models put 19 of
+    45 comments there): it moves to the nearest changed line, unless its text quotes the line."""
+    changed = diff.nearest_change(file, line)
+    if changed is None:
+        return line
+    code = " ".join((diff.text_at(file, line) or "").split())
+    said = " ".join(f"{finding.get('body') or ''} {finding.get('suggestion') or ''}".split())
+    quoted = len(code) >= 3 and any(c.isalnum() for c in code) and code in said
+    return line if quoted else changed
 
 
 def place_findings(
@@ -55,8 +68,12 @@ def place_findings(
         if rejected is not None and rejected(body):
             report.rejected_before += 1
             continue
+        if finding.get("also"):  # the other places of merged near-duplicates (shared/review/dedupe.py)
+            body = f"{body}\n\n{finding['also']}"
         file = files.get(path)
         landing = diff.place(file, line) if file is not None and isinstance(line, int) else None
+        if landing == line:  # the model named a line of the diff; one it named outside was moved already
+            landing = _on_the_change(file, landing, finding)
         if landing is None:
             report.in_body.append((path, line, severity, body))
             continue

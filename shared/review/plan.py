@@ -4,8 +4,10 @@
    `@petrel ignore`, a head already reviewed).
 2. Take every changed file, or on a new push only what changed since the last reviewed head
    (everything again after a force-push, or when the comparison is too large for GitHub).
-3. Filter paths, set aside whitespace-only files and what the light model marks trivial.
+3. Filter paths, set aside whitespace-only files and what the light model proposes as trivial
+   where that is provably so (`review.triage: false`: no such call).
 4. Rank and pack the rest into chunks that fit the model; review chunks in parallel.
+   A second look checks each chunk's findings (shared/review/verify.py); near-duplicates merge.
 5. Check every finding's path and line against the diff: a line near the diff moves to the
    nearest diff line, the rest goes to the review body. Drop findings already posted.
 6. One review, event COMMENT, whose body lists every changed file not reviewed and why
@@ -25,13 +27,15 @@ from shared.github import actions, markers
 from shared.github.pulls import PullInfo, PullSource
 from shared.model.llm import Model, ModelError
 from shared.repo_config.schema import Config
+from shared.review.dedupe import merge_near_duplicates
 from shared.review.findings import place_findings
 from shared.review.intent import read_intent
 from shared.review.prompt import BACKGROUND_TOKENS_CAP, Background, chunk_budget, review_chunk, system_prompt
 from shared.review.report import Report, review_body
 from shared.review.rules import read_rules
-from shared.review.surroundings import surrounding_code
+from shared.review.surroundings import for_the_check, surrounding_code
 from shared.review.trivial import select_files, triage
+from shared.review.verify import second_look
 
 log = logging.getLogger("petrel.review")
 
@@ -89,7 +93,7 @@ def plan_review(
                 "reviewing the whole pull request",
                 last_head[:7],
             )
-    selected = triage(select_files(scope, config, report), model, report)
+    selected = triage(select_files(scope, config, report), model, report, config, getattr(pull, "head_file", None))
     system = system_prompt(config)
     intent = read_intent(pull, model) if selected else ""  # once per review: every chunk carries it
     rules = read_rules(pull, config, [f.path for f in selected], model)
@@ -126,6 +130,8 @@ def plan_review(
                 results.append((chunk, future.result()))
             except ModelError as error:
                 results.append((chunk, error))
+    if config.review.verify:  # the second look: each chunk's findings checked before anything is posted
+        results = second_look(model, results, report, config.review.concurrency, for_the_check(around))
 
     in_chunks: dict[str, diff.FileDiff] = {}
     findings: list[dict] = []
@@ -148,6 +154,7 @@ def plan_review(
     report.rules = rules.applied if report.reviewed else []
     # a finding may name any line of the file's whole diff, not only the chunk's hunks
     whole = {f.path: f for f in files if f.path in report.reviewed}
+    findings, report.merged = merge_near_duplicates(findings)
     posted = {fp for fp in (markers.fingerprint_of(p.body) for p in pull.posted_findings()) if fp}
     place_findings(findings, whole, config, posted, report, rejected)
     if not report.reviewed and not report.not_reviewed and not report.trivial and not report.unlisted:

@@ -8,13 +8,15 @@ says how many more there are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shared.github import actions
 from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
+from shared.review.cost import Cost
 
 LIST_CHARS = 20_000  # for each list of files in a review body: GitHub refuses bodies over 65,536 characters
 MORE_FILES = "- … and {count} more file(s), not listed here to keep this review within GitHub's size limit"
+COST_LINE = "_This review: {this}. This pull request so far, over {reviews} review(s): {total}._"
 
 
 @dataclass
@@ -33,6 +35,10 @@ class Report:
     rejected_before: int = 0
     below_severity: int = 0
     over_limit: int = 0
+    dropped_by_check: int = 0  # rejected by the second look, or without evidence (shared/review/verify.py)
+    unchecked: int = 0  # not posted because the second look itself failed
+    check_error: str = ""
+    merged: int = 0  # near-duplicates merged into another finding (shared/review/dedupe.py)
     chunks: int = 0
     lines_to_model: int = 0
     lines_changed: int = 0
@@ -112,6 +118,37 @@ def review_body(report: Report) -> str:
         notes.append(f"{report.below_severity} finding(s) below the minimum severity were left out")
     if report.over_limit:
         notes.append(f"{report.over_limit} finding(s) over the inline comment limit are listed above")
+    checked = (  # the second look and the merging of near-duplicates (shared/review/verify.py, dedupe.py)
+        (report.dropped_by_check, "finding(s) dropped by the second look"),
+        (report.unchecked, f"finding(s) not posted: the second look failed ({report.check_error})"),
+        (report.merged, "near-duplicate finding(s) merged into another"),
+    )
+    notes += [f"{count} {text}" for count, text in checked if count]
     if notes:
         lines.append("\n" + "; ".join(notes) + ".")
     return "\n".join(lines)
+
+
+def dollars(usd: float) -> str:
+    """A price in USD: cents from a dollar up, else four decimals (a review often costs less than a cent)."""
+    return f"${usd:,.2f}" if usd >= 1 else f"${usd:.4f}"
+
+
+def cost_line(this: Cost, total: Cost, priced: bool) -> str:
+    """The body's last line: what this review cost (model calls, tokens, and the price when prices
+    are set) and the pull request's running total over its reviews."""
+    price = (lambda cost: f", {dollars(cost.usd)}") if priced else (lambda cost: "")
+    return COST_LINE.format(
+        this=f"{this.calls} model call(s), {this.tokens:,} tokens ({this.prompt_tokens:,} prompt + "
+        f"{this.completion_tokens:,} completion){price(this)}",
+        reviews=total.reviews,
+        total=f"{total.calls} model call(s), {total.tokens:,} tokens{price(total)}",
+    )
+
+
+def with_cost(plan: list, line: str) -> list:
+    """The plan with `line` at the end of its review's body (the body is written before the cost is
+    known: the model calls end with the planning)."""
+    return [
+        replace(step, body=f"{step.body}\n\n{line}") if isinstance(step, actions.PostReview) else step for step in plan
+    ]

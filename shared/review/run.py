@@ -3,7 +3,8 @@
 It gathers what the planner (shared/review/plan.py) needs from the Context (the pull request, the
 repository's config, long-term memory and feedback, a model with the repository's budget), acts
 on the plan, remembers the head it reviewed (shared/review/state.py) and says in one line what
-happened. `forced` (a `/review`) runs even when the config turns automatic reviews off.
+happened. Around it, the check run "Petrel review" (shared/review/check_run.py); at the end of the
+body, what the review cost (shared/review/cost.py). `forced` (a `/review`) runs even when the config turns automatic reviews off.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import logging
 from shared.context import Context, Result
 from shared.memory.feedback import Feedback
 from shared.model.llm import BudgetExceeded, ModelError
+from shared.review.check_run import CheckRun
+from shared.review.cost import NOTHING, priced, spent
+from shared.review.followup import plan_followups
 from shared.review.plan import plan_review
 from shared.review.prompt import memory_context
+from shared.review.report import cost_line, with_cost
 from shared.review.state import ReviewStore
 
 log = logging.getLogger("petrel.review")
@@ -37,6 +42,8 @@ def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
     repository = ctx.delivery.repository
     store = ReviewStore(ctx.pool())
     last = store.last(repository, number)
+    check = CheckRun(ctx, pull.info(), config, last.head_sha if last else None, forced)
+    outcomes = check.start()
     try:
         model = ctx.model("pr_review")
         memory = ctx.memory()
@@ -46,9 +53,16 @@ def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
         planned, report, skipped = plan_review(
             pull, model, config, last.head_sha if last else None, forced, background, feedback.rejected
         )
+        if not skipped:  # on a new push, a reply in each of Petrel's threads the push addressed
+            planned += plan_followups(pull, model, last.head_sha if last else None)
     except (BudgetExceeded, ModelError) as error:
-        return ctx.could_not(steps, repository, number, work, error)
-    outcomes = ctx.act(steps + planned)
+        done = ctx.could_not(steps, repository, number, work, error)
+        check.finish(error=str(error))
+        return done
+    cost = spent(model)  # the body ends with what the review cost, and the pull request's running total
+    planned = with_cost(planned, cost_line(cost, (last.total if last else NOTHING) + cost, priced(model)))
+    outcomes += ctx.act(steps + planned)
+    outcomes += check.finish(report, skipped)
     if skipped:
         return Result(outcomes, f"not reviewed: {skipped}")
     if ctx.sends:
@@ -59,6 +73,7 @@ def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
             len(report.reviewed),
             len(report.comments),
             report.files_not_reviewed,
+            cost,
         )
     return Result(
         outcomes,

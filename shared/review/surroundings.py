@@ -211,3 +211,18 @@ def diff_with_surroundings(chunk: Chunk, around: dict[str, str]) -> str:
         )
         for f in chunk.files
     )
+
+
+def for_the_check(around: Surroundings) -> Callable[[Chunk], str]:
+    """The code around a chunk's changes as the second look reads it (shared/review/verify.py): each
+    file's after its path and without the bars, so that a quote of it compares as code."""
+
+    def text(chunk: Chunk) -> str:
+        found, _ = around(chunk)
+        return "\n\n".join(
+            f"--- {path}\n"
+            + "\n".join(line[2:] if line.startswith(f"{BAR} ") else line.lstrip(BAR) for line in block.splitlines()[1:])
+            for path, block in found.items()
+        )
+
+    return text

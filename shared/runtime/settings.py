@@ -28,6 +28,7 @@ from shared.runtime.variables import (
     number,
     price,
     private_key,
+    temperature,
     web_url,
 )
 
@@ -47,6 +48,8 @@ KNOWN = {
     "PETREL_LIGHT_MODEL": "model for cheap steps (default: PETREL_MODEL)",
     "PETREL_MODEL_CONTEXT_TOKENS": "context size of PETREL_MODEL (default 128000)",
     "PETREL_MODEL_PRICE": "USD per million tokens, prompt/completion, for cost records",
+    "PETREL_MODEL_TEMPERATURE": "sampling temperature of every model call (default 0: reproducible reviews)",
+    "PETREL_MODEL_CONCURRENCY": "model requests at once per model server, process-wide (default 4; 1 for a one-at-a-time server)",
     "PETREL_EMBEDDING_MODEL": "embeddings for memory (default text-embedding-3-small; offline: no server)",
     "DATABASE_URL": "Postgres with pgvector (default: embedded under .data/)",
     "PORT": "HTTP port of `make run`",
@@ -99,6 +102,8 @@ class Settings:
     model_timeout_seconds: float = 120.0
     model_max_output_tokens: int = 4096
     model_max_retries: int = 2
+    model_temperature: float | None = 0.0  # None: send none, the server's default applies
+    model_concurrency: int = 4
     raw: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -281,6 +286,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         model_timeout_seconds=number(env, "PETREL_MODEL_TIMEOUT_SECONDS", 120.0, float, minimum=1),
         model_max_output_tokens=number(env, "PETREL_MODEL_MAX_OUTPUT_TOKENS", 4096, minimum=64),
         model_max_retries=number(env, "PETREL_MODEL_MAX_RETRIES", 2, minimum=0),
+        model_temperature=temperature(env),
+        model_concurrency=number(env, "PETREL_MODEL_CONCURRENCY", 4, minimum=1),
         raw=dict(env),
     )
 

@@ -132,6 +132,18 @@ def number(env: Mapping[str, str], name: str, default, kind=int, minimum=0):
     return number
 
 
+def temperature(env: Mapping[str, str]) -> float | None:
+    """PETREL_MODEL_TEMPERATURE: 0 to 2 (default 0, so that a review of one diff can be reproduced),
+    or `default` to send none and leave it to the server (models that accept no other value)."""
+    value = (env.get("PETREL_MODEL_TEMPERATURE") or "").strip()
+    if value.lower() == "default":
+        return None
+    chosen = number(env, "PETREL_MODEL_TEMPERATURE", 0.0, float, minimum=0)
+    if not chosen <= 2:  # and not NaN
+        raise SettingsError(f"PETREL_MODEL_TEMPERATURE={value!r} must be at most 2 (or `default`: send none)")
+    return chosen
+
+
 def private_key(env: Mapping[str, str]) -> str | None:
     """The App's PEM private key, from GITHUB_PRIVATE_KEY or the file GITHUB_PRIVATE_KEY_PATH names, or None."""
     inline = env.get("GITHUB_PRIVATE_KEY") or None

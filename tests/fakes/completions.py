@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json as _json
 import math
+import re
 import secrets
 import struct
 from dataclasses import dataclass
@@ -184,3 +185,41 @@ class _Injection:  # hang / malformed
     seconds: float = 0.0
     body: bytes = MALFORMED_BODY
     content_type: str = "application/json"
+
+
+# The second look (shared/review/verify.py): its answers are recognised by the schema's name, or by
+# its "verdicts" key in the system prompt when the server took no json_schema format.
+VERIFICATION_SCHEMA_NAME = "verification"
+FINDING_LINE = re.compile(r"^\[(\d+)\] `([^`]*)` line (\S+) \((\w+)\): ")
+NUMBERED_LINE = re.compile(r"^\s*(\d+) [+ ](.*)$")
+
+
+def is_verification(body: dict[str, Any]) -> bool:
+    """True for a chat request of Petrel's second look at findings."""
+    rf = body.get("response_format") or {}
+    if isinstance(rf, dict) and (rf.get("json_schema") or {}).get("name") == VERIFICATION_SCHEMA_NAME:
+        return True
+    messages = body.get("messages") or [{}]
+    return rf.get("type") != "json_schema" and '"verdicts"' in str(messages[0].get("content") or "")
+
+
+def confirm_findings(body: dict[str, Any]) -> dict[str, Any]:
+    """The fake's default second look: every finding holds, at its own severity, with its own line
+    as evidence (the numbered line it names in its file's section of the code shown; else, or when
+    that line is blank, the section's first line with code; else no evidence, as a model that
+    cannot find the code would give)."""
+    text = str(body["messages"][-1]["content"])
+    findings = [m.groups() for m in map(FINDING_LINE.match, text.splitlines()) if m]
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for line in text.split("\nCODE (", 1)[-1].splitlines():
+        if line.startswith("### "):
+            current = sections.setdefault(line[4:].split(" [")[0].split(" (renamed")[0], [])
+        elif current is not None and (numbered := NUMBERED_LINE.match(line)):
+            current.append(numbered.groups())
+    verdicts = []
+    for index, path, line, severity in findings:
+        shown = [(number, code) for number, code in sections.get(path, []) if code.strip()]
+        own = [code for number, code in shown if number == line] or [code for _, code in shown[:1]]
+        verdicts.append({"index": int(index), "holds": True, "evidence": own[:1], "severity": severity})
+    return {"json": {"verdicts": verdicts}}

@@ -79,6 +79,11 @@ class Dispatch:
             ("GET", R + r"/contents(?:/(?P<path>.*?))?", self._h_contents),
             ("GET", R + r"/branches", self._h_list_branches),
             ("GET", R + r"/branches/(?P<branch>.+?)", self._h_get_branch),
+            # checks (fakes/checks.py): before commits/{ref}, which would take check-runs for a ref
+            ("GET", R + r"/commits/(?P<ref>[^/]+)/check-runs", self._h_list_check_runs),
+            ("POST", R + r"/check-runs", self._h_create_check_run),
+            ("PATCH", R + r"/check-runs/(?P<rid>\d+)", self._h_update_check_run),
+            ("POST", R + r"/statuses/(?P<sha>[^/]+)", self._h_create_status),
             ("GET", R + r"/commits/(?P<ref>.+?)", self._h_get_commit),
             ("GET", R + r"/git/commits/(?P<sha>[^/]+)", self._h_get_git_commit),
             ("GET", R + r"/git/trees/(?P<sha>.+?)", self._h_get_tree),

@@ -39,9 +39,11 @@ there) and GraphQL's ``{ viewer { login } }`` names either. ``set_permission`` g
 on a repository, served by ``GET /repos/{o}/{r}/collaborators/{user}/permission``. Every attempt
 to edit or delete a comment, review, review comment or reaction written by someone else is
 refused (403) and recorded in ``foreign_writes``; ``stop()`` then fails the test.
+Check runs and commit statuses (``check_runs``, ``statuses``) are written only by whom GitHub lets
+write them: drop ``checks`` from ``app_permissions`` to see the 403 an App gets without it.
 
 Only the standard library, PyJWT and cryptography are used. The fake is cut by concern: its
-state (`state`), diffs (`diff`), git data (`git`), JSON (`render`), request path (`dispatch`),
+state (`state`), diffs (`diff`), checks (`checks`), git data (`git`), JSON (`render`), request path (`dispatch`),
 endpoints (`handlers`), what a test sets up (`scenario`) and the HTTP server (`server`).
 """
 
@@ -55,6 +57,7 @@ import traceback
 import urllib.parse
 from typing import Any
 
+from fakes.checks import Checks
 from fakes.diff import parse_diff
 from fakes.dispatch import Dispatch
 from fakes.git import GitData
@@ -64,6 +67,7 @@ from fakes.scenario import Scenario
 from fakes.server import Answer, FakeServer, headers_out
 from fakes.state import (
     DEFAULT_LABEL_COLORS,
+    DEFAULT_PERMISSIONS,
     MAX_COMMENT_BODY,
     MAX_TREE_ENTRIES,
     PERMISSION_OF_ROLE,
@@ -83,7 +87,7 @@ from fakes.state import (
 __all__ = ["FakeGitHub", "Recorded", "REACTION_CONTENTS", "MAX_COMMENT_BODY", "parse_diff"]
 
 
-class FakeGitHub(Scenario, GitData, Rendering, Dispatch, Handlers, FakeServer):
+class FakeGitHub(Scenario, GitData, Rendering, Dispatch, Handlers, Checks, FakeServer):
     """A fake GitHub REST API server for tests. See the module docstring."""
 
     thread_name = "fake-github"
@@ -96,6 +100,7 @@ class FakeGitHub(Scenario, GitData, Rendering, Dispatch, Handlers, FakeServer):
         self.app_name = app_slug[:1].upper() + app_slug[1:]
         self.token_ttl_seconds: int = 3600
         self.tree_entry_limit: int = MAX_TREE_ENTRIES  # lower it to see "truncated": true
+        self.app_permissions: dict[str, str] = dict(DEFAULT_PERMISSIONS)  # what installation tokens may do
         self.requests: list[Recorded] = []
         self.tokens_issued: list[dict[str, Any]] = []
         self.foreign_writes: list[dict[str, Any]] = []  # edits/deletes of another's words (stop() fails on any)
@@ -113,6 +118,7 @@ class FakeGitHub(Scenario, GitData, Rendering, Dispatch, Handlers, FakeServer):
         self._started_at = time.time()
         self._request_count = 0
         self._routes = self._build_routes()
+        self._init_checks()
 
     # ------------------------------------------------------------------ lifecycle
 

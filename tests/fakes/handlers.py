@@ -24,7 +24,6 @@ from fakes.state import (
     COMMIT_NOT_IN_PULL,
     COMPARE_DOCS,
     CONTENTS_DOCS,
-    DEFAULT_PERMISSIONS,
     DOCS,
     GIT_COMMIT_DOCS,
     ISSUES_DOCS,
@@ -95,7 +94,7 @@ class Handlers:
                         "to the parent installation.",
                     )
                 repos.add(full)
-        permissions = body.get("permissions") or dict(DEFAULT_PERMISSIONS)
+        permissions = body.get("permissions") or dict(self.app_permissions)
         token = "ghs_" + secrets.token_urlsafe(27).replace("-", "A").replace("_", "b")[:36]
         expires = time.time() + self.token_ttl_seconds
         self._tokens[token] = _Token(
@@ -573,8 +572,12 @@ class Handlers:
 
     def _h_list_review_comments(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         issue = self._pull(ctx)
-        ids = [c for r in self._visible_reviews(ctx, issue) for c in r.comment_ids]
-        return self._paginate(ctx, [self._review_comment_json(self._comments[c], ctx.base) for c in ids])
+        visible = self._visible_reviews(ctx, issue)
+        ids = [c for r in visible for c in r.comment_ids]
+        # replies in a thread (POST .../replies) belong to no review's list, but GitHub lists them too
+        shown = {r.id for r in visible}
+        ids += [c.id for c in self._comments.values() if c.in_reply_to and c.kind == "review" and c.review_id in shown]
+        return self._paginate(ctx, [self._review_comment_json(self._comments[c], ctx.base) for c in sorted(ids)])
 
     def _h_get_review_comment(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
         return 200, self._review_comment_json(self._comment(ctx, "review"), ctx.base), {}

@@ -11,7 +11,10 @@ served over real HTTP so that the real ``openai`` client talks to it on 127.0.0.
 
 Scripted answers are consumed in order (one per chat completion); when the script is
 empty ``responder`` (if set) is asked, otherwise the default answer is ``"OK"`` (``"{}"``
-when the request asks for JSON). It refuses what OpenAI refuses (missing API key, missing
+when the request asks for JSON). Petrel's second look at review findings is answered apart,
+before the script, by ``verifier`` (default: every finding holds, with its own line as evidence;
+set it to another callable to script the check, or to None to leave it to the script and the
+responder), so that tests scripting the reviews need not script the checks. It refuses what OpenAI refuses (missing API key, missing
 ``model``/``messages``, streaming, unsupported ``response_format`` types) with OpenAI's
 status codes and error shape ``{"error": {"message", "type", "param", "code"}}``, records
 every request, and injects faults: ``fail`` (any status, e.g. 429 with ``retry-after``),
@@ -54,7 +57,9 @@ from fakes.completions import (
     _responder_spec,
     _tokens,
     _wants_json,
+    confirm_findings,
     embedding_vector,
+    is_verification,
 )
 from fakes.server import Answer, FakeServer, headers_out, take
 
@@ -89,6 +94,7 @@ class FakeOpenAI(FakeServer):
         super().__init__()
         self.requests: list[dict[str, Any]] = []
         self.responder: Callable[[dict], dict | str | None] | None = None
+        self.verifier: Callable[[dict], dict | str | None] | None = confirm_findings
         self._script: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
         self._hangs: list[_Injection] = []
@@ -256,7 +262,11 @@ class FakeOpenAI(FakeServer):
                     raise _bad_request(BAD_JSON_MESSAGE)
                 if method == "POST" and path == CHAT_PATH:
                     self._validate_chat(body)
-                    if self._script:
+                    checking = self.verifier is not None and is_verification(body)
+                    answerer = self.verifier if checking else self.responder
+                    if checking:
+                        pass  # the second look is answered apart from the script
+                    elif self._script:
                         spec = self._script.pop(0)
                     elif self.responder is None:
                         spec = {}
@@ -283,7 +293,7 @@ class FakeOpenAI(FakeServer):
         # a chat completion: the responder (user code) runs outside the lock
         if spec is _NOTHING:
             try:
-                spec = _normalise_spec(_responder_spec(self.responder(body)))
+                spec = _normalise_spec(_responder_spec(answerer(body)))
             except Exception:  # a bug in the responder: answer 500 with the traceback
                 record["status"] = 500
                 payload = _error("responder raised:\n" + traceback.format_exc(), "server_error")

@@ -52,6 +52,9 @@ class FakeServer:
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
+        self.delay = 0.0  # seconds every answer waits before it is sent (on top of any injected lateness)
+        self.in_flight = 0  # requests received and not yet answered
+        self.max_in_flight = 0  # the most there ever were at once
 
     def _answer(self, method: str, target: str, headers: Any, raw_body: bytes) -> Answer:
         raise NotImplementedError
@@ -133,9 +136,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length > 0 else b""
-        status, headers, data, delay = self.fake._answer(self.command, self.path, self.headers, raw_body)
-        if delay:  # the request was handled; only the answer is late (a client may give up meanwhile)
-            time.sleep(delay)
+        fake = self.fake
+        with fake._lock:
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            status, headers, data, delay = fake._answer(self.command, self.path, self.headers, raw_body)
+            if delay or fake.delay:  # the request was handled; only the answer is late (a client may give up)
+                time.sleep(delay + fake.delay)
+        finally:
+            # counted out before the answer is written: once the client has it, it may send the next one
+            with fake._lock:
+                fake.in_flight -= 1
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)

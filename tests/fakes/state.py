@@ -59,11 +59,12 @@ DEFAULT_LABEL_COLORS = {
 }
 
 
-DEFAULT_PERMISSIONS = {
+DEFAULT_PERMISSIONS = {  # Petrel's App (app.yml); FakeGitHub.app_permissions is what its installations grant
     "issues": "write",
     "pull_requests": "write",
     "contents": "read",
     "metadata": "read",
+    "checks": "write",
 }
 
 

@@ -1,0 +1,144 @@
+"""The review's check run "Petrel review": in progress while the review runs, then completed with
+what it found, so that a team can make it a required check (`review.fail_on`).
+
+Its conclusion is `neutral`, or `failure` when the repository sets `review.fail_on` and a finding
+that severe or worse was posted, inline or in the body. The actions are SetCheck
+(shared/github/checks.py: a commit status stands in where GitHub refuses check runs), sent apart
+from the review and never allowed to stop it: whatever goes wrong with the check is logged, and
+the review goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+
+from shared.github.checks import SetCheck
+from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
+from shared.repo_config.schema import SEVERITIES, Config
+from shared.review.plan import skip_reason
+from shared.review.report import Report, listed
+
+log = logging.getLogger("petrel.review")
+
+REVIEWING = "Reviewing"
+REVIEWING_SUMMARY = "Petrel is reviewing `{sha}`."
+NOTHING = "Nothing to review"
+COULD_NOT = "Petrel could not review this pull request"
+FAILS = "The check fails: `review.fail_on: {fail_on}`, and {count} finding(s) that severe or worse were posted."
+PASSES = "`review.fail_on: {fail_on}`: no finding that severe was posted."
+SEVERITY_OF_COMMENT = re.compile(r"\*\*(" + "|".join(SEVERITIES) + r")\*\*:")  # shared/review/findings.py
+
+
+def will_review(info: PullInfo, config: Config, last_head: str | None, forced: bool) -> bool:
+    """Whether the review will run rather than be skipped (plan_review's own tests, before it
+    runs: a check run is started only for a review that runs)."""
+    return forced or (skip_reason(info, config) is None and last_head != info.head_sha)
+
+
+def severities(report: Report) -> Counter:
+    """The findings posted, inline and in the body, counted by severity."""
+    counts = Counter(severity for _, _, severity, _ in report.in_body)
+    for comment in report.comments:
+        found = SEVERITY_OF_COMMENT.match(comment.body)
+        counts[found.group(1) if found else "info"] += 1
+    return counts
+
+
+def conclusion(report: Report, config: Config) -> str:
+    """`failure` when `review.fail_on` is set and a finding that severe or worse was posted, else `neutral`."""
+    return "failure" if _failing(report, config) else "neutral"
+
+
+def _failing(report: Report, config: Config) -> int:
+    """How many posted findings are at or above `review.fail_on` (0 when it is not set)."""
+    if not config.review.fail_on:
+        return 0
+    floor = SEVERITIES.index(config.review.fail_on)
+    return sum(count for severity, count in severities(report).items() if SEVERITIES.index(severity) >= floor)
+
+
+def title(report: Report) -> str:
+    """The check run's title: the findings by severity, worst first."""
+    counts = severities(report)
+    if not counts:
+        return "No findings"
+    worst_first = [f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts[s]]
+    return f"{sum(counts.values())} finding(s): {', '.join(worst_first)}"
+
+
+def summary(report: Report, config: Config) -> str:
+    """The check run's summary: files reviewed, findings by severity, every file not reviewed, and why
+    the conclusion is what it is."""
+    counts = severities(report)
+    lines = [
+        f"Petrel reviewed `{report.info.head_sha[:7]}`: {len(report.reviewed)} file(s) reviewed, "
+        f"{report.files_not_reviewed} file(s) not reviewed.",
+        "",
+        "**Findings by severity**: "
+        + ", ".join(f"{s} {counts[s]}" for s in reversed(SEVERITIES))
+        + f" ({len(report.comments)} inline, {len(report.in_body)} in the review's body)",
+    ]
+    if report.trivial:
+        lines += ["", "**Skipped as trivial**", *listed(report.trivial)]
+    if report.not_reviewed or report.unlisted:
+        lines += ["", "**Not reviewed**"]
+        if report.unlisted:
+            lines.append(f"- {report.unlisted} more changed file(s): {PAST_FILE_LIMIT}")
+        lines.extend(listed(report.not_reviewed))
+    if config.review.fail_on:
+        failing = _failing(report, config)
+        template = FAILS if failing else PASSES
+        lines += ["", template.format(fail_on=config.review.fail_on, count=failing)]
+    return "\n".join(lines)
+
+
+class CheckRun:
+    """The check run of one review of `info`'s head: `start()` and `finish()` do nothing for a
+    review that will be skipped (see will_review), and never raise; each returns its outcome."""
+
+    def __init__(self, ctx, info: PullInfo, config: Config, last_head: str | None, forced: bool):
+        self.ctx, self.info, self.config = ctx, info, config
+        self.wanted = will_review(info, config, last_head, forced)
+
+    def start(self) -> list[str]:
+        """Set the check run in progress on the head commit."""
+        if not self.wanted:
+            return []
+        return _send(
+            self.ctx,
+            _check(self.info, "in_progress", None, REVIEWING, REVIEWING_SUMMARY.format(sha=self.info.head_sha[:7])),
+        )
+
+    def finish(self, report: Report | None = None, skipped: str | None = None, error: str | None = None) -> list[str]:
+        """Complete the check run: with the review's result, or neutral with why nothing was reviewed
+        (`skipped`) or why the review could not be done (`error`)."""
+        if not self.wanted:
+            return []
+        info = self.info
+        if error is not None:
+            step = _check(info, "completed", "neutral", COULD_NOT, error)
+        elif skipped is not None or report is None:
+            step = _check(info, "completed", "neutral", NOTHING, f"Not reviewed: {skipped}.")
+        else:
+            step = _check(
+                info, "completed", conclusion(report, self.config), title(report), summary(report, self.config)
+            )
+        return _send(self.ctx, step)
+
+
+def _check(info: PullInfo, status: str, outcome: str | None, heading: str, text: str) -> SetCheck:
+    return SetCheck(
+        info.repository, info.number, info.head_sha, f"check:{info.head_sha}", status, outcome, heading, text
+    )
+
+
+def _send(ctx, step: SetCheck) -> list[str]:
+    try:
+        return ctx.act([step])
+    except Exception as error:  # the check is a courtesy: nothing about it may stop or fail the review
+        log.warning(
+            "the check run %r could not be set (%s: %s); the review goes on", step.name, type(error).__name__, error
+        )
+        return [f"check run not set: {type(error).__name__}"]

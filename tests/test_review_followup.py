@@ -1,0 +1,131 @@
+"""Following up on Petrel's review threads after a new push (shared/review/followup.py), end to end:
+signed deliveries, the queue and the worker, the fake model and the fake GitHub, real git diffs.
+
+The fake model reviews as in tests/test_review.py (a finding at each numbered line holding `BUG`)
+and checks as a careful model would: a finding holds when the line it quotes is still a line of the
+code shown (numbered: at the head), and the quoted line is its evidence.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import requests
+from fakes.completions import FINDING_LINE, NUMBERED_LINE
+from test_pr_functions import REPO, world  # noqa: F401 - the fixture
+from test_review import SERVICE, edited_service
+
+from shared.github import markers
+
+MALLORY = "ghp_" + "m" * 36
+QUOTE = re.compile(r"This line has a bug: (.*)$")
+
+
+def careful_check(request: dict) -> dict:
+    """Each finding holds while the code it quotes is a line at the head, with that line as evidence."""
+    text = request["messages"][-1]["content"]
+    listing, _, code = text.partition("\nCODE (")
+    at_head = [m.group(2) for m in map(NUMBERED_LINE.match, code.splitlines()) if m]
+    verdicts = []
+    for line in listing.splitlines():
+        found = FINDING_LINE.match(line)
+        if not found:
+            continue
+        quote = QUOTE.search(line)
+        evidence = [c for c in at_head if quote and c.split() == quote.group(1).split()][:1]
+        verdicts.append(
+            {"index": int(found.group(1)), "holds": bool(evidence), "evidence": evidence, "severity": "major"}
+        )
+    return {"json": {"verdicts": verdicts}}
+
+
+def checks(pr) -> int:
+    return sum(1 for r in pr.model.chat_requests() if r["response_format"]["json_schema"]["name"] == "verification")
+
+
+def reply_posts(pr) -> list:
+    return [r for r in pr.github.requests if r.method == "POST" and r.path.endswith("/replies")]
+
+
+def review_comments(pr) -> list[dict]:
+    return requests.get(
+        f"{pr.github.url}/repos/{REPO}/pulls/1/comments", headers={"Authorization": f"token {MALLORY}"}
+    ).json()
+
+
+def opened_with_a_finding(pr) -> tuple[str, dict]:
+    pr.model.verifier = careful_check
+    first = pr.open_pull({"app/service.py": edited_service(one=1)})
+    pr.deliver("opened")
+    [review] = pr.reviews()
+    [thread] = review["comments"]
+    assert thread["line"] == 2 and markers.fingerprint_of(thread["body"])
+    return first, thread
+
+
+def fixed(line: str = "    return value + 1  # fixed") -> str:
+    lines = SERVICE.splitlines()
+    lines[1] = line
+    return "\n".join(lines) + "\n"
+
+
+def test_a_fixed_thread_gets_one_reply_and_a_redelivery_adds_none(world):  # noqa: F811
+    first, thread = opened_with_a_finding(world)
+    world.github.add_token(MALLORY, login="mallory", repos=[REPO])
+    # someone else's reply copying Petrel's follow-up marker does not stand in for Petrel's
+    requests.post(
+        f"{world.github.url}/repos/{REPO}/pulls/1/comments/{thread['id']}/replies",
+        headers={"Authorization": f"token {MALLORY}"},
+        json={"body": f"{markers.make(markers.addressed(thread['id']))}\nAddressed in `nothing`."},
+    ).raise_for_status()
+    second = world.push({"app/service.py": fixed()})
+    world.deliver("synchronize")
+    [reply] = reply_posts(world)[1:]  # the first was mallory's
+    assert reply.path.endswith(f"/comments/{thread['id']}/replies")
+    assert reply.json["body"] == f"{markers.make(markers.addressed(thread['id']))}\nAddressed in `{second[:7]}`."
+    replies = [c for c in review_comments(world) if c.get("in_reply_to_id") == thread["id"]]
+    assert [c["user"]["login"] for c in replies] == ["mallory", "petrel-bot"]
+    assert len(world.reviews()) == 2 and world.reviews()[1]["comments"] == []  # the finding is not posted again
+
+    # the job dies after posting, before it records the head: the next run plans it all again
+    with psycopg.connect(world.db) as conn:
+        conn.execute("UPDATE reviews SET head_sha = %s", (first,))
+    before = checks(world)
+    world.deliver("synchronize")
+    assert len(reply_posts(world)) == 2  # still Petrel's one reply
+    assert checks(world) == before  # the answered thread is not even checked again
+    assert len(world.reviews()) == 2
+
+
+def test_an_unfixed_thread_gets_no_reply_and_an_untouched_one_no_check(world):  # noqa: F811
+    opened_with_a_finding(world)
+    after_review = checks(world)
+    world.push({"app/service.py": edited_service(one=1).replace("value + 30", "value + 31")})  # far from line 2
+    world.deliver("synchronize")
+    assert checks(world) == after_review  # line 2's thread: its lines did not change, nothing to check
+    world.push({"app/service.py": edited_service(one=1).replace("def step_1(value):", "def step_1(value):  # ok")})
+    world.deliver("synchronize")
+    # the new review's second look at its hunk (its finding, already posted, is not repeated), and the
+    # thread's check against the new code: the bug is still there
+    assert checks(world) == after_review + 2
+    assert len(world.reviews()) == 3 and world.reviews()[2]["comments"] == []
+    assert reply_posts(world) == []
+
+
+def test_a_thread_by_another_user_copying_petrels_marker_is_ignored(world):  # noqa: F811
+    _, thread = opened_with_a_finding(world)
+    world.github.add_token(MALLORY, login="mallory", repos=[REPO])
+    copied = {
+        "commit_id": world.reviews()[0]["commit_id"],
+        "event": "COMMENT",
+        "body": "",
+        "comments": [{"path": "app/service.py", "line": 2, "side": "RIGHT", "body": thread["body"]}],
+    }
+    posted = requests.post(
+        f"{world.github.url}/repos/{REPO}/pulls/1/reviews", headers={"Authorization": f"token {MALLORY}"}, json=copied
+    )
+    posted.raise_for_status()
+    world.push({"app/service.py": fixed()})
+    world.deliver("synchronize")
+    assert [r.path.rsplit("/", 2)[-2] for r in reply_posts(world)] == [str(thread["id"])]  # Petrel's thread only
