@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from fakes.completions import confirm_findings
 from test_pr_functions import REPO, world  # noqa: F401 (the world fixture: webhook, worker, fakes)
 from test_review import edited_service, reviewer
 
@@ -25,6 +26,7 @@ ONLY_REVIEWS = "summary:\n  auto: false\n"  # no summary: every model call is th
 def served(world):  # noqa: F811 (the imported fixture)
     """The world, its model reporting PROMPT and COMPLETION tokens for every call, and no summary."""
     world.model.responder = lambda request: {**reviewer(request), "usage": usage()}
+    world.model.verifier = lambda request: {**confirm_findings(request), "usage": usage()}  # the second look too
     world.github.add_file(REPO, ".github/petrel.yml", ONLY_REVIEWS)
     return world
 
