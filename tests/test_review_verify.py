@@ -136,7 +136,8 @@ def test_near_duplicate_findings_become_one_comment_naming_the_other_places(repo
     other = "def double(value):\n    return value * 2\n"
     commit(
         repo,
-        {"app/service.py": edited_service(one=1), "app/other.py": other.replace("* 2", "* 3")},
+        # lines 2 to 4 all changed: a comment on an unchanged line would move to the change (issue 12, section 6)
+        {"app/service.py": edited_service(one=1, two=2, three=3), "app/other.py": other.replace("* 2", "* 3")},
         "change",
     )
     point = "Doubling here breaks the contract of step_1, which must add one."
