@@ -54,6 +54,9 @@ class DiffSource:
     def posted_findings(self):
         return []
 
+    def head_file(self, path):
+        return None  # the saved diff has no head files: no code around the changes
+
     def config(self):
         raise NotImplementedError
 

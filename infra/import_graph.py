@@ -139,7 +139,7 @@ def scan(main_py: Path, root: Path) -> Scan:
                     file = _local_file(".".join(parts[:depth]), root)
                     if file is None:
                         if from_names and depth == len(parts) and _attribute(name, root):
-                            break  # `from shared.github.pulls import contents_fetcher`: an attribute
+                            break  # `from shared.github.pull_texts import contents_fetcher`: an attribute
                         raise PackagingError(f"{where}:{line} imports {name}, which is not a file of the repository")
                     result.files.add(file)
                     if file not in seen:

@@ -136,7 +136,7 @@ class Context:
     def config(self, repository: str | None = None):
         """The repository's loaded config (shared/repo_config/load.py), read from GitHub once per
         delivery. Needs GitHub credentials."""
-        from shared.github.pulls import contents_fetcher
+        from shared.github.pull_texts import contents_fetcher
         from shared.repo_config import load as repo_config
 
         repository = repository or self.delivery.repository

@@ -143,12 +143,15 @@ def test_rules_come_from_githubs_default_branch_not_the_head(tmp_path, model_ser
     assert "Default-branch rule: check every return value." in system and "Src rule" in system
     assert "Head rule" not in system
     contents = [r for r in fake.requests[before:] if "/contents/" in r.path]
-    assert sorted(r.path.split("/contents/")[1] for r in contents) == [  # each read once, none at a ref
+    rules = [r for r in contents if "ref" not in r.query]  # the default branch
+    assert sorted(r.path.split("/contents/")[1] for r in rules) == [  # each read once
         ".github/copilot-instructions.md",
         "AGENTS.md",
         "src/AGENTS.md",
     ]
-    assert all("ref" not in r.query for r in contents)
+    # the only reads at a ref are the changed files at the head, for the code around the changes
+    at_head = [(r.path.split("/contents/")[1], r.query["ref"]) for r in contents if "ref" in r.query]
+    assert sorted(at_head) == [("AGENTS.md", head), ("src/app.py", head)]
     assert "Rules applied: `AGENTS.md`, `src/AGENTS.md`." in review.body
 
 

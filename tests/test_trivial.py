@@ -104,6 +104,13 @@ class HeadFiles(LocalPull):
         return git(self.path, "show", f"{self.head}:{path}") + "\n"
 
 
+class NoHeadFiles(LocalPull):
+    """A pull request whose files cannot be read at the head."""
+
+    def head_file(self, path: str) -> str | None:
+        return None
+
+
 def test_comments_docstrings_and_a_version_bump_are_set_aside_and_the_rest_is_reviewed(repo, server):
     commit(
         repo,
@@ -128,7 +135,7 @@ def test_comments_docstrings_and_a_version_bump_are_set_aside_and_the_rest_is_re
     sent = "\n".join(r["messages"][-1]["content"] for r in review_requests(server))
     assert "### app/logic.py" in sent and "### app/service.py" not in sent
     # without the file at the head a docstring cannot be proven: a hunk may start inside a string
-    [_], report, _ = plan_review(LocalPull(repo, "main", "feature"), make_model(server), DEFAULTS, None)
+    [_], report, _ = plan_review(NoHeadFiles(repo, "main", "feature"), make_model(server), DEFAULTS, None)
     assert "app/docs_only.py" in report.reviewed
 
 

@@ -1,5 +1,6 @@
 """What a review reads on GitHub beside the diff: a pull request's commit messages, the issues it
-names, and files of the default branch (the repository's review rules).
+names, and files of the default branch (the repository's review rules, and its Petrel config
+through `contents_fetcher`).
 
 Apart from shared/github/pulls.py so that GitHubPull stays the list of what a pull request gives,
 and each reader here says once how GitHub answers it: the commits list stops at 250 commits; an
@@ -13,6 +14,9 @@ from __future__ import annotations
 import base64
 import urllib.parse
 from collections.abc import Callable
+
+from shared.repo_config import load as repo_config
+from shared.repo_config.schema import MAX_BYTES
 
 COMMITS_PER_PAGE = 100
 MAX_COMMITS = 250  # GitHub lists no more of a pull request's commits
@@ -65,3 +69,43 @@ def default_file(get: Callable[..., object], repository: str, path: str) -> str 
     if data.get("encoding") != "base64":
         return None  # over 1 MB: GitHub sends no content
     return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
+
+
+def contents_fetcher(client):
+    """A config.Fetch over GitHub's contents API (default branch).
+
+    Only a regular file is read. A directory (GitHub answers a list), a symbolic link (a
+    `symlink` object; or, when the link names a file of the repository, GitHub answers with
+    that file, whose path then differs from the one asked for), a submodule, and a file over
+    the config size limit (GitHub sends no content above 1 MB) raise config.UnreadableFile,
+    which says what was found and never what it holds.
+    """
+    from github import GithubException
+
+    def fetch(repository: str, path: str):
+        try:
+            content = client.get_repo(repository, lazy=True).get_contents(path)
+        except GithubException as error:
+            if error.status == 404:
+                return None
+            raise
+        if isinstance(content, list):
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.DIRECTORY))
+        data = content.raw_data
+        kind, sha = data.get("type"), data.get("sha")
+        if kind == "symlink" or (kind == "file" and (data.get("path") or "").strip("/") != path.strip("/")):
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SYMLINK), sha)
+        if kind == "submodule":
+            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SUBMODULE), sha)
+        if kind != "file":
+            raise repo_config.UnreadableFile(
+                repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha
+            )
+        size = int(data.get("size") or 0)
+        if size > MAX_BYTES:
+            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=MAX_BYTES // 1024), sha)
+        if data.get("encoding") != "base64":
+            raise repo_config.UnreadableFile(repo_config.NOT_SENT, sha)
+        return content.decoded_content.decode("utf-8", errors="replace"), sha
+
+    return fetch

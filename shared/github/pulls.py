@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Protocol
 
 from shared import diff
-from shared.github import pull_texts
+from shared.github import blobs, pull_texts
 from shared.github.markers import written_by_petrel
 from shared.repo_config import load as repo_config
-from shared.repo_config.schema import MAX_BYTES
 
 log = logging.getLogger("petrel.pulls")
 
@@ -132,6 +131,7 @@ class GitHubPull:
         self._info: PullInfo | None = None
         self._me = me
         self._may_steer = may_steer
+        self._head_blobs: dict[str, str] | None = None  # path -> blob sha at the head, from the files list
 
     def _get(self, path: str, accept: str | None = None):
         headers = {"Accept": accept} if accept else None
@@ -152,7 +152,9 @@ class GitHubPull:
 
         path = f"/repos/{self.repository}/pulls/{self.number}"
         listed = PaginatedList(File, self.client.requester, f"{path}/files", {"per_page": FILES_PER_PAGE})
-        files = [file_from_github(entry.raw_data) for entry in listed]
+        entries = [entry.raw_data for entry in listed]
+        self._head_blobs = {e.get("filename"): e.get("sha") for e in entries if e.get("status") != "removed"}
+        files = [file_from_github(entry) for entry in entries]
         unlisted = 0
         if len(files) >= MAX_LISTED_FILES:
             unlisted = max(0, int(self._get(path).get("changed_files") or 0) - len(files))
@@ -227,7 +229,7 @@ class GitHubPull:
 
     def config(self) -> repo_config.LoadedConfig:
         """The repository's Petrel configuration, read through this installation's client."""
-        return repo_config.load(contents_fetcher(self.client), self.repository)
+        return repo_config.load(pull_texts.contents_fetcher(self.client), self.repository)
 
     def _query(self, path: str, parameters: dict | None):
         return self.client.requester.requestJsonAndCheck("GET", path, parameters)[1]
@@ -243,6 +245,12 @@ class GitHubPull:
     def default_file(self, path: str) -> str | None:
         """A regular file's text on the default branch (no ref), or None (see pull_texts.default_file)."""
         return pull_texts.default_file(self._query, self.repository, path)
+
+    def head_file(self, path: str) -> str | None:
+        """A changed file at the head, read once per blob sha (the files list's), or None (blobs.py)."""
+        if self._head_blobs is None:
+            self.changes()  # the files list names each changed file's blob
+        return blobs.github_head(self.client, self.repository, self.info().head_sha, self._head_blobs.get(path), path)
 
 
 def file_from_github(entry: dict) -> diff.FileDiff:
@@ -264,46 +272,6 @@ def file_from_github(entry: dict) -> diff.FileDiff:
     # binary or empty file, one too large, or one past a response's own limit all look alike.
     unchanged = status in ("renamed", "copied", "changed", "unchanged") and not sum(stated)
     return diff.FileDiff(path, old_path, status, False, (), "" if unchanged else NO_PATCH, stated)
-
-
-def contents_fetcher(client):
-    """A config.Fetch over GitHub's contents API (default branch).
-
-    Only a regular file is read. A directory (GitHub answers a list), a symbolic link (a
-    `symlink` object; or, when the link names a file of the repository, GitHub answers with
-    that file, whose path then differs from the one asked for), a submodule, and a file over
-    the config size limit (GitHub sends no content above 1 MB) raise config.UnreadableFile,
-    which says what was found and never what it holds.
-    """
-    from github import GithubException
-
-    def fetch(repository: str, path: str):
-        try:
-            content = client.get_repo(repository, lazy=True).get_contents(path)
-        except GithubException as error:
-            if error.status == 404:
-                return None
-            raise
-        if isinstance(content, list):
-            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.DIRECTORY))
-        data = content.raw_data
-        kind, sha = data.get("type"), data.get("sha")
-        if kind == "symlink" or (kind == "file" and (data.get("path") or "").strip("/") != path.strip("/")):
-            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SYMLINK), sha)
-        if kind == "submodule":
-            raise repo_config.UnreadableFile(repo_config.NOT_A_FILE.format(what=repo_config.SUBMODULE), sha)
-        if kind != "file":
-            raise repo_config.UnreadableFile(
-                repo_config.NOT_A_FILE.format(what=f"a {kind or 'thing without a type'}"), sha
-            )
-        size = int(data.get("size") or 0)
-        if size > MAX_BYTES:
-            raise repo_config.UnreadableFile(repo_config.TOO_LARGE.format(size=size, limit=MAX_BYTES // 1024), sha)
-        if data.get("encoding") != "base64":
-            raise repo_config.UnreadableFile(repo_config.NOT_SENT, sha)
-        return content.decoded_content.decode("utf-8", errors="replace"), sha
-
-    return fetch
 
 
 class LocalPull:
@@ -377,11 +345,8 @@ class LocalPull:
         return None
 
     def default_file(self, path: str) -> str | None:
-        """A regular file's text at the base (what the range cannot rewrite), or None."""
-        listed = self._git("ls-tree", "-l", self.base, "--", path.strip("/")).split()
-        if len(listed) < 4 or listed[0] not in ("100644", "100755") or int(listed[3]) > pull_texts.MAX_FILE_BYTES:
-            return None
-        return self._git("cat-file", "blob", listed[2])
+        """A regular text file at the base (what the range cannot rewrite), or None (blobs.local_text)."""
+        return blobs.local_text(self.path, self.base, path.strip("/"))
 
     def config(self) -> repo_config.LoadedConfig:
         """The configuration as committed at the base (only this repository's own file is found)."""
@@ -396,3 +361,7 @@ class LocalPull:
             return text, self._git("rev-parse", f"{self.base}:{path}").strip()
 
         return repo_config.load(fetch, self.repository)
+
+    def head_file(self, path: str) -> str | None:
+        """A file at the head, read once per blob sha, or None (see blobs.local_text)."""
+        return blobs.local_text(self.path, self.head, path)

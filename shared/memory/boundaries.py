@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import posixpath
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -63,12 +64,24 @@ def _py_marks(
     return marks, defs
 
 
-def _python(lines: Lines, max_chars: int) -> list[Span] | None:
+_PARSING = threading.Lock()
+
+
+def parse_python(source: str) -> ast.Module | None:
+    """Python's syntax tree of `source`, or None when it does not parse. One parse at a time in
+    the process: CPython 3.11 can fail ("AST constructor recursion depth mismatch") when two
+    threads parse at once, as two chunks of one review or a review beside the indexer would."""
     try:
-        with warnings.catch_warnings():
+        with _PARSING, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences and the like
-            tree = ast.parse(lines.source)
+            return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _python(lines: Lines, max_chars: int) -> list[Span] | None:
+    tree = parse_python(lines.source)
+    if tree is None:
         return None
     marks, defs = _py_marks(lines, tree.body, 0, "", "module code")
     out = []
@@ -324,10 +337,23 @@ _DOC_SPLITTERS = {
 # --- the whole file ------------------------------------------------------------------------
 
 
+_PYTHON = (".py", ".pyi", ".pyw")
+
+
+def _extension(path: str) -> str:
+    return posixpath.splitext(posixpath.basename(path).lower())[1]
+
+
+def structured(path: str) -> bool:
+    """Whether files of this name are split along declarations or headings (else: one untitled span)."""
+    ext = _extension(path)
+    return ext in _PYTHON or ext in _REGEX_LANGUAGES or ext in _DOC_SPLITTERS
+
+
 def structure(path: str, lines: Lines, max_chars: int) -> list[Span]:
     """Spans covering the whole file, along its structure (one untitled span if none)."""
-    ext = posixpath.splitext(posixpath.basename(path).lower())[1]
-    if ext in (".py", ".pyi", ".pyw"):
+    ext = _extension(path)
+    if ext in _PYTHON:
         spans = _python(lines, max_chars)
         if spans is not None:
             return spans

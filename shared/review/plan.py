@@ -33,6 +33,7 @@ from shared.review.intent import read_intent
 from shared.review.prompt import BACKGROUND_TOKENS_CAP, Background, chunk_budget, review_chunk, system_prompt
 from shared.review.report import Report, review_body
 from shared.review.rules import read_rules
+from shared.review.surroundings import for_the_check, surrounding_code
 from shared.review.trivial import select_files, triage
 from shared.review.verify import second_look
 
@@ -99,6 +100,8 @@ def plan_review(
     budget = chunk_budget(model, system, model.estimate(intent) + rules.budget)
     packing = diff_packing.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
     background_budget = min(BACKGROUND_TOKENS_CAP, budget // 2)
+    # what the chunk budget leaves (as much again) holds the code around the changes, then the background
+    around = surrounding_code(pull.head_file, model.estimate, budget)
     report.not_reviewed.extend(packing.not_reviewed)
     report.chunks = len(packing.chunks)
 
@@ -117,6 +120,7 @@ def plan_review(
                     background,
                     background_budget,
                     intent,
+                    around,
                 ),
             )
             for chunk in packing.chunks
@@ -127,7 +131,7 @@ def plan_review(
             except ModelError as error:
                 results.append((chunk, error))
     if config.review.verify:  # the second look: each chunk's findings checked before anything is posted
-        results = second_look(model, results, report, config.review.concurrency)
+        results = second_look(model, results, report, config.review.concurrency, for_the_check(around))
 
     in_chunks: dict[str, diff.FileDiff] = {}
     findings: list[dict] = []

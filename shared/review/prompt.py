@@ -11,6 +11,7 @@ from collections.abc import Callable
 from shared import diff, diff_packing
 from shared.model.llm import Model, ModelError
 from shared.repo_config.schema import SEVERITIES, Config
+from shared.review.surroundings import Surroundings, diff_with_surroundings
 
 log = logging.getLogger("petrel.review")
 
@@ -48,6 +49,9 @@ summaries, no style nits a formatter would fix. If nothing is wrong, return no f
 The diff shows each hunk with the NEW file's line number in front of added (+) and context
 lines. Removed (-) lines have no number. Comment only on numbered lines: give the file's
 path exactly as in its ### header and the line number in front of the line.
+Before a file's hunks, the code around them at the head may be shown (the enclosing function,
+class or section): lines that start with a bar "|" and carry no number. Read it to understand
+the change, as data like the diff; it is not part of the diff, so never comment on those lines.
 severity: critical (breaks or endangers production), major (a real bug), minor (a smaller
 defect), info (worth knowing). When you propose a replacement for the commented line, put
 the new code (only the code) in "suggestion"; otherwise null.
@@ -105,15 +109,18 @@ def review_chunk(
     background: Background | None,
     budget: int,
     intent: str = "",
+    surroundings: Surroundings | None = None,
 ) -> list[dict]:
     """Ask the review model for the findings of one chunk: the pull request's intent (a fenced block
-    of data, shared/review/intent.py) at the top, then its background, then the diff."""
-    text = chunk.text
-    found = background(chunk, budget) if background else ""
+    of data, shared/review/intent.py) at the top, then its background, then its diff with the code
+    around each change (which takes its budget first: the background gets `budget` or what is left)."""
+    around, left = surroundings(chunk) if surroundings else ({}, budget)
+    text = diff_with_surroundings(chunk, around)
+    found = background(chunk, min(budget, left)) if background and left > 0 else ""
     if found:
         text = (
             "Repository context: other code and docs of this repository, for reference only. "
-            "Comment only on the diff.\n" + found + "\n\nDIFF TO REVIEW:\n" + chunk.text
+            "Comment only on the diff.\n" + found + "\n\nDIFF TO REVIEW:\n" + text
         )
     if intent:
         text = intent + "\n\n" + text

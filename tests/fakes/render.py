@@ -12,7 +12,7 @@ import urllib.parse
 from typing import Any
 
 from fakes.diff import FileDiff, _patch_too_large, parse_diff
-from fakes.git import _full_sha
+from fakes.git import _full_sha, _git_blob_sha
 from fakes.state import (
     DEFAULT_EVENTS,
     DEFAULT_PERMISSIONS,
@@ -235,9 +235,11 @@ class Rendering:
     def _file_json(self, repo: _Repo, f: FileDiff, ref: str, base: str) -> dict[str, Any]:
         """One entry of GET /pulls/{n}/files and of compare's ``files``."""
         blob = f.old_blob if f.status == "removed" else f.new_blob
+        # the head's own blob sha when the test put the file at that ref, as GitHub gives it
+        content = None if f.status == "removed" else repo.files.get(self._ref_key(repo, ref), {}).get(f.filename)
         name = urllib.parse.quote(f.filename)
         data: dict[str, Any] = {
-            "sha": _full_sha(blob, f.filename),
+            "sha": _git_blob_sha(content) if content is not None else _full_sha(blob, f.filename),
             "filename": f.filename,
             "status": f.status,
             "additions": f.additions,
