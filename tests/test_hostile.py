@@ -54,9 +54,20 @@ def test_an_injected_pull_request_gets_only_a_comment_review_without_pings_or_se
     )
     world.deliver("opened")
     writes = [r for r in world.github.requests if r.method != "GET"]
-    # only the plan's kinds of write: a review and comments; nothing approves, merges, closes or labels
-    kinds = {(r.method, r.path.split("/")[-1] if not r.path.split("/")[-1].isdigit() else "edit") for r in writes}
-    assert kinds <= {("POST", "reviews"), ("POST", "comments"), ("PATCH", "edit")}
+    # only the plan's kinds of write: a review, comments and the review's check run (or commit status);
+    # nothing approves, merges, closes or labels
+    def kind(path: str) -> str:
+        *_, parent, last = path.split("/")
+        return "statuses" if parent == "statuses" else "edit" if last.isdigit() else last
+
+    kinds = {(r.method, kind(r.path)) for r in writes}
+    assert kinds <= {
+        ("POST", "reviews"),
+        ("POST", "comments"),
+        ("PATCH", "edit"),
+        ("POST", "check-runs"),
+        ("POST", "statuses"),
+    }
     [review] = world.reviews()
     assert review["state"] == "COMMENTED"
     assert all(r.json.get("event") == "COMMENT" for r in writes if r.path.endswith("/reviews"))
