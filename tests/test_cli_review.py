@@ -1,17 +1,17 @@
-"""`python -m shared.modes.cli review`: a review planned on a local git range, printed, nothing sent."""
+"""`petrel review` (the installed script): a review planned on a local git range, printed, nothing sent."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 
 import payloads
 import pytest
 from conftest import ROOT
 from fakes.openai import FakeOpenAI
 from gitrepo import commit, git, init
+from test_cli_console import petrel_script
 from test_review import SERVICE, edited_service, reviewer
 
 
@@ -29,7 +29,7 @@ def run_cli(args, model_server, cwd):
     if model_server is not None:
         env.update(OPENAI_BASE_URL=model_server.url + "/v1", OPENAI_API_KEY="sk-test")
     return subprocess.run(
-        [sys.executable, "-m", "shared.modes.cli", "review", *args],
+        [petrel_script(), "review", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

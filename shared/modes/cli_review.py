@@ -51,9 +51,10 @@ exit status: 0 reviewed (or nothing to review), 2 a setting or an input to fix,
 
 class Progress:
     """One line on `stream` saying how far the review is (chunks reviewed of the total, model calls,
-    tokens, seconds elapsed), redrawn in place with a carriage return: after each chunk, and every
-    `every` seconds meanwhile (the triage before the chunks and the second look after them call
-    the model too). Ends with a newline, so what is written after it starts on a line of its own."""
+    tokens, seconds elapsed), redrawn in place with a carriage return: after each chunk and, on a
+    terminal, every `every` seconds meanwhile (the triage before the chunks and the second look after
+    them call the model too; a log file gets no such repeats). Ends with a newline, so what is
+    written after it starts on a line of its own."""
 
     def __init__(self, model, stream: TextIO, every: float = 0.5):
         self.model, self.stream, self.every = model, stream, every
@@ -90,12 +91,14 @@ class Progress:
 
     def __enter__(self) -> Progress:
         self.draw()
-        self.ticker.start()
+        if self.stream.isatty():
+            self.ticker.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stopped.set()
-        self.ticker.join()
+        if self.ticker.is_alive():
+            self.ticker.join()
         self.draw()
         self.stream.write("\n")
         self.stream.flush()
