@@ -2,22 +2,26 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+PETREL := $(VENV)/bin/petrel
 export PYTHONPATH := $(CURDIR)
 # pgserver asks platformdirs for a runtime dir; give it one where XDG_RUNTIME_DIR is unset
 export XDG_RUNTIME_DIR ?= /tmp/petrel-runtime-$(shell id -u)
 
 .PHONY: install run test lint format bench status retry clean package manifests
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# the project itself, editable, for $(PETREL); built by the setuptools pinned in requirements-dev.txt
+	@# (--no-build-isolation: no second download of a build backend into a throwaway environment)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 
 run: install
-	$(PY) -m shared.modes.cli run
+	$(PETREL) run
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -45,11 +49,11 @@ manifests: install
 	$(PY) infra/manifests.py
 
 status: install
-	$(PY) -m shared.modes.cli status
+	$(PETREL) status
 
 retry: install
 	@test -n "$(JOB)" || (echo "usage: make retry JOB=<id> (see make status)"; exit 2)
-	$(PY) -m shared.modes.cli retry $(JOB)
+	$(PETREL) retry $(JOB)
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache

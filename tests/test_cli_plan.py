@@ -1,4 +1,4 @@
-"""`python -m shared.modes.cli plan FUNCTION EVENT PAYLOAD`: a function's entry point run on a saved
+"""`petrel plan FUNCTION EVENT PAYLOAD`: a function's entry point run on a saved
 payload with a Context that prints the plan; nothing is sent to GitHub."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from fakes.github import FakeGitHub
 from fakes.openai import FakeOpenAI
 from gitrepo import commit, diff, git, init
+from test_cli_console import petrel
 from test_review import SERVICE, edited_service, reviewer
 
 from shared.model import llm
@@ -83,3 +84,15 @@ def test_plan_of_a_command_prints_its_answer(env, clean_db, tmp_path, capsys):
     assert cli.main(["plan", "commands", "issue_comment.created", str(path)]) == 0
     out = capsys.readouterr().out
     assert "react eyes on comment" in out and f"upsert comment [help] on {REPO}#" in out, out
+
+
+def test_the_petrel_script_prints_a_commands_plan(clean_db, tmp_path):
+    """The same README example through the installed `petrel` script, in a process of its own."""
+    path = tmp_path / "comment.json"
+    path.write_text(json.dumps(payloads.comment("/help")))
+    result = petrel(
+        ["plan", "commands", "issue_comment.created", str(path)], cwd=tmp_path, extra={"DATABASE_URL": clean_db}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "react eyes on comment" in result.stdout and f"upsert comment [help] on {REPO}#" in result.stdout
+    assert cli.NO_GITHUB_TO_READ in result.stderr

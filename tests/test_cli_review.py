@@ -1,41 +1,21 @@
-"""`python -m shared.modes.cli review`: a review planned on a local git range, printed, nothing sent."""
+"""`petrel review` (the installed script): a review planned on a local git range, printed, nothing sent."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import payloads
-import pytest
-from conftest import ROOT
-from fakes.openai import FakeOpenAI
+import test_cli_console
 from gitrepo import commit, git, init
-from test_review import SERVICE, edited_service, reviewer
+from test_cli_console import petrel
+from test_review import SERVICE, edited_service
 
-
-@pytest.fixture
-def model_server():
-    server = FakeOpenAI().start()
-    server.responder = reviewer
-    yield server
-    server.stop()
+model_server = test_cli_console.model_server  # the fake model server fixture, answering as a reviewer
 
 
 def run_cli(args, model_server, cwd):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "OPENAI_", "PETREL_"))}
-    env.update(PYTHONPATH=str(ROOT), PETREL_MODEL_MAX_RETRIES="0")
-    if model_server is not None:
-        env.update(OPENAI_BASE_URL=model_server.url + "/v1", OPENAI_API_KEY="sk-test")
-    return subprocess.run(
-        [sys.executable, "-m", "shared.modes.cli", "review", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`petrel review ARGS` through the installed script, this checkout's code, no GitHub."""
+    return petrel(["review", *args], model_server, cwd)
 
 
 def test_review_of_a_local_range_prints_comments_and_coverage(tmp_path, model_server):

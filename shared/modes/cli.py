@@ -1,7 +1,8 @@
-"""Petrel's command line: `python -m shared.modes.cli run | status | retry JOB | plan FUNCTION EVENT FILE`.
+"""Petrel's command line, the `petrel` script (pyproject.toml): run | status | retry JOB | plan | review.
 
 `run` is what `make run` starts: settings check, embedded Postgres, migrations, the
-HTTP server and the workers. Ctrl-C stops it all, Postgres included.
+HTTP server and the workers. Ctrl-C stops it all, Postgres included. `review` lives in
+shared/modes/cli_review.py; `python -m shared.modes.cli` works as well as `petrel`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import secrets
 import signal
 import socket
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
+from shared.modes.cli_review import add_review_command
 from shared.runtime import db, log, settings
 
 DOTENV = Path(".env")
@@ -82,10 +85,6 @@ NO_GITHUB_TO_READ = (
     "petrel: no GitHub credentials (GITHUB_TOKEN, or GITHUB_APP_ID and a private key): "
     "the plan cannot read GitHub, so it stops where it would read it"
 )
-
-
-NOTHING_REVIEWED = "nothing could be reviewed: the model gave no review for any of the {chunks} chunk(s)"
-NOTHING_REVIEWED_STATUS = 3  # 0: a review, or nothing to review; 2: a setting or input to fix
 
 
 def command_run(args) -> int:
@@ -230,84 +229,82 @@ def command_plan(args) -> int:
     return 0
 
 
-def command_review(args) -> int:
-    """Plan a review of a local `base..head` (or of a saved pull_request payload's shas in a
-    local clone) and print it. Nothing is sent to GitHub; the model is called. Exits 3 when there
-    were files to review and the model reviewed none of them (every chunk a model error)."""
-    from shared.github import markers
-    from shared.github.pulls import LocalPull
-    from shared.model.llm import Model, ModelError
-    from shared.review.plan import plan_review
+EXAMPLES = {
+    "run": "example:\n  petrel run                 # Ctrl-C stops it; `make run` runs this",
+    "status": "example:\n  petrel status              # `make status` runs this",
+    "retry": "example:\n  petrel retry 42            # a job id from `petrel status`; `make retry JOB=42`",
+    "plan": "examples:\n"
+    "  petrel plan commands issue_comment.created comment.json\n"
+    "  petrel plan pr_review pull_request.opened saved-pull_request.json",
+}
+OVERVIEW = """commands, one example each (`petrel COMMAND --help` says more):
+  petrel run                                          serve Petrel on this machine
+  petrel status                                       deliveries, jobs, dead letters
+  petrel retry 42                                     queue dead-lettered job 42 again
+  petrel review --repo . --range main..my-branch      review a local range, print it
+  petrel plan commands issue_comment.created c.json   what a function plans for a payload"""
 
-    config = settings.current()
-    if args.payload:
-        payload = json.loads(Path(args.payload).read_text(encoding="utf-8"))
-        pull = payload.get("pull_request") or {}
-        base, head = pull["base"]["sha"], pull["head"]["sha"]
-        repository = (payload.get("repository") or {}).get("full_name", "local/repository")
-        source = LocalPull(
-            args.repo, base, head, repository, int(pull["number"]), pull.get("title") or "", pull.get("body") or ""
-        )
-    else:
-        base, _, head = args.range.partition("..")
-        source = LocalPull(args.repo, base, head.lstrip(".") or "HEAD")
-    loaded = source.config()
-    if loaded.error:
-        print(f"petrel: {loaded.error} (going on with the defaults)", file=sys.stderr)
-    try:
-        model = Model(
-            config,
-            function="cli",
-            repository=source.repository,
-            names={"review": loaded.config.models.review, "light": loaded.config.models.light},
-        )
-        steps, report, skipped = plan_review(source, model, loaded.config, args.since, forced=True)
-    except (ModelError, ValueError) as error:
-        print(f"petrel: {error}", file=sys.stderr)
-        return 2
-    if skipped:
-        print(f"nothing to review: {skipped}")
-        return 0
-    review = steps[0]
-    print(
-        f"Review of {source.repository} {base[:12]}..{report.info.head_sha[:12]}: "
-        f"{report.chunks} chunk(s), {model.calls} model call(s), "
-        f"{model.prompt_tokens + model.completion_tokens} tokens, "
-        f"{report.lines_to_model} of {report.lines_changed} changed lines sent to the model\n"
+
+def command_parser(sub, name: str, help: str, description: str):
+    """A subcommand whose --help ends with its example (EXAMPLES), line breaks kept."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=textwrap.fill(description, 88),
+        epilog=EXAMPLES[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for comment in review.comments:
-        print(f"--- {comment.path}:{comment.line}\n{markers.before(comment.body)}\n")
-    print("--- review body\n" + review.body)
-    if report.chunks and not report.reviewed:  # files were sent to the model and not one came back reviewed
-        errors = [reason for _, reason in report.not_reviewed if reason.startswith("model error")]
-        why = f": {errors[0]}" if errors else ""
-        print(f"petrel: {NOTHING_REVIEWED.format(chunks=report.chunks)}{why}", file=sys.stderr)
-        return NOTHING_REVIEWED_STATUS
-    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the command; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="petrel", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="serve the webhook and the functions, run the workers").set_defaults(func=command_run)
-    sub.add_parser("status", help="queue counts and dead letters").set_defaults(func=command_status)
-    retry = sub.add_parser("retry", help="queue a dead-lettered job again")
-    retry.add_argument("job", type=int)
+def parser() -> argparse.ArgumentParser:
+    """The `petrel` command line: run, status, retry, plan, review; an example in every --help."""
+    top = argparse.ArgumentParser(
+        prog="petrel",
+        description=textwrap.fill(
+            "Petrel, a lightweight GitHub App: serve it on this machine, look after its jobs, "
+            "and see what it would do with a pull request or a saved webhook payload.",
+            88,
+        ),
+        epilog=OVERVIEW,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = command_parser(
+        sub,
+        "run",
+        "serve the webhook and the functions, run the workers",
+        "Serve the webhook and every function on PORT and run the job workers, with the embedded "
+        "Postgres unless DATABASE_URL is set. Writes a .env with a webhook secret when there is none.",
+    )
+    run.set_defaults(func=command_run)
+    status = command_parser(
+        sub,
+        "status",
+        "queue counts and dead letters",
+        "Print the deliveries stored, the jobs by status, the dead letters.",
+    )
+    status.set_defaults(func=command_status)
+    retry = command_parser(sub, "retry", "queue a dead-lettered job again", "Queue a dead-lettered job again.")
+    retry.add_argument("job", type=int, help="the job's id, as `petrel status` lists it")
     retry.set_defaults(func=command_retry)
-    plan = sub.add_parser("plan", help="print the plan a function makes for a saved payload")
-    plan.add_argument("function")
+    plan = command_parser(
+        sub,
+        "plan",
+        "print the plan a function makes for a saved payload",
+        "Run one function on a saved webhook payload and print the actions it plans; nothing is "
+        "sent to GitHub. With GitHub credentials it reads GitHub; with a model it calls the model.",
+    )
+    plan.add_argument("function", help="a folder of functions/, e.g. pr_review or commands")
     plan.add_argument("event", help="event or event.action, e.g. issue_comment.created")
     plan.add_argument("payload", help="path of a JSON payload")
     plan.set_defaults(func=command_plan)
-    review = sub.add_parser("review", help="plan a review of a local git range and print it (nothing is sent)")
-    review.add_argument("--repo", default=".", help="path of a local git repository (default: here)")
-    target = review.add_mutually_exclusive_group(required=True)
-    target.add_argument("--range", help="BASE..HEAD, e.g. main..my-branch")
-    target.add_argument("--payload", help="a saved pull_request webhook payload: its base and head shas")
-    review.add_argument("--since", help="review only what changed since this commit (an earlier reviewed head)")
-    review.set_defaults(func=command_review)
-    args = parser.parse_args(argv)
+    add_review_command(sub)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the command; returns the exit status (the `petrel` script's)."""
+    args = parser().parse_args(argv)
     try:
         return args.func(args)
     except settings.SettingsError as error:

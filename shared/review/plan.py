@@ -67,8 +67,10 @@ def plan_review(
     forced: bool = False,
     background: Background | None = None,
     rejected: Callable[[str], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[actions.Action], Report | None, str | None]:
-    """The review to post: (actions, report, skip reason). `last_head` is the head reviewed before."""
+    """The review to post: (actions, report, skip reason). `last_head` is the head reviewed before.
+    `progress(done, total)` is told how many chunks have come back of how many (`petrel review`)."""
     info = pull.info()
     if not forced:
         reason = skip_reason(info, config)
@@ -130,6 +132,8 @@ def plan_review(
                 results.append((chunk, future.result()))
             except ModelError as error:
                 results.append((chunk, error))
+            if progress is not None:
+                progress(len(results), len(futures))
     if config.review.verify:  # the second look: each chunk's findings checked before anything is posted
         results = second_look(model, results, report, config.review.concurrency, for_the_check(around))
 
