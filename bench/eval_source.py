@@ -37,20 +37,30 @@ class Case:
 def load_cases(root: Path = CASES, match: str | None = None, limit: int | None = None) -> list[Case]:
     """The cases under `root`, by name; only names containing `match`, the first `limit` of them.
 
-    With a limit the defect and clean cases are interleaved first, so a small run has both."""
+    With a limit the defect and clean cases are interleaved, each taken in turn from the projects,
+    so that a small run has both kinds and every language it can."""
     cases = [
         Case(entry.name, entry, json.loads((entry / "case.json").read_text(encoding="utf-8")))
         for entry in sorted(root.iterdir())
         if (entry / "case.json").is_file() and (match is None or match in entry.name)
     ]
     if limit is not None:
-        defects = [c for c in cases if c.defect]
-        clean = [c for c in cases if not c.defect]
+        defects = by_project([c for c in cases if c.defect])
+        clean = by_project([c for c in cases if not c.defect])
         mixed = [c for pair in zip(defects, clean) for c in pair]
         longer = defects if len(defects) > len(clean) else clean
         mixed += longer[min(len(defects), len(clean)) :]
         cases = mixed[:limit]
     return cases
+
+
+def by_project(cases: list[Case]) -> list[Case]:
+    """The cases taken in turn from each repository: the first of each, then the second of each, ..."""
+    projects: dict[str, list[Case]] = {}
+    for case in cases:
+        projects.setdefault(case.meta["repository"], []).append(case)
+    rounds = max((len(group) for group in projects.values()), default=0)
+    return [group[n] for n in range(rounds) for group in projects.values() if n < len(group)]
 
 
 class CasePull:

@@ -36,6 +36,8 @@ def test_the_set_has_40_real_cases_30_with_one_defect_in_several_languages_and_c
     assert len({c.meta["language"] for c in ALL}) >= 5
     classes = collections.Counter(c.defect["class"] for c in DEFECTS)
     assert len(classes) >= 6 and all(count >= 2 for count in classes.values()), classes
+    subset = load_cases(limit=16)  # a small run: both kinds, every project
+    assert sum(1 for c in subset if c.defect) == 8 and len({c.meta["repository"] for c in subset}) == 8
     readme = (CASES / "README.md").read_text(encoding="utf-8")
     for case in ALL:
         assert re.fullmatch(r"[0-9a-f]{40}", case.meta["commit"]) and re.fullmatch(r"[0-9a-f]{40}", case.meta["parent"])
