@@ -109,7 +109,8 @@ def run(
 
 
 def _progress(verify: bool, outcome: Outcome) -> None:
-    mark = "error" if outcome.error else ("found" if outcome.found else ("missed" if outcome.defect else "clean"))
+    found = f"found ({outcome.near} near)"
+    mark = "error" if outcome.error else (found if outcome.found else ("missed" if outcome.defect else "clean"))
     print(
         f"  verify={str(verify).lower():5} {outcome.case}: {mark}, {len(outcome.findings)} finding(s), "
         f"{outcome.tokens} tokens, {outcome.seconds:.1f} s" + (f" ({outcome.error})" if outcome.error else ""),
