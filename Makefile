@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)
 # pgserver asks platformdirs for a runtime dir; give it one where XDG_RUNTIME_DIR is unset
 export XDG_RUNTIME_DIR ?= /tmp/petrel-runtime-$(shell id -u)
 
-.PHONY: install run test lint format bench status retry clean package manifests
+.PHONY: install run test lint format bench eval status retry clean package manifests
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: install
 	$(PY) bench/duplicates.py > bench/results/duplicates.md && cat bench/results/duplicates.md
 	$(PY) bench/commands.py > bench/results/commands.md && cat bench/results/commands.md
 	$(PY) bench/faults.py > bench/results/faults.md && cat bench/results/faults.md
+
+# the review's score on tests/fixtures/eval with the model the settings name (see BENCHMARKS.md);
+# EVAL_ARGS="--cases 6 --verify off" runs a part of it
+eval: install
+	$(PY) bench/eval.py $(EVAL_ARGS)
 
 package: install
 	$(PY) infra/package.py --check
