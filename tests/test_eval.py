@@ -149,7 +149,9 @@ def scripted(cases: dict[str, object]):
             if numbered and numbered.group(2).strip() in flag:
                 at = int(numbered.group(1))
                 for line_number in {at, at + flag[numbered.group(2).strip()]}:
-                    findings.append({"path": path, "line": line_number, "severity": "major", "body": "A bug."})
+                    # distinct words: the same words twice in one review would be merged as a duplicate
+                    body = "A bug." if line_number == at else f"Another problem, on line {line_number}."
+                    findings.append({"path": path, "line": line_number, "severity": "major", "body": body})
         return {"json": {"findings": findings}}
 
     return answer
