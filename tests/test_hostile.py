@@ -54,6 +54,7 @@ def test_an_injected_pull_request_gets_only_a_comment_review_without_pings_or_se
     )
     world.deliver("opened")
     writes = [r for r in world.github.requests if r.method != "GET"]
+
     # only the plan's kinds of write: a review, comments and the review's check run (or commit status);
     # nothing approves, merges, closes or labels
     def kind(path: str) -> str:

@@ -67,12 +67,12 @@ def database(config: settings.Settings) -> str:
         raise SystemExit(2) from None
 
 
-def port_is_free(port: int) -> bool:
-    """Whether the HTTP server could bind `port` on all interfaces."""
+def port_is_free(port: int, host: str = "0.0.0.0") -> bool:
+    """Whether the HTTP server could bind `port` on `host` (all interfaces by default)."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server will
         try:
-            probe.bind(("0.0.0.0", port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
@@ -98,7 +98,9 @@ def command_run(args) -> int:
         print(
             f"Wrote {DOTENV} with a new GITHUB_WEBHOOK_SECRET: use the same secret in your GitHub App's webhook settings."
         )
-    if not port_is_free(config.port):
+    from shared.modes import local
+
+    if not port_is_free(config.port, local.bind_host(config)):
         print(
             f"petrel: PORT {config.port} is in use: stop what listens there or set PORT to a free port", file=sys.stderr
         )
@@ -108,9 +110,7 @@ def command_run(args) -> int:
     try:  # whatever happens from here on (port in use, Ctrl-C during start-up), Postgres is stopped
         pool = db.pool()  # the one pool of the process: the workers' and the functions' they run
 
-        from shared.modes.local import LocalStack
-
-        stack = LocalStack(config, url, pool)
+        stack = local.LocalStack(config, url, pool, host=local.bind_host(config), dotenv=DOTENV)
         stack.start()
         stopped = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -126,7 +126,7 @@ def command_run(args) -> int:
         )
         print(
             f"Petrel is running.\n"
-            f"  webhook URL: http://localhost:{config.port}/webhook  (expose it to GitHub, e.g. with a tunnel)\n"
+            f"{local.addresses(config)}\n"
             f"  database:    {where}\n"
             f"  workers:     {config.workers}\n"
             f"  mode:        {mode}\n"
