@@ -54,7 +54,7 @@ _STYLE = (
     "code{background:#f6f8fa;padding:0 .2em}.set{color:#1a7f37}.unset{color:#8c959f}"
     "button,.button{font-size:1rem;padding:.5rem 1rem;background:#1f883d;color:#fff;border:0;border-radius:6px;"
     "text-decoration:none;cursor:pointer}.warning{background:#fff8c5;padding:.5rem 1rem}"
-    ".error{background:#ffebe9;padding:.5rem 1rem}input{font-size:1rem;padding:.3rem}ul.settings{columns:2}"
+    ".error{background:#ffebe9;padding:.5rem 1rem}input{font-size:1rem;padding:.3rem}ul.settings{columns:2;list-style:none;padding:0}"
 )
 
 
@@ -117,7 +117,8 @@ def start_page(config: settings.Settings) -> flask.Response:
         '<p><label>Organisation (empty: your personal account)<br><input name="org" id="org" size="30" '
         'placeholder="my-org" pattern="[A-Za-z0-9][A-Za-z0-9-]*"></label></p>'
         '<p><button type="submit" id="register">Register Petrel on GitHub</button></p></form>'
-        f"<p>GitHub: <code>{html.escape(config.github_url)}</code></p>"
+        f"<p>GitHub: <code>{html.escape(config.github_url)}</code><br>"
+        f"Webhook: <code>{html.escape(webhook_url(config, flask.request.host_url))}</code></p>"
         f'<h2>Settings</h2><p>Set (&#10003;) or not, from the environment and <code>.env</code>; values are never shown.</p><ul class="settings">{names}</ul>',
     )
 

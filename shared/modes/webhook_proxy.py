@@ -86,9 +86,10 @@ def delivery_of(data: str) -> tuple[dict[str, str], bytes] | None:
 class WebhookProxy:
     """Reads the channel at `channel_url` and posts each delivery to `target_url`, until `stop()`."""
 
-    def __init__(self, channel_url: str, target_url: str):
+    def __init__(self, channel_url: str, target_url: str, first_pause: float = FIRST_PAUSE):
         self.channel_url = channel_url
         self.target_url = target_url
+        self.first_pause = first_pause
         self.stopping = threading.Event()
         self.replayed = 0
         self._socket: socket.socket | None = None
@@ -113,11 +114,11 @@ class WebhookProxy:
 
     def run(self) -> None:
         """Read the channel, reconnecting after each failure with a pause that doubles up to a minute."""
-        pause = FIRST_PAUSE
+        pause = self.first_pause
         while not self.stopping.is_set():
             try:
                 if self._follow():
-                    pause = FIRST_PAUSE  # it was connected: the next failure starts from a short pause again
+                    pause = self.first_pause  # it was connected: the next failure starts from a short pause again
             except (OSError, http.client.HTTPException, ValueError) as error:
                 if self.stopping.is_set():
                     break
