@@ -279,3 +279,21 @@ def test_a_state_is_random_used_once_and_forgotten_after_an_hour():
     assert states.take(first) and not states.take(first) and not states.take(None) and not states.take("x")
     now[0] = setup_page.STATE_SECONDS + 1
     assert not states.take(second)
+
+
+def test_make_run_adds_a_webhook_secret_to_a_dotenv_written_by_hand_before_the_app_exists(env, tmp_path):
+    from shared.modes.cli import ensure_dotenv
+
+    env()
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "# mine\nPETREL_WEBHOOK_PROXY_URL=https://smee.io/AbC\nGITHUB_WEBHOOK_SECRET=\n", encoding="utf-8"
+    )
+    assert ensure_dotenv(dotenv)
+    values = settings.read_dotenv(dotenv)
+    assert len(values["GITHUB_WEBHOOK_SECRET"]) == 64 and values["PETREL_WEBHOOK_PROXY_URL"] == "https://smee.io/AbC"
+    assert dotenv.read_text(encoding="utf-8").startswith("# mine\nPETREL_WEBHOOK_PROXY_URL=https://smee.io/AbC\n")
+    assert not ensure_dotenv(dotenv)  # it has one now
+    dotenv.write_text("GITHUB_APP_ID=12\n", encoding="utf-8")
+    assert not ensure_dotenv(dotenv)  # an App's secret is the App's: never made up
+    assert dotenv.read_text(encoding="utf-8") == "GITHUB_APP_ID=12\n"

@@ -16,16 +16,22 @@ import sys
 import threading
 from pathlib import Path
 
-from shared.runtime import db, log, settings
+from shared.runtime import db, dotenv_file, log, settings
 
 DOTENV = Path(".env")
 PLACEHOLDER_SECRET = "change-me"
 
 
 def ensure_dotenv(path: Path = DOTENV) -> bool:
-    """Write a `.env` with a fresh webhook secret if there is none; True when written."""
+    """Write a `.env` with a fresh webhook secret if there is none, or add one to a `.env` that has
+    neither a secret nor GitHub credentials (one made by hand before the App is registered: the
+    start page replaces the secret with the App's); True when written."""
     if path.exists():
-        return False
+        values = settings.environment(path)
+        if any(values.get(name) for name in ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_TOKEN")):
+            return False
+        dotenv_file.update(path, {"GITHUB_WEBHOOK_SECRET": secrets.token_hex(32)})
+        return True
     path.write_text(
         "# Written by `make run`. Put the same secret in your GitHub App's webhook settings.\n"
         f"GITHUB_WEBHOOK_SECRET={secrets.token_hex(32)}\n"
