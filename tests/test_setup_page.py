@@ -236,6 +236,18 @@ def test_the_page_names_settings_never_values_and_escapes_what_it_shows(local):
     assert hostile.status_code == 400 and "<script>alert" not in hostile.text and "&lt;script&gt;" in hostile.text
 
 
+def test_the_app_is_registered_only_from_a_browser_on_this_machine(local):
+    """Not through a tunnel or a reverse proxy (forwarding headers), not from a page whose name was
+    rebound to 127.0.0.1 (its Host is not a loopback name)."""
+    for headers in ({"Host": "evil.example"}, {"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"}):
+        page = local.http.get(local.url + "/", headers=headers)
+        assert page.status_code == 403 and "Register Petrel on GitHub" not in page.text
+        assert "ssh -L" in page.text
+        assert local.http.post(local.url + "/setup/register", data={"org": ""}, headers=headers).status_code == 403
+        assert local.http.get(local.url + "/setup/callback?code=c&state=s", headers=headers).status_code == 403
+    assert local.http.get(f"http://localhost:{local.server.server_port}/").status_code == 200
+
+
 def test_make_run_listens_beyond_localhost_only_with_a_public_url(env):
     assert bind_host(env()) == "127.0.0.1"
     assert bind_host(env(PETREL_PUBLIC_URL=PUBLIC)) == "0.0.0.0"

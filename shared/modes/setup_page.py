@@ -14,13 +14,16 @@ Everything shown is escaped.
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import logging
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import flask
 
@@ -38,6 +41,11 @@ BAD_STATE = (
     "(unknown or used state). Nothing was written: start again from the start page."
 )
 ALREADY = "Petrel has GitHub credentials already: nothing to register."
+NOT_FROM_HERE = (
+    "The App is registered from this machine only: open http://localhost:{port}/ in a browser here "
+    "(for a remote server: ssh -L {port}:localhost:{port} SERVER, then the same address)."
+)
+LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 NO_WEBHOOK_URL = (
     "Neither PETREL_PUBLIC_URL nor PETREL_WEBHOOK_PROXY_URL is set, so GitHub cannot reach this machine: "
     "the App will deliver to {url} until you change its webhook URL. For a laptop, make a channel on "
@@ -92,6 +100,28 @@ class PendingStates:
         return issued is not None and self._clock() - issued < STATE_SECONDS
 
 
+def from_this_machine(request: flask.Request) -> bool:
+    """Whether a request comes from a browser on this machine, straight: a loopback address, a
+    loopback Host (not a name rebound to 127.0.0.1 by another site) and no proxy's forwarding
+    header (a tunnel or reverse proxy on this machine would make anyone look local)."""
+    try:
+        host = urlsplit("//" + (request.host or "")).hostname or ""
+    except ValueError:
+        return False
+    if host != "localhost":
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:
+            return False
+    try:
+        local_peer = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        local_peer = False
+    forwarded = any(request.headers.get(name) for name in ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host"))
+    return local_peer and not forwarded
+
+
 def webhook_url(config: settings.Settings, here: str) -> str:
     """Where the App delivers: PETREL_PUBLIC_URL's /webhook, else the proxy channel, else this page's host."""
     if config.public_url:
@@ -106,6 +136,8 @@ def start_page(config: settings.Settings) -> flask.Response:
         f"<code>{html.escape(name)}</code></li>"
         for name in settings.KNOWN
     )
+    if not from_this_machine(flask.request):
+        return _page("Petrel: connect it to GitHub", f"<p>{html.escape(PETREL)}</p>" + _elsewhere(config), 403)
     warning = ""
     if not config.public_url and not config.webhook_proxy_url:
         here = flask.request.host_url
@@ -151,8 +183,10 @@ def install(app: flask.Flask, on_registered: Callable[[app_registration.Register
         config = settings.current()
         if config.has_github_credentials:
             return _page("Petrel is connected", f"<p>{html.escape(ALREADY)}</p>", 409)
+        if not from_this_machine(flask.request):
+            return _page("Not from this machine", _elsewhere(config), 403)
         org = (flask.request.form.get("org") or "").strip()
-        if org and not all(c.isalnum() or c == "-" for c in org):
+        if org and not LOGIN.fullmatch(org):
             return _page("Not an organisation", f"<p>{html.escape(repr(org))} is not a GitHub login.</p>", 400)
         return to_github(config, org, states.issue(), flask.request.host_url)
 
@@ -161,6 +195,8 @@ def install(app: flask.Flask, on_registered: Callable[[app_registration.Register
         config = settings.current()
         if config.has_github_credentials:
             return _page("Petrel is connected", f"<p>{html.escape(ALREADY)}</p>", 409)
+        if not from_this_machine(flask.request):
+            return _page("Not from this machine", _elsewhere(config), 403)
         if not states.take(flask.request.args.get("state")):
             return _failed(BAD_STATE, 400)
         try:
@@ -173,6 +209,10 @@ def install(app: flask.Flask, on_registered: Callable[[app_registration.Register
             return _failed(str(error), 502)
         on_registered(registered)
         return _registered(registered, warnings)
+
+
+def _elsewhere(config: settings.Settings) -> str:
+    return f'<p class="warning">{html.escape(NOT_FROM_HERE.format(port=config.port))}</p>'
 
 
 def _failed(message: str, status: int) -> flask.Response:
