@@ -37,7 +37,7 @@ TO_DOCS = os.environ.get("SCREENSHOTS_TO_DOCS") == "1"  # read before the env fi
 
 
 def _high(fd: int) -> int:
-    """`fd` moved above the descriptors the child gets (3 and 4), so that dup2 cannot clobber it."""
+    """`fd` moved above the descriptors the child gets (3 and 4), so that the redirections cannot clobber it."""
     moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(fd)
     return moved
@@ -50,12 +50,13 @@ class Browser:
         to_child, self._to_browser = (_high(fd) for fd in os.pipe())
         self._from_browser, from_child = (_high(fd) for fd in os.pipe())
 
-        def descriptors():  # in the child: the protocol's pipe is its fds 3 (commands) and 4 (answers)
-            os.dup2(to_child, 3)
-            os.dup2(from_child, 4)
-
+        # the protocol's pipe is the browser's fds 3 (commands) and 4 (answers): bash puts them there
+        # (no preexec_fn: this process runs threads)
         self.process = subprocess.Popen(
             [
+                "bash",
+                "-c",
+                f'exec "$0" "$@" 3<&{to_child} 4>&{from_child} {to_child}<&- {from_child}>&-',
                 CHROMIUM,
                 "--headless",
                 "--no-sandbox",  # CI runs as root
@@ -69,8 +70,7 @@ class Browser:
                 "--window-size=900,1000",
                 "about:blank",
             ],
-            pass_fds=(3, 4),
-            preexec_fn=descriptors,
+            pass_fds=(to_child, from_child),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
