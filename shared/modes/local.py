@@ -150,8 +150,10 @@ def addresses(config) -> str:
         lines.append(f"  start page:  {local}/  (open it to register Petrel as a GitHub App)")
     if config.public_url:
         lines.append(f"  webhook URL: {config.public_url}/webhook  (listening on every interface)")
+    elif config.webhook_proxy_url:
+        lines.append(f"  webhook URL: {local}/webhook  (PETREL_WEBHOOK_PROXY_URL's deliveries are replayed to it)")
     else:
-        lines.append(f"  webhook URL: {local}/webhook  (this machine only: set PETREL_PUBLIC_URL or a proxy)")
-    if config.webhook_proxy_url:
-        lines.append("  proxy:       PETREL_WEBHOOK_PROXY_URL's deliveries are replayed to the webhook")
+        lines.append(
+            f"  webhook URL: {local}/webhook  (this machine only: set PETREL_WEBHOOK_PROXY_URL or PETREL_PUBLIC_URL)"
+        )
     return "\n".join(lines)
