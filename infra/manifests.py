@@ -117,7 +117,8 @@ def render(table: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
         "infra/gcp/cloudrun.sh": cloudrun_script(table),
         "app.yml": HEADER
         + _comment(
-            "The GitHub App manifest (GitHub's manifest flow, Probot's app.yml). Register the App from it:\n"
+            "The GitHub App manifest (GitHub's manifest flow, Probot's app.yml). Register the App from it with\n"
+            "`make run`'s start page (http://localhost:8080/, built from shared/github/app_manifest.py too), or:\n"
             "  python infra/manifests.py --app-form https://YOUR-HOST/webhook > register-petrel.html\n"
             "then open that file and press the button (docs/deploy.md). Installation events reach every App\n"
             "without being listed."

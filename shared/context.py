@@ -60,6 +60,12 @@ class Services:
         from shared.runtime import db  # psycopg only when a pool is used: the commands function starts light
 
         db.close_pool()
+        cls.forget_github()
+
+    @classmethod
+    def forget_github(cls) -> None:
+        """Forget GitHub access only (the pool stays open): the next use reads the settings again,
+        as after the start page has registered the App."""
         cls._access = None
 
 

@@ -19,16 +19,22 @@ import threading
 from pathlib import Path
 
 from shared.modes.cli_review import add_review_command
-from shared.runtime import db, log, settings
+from shared.runtime import db, dotenv_file, log, settings
 
 DOTENV = Path(".env")
 PLACEHOLDER_SECRET = "change-me"
 
 
 def ensure_dotenv(path: Path = DOTENV) -> bool:
-    """Write a `.env` with a fresh webhook secret if there is none; True when written."""
+    """Write a `.env` with a fresh webhook secret if there is none, or add one to a `.env` that has
+    neither a secret nor GitHub credentials (one made by hand before the App is registered: the
+    start page replaces the secret with the App's); True when written."""
     if path.exists():
-        return False
+        values = settings.environment(path)
+        if any(values.get(name) for name in ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_TOKEN")):
+            return False
+        dotenv_file.update(path, {"GITHUB_WEBHOOK_SECRET": secrets.token_hex(32)})
+        return True
     path.write_text(
         "# Written by `make run`. Put the same secret in your GitHub App's webhook settings.\n"
         f"GITHUB_WEBHOOK_SECRET={secrets.token_hex(32)}\n"
@@ -70,12 +76,12 @@ def database(config: settings.Settings) -> str:
         raise SystemExit(2) from None
 
 
-def port_is_free(port: int) -> bool:
-    """Whether the HTTP server could bind `port` on all interfaces."""
+def port_is_free(port: int, host: str = "0.0.0.0") -> bool:
+    """Whether the HTTP server could bind `port` on `host` (all interfaces by default)."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server will
         try:
-            probe.bind(("0.0.0.0", port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
@@ -97,7 +103,9 @@ def command_run(args) -> int:
         print(
             f"Wrote {DOTENV} with a new GITHUB_WEBHOOK_SECRET: use the same secret in your GitHub App's webhook settings."
         )
-    if not port_is_free(config.port):
+    from shared.modes import local
+
+    if not port_is_free(config.port, local.bind_host(config)):
         print(
             f"petrel: PORT {config.port} is in use: stop what listens there or set PORT to a free port", file=sys.stderr
         )
@@ -107,9 +115,7 @@ def command_run(args) -> int:
     try:  # whatever happens from here on (port in use, Ctrl-C during start-up), Postgres is stopped
         pool = db.pool()  # the one pool of the process: the workers' and the functions' they run
 
-        from shared.modes.local import LocalStack
-
-        stack = LocalStack(config, url, pool)
+        stack = local.LocalStack(config, url, pool, host=local.bind_host(config), dotenv=DOTENV)
         stack.start()
         stopped = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -125,7 +131,7 @@ def command_run(args) -> int:
         )
         print(
             f"Petrel is running.\n"
-            f"  webhook URL: http://localhost:{config.port}/webhook  (expose it to GitHub, e.g. with a tunnel)\n"
+            f"{local.addresses(config)}\n"
             f"  database:    {where}\n"
             f"  workers:     {config.workers}\n"
             f"  mode:        {mode}\n"

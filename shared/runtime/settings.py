@@ -25,6 +25,7 @@ from shared.runtime.variables import (
     base_url,
     database_url,
     flag,
+    http_url,
     number,
     price,
     private_key,
@@ -52,7 +53,10 @@ KNOWN = {
     "PETREL_MODEL_CONCURRENCY": "model requests at once per model server, process-wide (default 4; 1 for a one-at-a-time server)",
     "PETREL_EMBEDDING_MODEL": "embeddings for memory (default text-embedding-3-small; offline: no server)",
     "DATABASE_URL": "Postgres with pgvector (default: embedded under .data/)",
+    "PETREL_APP_SLUG": "the App's slug: `@<slug> help` is a command too (default petrel)",
     "PORT": "HTTP port of `make run`",
+    "PETREL_PUBLIC_URL": "where GitHub reaches `make run` (https://HOST): its webhook URL, and it listens beyond localhost",
+    "PETREL_WEBHOOK_PROXY_URL": "a smee.io channel `make run` replays to its own /webhook (webhooks on a laptop)",
     "PETREL_DRY_RUN": "log planned actions instead of sending them",
     "K_SINK": "CloudEvents sink (Knative); replaces the local queue",
     "PETREL_PUBSUB_TOPIC": "Pub/Sub topic projects/P/topics/T (Cloud Run); replaces the local queue",
@@ -60,8 +64,9 @@ KNOWN = {
     "PETREL_METADATA_URL": "token URL of the metadata server (default: Google's; for tests)",
 }
 
-_URL_FIELDS = ("api_url", "github_url", "database_url", "k_sink", "openai_base_url")
-_SECRET_FIELDS = ("webhook_secrets", "private_key", "token", "openai_api_key")
+_URL_FIELDS = ("api_url", "github_url", "database_url", "k_sink", "openai_base_url", "public_url")
+# the proxy channel's URL is its only key: whoever has it reads the deliveries
+_SECRET_FIELDS = ("webhook_secrets", "private_key", "token", "openai_api_key", "webhook_proxy_url")
 
 
 @dataclass(frozen=True, repr=False)
@@ -78,6 +83,8 @@ class Settings:
     database_url: str | None = None
     data_dir: Path = Path(".data")
     port: int = 8080
+    public_url: str | None = None
+    webhook_proxy_url: str | None = None
     dry_run: bool = False
     k_sink: str | None = None
     pubsub_topic: str | None = None
@@ -154,6 +161,7 @@ class Settings:
             self.token,
             self.openai_api_key,
             self.private_key,
+            self.webhook_proxy_url,
             database_password(self.database_url),
         ]
         if self.private_key:
@@ -239,6 +247,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
     if emulator and not re.match(r"^[^/\s:]+:\d{1,5}$", emulator):
         raise SettingsError(f"PUBSUB_EMULATOR_HOST={emulator!r} is not host:port (e.g. localhost:8085)")
 
+    public_url, proxy_url = (http_url(env, name) for name in ("PETREL_PUBLIC_URL", "PETREL_WEBHOOK_PROXY_URL"))
     model = (env.get("PETREL_MODEL") or "gpt-4o-mini").strip()
     port = number(env, "PORT", 8080, minimum=1)
     if port > 65535:
@@ -255,6 +264,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         database_url=database_url(env),
         data_dir=Path(env.get("PETREL_DATA_DIR") or ".data"),
         port=port,
+        public_url=public_url.rstrip("/") if public_url else None,
+        webhook_proxy_url=proxy_url,
         dry_run=flag(env, "PETREL_DRY_RUN", False),
         k_sink=k_sink,
         pubsub_topic=pubsub_topic,

@@ -106,6 +106,14 @@ def web_url(env: Mapping[str, str], api_url: str) -> str:
     return DEFAULT_WEB_URL
 
 
+def http_url(env: Mapping[str, str], name: str) -> str | None:
+    """An optional http(s) URL with a host (PETREL_PUBLIC_URL, PETREL_WEBHOOK_PROXY_URL), or None."""
+    value = (env.get(name) or "").strip()
+    if value and not re.match(r"^https?://[^/\s?#]+(/\S*)?$", value):
+        raise SettingsError(f"{name}={mask_url(value)!r} is not an http(s) URL (e.g. https://example.com/...)")
+    return value or None
+
+
 def flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     """The boolean variable `name` (1/0, true/false, yes/no, on/off), or `default` when unset."""
     value = env.get(name)

@@ -18,6 +18,7 @@ import jwt
 from jwt.api_jws import PyJWS
 
 from fakes.errors import _bad_credentials, _default_message, _HTTPError, _jwt_error, _not_found
+from fakes.registration import CONVERSION
 from fakes.server import take
 from fakes.state import (
     API_PREFIX,
@@ -48,6 +49,7 @@ class Dispatch:
         C = r"(?P<cid>\d+)"
         spec = [
             ("GET", r"/app", self._h_get_app),
+            ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", self._h_manifest_conversion),
             ("GET", r"/app/installations", self._h_list_installations),
             ("GET", r"/app/installations/(?P<iid>\d+)", self._h_get_installation),
             ("POST", r"/app/installations/(?P<iid>\d+)/access_tokens", self._h_access_token),
@@ -124,6 +126,9 @@ class Dispatch:
         self, method: str, raw_path: str, query_string: str, headers: _CIDict, raw_body: bytes
     ) -> tuple[int, Any, dict[str, str]]:
         """Returns (status, json body, extra headers). Called with the lock held."""
+        page = self._web_page(method, raw_path, query_string, headers, raw_body)  # fakes/registration.py
+        if page is not None:
+            return page
         path = raw_path
         prefix = ""
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
@@ -195,7 +200,9 @@ class Dispatch:
                 or re.fullmatch(r"/repos/[^/]+/[^/]+/installation/?", path) is not None
             )
             token: _Token | None = None
-            if is_app_path:
+            if CONVERSION.fullmatch(path):
+                pass  # the manifest flow's code is the credential (fakes/registration.py)
+            elif is_app_path:
                 if scheme != "bearer" or not credential:
                     raise _jwt_error("A JSON web token could not be decoded")
                 self._verify_jwt(credential)

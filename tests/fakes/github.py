@@ -39,6 +39,8 @@ there) and GraphQL's ``{ viewer { login } }`` names either. ``set_permission`` g
 on a repository, served by ``GET /repos/{o}/{r}/collaborators/{user}/permission``. Every attempt
 to edit or delete a comment, review, review comment or reaction written by someone else is
 refused (403) and recorded in ``foreign_writes``; ``stop()`` then fails the test.
+The manifest flow (``registration``): ``POST /settings/apps/new`` makes an App from a manifest and
+redirects back with a code, ``POST /app-manifests/{code}/conversions`` answers its credentials once.
 Check runs and commit statuses (``check_runs``, ``statuses``) are written only by whom GitHub lets
 write them: drop ``checks`` from ``app_permissions`` to see the 403 an App gets without it.
 
@@ -62,6 +64,7 @@ from fakes.diff import parse_diff
 from fakes.dispatch import Dispatch
 from fakes.git import GitData
 from fakes.handlers import Handlers
+from fakes.registration import Registration
 from fakes.render import Rendering
 from fakes.scenario import Scenario
 from fakes.server import Answer, FakeServer, headers_out
@@ -87,7 +90,7 @@ from fakes.state import (
 __all__ = ["FakeGitHub", "Recorded", "REACTION_CONTENTS", "MAX_COMMENT_BODY", "parse_diff"]
 
 
-class FakeGitHub(Scenario, GitData, Rendering, Dispatch, Handlers, Checks, FakeServer):
+class FakeGitHub(Scenario, GitData, Rendering, Dispatch, Handlers, Checks, Registration, FakeServer):
     """A fake GitHub REST API server for tests. See the module docstring."""
 
     thread_name = "fake-github"
@@ -119,6 +122,7 @@ class FakeGitHub(Scenario, GitData, Rendering, Dispatch, Handlers, Checks, FakeS
         self._request_count = 0
         self._routes = self._build_routes()
         self._init_checks()
+        self._init_registration()
 
     # ------------------------------------------------------------------ lifecycle
 
