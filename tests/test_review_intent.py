@@ -112,6 +112,21 @@ def test_a_pull_request_number_is_not_an_issue_and_only_a_few_issues_are_read(gi
     assert "Issue #20: issue 20" in prompt and "issue 29" not in prompt and "an older pull request" not in prompt
 
 
+def test_an_issue_moved_to_another_repository_is_not_read(github, model_server):  # noqa: F811
+    secret = "octo-org/secret"
+    github.add_repo(secret, private=True)
+    github.add_token(TOKEN, repos=[REPO, OTHER, secret])
+    github.add_issue(secret, 5, title="Private plans", body="must not be read")
+    github.add_issue(REPO, 12, title="Upstream timeouts lose orders", body="b")
+    github.move_issue(REPO, 12, secret, 5)  # GitHub answers 301, which the client follows
+    pull = open_pull(github, body="Fixes #12.")
+    assert pull.issue(12) is None
+    plan_review(pull, make_model(model_server), DEFAULTS, None)
+    assert any(r.path.endswith(f"/repos/{secret}/issues/5") for r in github.requests)  # the redirect was followed
+    [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]
+    assert "Private plans" not in prompt and "must not be read" not in prompt
+
+
 def test_the_commits_list_is_paginated_and_stops_at_250(github):
     pull = open_pull(github, commits=[f"commit {n}\n\nbody {n}" for n in range(260)])
     messages = pull.commit_messages()
