@@ -345,3 +345,19 @@ def test_a_config_without_surroundings_reviews_as_before(tmp_path, model_server)
     assert INTRO not in prompt
     assert "### app.py [modified, +1 -1]\n@@ -1,2 +1,2 @@\n    1  def f():\n" in prompt
     assert prompt.endswith("### settings.yml [modified, +1 -1]\n@@ -1,2 +1,2 @@\n    1  a: 1\n      -b: 2\n    2 +b: 3")
+
+
+def test_a_failed_head_read_is_tried_again_and_only_definite_answers_are_kept(tmp_path, github):  # noqa: F811
+    repo = init(tmp_path / "repo", {"a.py": "a = 1\n", "b.py": "b = 1\n"})
+    commit(repo, {"a.py": "a = 2\n", "b.py": "b = 2\n"}, "change")
+    github.add_pull(REPO, 1, diff=git_diff(repo, "main", "feature"), base_sha=BASE_SHA, head_sha=HEAD_SHA)
+    github.add_file(REPO, "a.py", (repo / "a.py").read_bytes(), ref=HEAD_SHA)  # b.py is not there: 404
+    github.fail("GET", r"/contents/a\.py$", 502)
+    limit = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
+    github.fail("GET", r"/contents/a\.py$", 403, headers=limit, body={"message": "API rate limit exceeded"})
+    pull = github_pull(github)
+    assert pull.head_file("a.py") is None and pull.head_file("a.py") is None  # a 502, then the rate limit
+    assert pull.head_file("a.py") == "a = 2\n" == pull.head_file("a.py")  # read again, then kept
+    assert pull.head_file("b.py") is None and pull.head_file("b.py") is None  # a 404 is an answer: kept
+    reads = [r.path for r in github.requests if "/contents/" in r.path]
+    assert reads == [f"/repos/{REPO}/contents/a.py"] * 3 + [f"/repos/{REPO}/contents/b.py"]
