@@ -27,10 +27,11 @@ from shared.github import blobs
 from shared.github.pulls import GitHubPull, LocalPull
 from shared.memory.spans import Lines
 from shared.repo_config.schema import DEFAULTS
+from shared.review import verify
 from shared.review.enclosing import innermost, outline
 from shared.review.plan import plan_review
 from shared.review.prompt import OUTPUT_RESERVE_TOKENS, chunk_budget, system_prompt
-from shared.review.surroundings import INTRO, diff_with_surroundings, surrounding_code
+from shared.review.surroundings import INTRO, diff_with_surroundings, for_the_check, surrounding_code
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE_SHA, HEAD_SHA = "b" * 40, "d" * 40
@@ -361,3 +362,21 @@ def test_a_failed_head_read_is_tried_again_and_only_definite_answers_are_kept(tm
     assert pull.head_file("b.py") is None and pull.head_file("b.py") is None  # a 404 is an answer: kept
     reads = [r.path for r in github.requests if "/contents/" in r.path]
     assert reads == [f"/repos/{REPO}/contents/a.py"] * 3 + [f"/repos/{REPO}/contents/b.py"]
+
+
+def test_the_lines_that_say_where_code_is_are_no_evidence_for_the_check():
+    [tracer] = [f for f in diff.parse((FIXTURES / "diffs" / "large.diff").read_bytes()) if f.path.endswith("tracer.c")]
+    head = (FIXTURES / "heads" / "large" / "coverage/ctracer/tracer.c.head").read_text()
+    chunk = diff_packing.pack([tracer], 24_000, lambda text: len(text) // 4).chunks[0]
+    around = surrounding_code(lambda path: head if path == tracer.path else None, lambda t: len(t) // 4, 150)
+    text = for_the_check(around)(chunk)
+    markers = [line for line in text.splitlines() if line.startswith(("(in ", "⋮", "--- "))]
+    assert {line.split(" ")[0] for line in markers} == {"(in", "⋮", "---"}  # each kind is shown
+    shown = verify.code_lines([tracer], text)
+    assert not any(verify.evidence_found([line], shown) for line in markers)
+    code = next(line for line in text.splitlines() if line not in markers and len(line.strip()) > 20)
+    assert verify.evidence_found([code], shown)
+    removed = next(
+        line.text for h in tracer.hunks for line in h.lines if line.kind == diff.REMOVED and len(line.text) > 20
+    )
+    assert verify.evidence_found([removed], shown)  # "this removal breaks X" quotes a removed line
