@@ -120,7 +120,9 @@ def read_rules(pull, config: Config, paths: Iterable[str], model) -> Rules:
             except (GithubException, OSError) as error:  # the review goes on without the rules
                 failed.append(path)
                 status = getattr(error, "status", None) or type(error).__name__
-                log.warning("rules: could not read %s (%s): reviewing without the repository's rule files", path, status)
+                log.warning(
+                    "rules: could not read %s (%s): reviewing without the repository's rule files", path, status
+                )
                 text = None
             cache[path] = text.strip()[:RULE_FILE_CHARS] if text and text.strip() else None
         return cache[path]
