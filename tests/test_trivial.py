@@ -230,7 +230,8 @@ def test_provably_trivial_changes(tmp_path, path, old, new, why):
         assert proof(tmp_path / "no-head", path, old, new) is None
 
 
-SPLIT_STRING = 'HELP = """\nusage:\n' + "".join(f"  line {n}\n" for n in range(12)) + '# a heading\n"""\n'
+LINES = "".join(f"  line {n}\n" for n in range(12))
+SPLIT_STRING = f'HELP = """\nusage:\n{LINES}# a heading\n  under it\n{LINES}"""\n'  # the hunk shows no quotes
 
 
 @pytest.mark.parametrize(
