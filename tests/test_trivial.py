@@ -248,3 +248,10 @@ def test_a_python_hunk_inside_a_multi_line_string_is_not_trivial(tmp_path, new):
     commit(repo, {"a.py": new}, "change")
     [file] = diff.parse(git_diff(repo, "main", "feature"))
     assert not whitespace_only(file)
+
+
+@pytest.mark.parametrize("depth", [1_000, 10_000])  # too deep to dump (RecursionError), to parse (MemoryError)
+def test_a_python_file_too_deep_for_the_syntax_tree_is_not_provable_and_breaks_nothing(tmp_path, depth):
+    code = "x = " + "-" * depth + "1\n"
+    old, new = f'"""One."""\n{code}', f'"""One, longer."""\n{code}'  # a docstring: only the tree proves it
+    assert proof(tmp_path, "a.py", old, new, head=True) is None
