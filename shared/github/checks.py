@@ -125,24 +125,25 @@ def _check_run(action: SetCheck, client, before_write, me: str) -> str:
     remembered = (action.repository, action.head_sha, action.name, action.key)
     with _created_lock:
         run_id = _created.pop(remembered, None)
-    before_write()
-    if run_id is not None and action.status == "completed" and _update(action, client, run_id, body):
+    if run_id is not None and action.status == "completed" and _update(action, client, run_id, body, before_write):
         return f"updated check run {run_id}: {action.status}"
     # not created here (or gone), or a new review (a completed run stays the record of the one before)
     run_id = _find(action, client, me)
-    if run_id is not None and _update(action, client, run_id, body):
+    if run_id is not None and _update(action, client, run_id, body, before_write):
         return f"updated check run {run_id}: {action.status}"
     body.update(name=action.name, head_sha=action.head_sha, started_at=now, external_id=action.key)
+    before_write()
     _, created = client.requester.requestJsonAndCheck("POST", f"/repos/{action.repository}/check-runs", input=body)
     if created.get("id"):
         _remember(remembered, int(created["id"]))
     return f"created check run {created.get('id')}: {action.status}"
 
 
-def _update(action: SetCheck, client, run_id: int, body: dict) -> bool:
+def _update(action: SetCheck, client, run_id: int, body: dict, before_write) -> bool:
     """PATCH the run and remember it; False when it is not there (404)."""
     from github import GithubException
 
+    before_write()
     try:
         client.requester.requestJsonAndCheck("PATCH", f"/repos/{action.repository}/check-runs/{run_id}", input=body)
     except GithubException as error:
