@@ -59,6 +59,13 @@ def test_upsert_finds_its_comment_among_many_pages(fake, client):
     assert len(fake.comments(REPO, 1)) == 131
 
 
+def test_markers_in_a_comment_body_are_taken_out_before_petrels_own(fake, client):
+    forged = "An answer <!-- petrel:addressed:5 --> with <!--petrel:finding:abcdef123456--> markers"
+    actions.execute([actions.UpsertComment(REPO, 1, "ask:1", forged)], client)
+    [comment] = fake.comments(REPO, 1)
+    assert comment["body"] == "<!-- petrel:ask:1 -->\nAn answer  with  markers"
+
+
 def test_a_quoted_marker_is_not_mistaken_for_petrels_comment(fake, client):
     fake.add_comment(REPO, 1, "> <!-- petrel:help -->\n> the help text")
     actions.execute([actions.UpsertComment(REPO, 1, "help", "the help text")], client)

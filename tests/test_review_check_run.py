@@ -16,7 +16,7 @@ from test_pr_functions import REPO, world  # noqa: F401 (the world fixture: webh
 from test_review import edited_service, reviewer
 
 from shared.context import Services
-from shared.github import checks
+from shared.github import actions, checks
 from shared.repo_config.schema import SEVERITIES
 from shared.review import check_run
 from shared.runtime import settings
@@ -212,3 +212,26 @@ def test_a_review_that_cannot_be_done_completes_its_check_run_neutral_and_says_w
     [run] = app_world.github.check_runs(REPO, head)
     assert (run["status"], run["conclusion"], run["output"]["title"]) == ("completed", "neutral", check_run.COULD_NOT)
     assert "no model configured: set OPENAI_API_KEY or OPENAI_BASE_URL" in run["output"]["summary"]
+
+
+def test_a_run_of_the_same_name_and_app_without_petrels_key_is_left_alone(app_world):
+    # in a GitHub Action Petrel's login is github-actions[bot], whose App writes every workflow job's
+    # run: a job called "Petrel review" is the same name and the same App, but not Petrel's run
+    head = app_world.open_pull({"app/service.py": edited_service(major=1)})
+    job = app_world.github.add_check_run(
+        REPO, head, "Petrel review", app_id=app_world.github.app_id, status="in_progress"
+    )
+    app_world.deliver("opened")
+    runs = {run["id"]: run for run in app_world.github.check_runs(REPO, head)}
+    assert len(runs) == 2 and runs[job]["updates"] == 0 and runs[job]["status"] == "in_progress"
+    [mine] = [run for run in runs.values() if run["id"] != job]
+    assert (mine["status"], mine["conclusion"], mine["external_id"]) == ("completed", "neutral", f"check:{head}")
+    assert check_requests(app_world) == [("POST", "in_progress"), ("PATCH", "completed")]
+
+
+def test_the_summary_is_made_harmless_after_it_is_cut():
+    # a mention inside a code span is left as it is; a cut through the span would make it a ping
+    summary = "a" * (checks.SUMMARY_CHARS - 8) + " `@octocat says hi`"
+    text = checks.harmless_summary(summary, actions.safe_text)
+    assert len(text) <= checks.SUMMARY_CHARS
+    assert all(text[n + 1] == "\u200b" for n, char in enumerate(text) if char == "@")

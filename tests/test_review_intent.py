@@ -18,6 +18,7 @@ from shared.github.pulls import GitHubPull, LocalPull
 from shared.repo_config.schema import DEFAULTS
 from shared.review.intent import MAX_ISSUES, fenced, intent_block, issue_references
 from shared.review.plan import plan_review
+from shared.runtime import settings
 from shared.summary import plan_summary
 
 REPO = "octo-org/widgets"
@@ -110,6 +111,52 @@ def test_a_pull_request_number_is_not_an_issue_and_only_a_few_issues_are_read(gi
     assert len(issues_read) == 3 + MAX_ISSUES  # the three asked here, then at most MAX_ISSUES for the review
     [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]
     assert "Issue #20: issue 20" in prompt and "issue 29" not in prompt and "an older pull request" not in prompt
+
+
+def test_an_issue_moved_to_another_repository_is_not_read(github, model_server):  # noqa: F811
+    secret = "octo-org/secret"
+    github.add_repo(secret, private=True)
+    github.add_token(TOKEN, repos=[REPO, OTHER, secret])
+    github.add_issue(secret, 5, title="Private plans", body="must not be read")
+    github.add_issue(REPO, 12, title="Upstream timeouts lose orders", body="b")
+    github.move_issue(REPO, 12, secret, 5)  # GitHub answers 301, which the client follows
+    pull = open_pull(github, body="Fixes #12.")
+    assert pull.issue(12) is None
+    plan_review(pull, make_model(model_server), DEFAULTS, None)
+    assert any(r.path.endswith(f"/repos/{secret}/issues/5") for r in github.requests)  # the redirect was followed
+    [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]
+    assert "Private plans" not in prompt and "must not be read" not in prompt
+
+
+def test_an_issue_or_the_commits_github_fails_to_give_leave_the_review_going(github, model_server, caplog):  # noqa: F811
+    github.add_issue(REPO, 12, title="Upstream timeouts lose orders", body="b")
+    github.add_issue(REPO, 13, title="Flaky client", body="c")
+    pull = open_pull(github, body="Fixes #12 and #13.", commits=["Retry on timeout"])
+    github.fail("GET", r"/pulls/7/commits$", 502)
+    github.fail("GET", r"/issues/12$", 403, body={"message": "Resource not accessible by integration"})
+    with caplog.at_level("WARNING", logger="petrel.review"):
+        [review], _, _ = plan_review(pull, make_model(model_server), DEFAULTS, None)
+    [prompt] = [r["messages"][-1]["content"] for r in review_requests(model_server)]
+    assert (
+        "Issue #13: Flaky client" in prompt and "Upstream timeouts" not in prompt and "Retry on timeout" not in prompt
+    )
+    assert review.comments  # the review went on
+    assert len([r for r in caplog.records if r.message.startswith("intent: could not read")]) == 2
+
+
+def test_links_to_issues_on_the_github_petrel_talks_to_count(monkeypatch):
+    from shared.review import intent
+
+    text = "See https://ghe.example.com/octo-org/widgets/issues/7 and https://evil.example/octo-org/widgets/issues/8"
+    assert issue_references([text], REPO, host="ghe.example.com") == [7]
+    assert issue_references([text], REPO) == []
+    monkeypatch.setenv("GITHUB_URL", "https://ghe.example.com")
+    settings.reset()
+    try:
+        assert intent.web_host() == "ghe.example.com"
+    finally:
+        monkeypatch.delenv("GITHUB_URL")
+        settings.reset()
 
 
 def test_the_commits_list_is_paginated_and_stops_at_250(github):

@@ -182,3 +182,26 @@ def test_a_budget_cut_keeps_every_prompt_within_the_models_context(tmp_path, mod
     engine = prompts_by_file(model_server)["src/engine.py"]
     assert "Path rule: keep the engine pure." in engine  # the most specific rule is kept whole
     assert "src/AGENTS.md" in engine
+
+
+def test_rules_github_fails_to_give_leave_the_review_going(tmp_path, model_server, caplog):  # noqa: F811
+    fake = FakeGitHub().start()
+    try:
+        fake.add_repo(REPO)
+        fake.add_token(TOKEN, repos=[REPO])
+        fake.add_file(REPO, "AGENTS.md", "Default-branch rule: check every return value.\n")
+        fake.fail("GET", r"/contents/AGENTS\.md$", 502)
+        work = init(tmp_path / "repo", {"src/app.py": SERVICE})
+        head = commit(work, {"src/app.py": edited_service(one=1)}, "push")
+        fake.add_pull(REPO, 5, diff=diff(work, "main", head), base_sha=git(work, "rev-parse", "main"), head_sha=head)
+        pull = GitHubPull(Github(base_url=fake.url, auth=Auth.Token(TOKEN), retry=None), REPO, 5, me="petrel[bot]")
+        with caplog.at_level("WARNING", logger="petrel.review"):
+            [review], _, _ = plan_review(pull, make_model(model_server), DEFAULTS, None)
+    finally:
+        fake.stop()
+    assert review.comments and "Rules applied" not in review.body  # reviewed, without the rules
+    rules = [r for r in fake.requests if "/contents/" in r.path and "ref" not in r.query]
+    assert len(rules) == 1  # after the failure no other rule file is asked for
+    assert [r.message for r in caplog.records if "rules:" in r.message] == [
+        "rules: could not read AGENTS.md (502): reviewing without the repository's rule files"
+    ]

@@ -27,10 +27,11 @@ from shared.github import blobs
 from shared.github.pulls import GitHubPull, LocalPull
 from shared.memory.spans import Lines
 from shared.repo_config.schema import DEFAULTS
+from shared.review import verify
 from shared.review.enclosing import innermost, outline
 from shared.review.plan import plan_review
 from shared.review.prompt import OUTPUT_RESERVE_TOKENS, chunk_budget, system_prompt
-from shared.review.surroundings import INTRO, diff_with_surroundings, surrounding_code
+from shared.review.surroundings import INTRO, diff_with_surroundings, for_the_check, surrounding_code
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE_SHA, HEAD_SHA = "b" * 40, "d" * 40
@@ -345,3 +346,37 @@ def test_a_config_without_surroundings_reviews_as_before(tmp_path, model_server)
     assert INTRO not in prompt
     assert "### app.py [modified, +1 -1]\n@@ -1,2 +1,2 @@\n    1  def f():\n" in prompt
     assert prompt.endswith("### settings.yml [modified, +1 -1]\n@@ -1,2 +1,2 @@\n    1  a: 1\n      -b: 2\n    2 +b: 3")
+
+
+def test_a_failed_head_read_is_tried_again_and_only_definite_answers_are_kept(tmp_path, github):  # noqa: F811
+    repo = init(tmp_path / "repo", {"a.py": "a = 1\n", "b.py": "b = 1\n"})
+    commit(repo, {"a.py": "a = 2\n", "b.py": "b = 2\n"}, "change")
+    github.add_pull(REPO, 1, diff=git_diff(repo, "main", "feature"), base_sha=BASE_SHA, head_sha=HEAD_SHA)
+    github.add_file(REPO, "a.py", (repo / "a.py").read_bytes(), ref=HEAD_SHA)  # b.py is not there: 404
+    github.fail("GET", r"/contents/a\.py$", 502)
+    limit = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
+    github.fail("GET", r"/contents/a\.py$", 403, headers=limit, body={"message": "API rate limit exceeded"})
+    pull = github_pull(github)
+    assert pull.head_file("a.py") is None and pull.head_file("a.py") is None  # a 502, then the rate limit
+    assert pull.head_file("a.py") == "a = 2\n" == pull.head_file("a.py")  # read again, then kept
+    assert pull.head_file("b.py") is None and pull.head_file("b.py") is None  # a 404 is an answer: kept
+    reads = [r.path for r in github.requests if "/contents/" in r.path]
+    assert reads == [f"/repos/{REPO}/contents/a.py"] * 3 + [f"/repos/{REPO}/contents/b.py"]
+
+
+def test_the_lines_that_say_where_code_is_are_no_evidence_for_the_check():
+    [tracer] = [f for f in diff.parse((FIXTURES / "diffs" / "large.diff").read_bytes()) if f.path.endswith("tracer.c")]
+    head = (FIXTURES / "heads" / "large" / "coverage/ctracer/tracer.c.head").read_text()
+    chunk = diff_packing.pack([tracer], 24_000, lambda text: len(text) // 4).chunks[0]
+    around = surrounding_code(lambda path: head if path == tracer.path else None, lambda t: len(t) // 4, 150)
+    text = for_the_check(around)(chunk)
+    markers = [line for line in text.splitlines() if line.startswith(("(in ", "⋮", "--- "))]
+    assert {line.split(" ")[0] for line in markers} == {"(in", "⋮", "---"}  # each kind is shown
+    shown = verify.code_lines([tracer], text)
+    assert not any(verify.evidence_found([line], shown) for line in markers)
+    code = next(line for line in text.splitlines() if line not in markers and len(line.strip()) > 20)
+    assert verify.evidence_found([code], shown)
+    removed = next(
+        line.text for h in tracer.hunks for line in h.lines if line.kind == diff.REMOVED and len(line.text) > 20
+    )
+    assert verify.evidence_found([removed], shown)  # "this removal breaks X" quotes a removed line

@@ -16,7 +16,7 @@ from shared import diff
 from shared.github.pulls import LocalPull
 from shared.repo_config.schema import DEFAULTS
 from shared.review.plan import plan_review
-from shared.review.provably_trivial import why_trivial
+from shared.review.provably_trivial import whitespace_only, why_trivial
 from shared.review.report import Report
 from shared.review.trivial import triage
 
@@ -51,7 +51,8 @@ def server(model_server):  # noqa: F811 - the fixture of test_review
             {
                 ".pre-commit-config.yaml": "trivial: version string only",
                 "pyproject.toml": "trivial: comments only",  # a comment block and a blank line removed
-                "tests/test_testing.py": "trivial: comments only",  # four comment lines added
+                # tests/test_testing.py only adds four comment lines, but a Python hunk is proven
+                # only with the file at the head (it might lie inside a string), not given here
             },
         ),
     ],
@@ -172,6 +173,22 @@ def proof(tmp_path, path: str, old: str, new: str, head: bool = False) -> str | 
         ("a.ini", "[a]\nkey = a;b\n", "[a]\nkey = a;c\n"),
         ("a.rs", 'let s = r"\n// a\n";\n', 'let s = r"\n// b\n";\n'),  # a raw string
         ("a.txt", "some text\n", "other text\n"),
+        # whitespace between a word and a symbol is a boundary outside Python
+        ("ci.yml", "steps:\n  - if: x == 1\n", "steps:\n  - if:x == 1\n"),
+        ("a.sh", "x = 1\n", "x=1\n"),  # a command `x` with two arguments; then an assignment
+        ("a.sh", "rm -rf $dir\n", "rm -rf$dir\n"),
+        ("a.c", "#define F (x)\nint y;\n", "#define F(x)\nint y;\n"),  # a constant; then a macro
+        # a version number outside a string, on a line that says "version", is code
+        ("a.py", "if api_version >= 2.0:\n    go()\n", "if api_version >= 3.0:\n    go()\n"),
+        ("a.go", "if apiVersion >= 2.0 {\n}\n", "if apiVersion >= 3.0 {\n}\n"),
+        # a Lua block comment and a C comment continued by a backslash comment out code
+        (
+            "a.lua",
+            "x = 1\n-- a\ny = 2\n",
+            "x = 1\n--[[ a\ny = 2\n",
+        ),
+        ("a.lua", "--[[ a\ny = 2\n]]\n", "--[[ a\ny = 2\n--]]\n"),
+        ("a.c", "int a; // note\nfree(p);\n", "int a; // note \\\nfree(p);\n"),
     ],
 )
 def test_what_looks_like_a_comment_or_a_version_but_changes_code_is_not_trivial(tmp_path, path, old, new):
@@ -197,7 +214,44 @@ def test_a_block_comment_opened_in_one_hunk_and_closed_in_another_is_not_trivial
         ("a.cpp", 'std::cout << "bar";  // a\n', 'std::cout << "bar";  // b\n', "comments only"),
         ("a.sh", "run  --fast   # quick\n", "run --fast # quicker\n", "comments only"),
         ("package.json", '{\n  "version": "1.2.3"\n}\n', '{\n  "version": "1.3.0"\n}\n', "version string only"),
+        # a version in a string or anywhere in a manifest; spaces between words
+        ("a.py", '__version__ = "1.2"\n', '__version__ = "1.3"\n', "version string only"),
+        ("setup.cfg", "[metadata]\nversion = 1.2\n", "[metadata]\nversion = 1.3\n", "version string only"),
+        ("Cargo.toml", '[package]\nversion = "0.1.0"\n', '[package]\nversion = "0.2.0"\n', "version string only"),
+        ("ci.yml", "steps:\n  - if: x == 1\n", "steps:\n  - if:  x  ==  1\n", "whitespace only"),
     ],
 )
 def test_provably_trivial_changes(tmp_path, path, old, new, why):
-    assert proof(tmp_path, path, old, new) == why
+    # a Python hunk is proven only with the file at the head (it may lie inside a string); a version
+    # string needs no more than its line
+    python = path.endswith(".py")
+    assert proof(tmp_path, path, old, new, head=python) == why
+    if python and why != "version string only":
+        assert proof(tmp_path / "no-head", path, old, new) is None
+
+
+LINES = "".join(f"  line {n}\n" for n in range(12))
+SPLIT_STRING = f'HELP = """\nusage:\n{LINES}# a heading\n  under it\n{LINES}"""\n'  # the hunk shows no quotes
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        SPLIT_STRING.replace("# a heading", "# another heading"),  # a `#` line of a string: data, not a comment
+        SPLIT_STRING.replace("# a heading", "#  a heading"),  # spaces inside a string
+    ],
+)
+def test_a_python_hunk_inside_a_multi_line_string_is_not_trivial(tmp_path, new):
+    assert proof(tmp_path, "a.py", SPLIT_STRING, new, head=True) is None
+    assert proof(tmp_path / "no-head", "a.py", SPLIT_STRING, new) is None
+    repo = init(tmp_path / "r2", {"a.py": SPLIT_STRING})
+    commit(repo, {"a.py": new}, "change")
+    [file] = diff.parse(git_diff(repo, "main", "feature"))
+    assert not whitespace_only(file)
+
+
+@pytest.mark.parametrize("depth", [1_000, 10_000])  # too deep to dump (RecursionError), to parse (MemoryError)
+def test_a_python_file_too_deep_for_the_syntax_tree_is_not_provable_and_breaks_nothing(tmp_path, depth):
+    code = "x = " + "-" * depth + "1\n"
+    old, new = f'"""One."""\n{code}', f'"""One, longer."""\n{code}'  # a docstring: only the tree proves it
+    assert proof(tmp_path, "a.py", old, new, head=True) is None

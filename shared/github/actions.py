@@ -64,7 +64,8 @@ def safe_text(text: str) -> str:
 
 def _marked(key: str, body: str) -> str:
     room = MAX_COMMENT_CHARS - len(markers.make(key)) - 1
-    text = safe_text(body)
+    # the body is often the model's, which reads the pull request: only Petrel's own marker is kept
+    text = safe_text(markers.strip(body))
     cut = room - len(TRUNCATED)
     while len(text) > room:
         # cut, then make harmless again: a cut can leave a code span open, and what it held is text now

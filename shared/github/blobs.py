@@ -8,6 +8,8 @@ chunks reviewed at the same time that need one blob wait for a single read.
 
 Only text is kept: a file over `MAX_FILE_BYTES`, one with a NUL byte, or one that is mostly
 not UTF-8 is None, as is anything that is not a regular file (a symbolic link, a submodule).
+Only such definite answers are cached: a read that failed (the connection, a 5xx, a 403 of the
+rate limit) gives None this time and is tried again the next time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ log = logging.getLogger("petrel.pulls")
 MAX_FILE_BYTES = 1_000_000  # GitHub's contents API sends no content above 1 MB either
 CACHE_CHARACTERS = 16_000_000
 CACHE_ENTRIES = 256
+
+
+class NotRead(Exception):
+    """A read that failed for now (not an answer about the file): never cached."""
 
 
 def text_of(data: bytes) -> str | None:
@@ -53,7 +59,8 @@ class BlobCache:
         self._reading: dict[tuple[str, str], threading.Lock] = {}
 
     def read(self, key: tuple[str, str], load: Callable[[], str | None]) -> str | None:
-        """The text under `key`, loaded with `load()` the first time it is asked for."""
+        """The text under `key`, loaded with `load()` the first time it is asked for. A `load` that
+        raises NotRead gives None and keeps nothing: the next ask loads again."""
         with self._lock:
             if key in self._texts:
                 self._texts.move_to_end(key)
@@ -66,6 +73,8 @@ class BlobCache:
             try:
                 text = load()
                 self._keep(key, text)
+            except NotRead:
+                text = None
             finally:
                 with self._lock:
                     self._reading.pop(key, None)
@@ -94,13 +103,21 @@ def github_head(client, repository: str, head: str, blob: str | None, path: str)
     pull request's files list gives it); None without a blob sha (a removed file, not a changed one)."""
     if not blob:
         return None
-    return CACHE.read((repository, blob), lambda: github_text(client, repository, path, head))
+    return CACHE.read((repository, blob), lambda: _contents(client, repository, path, head))
 
 
 def github_text(client, repository: str, path: str, ref: str) -> str | None:
     """A regular file's text at `ref` from GitHub's contents API (which sends no content over
     1 MB), or None: not there, not a regular file, too large, binary. Other errors are logged and
     give None too: the review goes on without the code around that file's changes."""
+    try:
+        return _contents(client, repository, path, ref)
+    except NotRead:
+        return None
+
+
+def _contents(client, repository: str, path: str, ref: str) -> str | None:
+    """As github_text, but a failed read (not a 404) raises NotRead, so that it is not cached."""
     from github import GithubException
 
     url = f"/repos/{repository}/contents/{urllib.parse.quote(path)}"
@@ -108,13 +125,14 @@ def github_text(client, repository: str, path: str, ref: str) -> str | None:
         _, data = client.requester.requestJsonAndCheck("GET", url, parameters={"ref": ref})
     except OSError as error:  # the connection failed (requests' errors are OSErrors)
         log.warning("could not read %s at %s (%s): reviewing it without its surroundings", path, ref[:7], error)
-        return None
+        raise NotRead(path) from error
     except GithubException as error:
-        if error.status != 404:
-            log.warning(
-                "could not read %s at %s (HTTP %s): reviewing it without its surroundings", path, ref[:7], error.status
-            )
-        return None
+        if error.status == 404:
+            return None
+        log.warning(
+            "could not read %s at %s (HTTP %s): reviewing it without its surroundings", path, ref[:7], error.status
+        )
+        raise NotRead(path) from error
     if not isinstance(data, dict) or data.get("type") != "file" or (data.get("path") or "").strip("/") != path:
         return None  # a directory, a submodule, or a symbolic link (GitHub may answer with its target)
     if int(data.get("size") or 0) > MAX_FILE_BYTES or data.get("encoding") != "base64":
@@ -135,7 +153,9 @@ def local_text(repository: Path, commit: str, path: str) -> str | None:
 
     def load() -> str | None:
         data = _git(repository, "cat-file", "blob", sha)
-        return None if data is None else text_of(data)
+        if data is None:
+            raise NotRead(path)  # git failed: try again next time
+        return text_of(data)
 
     return CACHE.read((str(repository.resolve()), sha), load)
 

@@ -7,10 +7,13 @@ same name stands in for it (pending, then success or failure); when that is refu
 is set. Either refusal is said once per process in the log, not at every review, and never stops
 the review.
 
-Idempotent like every action: Petrel's own run of this name on the commit (found by its name and
-by the App that wrote it, whose bot `<slug>[bot]` is Petrel's login) is updated rather than a
-second one created; a run written by another App is never touched. Commit statuses need no
-lookup: GitHub keeps the latest of each context.
+Idempotent like every action. The run Petrel creates carries the action's key as its
+`external_id`, and its id is remembered in the process, so the completion updates that very run.
+Another process (a redelivery, a retried job) finds it by its name, by the App that wrote it
+(whose bot `<slug>[bot]` is Petrel's login) and by that `external_id`: the name and the App are
+not enough, since in a GitHub Action Petrel's login is `github-actions[bot]`, the App of every
+workflow job, and a job may be called "Petrel review" too. A run without Petrel's key is never
+touched. Commit statuses need no lookup: GitHub keeps the latest of each context.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ STATUS_REFUSED = (
 
 _told: set[str] = set()  # the refusals already said in this process's log
 _told_lock = threading.Lock()
+_created: dict[tuple[str, str, str, str], int] = {}  # (repository, head sha, name, key) -> the run Petrel created
+_created_lock = threading.Lock()
+REMEMBERED_RUNS = 1024
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ def set_check(action: SetCheck, client, before_write, *, me: str) -> str:
 
     from shared.github.actions import safe_text  # everything Petrel posts is made harmless there
 
-    action = replace(action, title=safe_text(action.title), summary=safe_text(action.summary))
+    action = replace(action, title=safe_text(action.title), summary=harmless_summary(action.summary, safe_text))
     try:
         return _check_run(action, client, before_write, me)
     except GithubException as error:
@@ -100,33 +106,85 @@ def set_check(action: SetCheck, client, before_write, *, me: str) -> str:
         return "no check run and no commit status: GitHub refused both"
 
 
+def harmless_summary(summary: str, safe_text) -> str:
+    """The summary made harmless (`safe_text`) within SUMMARY_CHARS: cut first, then made harmless
+    again, since a cut can leave a code span open and what it held is text then."""
+    text = safe_text(summary)
+    cut = SUMMARY_CHARS
+    while len(text) > SUMMARY_CHARS:
+        text = safe_text(summary[:cut])
+        cut = max(cut - max(len(text) - SUMMARY_CHARS, 0) - 64, 0)
+    return text
+
+
 def _check_run(action: SetCheck, client, before_write, me: str) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body: dict = {"status": action.status, "output": {"title": action.title, "summary": action.summary}}
+    if action.conclusion:
+        body.update(conclusion=action.conclusion, completed_at=now)
+    remembered = (action.repository, action.head_sha, action.name, action.key)
+    with _created_lock:
+        run_id = _created.pop(remembered, None)
+    if run_id is not None and action.status == "completed" and _update(action, client, run_id, body, before_write):
+        return f"updated check run {run_id}: {action.status}"
+    # not created here (or gone), or a new review (a completed run stays the record of the one before)
+    run_id = _find(action, client, me)
+    if run_id is not None and _update(action, client, run_id, body, before_write):
+        return f"updated check run {run_id}: {action.status}"
+    body.update(name=action.name, head_sha=action.head_sha, started_at=now, external_id=action.key)
+    before_write()
+    _, created = client.requester.requestJsonAndCheck("POST", f"/repos/{action.repository}/check-runs", input=body)
+    if created.get("id"):
+        _remember(remembered, int(created["id"]))
+    return f"created check run {created.get('id')}: {action.status}"
+
+
+def _update(action: SetCheck, client, run_id: int, body: dict, before_write) -> bool:
+    """PATCH the run and remember it; False when it is not there (404)."""
+    from github import GithubException
+
+    before_write()
+    try:
+        client.requester.requestJsonAndCheck("PATCH", f"/repos/{action.repository}/check-runs/{run_id}", input=body)
+    except GithubException as error:
+        if error.status != 404:
+            raise
+        return False
+    _remember((action.repository, action.head_sha, action.name, action.key), run_id)
+    return True
+
+
+def _find(action: SetCheck, client, me: str) -> int | None:
+    """The newest run Petrel made for this action on the commit (not yet completed, for a new
+    review), or None: found by name, App and Petrel's key (`external_id`)."""
     _, found = client.requester.requestJsonAndCheck(
         "GET",
         f"/repos/{action.repository}/commits/{action.head_sha}/check-runs",
         parameters={"check_name": action.name, "filter": "all", "per_page": 100},
     )
-    mine = [run for run in (found or {}).get("check_runs") or [] if _petrels(run, action.name, me)]
-    if action.status == "in_progress":  # a new review: a completed run stays the record of the one before
+    mine = [run for run in (found or {}).get("check_runs") or [] if _petrels(run, action, me)]
+    if action.status == "in_progress":
         mine = [run for run in mine if run.get("status") != "completed"]
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body: dict = {"status": action.status, "output": {"title": action.title, "summary": action.summary[:SUMMARY_CHARS]}}
-    if action.conclusion:
-        body.update(conclusion=action.conclusion, completed_at=now)
-    before_write()
-    if mine:
-        run = max(mine, key=lambda run: run["id"])
-        client.requester.requestJsonAndCheck("PATCH", f"/repos/{action.repository}/check-runs/{run['id']}", input=body)
-        return f"updated check run {run['id']}: {action.status}"
-    body.update(name=action.name, head_sha=action.head_sha, started_at=now)
-    _, created = client.requester.requestJsonAndCheck("POST", f"/repos/{action.repository}/check-runs", input=body)
-    return f"created check run {created.get('id')}: {action.status}"
+    return max(run["id"] for run in mine) if mine else None
 
 
-def _petrels(run: dict, name: str, me: str) -> bool:
-    """The run is named `name` and was written by Petrel's App (its bot is Petrel's login)."""
+def _remember(key: tuple[str, str, str, str], run_id: int) -> None:
+    with _created_lock:
+        _created[key] = run_id
+        while len(_created) > REMEMBERED_RUNS:
+            _created.pop(next(iter(_created)))
+
+
+def _petrels(run: dict, action: SetCheck, me: str) -> bool:
+    """The run is named as the action's, carries its key as `external_id` (a workflow job of the
+    same name does not), and was written by Petrel's App (its bot is Petrel's login)."""
     app = run.get("app") or {}
-    return run.get("name") == name and bool(app.get("slug")) and same_login(f"{app['slug']}[bot]", me)
+    return (
+        run.get("name") == action.name
+        and run.get("external_id") == action.key
+        and bool(app.get("slug"))
+        and same_login(f"{app['slug']}[bot]", me)
+    )
 
 
 def _commit_status(action: SetCheck, client, before_write) -> str:

@@ -4,7 +4,8 @@ through `contents_fetcher`).
 
 Apart from shared/github/pulls.py so that GitHubPull stays the list of what a pull request gives,
 and each reader here says once how GitHub answers it: the commits list stops at 250 commits; an
-issue number may be a pull request (GitHub's issues endpoint answers for both) or gone; a path on
+issue number may be a pull request (GitHub's issues endpoint answers for both), gone, or moved to
+another repository (then only its new repository's answer comes, and is not taken); a path on
 the default branch may be missing, a directory, a symbolic link, or over 1 MB (then GitHub sends
 no content). Every "not there" answers None; any other error is raised, as for the diff.
 """
@@ -51,9 +52,14 @@ def _found(get: Callable[..., object], path: str):
 
 
 def issue(get: Callable[..., object], repository: str, number: int) -> tuple[str, str] | None:
-    """(title, body) of issue `number`, or None when there is none, or when it is a pull request."""
+    """(title, body) of issue `number`, or None when there is none, when it is a pull request, or
+    when it was moved to another repository: GitHub answers a transferred issue with 301 and the
+    client follows it, maybe into a private repository of the same owner, so an answer counts only
+    when its `repository_url` names this repository."""
     data = _found(get, f"/repos/{repository}/issues/{int(number)}")
     if not isinstance(data, dict) or data.get("pull_request"):
+        return None
+    if not str(data.get("repository_url") or "").lower().endswith(f"/repos/{repository.lower()}"):
         return None
     return str(data.get("title") or ""), str(data.get("body") or "")
 

@@ -2,6 +2,10 @@
 an unchanged line next to a change onto the change, unless it quotes that line), or in the review
 body; and which findings are not posted at all (below the minimum severity, already posted, like
 ones reviewers rejected, over the comment limit).
+
+A finding's text is the model's, and the model reads the pull request: any `<!-- petrel:... -->`
+marker in it is taken out before Petrel adds its own, or a comment posted under Petrel's login
+would carry a marker Petrel then believes (a forged "addressed" reply, another fingerprint).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ def fingerprint(path: str, text: str) -> str:
 
 
 def _comment_text(severity: str, body: str, suggestion: str | None, key: str) -> str:
-    text = f"**{severity}**: {body.strip()}"
-    if suggestion and suggestion.strip():
+    text = f"**{severity}**: {markers.strip(body).strip()}"
+    suggestion = markers.strip(suggestion or "")
+    if suggestion.strip():
         text += f"\n\n```suggestion\n{suggestion.rstrip()}\n```"
     return f"{text}\n\n{markers.finding(key)}"
 
@@ -55,7 +60,7 @@ def place_findings(
     ranked = sorted(findings, key=lambda f: -SEVERITIES.index(f["severity"]))
     for finding in ranked:
         path, line, severity = finding["path"], finding["line"], finding["severity"]
-        body = (finding["body"] or "").strip()
+        body = markers.strip(finding["body"] or "").strip()  # the model's text carries no marker of Petrel's
         if not body:
             continue
         if SEVERITIES.index(severity) < floor:
@@ -69,7 +74,7 @@ def place_findings(
             report.rejected_before += 1
             continue
         if finding.get("also"):  # the other places of merged near-duplicates (shared/review/dedupe.py)
-            body = f"{body}\n\n{finding['also']}"
+            body = f"{body}\n\n{markers.strip(finding['also'])}"
         file = files.get(path)
         landing = diff.place(file, line) if file is not None and isinstance(line, int) else None
         if landing == line:  # the model named a line of the diff; one it named outside was moved already

@@ -7,14 +7,20 @@ not, and stops flagging code that is fine for its purpose. All of it is written 
 opened the pull request (or the issue), so it goes to the model as one block marked as data,
 between two fences made from a hash of the text itself: no text in the block can contain the
 closing fence, so none can end the block early and speak as Petrel. Only issues of the same
-repository are read, at most MAX_ISSUES, each body cut to ISSUE_BODY_CHARS.
+repository are read, at most MAX_ISSUES, each body cut to ISSUE_BODY_CHARS. A link names an
+issue on github.com or on the GitHub host Petrel talks to (`GITHUB_URL`, for Enterprise Server).
+What GitHub fails to give (an error reading an issue or the commits) is left out, said in one log
+line: the review goes on without it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterable
+
+log = logging.getLogger("petrel.review")
 
 MAX_ISSUES = 5  # issues read per pull request
 ISSUE_BODY_CHARS = 2_000
@@ -33,16 +39,36 @@ INTENT_HEAD = (
 
 _REPO = r"([A-Za-z0-9][\w.-]*/[\w.-]+)"
 CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+" + _REPO + r"?#(\d{1,9})\b", re.IGNORECASE)
-LINK = re.compile(r"https?://github\.com/" + _REPO + r"/issues/(\d{1,9})\b", re.IGNORECASE)
+LINK_PATH = r"/" + _REPO + r"/issues/(\d{1,9})\b"
+LINK = re.compile(r"https?://github\.com" + LINK_PATH, re.IGNORECASE)
 MENTION = re.compile(r"(?<![\w/&#])" + _REPO + r"?#(\d{1,9})\b")
 
 
-def issue_references(texts: Iterable[str], repository: str, own_number: int = 0) -> list[int]:
+def _link(host: str | None) -> re.Pattern:
+    """Links to issues on github.com, or on `host` too (a GitHub Enterprise Server's web host)."""
+    if not host or host.lower() in ("github.com", "api.github.com"):
+        return LINK
+    return re.compile(r"https?://(?:github\.com|" + re.escape(host) + r")" + LINK_PATH, re.IGNORECASE)
+
+
+def web_host() -> str | None:
+    """The web host of the GitHub Petrel talks to (`GITHUB_URL`, settings' github_host)."""
+    from shared.runtime import settings
+
+    try:
+        return settings.current().github_host
+    except Exception as error:  # noqa: BLE001 - settings that do not load only mean github.com links
+        log.debug("intent: no settings (%s): issue links on github.com only", error)
+        return None
+
+
+def issue_references(texts: Iterable[str], repository: str, own_number: int = 0, host: str | None = None) -> list[int]:
     """The issue numbers of `repository` that the texts close or name, closing keywords first, then
-    links, then plain mentions (`#12`, `owner/repo#12`); another repository's issues are left out."""
+    links (github.com, or `host`), then plain mentions (`#12`, `owner/repo#12`); another
+    repository's issues are left out."""
     texts = [text or "" for text in texts]
     found: list[int] = []
-    for pattern in (CLOSING, LINK, MENTION):
+    for pattern in (CLOSING, _link(host), MENTION):
         for text in texts:
             for match in pattern.finditer(text):
                 named, number = match.group(1), int(match.group(2))
@@ -125,7 +151,7 @@ def read_intent(pull, model, task: str = "review") -> str:
     info = pull.info()
     commits = _ask(pull, "commit_messages") or []
     issues = []
-    for number in issue_references([info.body, *commits], info.repository, info.number)[:MAX_ISSUES]:
+    for number in issue_references([info.body, *commits], info.repository, info.number, web_host())[:MAX_ISSUES]:
         found = _ask(pull, "issue", number)
         if found:
             issues.append((number, found[0], found[1]))
@@ -134,6 +160,16 @@ def read_intent(pull, model, task: str = "review") -> str:
 
 
 def _ask(pull, method: str, *args):
-    """`pull.method(*args)`, or None for a source that does not have the method."""
+    """`pull.method(*args)`, or None for a source that does not have the method, or when GitHub
+    fails to answer (said in one log line: the review goes on without that piece)."""
+    from github import GithubException
+
     found = getattr(pull, method, None)
-    return found(*args) if callable(found) else None
+    if not callable(found):
+        return None
+    try:
+        return found(*args)
+    except (GithubException, OSError) as error:
+        status = getattr(error, "status", None) or type(error).__name__
+        log.warning("intent: could not read %s%s (%s): going on without it", method, args or "", status)
+        return None

@@ -5,8 +5,9 @@ The light model once marked every file of a pull request trivial, and none of it
 lines was reviewed. A model may propose; only these proofs accept, from the diff alone:
 
 - a pure rename (no hunks);
-- whitespace only (for Python, YAML and Makefiles, whose indentation means something, the
-  indentation of each line must stay as it was);
+- whitespace only: outside Python (read by its tokens), each line keeps its words as split by
+  whitespace (`x = 1` to `x=1` is a change in a shell, `- if: a` to `- if:a` in YAML), and for
+  YAML and Makefiles, whose indentation means something, the indentation of each line too;
 - comments only: Python by its tokens (`tokenize`, so a `#` inside a string is no comment);
   other languages by their comment markers (`//`, `#`, `/* */`, `--`) and blank lines;
 - docstrings and comments in Python, by comparing the syntax trees (`ast`) of the file at the
@@ -14,13 +15,18 @@ lines was reviewed. A model may propose; only these proofs accept, from the diff
   A hunk alone cannot prove a docstring: it may start inside a string, and then what looks like
   a docstring is code;
 - a version string only: each changed line differs from the one it replaces only in version
-  numbers (1.2.3 -> 1.2.4; two-part numbers only on a line that says "version").
+  numbers (1.2.3 -> 1.2.4; two-part numbers only on a line that says "version"), inside string
+  literals, or anywhere on a line of a package manifest (pyproject.toml, package.json, setup.cfg,
+  Cargo.toml...). `if api_version >= 2.0:` to `3.0` is code.
+
+A Python change proven by its hunks (whitespace, comments) is accepted only when the syntax-tree
+proof holds too, so only when the file at the head can be read: a hunk may lie inside a multi-line
+string, whose `#` lines and spaces are data.
 
 A line that may change how the file is read (`#!`, a coding declaration) is never trivial, nor is
 a hunk that holds a multi-line string's delimiter (triple quotes, backticks, raw strings, heredocs)
-in a language read by markers, nor a block comment opened or closed by the change alone. What a
-hunk cannot show is left: a hunk wholly inside a multi-line string that began before it is read as
-code, so a change to a `#` line of such a string passes as a comment.
+in a language read by markers, nor a block comment opened or closed by the change alone, nor a Lua
+long bracket (`--[[`, `]]`), nor a `//` comment ending in a backslash (C joins the next line to it).
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ import posixpath
 import re
 import tokenize
 from collections.abc import Callable
+from dataclasses import replace
 
 from shared import diff
+from shared.memory.boundaries import parse_python
 
 WHITESPACE, COMMENTS, VERSION, SYNTAX = "whitespace", "comments", "version string", "syntax tree"
 LABELS = {
@@ -42,7 +50,23 @@ LABELS = {
     SYNTAX: "comments or docstrings only (same syntax tree)",
 }
 
-INDENTED = {".py", ".pyi", ".yml", ".yaml", ".mk", "makefile"}  # where indentation is meaning
+INDENTED = {".yml", ".yaml", ".mk", "makefile"}  # where indentation is meaning (Python: by its tokens)
+PYTHON = (".py", ".pyi")
+MANIFESTS = {  # files where a version number outside a string literal is still only a version
+    "pyproject.toml",
+    "package.json",
+    "setup.cfg",
+    "cargo.toml",
+    "composer.json",
+    "pubspec.yaml",
+    "chart.yaml",
+    ".pre-commit-config.yaml",
+    "gemspec",
+    "version",
+    "version.txt",
+}
+# a Lua block comment (`--[[`) or long string (`[[`), which may run past the hunk
+LUA_LONG_BRACKET = re.compile(r"\[=*\[|\]=*\]")
 C_LIKE = (
     ".js .jsx .mjs .cjs .ts .tsx .go .rs .java .kt .kts .c .h .cc .cpp .cxx .hpp .cs .swift .scala .dart "
     ".groovy .scss .less"
@@ -75,26 +99,15 @@ def _kind(path: str) -> str:
     return name if name in ("makefile", "dockerfile") else posixpath.splitext(name)[1]
 
 
-def _squash(text: str) -> str:
-    """A line with its whitespace normalized outside string literals: removed, except one space
-    where it separates two words or two operators (`a + b` is `a+b`, `int x` stays `int x`)."""
-    parts, last = [], 0
-    for match in STRING.finditer(text):
-        parts.append(_squash_code(text[last : match.start()]))
-        parts.append(match.group())
-        last = match.end()
-    parts.append(_squash_code(text[last:]))
-    return "".join(parts).strip()
-
-
-def _squash_code(code: str) -> str:
-    code = re.sub(r"(?<=\w)\s+(?=\w)|(?<=[^\w\s])\s+(?=[^\w\s])", " ", code)
-    return re.sub(r"(?<=\w)\s+(?=[^\w\s])|(?<=[^\w\s])\s+(?=\w)", "", code)
+def _words(text: str) -> str:
+    """A line's words as whitespace splits them, one space apart. Whitespace between a word and a
+    symbol is kept a boundary: a shell's `x = 1` is not `x=1`, nor `rm -rf $dir` `rm -rf$dir`."""
+    return " ".join(text.split())
 
 
 def _layout(lines: list[str], indented: bool) -> list[str]:
     return [
-        (line[: len(line) - len(line.lstrip())] if indented else "") + _squash(line) for line in lines if line.strip()
+        (line[: len(line) - len(line.lstrip())] if indented else "") + _words(line) for line in lines if line.strip()
     ]
 
 
@@ -171,11 +184,15 @@ def _python_proof(old: list[str], new: list[str]) -> str | None:
 
 
 def _marked_proof(old: list[str], new: list[str], removed: list[str], added: list[str], kind: str) -> str | None:
+    if kind == ".lua" and any(LUA_LONG_BRACKET.search(line) for line in old + new):
+        return None  # `--[[` opens a block comment (or `[[` a long string) that may run past the hunk
     if _layout(old, kind in INDENTED) == _layout(new, kind in INDENTED):
         return WHITESPACE
     if kind not in COMMENT_MARKERS:
         return None
-    blocks = COMMENT_MARKERS[kind][1]
+    markers, blocks = COMMENT_MARKERS[kind]
+    if "//" in markers and any("//" in line and line.rstrip().endswith("\\") for line in old + new):
+        return None  # a `//` comment ending in a backslash takes the next line into the comment
     if blocks and any(("/*" in line or "*/" in line) and re.search(r"[\"'`]", line) for line in old + new):
         return None  # a block marker and a string on one line: which one holds the other is not told here
     if blocks and any("".join(side).count("/*") != "".join(side).count("*/") for side in (removed, added)):
@@ -186,17 +203,27 @@ def _marked_proof(old: list[str], new: list[str], removed: list[str], added: lis
     return None
 
 
-def _without_versions(line: str) -> str:
-    line = VERSION_TOKEN.sub("<v>", line)
-    return SHORT_VERSION.sub("<v>", line) if "version" in line.lower() else line
+def _without_versions(line: str, manifest: bool) -> str:
+    """The line with its version numbers masked: in a manifest all of them, elsewhere only those
+    inside string literals (`__version__ = "1.2"`; `if api_version >= 2.0:` is code)."""
+    short = "version" in line.lower()
+
+    def masked(text: str) -> str:
+        text = VERSION_TOKEN.sub("<v>", text)
+        return SHORT_VERSION.sub("<v>", text) if short else text
+
+    return masked(line) if manifest else STRING.sub(lambda literal: masked(literal.group()), line)
 
 
-def _versions_only(removed: list[str], added: list[str]) -> bool:
+def _versions_only(removed: list[str], added: list[str], path: str) -> bool:
     """Each added line replaces one removed line and differs from it only in version numbers."""
     if not removed or len(removed) != len(added):
         return False
+    name = posixpath.basename(path).lower()
+    manifest = name in MANIFESTS or name.endswith(".gemspec")
     return all(
-        old != new and _without_versions(old) == _without_versions(new) for old, new in zip(removed, added, strict=True)
+        old != new and _without_versions(old, manifest) == _without_versions(new, manifest)
+        for old, new in zip(removed, added, strict=True)
     )
 
 
@@ -209,11 +236,11 @@ def hunk_proof(hunk: diff.Hunk, path: str) -> str | None:
     added = [line.text for line in hunk.lines if line.kind == diff.ADDED]
     if any(NEVER_TRIVIAL.search(text) for text in removed + added):
         return None
-    python = kind in (".py", ".pyi")
+    python = kind in PYTHON
     proof = _python_proof(old, new) if python else _marked_proof(old, new, removed, added, kind)
     if proof:
         return proof
-    if _versions_only([_squash(t) for t in removed if t.strip()], [_squash(t) for t in added if t.strip()]):
+    if _versions_only([_words(t) for t in removed if t.strip()], [_words(t) for t in added if t.strip()], path):
         return VERSION
     return None
 
@@ -232,10 +259,10 @@ def taken_back(text: str, file: diff.FileDiff) -> str | None:
 
 
 def _syntax(source: str) -> str | None:
-    """The syntax tree of Python `source` without docstrings, as text, or None when it does not parse."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    """The syntax tree of Python `source` without docstrings, as text, or None when it does not parse
+    (or is too deep to: then nothing is proven). Parsed under the process-wide lock of parse_python."""
+    tree = parse_python(source)
+    if tree is None:
         return None
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -247,7 +274,10 @@ def _syntax(source: str) -> str | None:
                 and isinstance(first.value.value, str)
             ):
                 node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, include_attributes=False)
+    try:
+        return ast.dump(tree, include_attributes=False)
+    except (RecursionError, MemoryError):
+        return None
 
 
 def why_trivial(file: diff.FileDiff, head_text: Callable[[str], str | None] | None = None) -> str | None:
@@ -261,18 +291,31 @@ def why_trivial(file: diff.FileDiff, head_text: Callable[[str], str | None] | No
     if not file.hunks:
         return "renamed without changes" if file.status == "renamed" else None
     proofs = [hunk_proof(hunk, file.path) for hunk in file.hunks]
-    if all(proofs):
-        return " and ".join(LABELS[kind] for kind in dict.fromkeys(sorted(proofs)))
-    if _kind(file.path) in (".py", ".pyi") and head_text is not None:
-        changed = [t.text for h in file.hunks for t in h.lines if t.kind != diff.CONTEXT]
-        text = head_text(file.path)
-        before = taken_back(text, file) if text is not None and not any(map(NEVER_TRIVIAL.search, changed)) else None
-        tree = _syntax(before) if before is not None else None
-        if tree is not None and tree == _syntax(text):
-            return LABELS[SYNTAX]
-    return None
+    if _kind(file.path) not in PYTHON:
+        return " and ".join(LABELS[kind] for kind in dict.fromkeys(sorted(proofs))) if all(proofs) else None
+    # Python: a hunk alone may lie inside a multi-line string, so every hunk not proven a version
+    # string must keep the syntax tree, which needs the file at the head
+    others = tuple(hunk for hunk, kind in zip(file.hunks, proofs, strict=True) if kind != VERSION)
+    if others and (head_text is None or not _same_syntax(replace(file, hunks=others), head_text)):
+        return None
+    return " and ".join(LABELS[kind] for kind in dict.fromkeys(sorted(kind or SYNTAX for kind in proofs)))
+
+
+def _same_syntax(file: diff.FileDiff, head_text: Callable[[str], str | None]) -> bool:
+    """The Python file at the head and the same file with its hunks taken back have one syntax tree."""
+    changed = [t.text for h in file.hunks for t in h.lines if t.kind != diff.CONTEXT]
+    if any(map(NEVER_TRIVIAL.search, changed)):
+        return False
+    text = head_text(file.path)
+    before = taken_back(text, file) if text is not None else None
+    tree = _syntax(before) if before is not None else None
+    return tree is not None and tree == _syntax(text)
 
 
 def whitespace_only(file: diff.FileDiff) -> bool:
-    """True when every hunk of the file only moves whitespace, indentation kept where it means something."""
+    """True when every hunk of the file only moves whitespace, indentation kept where it means
+    something. Never for Python: without the file at the head a hunk may lie inside a string
+    (the triage's proof, `why_trivial`, reads the head and may set it aside)."""
+    if _kind(file.path) in PYTHON:
+        return False
     return bool(file.hunks) and all(hunk_proof(hunk, file.path) == WHITESPACE for hunk in file.hunks)

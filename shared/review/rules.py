@@ -107,12 +107,23 @@ def _reading_order(rule: Rule) -> tuple[int, str]:
 def read_rules(pull, config: Config, paths: Iterable[str], model) -> Rules:
     """The review rules for the changed files `paths`, read from the default branch of `pull`'s
     repository (`pull.default_file`; a source without it gives only the config's path instructions)."""
+    from github import GithubException
+
     reader = getattr(pull, "default_file", None)
     cache: dict[str, str | None] = {}
+    failed: list[str] = []
 
     def read(path: str) -> str | None:
         if path not in cache:
-            text = reader(path) if callable(reader) else None
+            try:
+                text = reader(path) if callable(reader) and not failed else None
+            except (GithubException, OSError) as error:  # the review goes on without the rules
+                failed.append(path)
+                status = getattr(error, "status", None) or type(error).__name__
+                log.warning(
+                    "rules: could not read %s (%s): reviewing without the repository's rule files", path, status
+                )
+                text = None
             cache[path] = text.strip()[:RULE_FILE_CHARS] if text and text.strip() else None
         return cache[path]
 

@@ -88,11 +88,18 @@ def _squeezed(text: str) -> str:
 _RENDERED = re.compile(r"^\s*\d*\s?[+\- ]")  # "    2 +" in front of a line, as the diff is shown
 
 
+# the lines shared/review/surroundings.py adds around the code: a file's header, the enclosing
+# block's title, a hunk's place, a cut. They are Petrel's words, never evidence
+_NOT_CODE = re.compile(r"^(?:--- \S.*|\(in .*\)|⋮(?: .*: in the diff below)?)$")
+
+
 def code_lines(files: list[diff.FileDiff], surroundings: str = "") -> set[str]:
     """Every line of code shown to the check (the hunks' lines of every kind, and the surrounding
-    code), without whitespace: what a quote is compared with."""
+    code, without the lines that only say where code is), without whitespace: what a quote is
+    compared with."""
+    # removed lines count too: "this removal breaks X" quotes the line that was removed
     lines = {_squeezed(l.text) for f in files for h in f.hunks for l in h.lines}
-    lines.update(_squeezed(line) for line in surroundings.splitlines())
+    lines.update(_squeezed(line) for line in surroundings.splitlines() if not _NOT_CODE.match(line.strip()))
     lines.discard("")
     return lines
 

@@ -147,6 +147,10 @@ class Handlers:
         return self._paginate(ctx, [self._label_json(ctx.repo, l, ctx.base) for l in ctx.repo.labels.values()])
 
     def _h_get_issue(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:
+        moved = ctx.repo.moved.get(int(ctx.params["number"]))
+        if moved is not None:  # a transferred issue: GitHub answers 301 to its new place
+            location = f"{ctx.base}{moved}"
+            return 301, {"message": "Moved Permanently", "url": location}, {"Location": location}
         return 200, self._issue_json(ctx.repo, self._issue(ctx), ctx.base), {}
 
     def _h_get_pull(self, ctx: _Ctx) -> tuple[int, Any, dict[str, str]]:

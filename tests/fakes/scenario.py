@@ -116,6 +116,12 @@ class Scenario:
             repo.issues[number] = issue
             return self._issue_json(repo, issue, self.url)
 
+    def move_issue(self, full_name: str, number: int, to_full_name: str, to_number: int) -> None:
+        """Issue `number` was transferred to `to_full_name`: GET of it answers 301 to the new place."""
+        with self._lock:
+            self._repo_for_setup(to_full_name)
+            self._repo_for_setup(full_name).moved[number] = f"/repos/{to_full_name}/issues/{to_number}"
+
     def add_pull(
         self,
         full_name: str,

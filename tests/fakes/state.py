@@ -264,6 +264,7 @@ class _Repo:
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # ref -> path -> content
     compares: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (base, head) -> record
     private: bool = False
+    moved: dict[int, str] = field(default_factory=dict)  # issue number -> where GET answers 301 to
     modes: dict[str, dict[str, str]] = field(default_factory=dict)  # ref -> path -> mode (absent: 100644)
     versions: dict[str, int] = field(default_factory=dict)  # ref -> bumped on every add_file/remove_file
     # git objects: every one ever added or seen stays resolvable (GitHub keeps unreachable objects)
