@@ -30,7 +30,14 @@ from shared.repo_config.schema import Config
 from shared.review.dedupe import merge_near_duplicates
 from shared.review.findings import place_findings
 from shared.review.intent import read_intent
-from shared.review.prompt import BACKGROUND_TOKENS_CAP, Background, chunk_budget, review_chunk, system_prompt
+from shared.review.prompt import (
+    BACKGROUND_TOKENS_CAP,
+    Background,
+    chunk_budget,
+    fit_reserved,
+    review_chunk,
+    system_prompt,
+)
 from shared.review.report import Report, review_body
 from shared.review.rules import read_rules
 from shared.review.surroundings import for_the_check, surrounding_code
@@ -99,6 +106,7 @@ def plan_review(
     system = system_prompt(config)
     intent = read_intent(pull, model) if selected else ""  # once per review: every chunk carries it
     rules = read_rules(pull, config, [f.path for f in selected], model)
+    intent = fit_reserved(model, system, intent, rules)  # a small context: the intent and the rules give way
     budget = chunk_budget(model, system, model.estimate(intent) + rules.budget)
     packing = diff_packing.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
     background_budget = min(BACKGROUND_TOKENS_CAP, budget // 2)
