@@ -20,13 +20,16 @@ from shared.github import markers
 
 MALLORY = "ghp_" + "m" * 36
 QUOTE = re.compile(r"This line has a bug: (.*)$")
+ADDED_LINE = re.compile(r"^\s*\d+ \+(.*)$")
 
 
-def careful_check(request: dict) -> dict:
-    """Each finding holds while the code it quotes is a line at the head, with that line as evidence."""
+def careful_check(request: dict, show_fix: bool = True) -> dict:
+    """Each finding holds while the code it quotes is a line at the head, with that line as evidence;
+    else (`show_fix`) the first added line shown is quoted as the fix."""
     text = request["messages"][-1]["content"]
     listing, _, code = text.partition("\nCODE (")
     at_head = [m.group(2) for m in map(NUMBERED_LINE.match, code.splitlines()) if m]
+    added = [m.group(1) for m in map(ADDED_LINE.match, code.split("\nSURROUNDING CODE")[0].splitlines()) if m]
     verdicts = []
     for line in listing.splitlines():
         found = FINDING_LINE.match(line)
@@ -34,9 +37,10 @@ def careful_check(request: dict) -> dict:
             continue
         quote = QUOTE.search(line)
         evidence = [c for c in at_head if quote and c.split() == quote.group(1).split()][:1]
-        verdicts.append(
-            {"index": int(found.group(1)), "holds": bool(evidence), "evidence": evidence, "severity": "major"}
-        )
+        holds = bool(evidence)
+        if not holds and show_fix:
+            evidence = added[:1]
+        verdicts.append({"index": int(found.group(1)), "holds": holds, "evidence": evidence, "severity": "major"})
     return {"json": {"verdicts": verdicts}}
 
 
@@ -129,3 +133,32 @@ def test_a_thread_by_another_user_copying_petrels_marker_is_ignored(world):  # n
     world.push({"app/service.py": fixed()})
     world.deliver("synchronize")
     assert [r.path.rsplit("/", 2)[-2] for r in reply_posts(world)] == [str(thread["id"])]  # Petrel's thread only
+
+
+def test_no_reply_when_the_check_quotes_no_fixing_line(world):  # noqa: F811
+    _, thread = opened_with_a_finding(world)
+    world.model.verifier = lambda request: careful_check(request, show_fix=False)  # "fixed", with no evidence
+    world.push({"app/service.py": fixed()})
+    world.deliver("synchronize")
+    assert reply_posts(world) == []
+
+
+def test_threads_of_two_files_are_checked_in_one_call_each(world):  # noqa: F811
+    world.model.verifier = careful_check
+    other = SERVICE.replace("value + 1", "value + 1  # BUG: off by one")
+    world.open_pull({"app/service.py": edited_service(one=1), "app/other.py": other})
+    world.deliver("opened")
+    threads = world.reviews()[0]["comments"]
+    assert {t["path"] for t in threads} == {"app/service.py", "app/other.py"}
+    before = len(world.model.chat_requests())
+    world.push({"app/service.py": fixed(), "app/other.py": SERVICE})
+    world.deliver("synchronize")
+    followups = [
+        r["messages"][-1]["content"]
+        for r in world.model.chat_requests()[before:]
+        if r["messages"][0]["content"].startswith("You check whether a new push fixed")
+    ]
+    assert len(followups) == 2
+    assert sorted("### app/service.py" in text for text in followups) == [False, True]
+    assert all(("### app/service.py" in text) != ("### app/other.py" in text) for text in followups)
+    assert len(reply_posts(world)) == len(threads)
