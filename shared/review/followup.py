@@ -59,6 +59,13 @@ def open_threads(posted: list[PostedFinding]) -> list[PostedFinding]:
     return [p for p in posted if markers.fingerprint_of(p.body) and p.comment_id not in answered]
 
 
+def still_open(posted: list[PostedFinding], planned: list[actions.Action] = ()) -> list[str]:
+    """The severities of Petrel's threads still open (shared/review/check_run.py: `review.fail_on`):
+    not answered "Addressed" before, nor by a reply among the `planned` actions."""
+    replied = {a.comment_id for a in planned if isinstance(a, actions.ReplyInThread)}
+    return [as_finding(t)["severity"] for t in open_threads(posted) if t.comment_id not in replied]
+
+
 def _near(hunk: diff.Hunk, line: int) -> bool:
     return hunk.old_start <= line < hunk.old_start + max(
         hunk.old_length, 1
