@@ -14,7 +14,7 @@ import psycopg
 import requests
 from fakes.completions import FINDING_LINE, NUMBERED_LINE
 from test_pr_functions import REPO, world  # noqa: F401 - the fixture
-from test_review import SERVICE, edited_service
+from test_review import SERVICE, edited_service, reviewer
 
 from shared.github import markers
 
@@ -162,3 +162,22 @@ def test_threads_of_two_files_are_checked_in_one_call_each(world):  # noqa: F811
     assert sorted("### app/service.py" in text for text in followups) == [False, True]
     assert all(("### app/service.py" in text) != ("### app/other.py" in text) for text in followups)
     assert len(reply_posts(world)) == len(threads)
+
+
+def test_a_reworded_finding_near_an_open_thread_is_not_posted_again(world):  # noqa: F811
+    _, thread = opened_with_a_finding(world)
+    said = thread["body"].split("This line has a bug: ", 1)[1].splitlines()[0]
+
+    def reworded(request):
+        answer = reviewer(request)
+        for finding in (answer.get("json") or {}).get("findings") or []:
+            finding["line"] += 1  # a neighbouring line, a few words changed: the same point
+            finding["body"] = f"Look again. This line has a bug: {said}"
+        return answer
+
+    world.model.responder = reworded
+    world.push({"app/service.py": edited_service(one=1).replace("def step_1(value):", "def step_1(value):  # ok")})
+    world.deliver("synchronize")
+    latest = world.reviews()[-1]
+    assert latest["comments"] == []
+    assert "1 finding(s) already posted earlier were not repeated" in latest["body"]
