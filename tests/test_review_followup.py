@@ -13,7 +13,7 @@ import re
 import psycopg
 import requests
 from fakes.completions import FINDING_LINE, NUMBERED_LINE
-from test_pr_functions import REPO, world  # noqa: F401 - the fixture
+from test_pr_functions import REPO, TOKEN, world  # noqa: F401 - the fixture
 from test_review import SERVICE, edited_service, reviewer
 
 from shared.github import markers
@@ -52,9 +52,9 @@ def reply_posts(pr) -> list:
     return [r for r in pr.github.requests if r.method == "POST" and r.path.endswith("/replies")]
 
 
-def review_comments(pr) -> list[dict]:
+def review_comments(pr, token: str = MALLORY) -> list[dict]:
     return requests.get(
-        f"{pr.github.url}/repos/{REPO}/pulls/1/comments", headers={"Authorization": f"token {MALLORY}"}
+        f"{pr.github.url}/repos/{REPO}/pulls/1/comments", headers={"Authorization": f"token {token}"}
     ).json()
 
 
@@ -181,3 +181,40 @@ def test_a_reworded_finding_near_an_open_thread_is_not_posted_again(world):  # n
     latest = world.reviews()[-1]
     assert latest["comments"] == []
     assert "1 finding(s) already posted earlier were not repeated" in latest["body"]
+
+
+def test_a_thread_on_a_file_that_became_binary_is_not_checked(world):  # noqa: F811
+    opened_with_a_finding(world)
+    before = checks(world)
+    world.push({"app/service.py": b"\x00\x01binary now\x00" + SERVICE.encode()})
+    world.deliver("synchronize")
+    assert checks(world) == before  # no lines to check the thread against: no call, no reply
+    assert reply_posts(world) == []
+
+
+def test_an_outdated_thread_is_followed_up_only_from_the_last_reviewed_head(world):  # noqa: F811
+    first, thread = opened_with_a_finding(world)
+    far = edited_service(one=1).replace("value + 30", "value + 31")
+    second = world.push({"app/service.py": far})
+    world.deliver("synchronize")  # nothing near the thread: no reply, and `second` is the last reviewed head
+    world.push({"app/service.py": fixed().replace("value + 30", "value + 31")})
+
+    def post_as_petrel(commit: str) -> int:  # the same finding on an older commit: outdated at the new head
+        comment = {"path": "app/service.py", "line": 2, "side": "RIGHT", "body": thread["body"]}
+        posted = requests.post(
+            f"{world.github.url}/repos/{REPO}/pulls/1/reviews",
+            headers={"Authorization": f"token {TOKEN}"},
+            json={"commit_id": commit, "event": "COMMENT", "body": "", "comments": [comment]},
+        )
+        posted.raise_for_status()
+        return posted.json()["id"]
+
+    post_as_petrel(first)
+    post_as_petrel(second)
+    by_id = {c["commit_id"]: c["id"] for c in review_comments(world, TOKEN) if c["line"] is None}
+    assert set(by_id) == {first, second}
+    world.deliver("synchronize")
+    replied = sorted(int(r.path.rsplit("/", 2)[-2]) for r in reply_posts(world))
+    # the thread itself, and the outdated one made on the last reviewed head (its line mapped);
+    # not the one made on an older commit: line 2 there says nothing of the code at the head
+    assert replied == sorted([thread["id"], by_id[second]])

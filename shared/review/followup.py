@@ -10,8 +10,10 @@ since the last reviewed head, verify's evidence matcher), Petrel replies once in
 holds, when the check shows no fixing line, or the check fails, Petrel stays silent: a wrong
 "addressed" would mislead, silence costs nothing. A thread on a file whose changes show no lines
 (binary, no patch) is not checked: the check would see no code. An outdated thread (its line no
-longer in the diff: GitHub then gives only the line of an older commit) is skipped too, since the
-lines around that number at the head are other code. Each file's threads are checked in calls of
+longer in the diff: GitHub then gives only its line in the commit it was made on) is followed up
+only when that commit is the last reviewed head, its line mapped through the changes since; one
+made on an older commit is skipped (the lines around that number at the head are other code) and,
+as its code changed since, no longer counted open for `review.fail_on`. Each file's threads are checked in calls of
 at most MAX_THREADS, with its changes cut to the review's chunk budget (shared/review/prompt.py). The finding itself is never
 posted again (its fingerprint is known, shared/review/findings.py).
 
@@ -21,6 +23,7 @@ anyone else that copies a marker is neither followed up nor taken for Petrel's r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
@@ -61,9 +64,42 @@ def open_threads(posted: list[PostedFinding]) -> list[PostedFinding]:
 
 def still_open(posted: list[PostedFinding], planned: list[actions.Action] = ()) -> list[str]:
     """The severities of Petrel's threads still open (shared/review/check_run.py: `review.fail_on`):
-    not answered "Addressed" before, nor by a reply among the `planned` actions."""
+    not answered "Addressed" before, nor by a reply among the `planned` actions, nor outdated."""
     replied = {a.comment_id for a in planned if isinstance(a, actions.ReplyInThread)}
-    return [as_finding(t)["severity"] for t in open_threads(posted) if t.comment_id not in replied]
+    return [
+        as_finding(t)["severity"]
+        for t in open_threads(posted)
+        if t.comment_id not in replied and not getattr(t, "outdated", False)
+    ]
+
+
+def at_head(file: diff.FileDiff, old: int) -> int:
+    """Where line `old` of the last reviewed head is at the new head, by the changes since (`file`):
+    shifted by the hunks above it; a line inside a hunk maps to the hunk's first new line."""
+    shift = 0
+    for hunk in file.hunks:
+        if old < hunk.old_start:
+            break
+        if old < hunk.old_start + max(hunk.old_length, 1):
+            return max(1, hunk.new_start)
+        shift = hunk.new_start + hunk.new_length - (hunk.old_start + hunk.old_length)
+    return max(1, old + shift)
+
+
+def followable(threads: list[PostedFinding], last_head: str, changed: dict[str, diff.FileDiff]) -> list[PostedFinding]:
+    """The threads whose changed lines can be checked: on a file with lines, at or near a change;
+    an outdated thread only when made on `last_head`, its line then mapped to the new head."""
+    due = []
+    for thread in threads:
+        file = changed.get(thread.path)
+        if file is None or not touched(file, thread.line):
+            continue
+        if getattr(thread, "outdated", False):
+            if getattr(thread, "commit", "") != last_head:
+                continue
+            thread = dataclasses.replace(thread, line=at_head(file, thread.line))
+        due.append(thread)
+    return due
 
 
 def _near(hunk: diff.Hunk, line: int) -> bool:
@@ -165,7 +201,7 @@ def plan_followups(pull: PullSource, model: Model, last_head: str | None) -> lis
     info = pull.info()
     if not last_head or last_head == info.head_sha:
         return []
-    threads = [t for t in open_threads(pull.posted_findings()) if not getattr(t, "outdated", False)]
+    threads = open_threads(pull.posted_findings())
     if not threads:
         return []
     since = pull.changes_since(last_head)
@@ -173,7 +209,7 @@ def plan_followups(pull: PullSource, model: Model, last_head: str | None) -> lis
         log.info("no follow-ups: the changes since %s are not known (force-push or too large)", last_head[:7])
         return []
     changed = {f.path: f for f in since}
-    due = [t for t in threads if t.path in changed and touched(changed[t.path], t.line)]
+    due = followable(threads, last_head, changed)
     fixed: list[PostedFinding] = []
     for batch in _batches(due):
         try:
