@@ -218,3 +218,32 @@ def test_an_outdated_thread_is_followed_up_only_from_the_last_reviewed_head(worl
     # the thread itself, and the outdated one made on the last reviewed head (its line mapped);
     # not the one made on an older commit: line 2 there says nothing of the code at the head
     assert replied == sorted([thread["id"], by_id[second]])
+
+
+def test_a_large_push_keeps_the_follow_up_call_within_a_small_context(world, monkeypatch):  # noqa: F811
+    from test_review import make_model
+
+    from shared.context import Services
+    from shared.runtime import settings
+
+    context = 8192
+    monkeypatch.setenv("PETREL_MODEL_CONTEXT_TOKENS", str(context))
+    settings.reset()
+    Services.reset()
+    _, thread = opened_with_a_finding(world)
+    lines = fixed().splitlines()
+    padding = [f"    # note {n}: " + "a long explanation of nothing in particular " * 4 for n in range(400)]
+    world.push({"app/service.py": "\n".join(lines[:10] + padding + lines[10:]) + "\n"})
+    before = len(world.model.chat_requests())
+    world.deliver("synchronize")
+    followups = [
+        r
+        for r in world.model.chat_requests()[before:]
+        if r["messages"][0]["content"].startswith("You check whether a new push fixed")
+    ]
+    assert len(followups) == 1
+    estimate = make_model(world.model, PETREL_MODEL_CONTEXT_TOKENS=str(context)).estimate
+    [request] = followups
+    assert sum(estimate(m["content"]) for m in request["messages"]) + request["max_tokens"] <= context
+    assert "return value + 1  # fixed" in request["messages"][-1]["content"]
+    assert [r.path.rsplit("/", 2)[-2] for r in reply_posts(world)] == [str(thread["id"])]

@@ -180,10 +180,11 @@ def _batches(due: list[PostedFinding]) -> list[list[PostedFinding]]:
 def addressed(model: Model, file: diff.FileDiff, threads: list[PostedFinding], pull: PullSource) -> list[PostedFinding]:
     """The threads of one call that the push fixed: the check says the finding no longer holds and
     quotes an added line as the fix. Raises ModelError or BudgetExceeded."""
-    budget = chunk_budget(model, FOLLOWUP_SYSTEM)
+    findings = [as_finding(t) for t in threads]
+    budget = chunk_budget(model, FOLLOWUP_SYSTEM, model.estimate(verify.check_prompt(findings, "")))
     code = code_for(file, threads, budget, model.estimate)
     surroundings = around(pull, threads, budget, model.estimate)
-    prompt = verify.check_prompt([as_finding(t) for t in threads], code, surroundings)
+    prompt = verify.check_prompt(findings, code, surroundings)
     answer = model.json("review", FOLLOWUP_SYSTEM, prompt, verify.VERIFY_SCHEMA, "verification")
     verdicts: dict[int, dict] = {}
     for verdict in answer["verdicts"]:
