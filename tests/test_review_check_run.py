@@ -235,3 +235,40 @@ def test_the_summary_is_made_harmless_after_it_is_cut():
     text = checks.harmless_summary(summary, actions.safe_text)
     assert len(text) <= checks.SUMMARY_CHARS
     assert all(text[n + 1] == "\u200b" for n, char in enumerate(text) if char == "@")
+
+
+def test_fail_on_counts_petrels_open_threads_until_a_push_addresses_them(app_world):
+    from test_review_followup import careful_check, fixed
+
+    app_world.model.verifier = careful_check
+    app_world.github.add_file(REPO, ".github/petrel.yml", "review:\n  fail_on: major\n")
+    app_world.open_pull({"app/service.py": edited_service(major=1)})
+    app_world.deliver("opened")
+    # a push far from the finding: the incremental review finds nothing new, the thread is still open
+    second = app_world.push({"app/service.py": edited_service(major=1).replace("value + 30", "value + 31")})
+    app_world.deliver("synchronize")
+    [run] = app_world.github.check_runs(REPO, second)
+    assert run["conclusion"] == "failure" and run["output"]["title"] == "No findings"
+    assert check_run.EARLIER.format(count=1) in run["output"]["summary"]
+    # a push that fixes it: Petrel answers "Addressed" and the check passes
+    third = app_world.push({"app/service.py": fixed().replace("value + 30", "value + 31")})
+    app_world.deliver("synchronize")
+    [run] = app_world.github.check_runs(REPO, third)
+    assert run["conclusion"] == "neutral"
+    assert check_run.PASSES.format(fail_on="major") in run["output"]["summary"]
+
+
+def test_a_push_with_nothing_to_review_keeps_the_check_failing_and_follows_up(app_world):
+    from test_review import SERVICE
+    from test_review_followup import careful_check, reply_posts
+
+    app_world.model.verifier = careful_check
+    app_world.github.add_file(REPO, ".github/petrel.yml", "review:\n  fail_on: major\n")
+    app_world.open_pull({"app/service.py": edited_service(major=1), "app/extra.py": "x = 1\n"})
+    app_world.deliver("opened")
+    # the push puts the file back as it was: nothing left to review, and the thread's finding is gone
+    head = app_world.push({"app/service.py": SERVICE})
+    app_world.deliver("synchronize")
+    [run] = app_world.github.check_runs(REPO, head)
+    assert len(reply_posts(app_world)) == 1  # the follow-up ran although the review was skipped
+    assert run["conclusion"] == "neutral" and run["output"]["title"] == check_run.NOTHING

@@ -170,3 +170,31 @@ def test_near_duplicate_findings_become_one_comment_naming_the_other_places(repo
         text = point.replace("one.", "one!") + " Really."
         assert markers.fingerprint_of(kept) == fingerprint("app/service.py", text)
         assert report.merged == 2 and "2 near-duplicate finding(s) merged into another" in posted.body
+
+
+def test_the_same_point_worded_a_little_differently_on_two_files_merges_and_another_does_not(repo, model_server):  # noqa: F811 - the fixtures
+    other = "def double(value):\n    return value * 2\n"
+    commit(repo, {"app/service.py": edited_service(one=1), "app/other.py": other.replace("* 2", "* 3")}, "change")
+    point = "The value returned here is never checked for None before it is used by the caller of this function."
+    reworded = point.replace("is used by", "gets used by")
+    different = "Multiplying by three here breaks the documented contract of double, which must return twice the value."
+
+    def answer(request):
+        if request["response_format"]["json_schema"]["name"] != "findings":
+            return reviewer(request)
+        return {
+            "json": {
+                "findings": [
+                    {"path": "app/service.py", "line": 2, "severity": "major", "body": point, "suggestion": None},
+                    {"path": "app/other.py", "line": 2, "severity": "minor", "body": reworded, "suggestion": None},
+                    {"path": "app/other.py", "line": 2, "severity": "minor", "body": different, "suggestion": None},
+                ]
+            }
+        }
+
+    model_server.responder = answer
+    posted, report = review(repo, model_server, UNCHECKED)
+    bodies = {(c.path, c.line): c.body for c in posted.comments}
+    assert report.merged == 1 and sorted(bodies) == [("app/other.py", 2), ("app/service.py", 2)], bodies
+    assert "Also at `app/other.py` line 2." in bodies[("app/service.py", 2)]
+    assert "Multiplying by three" in bodies[("app/other.py", 2)]

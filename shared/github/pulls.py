@@ -66,6 +66,8 @@ class PostedFinding:
     comment_id: int = 0
     thumbs_up: int = 0
     thumbs_down: int = 0
+    outdated: bool = False  # its line is no longer in the diff: `line` is then the line at `commit`
+    commit: str = ""  # the commit the comment was made on
 
 
 class PullSource(Protocol):
@@ -213,7 +215,11 @@ class GitHubPull:
         for c in comments:
             if written_by_petrel(c.user.login if c.user else None, c.body, self._me):
                 up, down = self._votes(c)
-                found.append(PostedFinding(c.path, c.line or c.original_line, c.body, c.id, up, down))
+                found.append(
+                    PostedFinding(
+                        c.path, c.line or c.original_line, c.body, c.id, up, down, c.line is None, c.original_commit_id
+                    )
+                )
         return found
 
     def _votes(self, comment) -> tuple[int, int]:

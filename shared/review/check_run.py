@@ -2,7 +2,12 @@
 what it found, so that a team can make it a required check (`review.fail_on`).
 
 Its conclusion is `neutral`, or `failure` when the repository sets `review.fail_on` and a finding
-that severe or worse was posted, inline or in the body. The actions are SetCheck
+that severe or worse is open on the pull request: posted by this review (inline or in the body), or
+an earlier thread of Petrel's that it has not answered "Addressed" (shared/review/followup.py), so
+that a push reviewed incrementally, or with nothing to review, does not clear a failing check. A
+review that could not run (the budget, the model down) concludes `neutral` with a title that says
+so, unless open findings already fail it: a required check must not block merges because the model
+server is down, and must not pass silently either. The actions are SetCheck
 (shared/github/checks.py: a commit status stands in where GitHub refuses check runs), sent apart
 from the review and never allowed to stop it: whatever goes wrong with the check is logged, and
 the review goes on.
@@ -13,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 from shared.github.checks import SetCheck
 from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
@@ -26,8 +32,11 @@ REVIEWING = "Reviewing"
 REVIEWING_SUMMARY = "Petrel is reviewing `{sha}`."
 NOTHING = "Nothing to review"
 COULD_NOT = "Petrel could not review this pull request"
-FAILS = "The check fails: `review.fail_on: {fail_on}`, and {count} finding(s) that severe or worse were posted."
-PASSES = "`review.fail_on: {fail_on}`: no finding that severe was posted."
+FAILS = "The check fails: `review.fail_on: {fail_on}`, and {count} finding(s) that severe or worse are open."
+PASSES = "`review.fail_on: {fail_on}`: no finding that severe is open."
+EARLIER = '{count} of them from earlier reviews: Petrel\'s threads not answered "Addressed" yet.'
+UNCHECKED = "{count} finding(s) of this review could not be checked and were not posted: the check is neutral."
+OPEN_FINDINGS = "Open findings fail `review.fail_on: {fail_on}`"
 SEVERITY_OF_COMMENT = re.compile(r"\*\*(" + "|".join(SEVERITIES) + r")\*\*:")  # shared/review/findings.py
 
 
@@ -46,17 +55,23 @@ def severities(report: Report) -> Counter:
     return counts
 
 
-def conclusion(report: Report, config: Config) -> str:
-    """`failure` when `review.fail_on` is set and a finding that severe or worse was posted, else `neutral`."""
-    return "failure" if _failing(report, config) else "neutral"
+def conclusion(report: Report | None, config: Config, earlier: Sequence[str] = ()) -> str:
+    """`failure` when `review.fail_on` is set and a finding that severe or worse is open (posted by
+    this review, or `earlier`: the severities of Petrel's earlier threads still open), else `neutral`."""
+    return "failure" if _failing(report, config, earlier) else "neutral"
 
 
-def _failing(report: Report, config: Config) -> int:
-    """How many posted findings are at or above `review.fail_on` (0 when it is not set)."""
+def _failing(report: Report | None, config: Config, earlier: Sequence[str] = ()) -> int:
+    """How many open findings are at or above `review.fail_on` (0 when it is not set)."""
     if not config.review.fail_on:
         return 0
     floor = SEVERITIES.index(config.review.fail_on)
-    return sum(count for severity, count in severities(report).items() if SEVERITIES.index(severity) >= floor)
+    counts = (severities(report) if report is not None else Counter()) + Counter(earlier)
+    return sum(count for severity, count in counts.items() if SEVERITIES.index(severity) >= floor)
+
+
+def _earlier_failing(config: Config, earlier: Sequence[str]) -> int:
+    return _failing(None, config, earlier)
 
 
 def title(report: Report) -> str:
@@ -68,7 +83,7 @@ def title(report: Report) -> str:
     return f"{sum(counts.values())} finding(s): {', '.join(worst_first)}"
 
 
-def summary(report: Report, config: Config) -> str:
+def summary(report: Report, config: Config, earlier: Sequence[str] = ()) -> str:
     """The check run's summary: files reviewed, findings by severity, every file not reviewed, and why
     the conclusion is what it is."""
     counts = severities(report)
@@ -88,10 +103,18 @@ def summary(report: Report, config: Config) -> str:
             lines.append(f"- {report.unlisted} more changed file(s): {PAST_FILE_LIMIT}")
         lines.extend(listed(report.not_reviewed))
     if config.review.fail_on:
-        failing = _failing(report, config)
-        template = FAILS if failing else PASSES
-        lines += ["", template.format(fail_on=config.review.fail_on, count=failing)]
+        lines += ["", *_fail_on_lines(report, config, earlier)]
     return "\n".join(lines)
+
+
+def _fail_on_lines(report: Report | None, config: Config, earlier: Sequence[str]) -> list[str]:
+    failing = _failing(report, config, earlier)
+    lines = [(FAILS if failing else PASSES).format(fail_on=config.review.fail_on, count=failing)]
+    if _earlier_failing(config, earlier):
+        lines.append(EARLIER.format(count=_earlier_failing(config, earlier)))
+    if report is not None and report.unchecked and not failing:
+        lines.append(UNCHECKED.format(count=report.unchecked))
+    return lines
 
 
 class CheckRun:
@@ -111,19 +134,36 @@ class CheckRun:
             _check(self.info, "in_progress", None, REVIEWING, REVIEWING_SUMMARY.format(sha=self.info.head_sha[:7])),
         )
 
-    def finish(self, report: Report | None = None, skipped: str | None = None, error: str | None = None) -> list[str]:
-        """Complete the check run: with the review's result, or neutral with why nothing was reviewed
-        (`skipped`) or why the review could not be done (`error`)."""
+    def finish(
+        self,
+        report: Report | None = None,
+        skipped: str | None = None,
+        error: str | None = None,
+        earlier: Sequence[str] = (),
+    ) -> list[str]:
+        """Complete the check run: with the review's result, or with why nothing was reviewed
+        (`skipped`) or why the review could not be done (`error`); `earlier` are the severities of
+        Petrel's earlier threads still open, which `review.fail_on` counts in every case."""
         if not self.wanted:
             return []
-        info = self.info
-        if error is not None:
-            step = _check(info, "completed", "neutral", COULD_NOT, error)
-        elif skipped is not None or report is None:
-            step = _check(info, "completed", "neutral", NOTHING, f"Not reviewed: {skipped}.")
+        info, config = self.info, self.config
+        if error is not None or skipped is not None or report is None:
+            text = COULD_NOT if error is not None else NOTHING
+            why = error if error is not None else f"Not reviewed: {skipped}."
+            if _earlier_failing(config, earlier):
+                heading = OPEN_FINDINGS.format(fail_on=config.review.fail_on)
+                step = _check(
+                    info,
+                    "completed",
+                    "failure",
+                    heading,
+                    f"{text}. {why}\n\n" + "\n".join(_fail_on_lines(None, config, earlier)),
+                )
+            else:
+                step = _check(info, "completed", "neutral", text, why)
         else:
             step = _check(
-                info, "completed", conclusion(report, self.config), title(report), summary(report, self.config)
+                info, "completed", conclusion(report, config, earlier), title(report), summary(report, config, earlier)
             )
         return _send(self.ctx, step)
 

@@ -27,10 +27,18 @@ from shared.github import actions, markers
 from shared.github.pulls import PullInfo, PullSource
 from shared.model.llm import Model, ModelError
 from shared.repo_config.schema import Config
-from shared.review.dedupe import merge_near_duplicates
+from shared.review.dedupe import merge_near_duplicates, near_open_threads
 from shared.review.findings import place_findings
+from shared.review.followup import as_finding, open_threads
 from shared.review.intent import read_intent
-from shared.review.prompt import BACKGROUND_TOKENS_CAP, Background, chunk_budget, review_chunk, system_prompt
+from shared.review.prompt import (
+    BACKGROUND_TOKENS_CAP,
+    Background,
+    chunk_budget,
+    fit_reserved,
+    review_chunk,
+    system_prompt,
+)
 from shared.review.report import Report, review_body
 from shared.review.rules import read_rules
 from shared.review.surroundings import for_the_check, surrounding_code
@@ -99,6 +107,7 @@ def plan_review(
     system = system_prompt(config)
     intent = read_intent(pull, model) if selected else ""  # once per review: every chunk carries it
     rules = read_rules(pull, config, [f.path for f in selected], model)
+    intent = fit_reserved(model, system, intent, rules)  # a small context: the intent and the rules give way
     budget = chunk_budget(model, system, model.estimate(intent) + rules.budget)
     packing = diff_packing.pack(diff.rank(selected), budget, lambda text: model.estimate(text), MAX_CHUNKS)
     background_budget = min(BACKGROUND_TOKENS_CAP, budget // 2)
@@ -159,7 +168,9 @@ def plan_review(
     # a finding may name any line of the file's whole diff, not only the chunk's hunks
     whole = {f.path: f for f in files if f.path in report.reviewed}
     findings, report.merged = merge_near_duplicates(findings)
-    posted = {fp for fp in (markers.fingerprint_of(p.body) for p in pull.posted_findings()) if fp}
+    threads = pull.posted_findings()
+    posted = {fp for fp in (markers.fingerprint_of(p.body) for p in threads) if fp}
+    findings, report.already_posted = near_open_threads(findings, [as_finding(t) for t in open_threads(threads)])
     place_findings(findings, whole, config, posted, report, rejected)
     if not report.reviewed and not report.not_reviewed and not report.trivial and not report.unlisted:
         return [], report, "no changes to review"

@@ -16,7 +16,7 @@ from shared.memory.feedback import Feedback
 from shared.model.llm import BudgetExceeded, ModelError
 from shared.review.check_run import CheckRun
 from shared.review.cost import NOTHING, priced, spent
-from shared.review.followup import plan_followups
+from shared.review.followup import plan_followups, still_open
 from shared.review.plan import plan_review
 from shared.review.prompt import memory_context
 from shared.review.report import cost_line, with_cost
@@ -44,25 +44,27 @@ def review_pull(ctx: Context, number: int, forced: bool = False) -> Result:
     last = store.last(repository, number)
     check = CheckRun(ctx, pull.info(), config, last.head_sha if last else None, forced)
     outcomes = check.start()
+    posted, planned = [], []
     try:
         model = ctx.model("pr_review")
         memory = ctx.memory()
         background = memory_context(memory, repository, model.estimate)
         feedback = Feedback(memory, repository, ctx.delivery.installation_id)
-        learn_from_reactions(feedback, pull.posted_findings())
+        posted = pull.posted_findings()
+        learn_from_reactions(feedback, posted)
         planned, report, skipped = plan_review(
             pull, model, config, last.head_sha if last else None, forced, background, feedback.rejected
         )
-        if not skipped:  # on a new push, a reply in each of Petrel's threads the push addressed
+        if report is not None:  # reviewed, or nothing left to review: a reply in each thread the push addressed
             planned += plan_followups(pull, model, last.head_sha if last else None)
     except (BudgetExceeded, ModelError) as error:
         done = ctx.could_not(steps, repository, number, work, error)
-        check.finish(error=str(error))
+        check.finish(error=str(error), earlier=still_open(posted))
         return done
     cost = spent(model)  # the body ends with what the review cost, and the pull request's running total
     planned = with_cost(planned, cost_line(cost, (last.total if last else NOTHING) + cost, priced(model)))
     outcomes += ctx.act(steps + planned)
-    outcomes += check.finish(report, skipped)
+    outcomes += check.finish(report, skipped, earlier=still_open(posted, planned))
     if skipped:
         return Result(outcomes, f"not reviewed: {skipped}")
     if ctx.sends:

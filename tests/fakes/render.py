@@ -298,7 +298,7 @@ class Rendering:
             "path": comment.path,
             "position": comment.position,
             "original_position": comment.position,
-            "line": comment.line,
+            "line": None if comment.position is None else comment.line,  # outdated: GitHub gives no line
             "original_line": comment.line,
             "side": comment.side,
             "start_line": comment.start_line,
