@@ -69,8 +69,8 @@ def test_pgvector_0_8_filters_inside_the_index_scan(index_pool, monkeypatch):
     rows, recorded = searched(monkeypatch, index_pool)
     statements = [text for text, _ in recorded]
     assert len(rows) == 4 and {r["kind"] for r in rows} == {"issue"}
-    assert any("hnsw.iterative_scan = 'relaxed_order'" in s for s in statements)
-    assert any("hnsw.max_scan_tuples" in s for s in statements)
+    assert any("set_config('hnsw.iterative_scan', 'relaxed_order', true)" in s for s in statements)
+    assert any("set_config('hnsw.max_scan_tuples'" in s for s in statements)
     searches = [(t, p) for t, p in recorded if "FROM documents WHERE repository" in t]
     assert len(searches) == 1  # found in one index scan: no exact search after it
     [(text, params)] = searches

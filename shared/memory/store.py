@@ -302,11 +302,18 @@ class Memory:
             "k": k,
         }
         with self.pool.connection() as conn, conn.transaction():
-            if not exact:
-                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(EF_SEARCH, k * 2))))
-            if iterative:
-                conn.execute(sql.SQL("SET LOCAL hnsw.iterative_scan = {}").format(sql.Literal(ITERATIVE_SCAN)))
-                conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(MAX_SCAN_TUPLES)))
+            if not exact:  # the index's settings for this transaction, in one round trip
+                settings = {"hnsw.ef_search": max(EF_SEARCH, k * 2)}
+                if iterative:
+                    settings |= {"hnsw.iterative_scan": ITERATIVE_SCAN, "hnsw.max_scan_tuples": MAX_SCAN_TUPLES}
+                conn.execute(
+                    sql.SQL("SELECT {}").format(
+                        sql.SQL(", ").join(
+                            sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(str(value)))
+                            for name, value in settings.items()
+                        )
+                    )
+                )
             cursor = conn.execute(query_sql, params)
             names = [c.name for c in cursor.description]
             rows = [dict(zip(names, row)) for row in cursor.fetchall()]
