@@ -8,12 +8,13 @@ text (how Memory formatted them before) and as binary `pgvector.Vector` paramete
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import statistics
 import time
 
 from corpus import REPOSITORY, log
 from pgvector import Vector
-from retrieval import K, percentile
+from retrieval import K, percentile, row_of
 
 from shared.memory.store import CANDIDATES, Document, Memory
 from shared.runtime import db
@@ -50,19 +51,8 @@ def insert_both_ways(pool, documents: list[Document], vectors: list[list[float]]
     for round_ in range(INSERT_ROUNDS):
         for way in ("text", "binary") if round_ % 2 == 0 else ("binary", "text"):
             rows = [
-                (
-                    d.installation_id,
-                    INSERT_REPOSITORY,
-                    d.kind,
-                    f"{d.source}#{i}",
-                    d.version,
-                    d.chunk,
-                    d.title,
-                    d.body,
-                    d.url,
-                    d.state,
-                    d.start_line,
-                    d.end_line,
+                row_of(
+                    dataclasses.replace(d, repository=INSERT_REPOSITORY, source=f"{d.source}#{i}"),
                     model,
                     text_vector(v) if way == "text" else Vector(v),
                 )

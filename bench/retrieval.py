@@ -98,24 +98,13 @@ def insert(url: str, documents: list[Document], vectors: list[list[float]], mode
     db.configure(conn)  # COPY writes pgvector.Vector values
     with conn, conn.transaction(), conn.cursor() as cursor, cursor.copy(COPY) as copy:
         for d, v in zip(documents, vectors):
-            copy.write_row(
-                (
-                    d.installation_id,
-                    d.repository,
-                    d.kind,
-                    d.source,
-                    d.version,
-                    d.chunk,
-                    d.title,
-                    d.body,
-                    d.url,
-                    d.state,
-                    d.start_line,
-                    d.end_line,
-                    model,
-                    _vector(v),
-                )
-            )
+            copy.write_row(row_of(d, model, _vector(v)))
+
+
+def row_of(d: Document, model: str, vector) -> tuple:
+    """The columns of COPY (and of Memory.replace's INSERT) for one document, in their order."""
+    columns = (d.installation_id, d.repository, d.kind, d.source, d.version, d.chunk, d.title, d.body, d.url)
+    return (*columns, d.state, d.start_line, d.end_line, model, vector)
 
 
 def vacuum(url: str) -> float:
