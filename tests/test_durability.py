@@ -168,9 +168,9 @@ def opened(number: int):
 
 
 def stop_postgres(pg_server):
-    from pgserver._commands import pg_ctl
+    from shared.runtime.db import pg_ctl_stop
 
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_server.pgdata, user=pg_server.system_user)
+    pg_ctl_stop(pg_server.pgdata)
 
 
 def test_database_down_answers_503_then_recovers_and_loses_nothing(server, app_env, pg_server):

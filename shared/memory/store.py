@@ -7,10 +7,15 @@
   (`reembed_stale`), never mixed in.
 - Retrieval is hybrid: the nearest vectors (HNSW, cosine) and the best full-text matches
   (Postgres `tsvector`), fused by reciprocal rank, then cut to a token budget.
-- HNSW indexes are partial, one per model and dimension, made on first use. pgvector 0.6
-  applies the repository and kind filters after the index scan, so a repository (or kind)
-  with few rows among many is searched exactly, and an index search that the filters leave
-  short of `k` results is asked again exactly: exactness is kept, at some speed.
+- HNSW indexes are partial, one per model and dimension, made on first use. A repository
+  (and kinds) with few rows is searched exactly: cheaper than the index, and exact.
+- Above that, with pgvector 0.8 or later (the embedded server has 0.8.5), the repository and
+  kind filters are applied during the index scan (`hnsw.iterative_scan`), which goes on until
+  `k` rows pass them. Older servers (`DATABASE_URL` may be any Postgres with pgvector 0.5 or
+  later) filter after the scan, so an index search left short of `k` is asked again exactly.
+  The version is asked once per pool (`db.vector_version`).
+- Vectors go to Postgres as binary parameters (`pgvector.Vector`, registered on every pooled
+  connection by `db.configure`), never formatted as text.
 """
 
 from __future__ import annotations
@@ -20,17 +25,23 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from pgvector import Vector
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from shared.model.embeddings import Embedder
+from shared.runtime import db
 
 log = logging.getLogger("petrel.memory")
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.)
 CANDIDATES = 50  # per retriever, before fusion
 EXACT_BELOW = 20_000  # rows of one repository and model under which search is exact
-EF_SEARCH = 200  # HNSW candidate list when the index is used (filtering happens after it)
+EF_SEARCH = 200  # HNSW candidate list when the index is used
+# pgvector 0.8: relaxed_order lets the iterative scan return rows slightly out of distance order
+# (better recall and speed than strict_order, pgvector's advice); the SQL sorts the k rows again
+ITERATIVE_SCAN = "relaxed_order"
+MAX_SCAN_TUPLES = 40_000  # index tuples an iterative scan may visit before it gives up (default 20,000)
 TEXT_TERMS = 16  # words of a query given to full-text search
 KINDS = ("file", "issue", "pull_request", "comment", "feedback")
 
@@ -75,8 +86,9 @@ class Hit:
     ranks: dict = field(default_factory=dict)
 
 
-def _vector(values: list[float]) -> str:
-    return "[" + ",".join(f"{v:.6g}" for v in values) + "]"
+def _vector(values: list[float]) -> Vector:
+    """An embedding as pgvector's `Vector` (sent as a binary parameter, 4 bytes a component)."""
+    return Vector(values)
 
 
 def index_name(model: str, dimension: int) -> str:
@@ -121,7 +133,7 @@ class Memory:
                 cursor.executemany(
                     """INSERT INTO documents (installation_id, repository, kind, source, version, chunk, title, body,
                                               url, state, start_line, end_line, model, embedding)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector)""",
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %b)""",
                     [
                         (
                             d.installation_id,
@@ -185,7 +197,7 @@ class Memory:
         vectors = self.embedder.embed([f"{title}\n{body}" if title else body for _, title, body in rows])
         with self.pool.connection() as conn, conn.cursor() as cursor:
             cursor.executemany(
-                "UPDATE documents SET model = %s, embedding = %s::vector, updated_at = now() WHERE id = %s",
+                "UPDATE documents SET model = %s, embedding = %b, updated_at = now() WHERE id = %s",
                 [(self.embedder.name, _vector(v), row[0]) for row, v in zip(rows, vectors)],
             )
         log.info("re-embedded %d rows of %s with %s", len(rows), repository, self.embedder.name)
@@ -257,18 +269,25 @@ class Memory:
         kinds = list(kinds or KINDS)
         if exact is None:
             exact = self.count(repository, kinds) < EXACT_BELOW
-        distance = sql.SQL("(embedding::vector({dim}) <=> %(q)s::vector({dim}))").format(dim=sql.Literal(dim))
+        iterative = not exact and db.vector_version(self.pool) >= db.VECTOR_ITERATIVE
+        distance = sql.SQL("(embedding::vector({dim}) <=> %(q)b::vector({dim}))").format(dim=sql.Literal(dim))
         filters = sql.SQL(
             "repository = %(repo)s AND model = %(model)s AND kind = ANY(%(kinds)s) "
             "AND NOT (kind || ':' || source = ANY(%(excluded)s))"
         )
         columns = sql.SQL("kind, source, chunk, title, body, url, state, start_line, end_line")
-        if exact:
-            # a materialized CTE keeps the planner off the (approximate) index
+        if exact or iterative:
+            # exact: a materialized CTE keeps the planner off the (approximate) index; iterative: the
+            # index scan inside it, whose relaxed order the outer query sorts
             query_sql = sql.SQL(
-                "WITH rows AS MATERIALIZED (SELECT {columns}, {distance} AS distance FROM documents WHERE {filters}) "
-                "SELECT *, 1 - distance AS similarity FROM rows ORDER BY distance LIMIT %(k)s"
-            ).format(columns=columns, distance=distance, filters=filters)
+                "WITH rows AS MATERIALIZED (SELECT {columns}, {distance} AS distance FROM documents WHERE {filters}"
+                "{limit}) SELECT *, 1 - distance AS similarity FROM rows ORDER BY distance LIMIT %(k)s"
+            ).format(
+                columns=columns,
+                distance=distance,
+                filters=filters,
+                limit=sql.SQL("" if exact else " ORDER BY distance LIMIT %(k)s"),
+            )
         else:
             query_sql = sql.SQL(
                 "SELECT {columns}, 1 - {distance} AS similarity FROM documents WHERE {filters} "
@@ -283,13 +302,23 @@ class Memory:
             "k": k,
         }
         with self.pool.connection() as conn, conn.transaction():
-            if not exact:
-                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(EF_SEARCH, k * 2))))
+            if not exact:  # the index's settings for this transaction, in one round trip
+                settings = {"hnsw.ef_search": max(EF_SEARCH, k * 2)}
+                if iterative:
+                    settings |= {"hnsw.iterative_scan": ITERATIVE_SCAN, "hnsw.max_scan_tuples": MAX_SCAN_TUPLES}
+                conn.execute(
+                    sql.SQL("SELECT {}").format(
+                        sql.SQL(", ").join(
+                            sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(str(value)))
+                            for name, value in settings.items()
+                        )
+                    )
+                )
             cursor = conn.execute(query_sql, params)
             names = [c.name for c in cursor.description]
             rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-        if not exact and len(rows) < k:
-            # pgvector 0.6 filters after the index scan: when the filters (repository, kind)
+        if not exact and not iterative and len(rows) < k:
+            # pgvector before 0.8 filters after the index scan: when the filters (repository, kind)
             # leave fewer than k of its candidates, ask again exactly rather than lose results
             return self.nearest(repository, query, k, kinds, excluded, exact=True)
         return rows

