@@ -16,7 +16,6 @@ the review goes on.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -37,7 +36,6 @@ PASSES = "`review.fail_on: {fail_on}`: no finding that severe is open."
 EARLIER = '{count} of them from earlier reviews: Petrel\'s threads not answered "Addressed" yet.'
 UNCHECKED = "{count} finding(s) of this review could not be checked and were not posted: the check is neutral."
 OPEN_FINDINGS = "Open findings fail `review.fail_on: {fail_on}`"
-SEVERITY_OF_COMMENT = re.compile(r"\*\*(" + "|".join(SEVERITIES) + r")\*\*:")  # shared/review/findings.py
 
 
 def will_review(info: PullInfo, config: Config, last_head: str | None, forced: bool) -> bool:
@@ -47,12 +45,9 @@ def will_review(info: PullInfo, config: Config, last_head: str | None, forced: b
 
 
 def severities(report: Report) -> Counter:
-    """The findings posted, inline and in the body, counted by severity."""
-    counts = Counter(severity for _, _, severity, _ in report.in_body)
-    for comment in report.comments:
-        found = SEVERITY_OF_COMMENT.match(comment.body)
-        counts[found.group(1) if found else "info"] += 1
-    return counts
+    """The findings posted, inline and in the body, counted by severity (each inline comment's as
+    place_findings recorded it, shared/review/findings.py)."""
+    return Counter(severity for _, _, severity, _ in report.in_body) + Counter(report.comment_severities)
 
 
 def conclusion(report: Report | None, config: Config, earlier: Sequence[str] = ()) -> str:

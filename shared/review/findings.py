@@ -26,6 +26,20 @@ def fingerprint(path: str, text: str) -> str:
     return hashlib.sha1(f"{path}\n{words}".encode()).hexdigest()[:12]
 
 
+UNREAD_SEVERITY = "minor"  # a comment whose severity cannot be read (Petrel always writes one)
+_SEVERITY = re.compile(r"^\*\*(\w+)\*\*:\s*")
+_SUGGESTION = re.compile(r"```suggestion\n.*?```", re.DOTALL)
+
+
+def parse_comment(body: str) -> tuple[str, str]:
+    """A comment of Petrel's (as _comment_text writes it) back into its finding's severity and
+    text: without the markers, the `**severity**:` prefix and the suggestion block."""
+    text = _SUGGESTION.sub("", markers.strip(body or "")).strip()
+    match = _SEVERITY.match(text)
+    severity = match.group(1).lower() if match else ""
+    return (severity if severity in SEVERITIES else UNREAD_SEVERITY), (text[match.end() :] if match else text).strip()
+
+
 def _comment_text(severity: str, body: str, suggestion: str | None, key: str) -> str:
     text = f"**{severity}**: {markers.strip(body).strip()}"
     suggestion = markers.strip(suggestion or "")
@@ -94,3 +108,4 @@ def place_findings(
         # a suggestion replaces the commented line: only where it is the line the model meant
         suggestion = finding.get("suggestion") if landing == line else None
         report.comments.append(actions.ReviewComment(path, landing, _comment_text(severity, body, suggestion, key)))
+        report.comment_severities.append(severity)
