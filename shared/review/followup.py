@@ -115,7 +115,7 @@ def touched(file: diff.FileDiff, line: int | None) -> bool:
 
 def fixing_lines(file: diff.FileDiff) -> set[str]:
     """The lines the push added to `file`, without whitespace: where a fix's evidence must be."""
-    added = {"".join(l.text.split()) for h in file.hunks for l in h.lines if l.kind == diff.ADDED}
+    added = {verify.squeezed(l.text) for h in file.hunks for l in h.lines if l.kind == diff.ADDED}
     added.discard("")
     return added
 
@@ -176,11 +176,7 @@ def addressed(model: Model, file: diff.FileDiff, threads: list[PostedFinding], p
     budget = chunk_budget(model, FOLLOWUP_SYSTEM, model.estimate(verify.check_prompt(findings, "")))
     code = code_for(file, threads, budget, model.estimate)
     surroundings = around(pull, threads, budget, model.estimate)
-    prompt = verify.check_prompt(findings, code, surroundings)
-    answer = model.json("review", FOLLOWUP_SYSTEM, prompt, verify.VERIFY_SCHEMA, "verification")
-    verdicts: dict[int, dict] = {}
-    for verdict in answer["verdicts"]:
-        verdicts.setdefault(verdict["index"], verdict)
+    verdicts = verify.ask(model, findings, code, surroundings, FOLLOWUP_SYSTEM)
     added = fixing_lines(file)
     return [
         thread
