@@ -20,9 +20,15 @@ from shared.repo_config.schema import SEVERITIES, Config
 from shared.review.report import Report
 
 
+def normal_words(text: str) -> list[str]:
+    """A finding's words, lower case, without punctuation: what its fingerprint is made of, and
+    what near-duplicates are compared by (shared/review/dedupe.py)."""
+    return re.sub(r"[^\w\s]", " ", str(text or "").lower()).split()
+
+
 def fingerprint(path: str, text: str) -> str:
     """Identifies a finding across runs and line moves: its file and its normalized words."""
-    words = " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())[:200]
+    words = " ".join(normal_words(text))[:200]
     return hashlib.sha1(f"{path}\n{words}".encode()).hexdigest()[:12]
 
 
