@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from shared.github.checks import SetCheck
 from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
 from shared.repo_config.schema import SEVERITIES, Config
-from shared.review.plan import skip_reason
+from shared.review.plan import skip
 from shared.review.report import Report, listed
 
 log = logging.getLogger("petrel.review")
@@ -41,7 +41,7 @@ OPEN_FINDINGS = "Open findings fail `review.fail_on: {fail_on}`"
 def will_review(info: PullInfo, config: Config, last_head: str | None, forced: bool) -> bool:
     """Whether the review will run rather than be skipped (plan_review's own tests, before it
     runs: a check run is started only for a review that runs)."""
-    return forced or (skip_reason(info, config) is None and last_head != info.head_sha)
+    return skip(info, config, last_head, forced) is None
 
 
 def severities(report: Report) -> Counter:
