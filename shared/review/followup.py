@@ -64,11 +64,7 @@ def still_open(posted: list[PostedFinding], planned: list[actions.Action] = ()) 
     """The severities of Petrel's threads still open (shared/review/check_run.py: `review.fail_on`):
     not answered "Addressed" before, nor by a reply among the `planned` actions, nor outdated."""
     replied = {a.comment_id for a in planned if isinstance(a, actions.ReplyInThread)}
-    return [
-        as_finding(t)["severity"]
-        for t in open_threads(posted)
-        if t.comment_id not in replied and not getattr(t, "outdated", False)
-    ]
+    return [as_finding(t)["severity"] for t in open_threads(posted) if t.comment_id not in replied and not t.outdated]
 
 
 def at_head(file: diff.FileDiff, old: int) -> int:
@@ -92,8 +88,8 @@ def followable(threads: list[PostedFinding], last_head: str, changed: dict[str, 
         file = changed.get(thread.path)
         if file is None or not touched(file, thread.line):
             continue
-        if getattr(thread, "outdated", False):
-            if getattr(thread, "commit", "") != last_head:
+        if thread.outdated:
+            if thread.commit != last_head:
                 continue
             thread = dataclasses.replace(thread, line=at_head(file, thread.line))
         due.append(thread)
@@ -146,10 +142,9 @@ def as_finding(thread: PostedFinding) -> dict:
 def around(pull: PullSource, threads: list[PostedFinding], budget: int, estimate) -> str:
     """The head file's lines around each thread's line, unnumbered, when the pull request can give
     them (`head_file`, shared/github/pulls.py), within `budget` tokens."""
-    read = getattr(pull, "head_file", None)
     parts: list[str] = []
     for thread in threads:
-        text = read(thread.path) if read else None
+        text = pull.head_file(thread.path)
         if not text:
             continue
         lines = text.splitlines()

@@ -111,7 +111,7 @@ def plan_review(
                 "reviewing the whole pull request",
                 last_head[:7],
             )
-    selected = triage(select_files(scope, config, report), model, report, config, getattr(pull, "head_file", None))
+    selected = triage(select_files(scope, config, report), model, report, config, pull.head_file)
     system = system_prompt(config)
     intent = read_intent(pull, model) if selected else ""  # once per review: every chunk carries it
     rules = read_rules(pull, config, [f.path for f in selected], model)
