@@ -10,11 +10,14 @@ from gitrepo import commit, init
 from test_review import SERVICE, make_model, model_server  # noqa: F401 - a fixture
 
 from shared import diff
-from shared.github.pulls import LocalPull
+from shared.github.pulls import LocalPull, PostedFinding
 from shared.repo_config.schema import DEFAULTS
-from shared.review.findings import place_findings
+from shared.review.check_run import severities
+from shared.review.findings import parse_comment, place_findings
+from shared.review.followup import as_finding, still_open
 from shared.review.plan import plan_review
 from shared.review.report import Report, review_body
+from shared.review.verify import check_prompt
 
 TOMLI = {f.path: f for f in diff.parse((Path(__file__).parent / "fixtures/diffs/python_small.diff").read_bytes())}
 PARSER = "src/tomli/_parser.py"  # its third hunk: context 71-73, lines 74-79 added, context 80-82
@@ -79,3 +82,24 @@ def test_a_comment_on_an_added_blank_line_moves_to_the_added_code_and_the_body_s
     assert sorted(c.line for c in review.comments) == [2, 4]  # the blank line 3 and the context line 6, moved
     assert "a comment for line 3 was placed on line 2" in review_body(report)
     assert "a comment for line 6 was placed on line 4" in review_body(report)
+
+
+def test_a_thread_and_a_new_comment_are_read_the_same_way_and_without_the_suggestion():
+    # the severity review.fail_on counts for this review's comment is the one it counts for the same
+    # comment as an open thread on the next push; the text the check reads has no suggestion block
+    report = Report(None)
+    findings = [
+        {
+            **finding(PARSER, 76, "Catching AttributeError hides bugs.", "        except KeyError:"),
+            "severity": "critical",
+        },
+        finding(PARSER, 74, "Guard the input first."),
+    ]
+    place_findings(findings, TOMLI, DEFAULTS, set(), report)
+    assert "```suggestion" in report.comments[0].body
+    threads = [PostedFinding(c.path, c.line, c.body, comment_id=n) for n, c in enumerate(report.comments, 1)]
+    assert sorted(still_open(threads)) == sorted(severities(report).elements()) == ["critical", "major"]
+    thread = as_finding(threads[0])
+    assert thread["severity"] == "critical" and thread["body"] == "Catching AttributeError hides bugs."
+    assert "suggestion" not in check_prompt([thread], "") and "except KeyError" not in check_prompt([thread], "")
+    assert parse_comment("no severity here <!-- petrel:finding:abc -->") == ("minor", "no severity here")

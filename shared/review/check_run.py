@@ -16,14 +16,13 @@ the review goes on.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from collections.abc import Sequence
 
 from shared.github.checks import SetCheck
 from shared.github.pulls import PAST_FILE_LIMIT, PullInfo
 from shared.repo_config.schema import SEVERITIES, Config
-from shared.review.plan import skip_reason
+from shared.review.plan import skip
 from shared.review.report import Report, listed
 
 log = logging.getLogger("petrel.review")
@@ -37,22 +36,18 @@ PASSES = "`review.fail_on: {fail_on}`: no finding that severe is open."
 EARLIER = '{count} of them from earlier reviews: Petrel\'s threads not answered "Addressed" yet.'
 UNCHECKED = "{count} finding(s) of this review could not be checked and were not posted: the check is neutral."
 OPEN_FINDINGS = "Open findings fail `review.fail_on: {fail_on}`"
-SEVERITY_OF_COMMENT = re.compile(r"\*\*(" + "|".join(SEVERITIES) + r")\*\*:")  # shared/review/findings.py
 
 
 def will_review(info: PullInfo, config: Config, last_head: str | None, forced: bool) -> bool:
     """Whether the review will run rather than be skipped (plan_review's own tests, before it
     runs: a check run is started only for a review that runs)."""
-    return forced or (skip_reason(info, config) is None and last_head != info.head_sha)
+    return skip(info, config, last_head, forced) is None
 
 
 def severities(report: Report) -> Counter:
-    """The findings posted, inline and in the body, counted by severity."""
-    counts = Counter(severity for _, _, severity, _ in report.in_body)
-    for comment in report.comments:
-        found = SEVERITY_OF_COMMENT.match(comment.body)
-        counts[found.group(1) if found else "info"] += 1
-    return counts
+    """The findings posted, inline and in the body, counted by severity (each inline comment's as
+    place_findings recorded it, shared/review/findings.py)."""
+    return Counter(severity for _, _, severity, _ in report.in_body) + Counter(report.comment_severities)
 
 
 def conclusion(report: Report | None, config: Config, earlier: Sequence[str] = ()) -> str:

@@ -16,9 +16,9 @@ same file, within NEIGHBOURING lines, the same point), is not posted again (near
 
 from __future__ import annotations
 
-import re
-
 from shared.repo_config.schema import SEVERITIES
+from shared.review.findings import normal_words
+from shared.review.report import code
 
 NEIGHBOURING = 3  # lines apart in one file
 SAME_POINT = 0.6  # word similarity for a finding on a neighbouring line
@@ -29,7 +29,7 @@ MAX_PLACES = 5  # other places named in a kept finding's note
 
 def words(text: str) -> frozenset[str]:
     """A finding's words, lower case, without punctuation: what two findings are compared by."""
-    return frozenset(re.sub(r"[^\w\s]", " ", str(text or "").lower()).split())
+    return frozenset(normal_words(text))
 
 
 def similar(a: frozenset[str], b: frozenset[str]) -> float:
@@ -54,7 +54,7 @@ def _same(kept: dict, kept_words: frozenset[str], other: dict, other_words: froz
 
 
 def _place(finding: dict) -> str:
-    return f"`{' '.join(str(finding['path']).split()).replace('`', chr(39))}` line {finding['line']}"
+    return f"{code(str(finding['path']))} line {finding['line']}"
 
 
 def merge_near_duplicates(findings: list[dict]) -> tuple[list[dict], int]:

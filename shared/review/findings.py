@@ -20,10 +20,30 @@ from shared.repo_config.schema import SEVERITIES, Config
 from shared.review.report import Report
 
 
+def normal_words(text: str) -> list[str]:
+    """A finding's words, lower case, without punctuation: what its fingerprint is made of, and
+    what near-duplicates are compared by (shared/review/dedupe.py)."""
+    return re.sub(r"[^\w\s]", " ", str(text or "").lower()).split()
+
+
 def fingerprint(path: str, text: str) -> str:
     """Identifies a finding across runs and line moves: its file and its normalized words."""
-    words = " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())[:200]
+    words = " ".join(normal_words(text))[:200]
     return hashlib.sha1(f"{path}\n{words}".encode()).hexdigest()[:12]
+
+
+UNREAD_SEVERITY = "minor"  # a comment whose severity cannot be read (Petrel always writes one)
+_SEVERITY = re.compile(r"^\*\*(\w+)\*\*:\s*")
+_SUGGESTION = re.compile(r"```suggestion\n.*?```", re.DOTALL)
+
+
+def parse_comment(body: str) -> tuple[str, str]:
+    """A comment of Petrel's (as _comment_text writes it) back into its finding's severity and
+    text: without the markers, the `**severity**:` prefix and the suggestion block."""
+    text = _SUGGESTION.sub("", markers.strip(body or "")).strip()
+    match = _SEVERITY.match(text)
+    severity = match.group(1).lower() if match else ""
+    return (severity if severity in SEVERITIES else UNREAD_SEVERITY), (text[match.end() :] if match else text).strip()
 
 
 def _comment_text(severity: str, body: str, suggestion: str | None, key: str) -> str:
@@ -94,3 +114,4 @@ def place_findings(
         # a suggestion replaces the commented line: only where it is the line the model meant
         suggestion = finding.get("suggestion") if landing == line else None
         report.comments.append(actions.ReviewComment(path, landing, _comment_text(severity, body, suggestion, key)))
+        report.comment_severities.append(severity)

@@ -67,6 +67,17 @@ def skip_reason(info: PullInfo, config: Config) -> str | None:
     return None
 
 
+def skip(info: PullInfo, config: Config, last_head: str | None, forced: bool) -> str | None:
+    """Why this review does not run (skip_reason, or a head already reviewed), or None; a forced
+    review (`/petrel review`, `petrel review`) always runs."""
+    if forced:
+        return None
+    reason = skip_reason(info, config)
+    if reason is None and last_head == info.head_sha:
+        return f"head {info.head_sha[:7]} was already reviewed"
+    return reason
+
+
 def plan_review(
     pull: PullSource,
     model: Model,
@@ -80,12 +91,9 @@ def plan_review(
     """The review to post: (actions, report, skip reason). `last_head` is the head reviewed before.
     `progress(done, total)` is told how many chunks have come back of how many (`petrel review`)."""
     info = pull.info()
-    if not forced:
-        reason = skip_reason(info, config)
-        if reason:
-            return [], None, reason
-        if last_head == info.head_sha:
-            return [], None, f"head {info.head_sha[:7]} was already reviewed"
+    reason = skip(info, config, last_head, forced)
+    if reason:
+        return [], None, reason
     report = Report(info)
     changes = pull.changes()
     files = changes.files
@@ -103,7 +111,7 @@ def plan_review(
                 "reviewing the whole pull request",
                 last_head[:7],
             )
-    selected = triage(select_files(scope, config, report), model, report, config, getattr(pull, "head_file", None))
+    selected = triage(select_files(scope, config, report), model, report, config, pull.head_file)
     system = system_prompt(config)
     intent = read_intent(pull, model) if selected else ""  # once per review: every chunk carries it
     rules = read_rules(pull, config, [f.path for f in selected], model)

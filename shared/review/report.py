@@ -29,6 +29,7 @@ class Report:
     trivial: list[tuple[str, str]] = field(default_factory=list)
     not_reviewed: list[tuple[str, str]] = field(default_factory=list)
     comments: list[actions.ReviewComment] = field(default_factory=list)
+    comment_severities: list[str] = field(default_factory=list)  # each of `comments`, in order (for review.fail_on)
     in_body: list[tuple[str, int, str, str]] = field(default_factory=list)  # path, line, severity, text
     moved: list[tuple[str, int, int]] = field(default_factory=list)
     already_posted: int = 0

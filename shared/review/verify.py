@@ -81,7 +81,8 @@ class Checked:
     failed: str | None = None  # why the check gave no usable answer: then nothing is kept
 
 
-def _squeezed(text: str) -> str:
+def squeezed(text: str) -> str:
+    """`text` without whitespace: how a quote and a line of code are compared."""
     return "".join(text.split())
 
 
@@ -98,8 +99,8 @@ def code_lines(files: list[diff.FileDiff], surroundings: str = "") -> set[str]:
     code, without the lines that only say where code is), without whitespace: what a quote is
     compared with."""
     # removed lines count too: "this removal breaks X" quotes the line that was removed
-    lines = {_squeezed(l.text) for f in files for h in f.hunks for l in h.lines}
-    lines.update(_squeezed(line) for line in surroundings.splitlines() if not _NOT_CODE.match(line.strip()))
+    lines = {squeezed(l.text) for f in files for h in f.hunks for l in h.lines}
+    lines.update(squeezed(line) for line in surroundings.splitlines() if not _NOT_CODE.match(line.strip()))
     lines.discard("")
     return lines
 
@@ -107,8 +108,8 @@ def code_lines(files: list[diff.FileDiff], surroundings: str = "") -> set[str]:
 def _quoted(quote: str, shown: set[str]) -> bool:
     # as written, else without the line number and +/- mark the model may have copied with it
     for candidate in (quote, _RENDERED.sub("", quote, count=1)):
-        squeezed = _squeezed(candidate)
-        if squeezed in shown or (len(squeezed) >= MIN_PARTIAL_EVIDENCE and any(squeezed in l for l in shown)):
+        bare = squeezed(candidate)
+        if bare in shown or (len(bare) >= MIN_PARTIAL_EVIDENCE and any(bare in l for l in shown)):
             return True
     return False
 
@@ -137,12 +138,13 @@ def check_prompt(findings: list[dict], code: str, surroundings: str = "") -> str
     return text
 
 
-def ask(model: Model, findings: list[dict], code: str, surroundings: str = "") -> dict[int, dict]:
+def ask(
+    model: Model, findings: list[dict], code: str, surroundings: str = "", system: str = VERIFY_SYSTEM
+) -> dict[int, dict]:
     """One check call: each finding's verdict by its number (1-based); a finding the answer leaves
-    out has none. Raises ModelError when the model gives no usable answer."""
-    answer = model.json(
-        "review", VERIFY_SYSTEM, check_prompt(findings, code, surroundings), VERIFY_SCHEMA, "verification"
-    )
+    out has none. `system` is the question asked (follow-ups ask their own, shared/review/followup.py).
+    Raises ModelError when the model gives no usable answer."""
+    answer = model.json("review", system, check_prompt(findings, code, surroundings), VERIFY_SCHEMA, "verification")
     verdicts: dict[int, dict] = {}
     for verdict in answer["verdicts"]:
         if 1 <= verdict["index"] <= len(findings):
