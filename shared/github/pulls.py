@@ -134,6 +134,7 @@ class GitHubPull:
         self._me = me
         self._may_steer = may_steer
         self._head_blobs: dict[str, str] | None = None  # path -> blob sha at the head, from the files list
+        self._since: dict[str, list[diff.FileDiff] | None] = {}  # old head -> the files changed since
 
     def _get(self, path: str, accept: str | None = None):
         headers = {"Accept": accept} if accept else None
@@ -163,9 +164,15 @@ class GitHubPull:
         return diff.Changes(files, unlisted)
 
     def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
-        """The files changed from `old_head` to the head, from the comparison's own files list.
-        None (review everything) when the old head is gone or history was rewritten (a
-        force-push), or when the comparison is too large for GitHub to list whole."""
+        """The files changed from `old_head` to the head, from the comparison's own files list, read
+        from GitHub once per `old_head` (the review and its follow-up both ask). None (review
+        everything) when the old head is gone or history was rewritten (a force-push), or when the
+        comparison is too large for GitHub to list whole."""
+        if old_head not in self._since:
+            self._since[old_head] = self._compare(old_head)
+        return self._since[old_head]
+
+    def _compare(self, old_head: str) -> list[diff.FileDiff] | None:
         from github import GithubException
 
         head = self.info().head_sha
