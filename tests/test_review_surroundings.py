@@ -380,3 +380,24 @@ def test_the_lines_that_say_where_code_is_are_no_evidence_for_the_check():
         line.text for h in tracer.hunks for line in h.lines if line.kind == diff.REMOVED and len(line.text) > 20
     )
     assert verify.evidence_found([removed], shown)  # "this removal breaks X" quotes a removed line
+
+
+def test_each_chunks_surroundings_are_fitted_once_for_the_prompt_and_the_check(tmp_path):
+    repo = init(tmp_path / "repo", {"app/limits.py": CHECK})
+    commit(repo, {"app/limits.py": CHECK.replace("total = value + 1", "total = value + 2")}, "change")
+    local = LocalPull(repo, "main", "feature")
+    [chunk] = diff_packing.pack(local.changes().files, 10_000, lambda text: len(text) // 4).chunks
+    measured: list[str] = []
+
+    def estimate(text: str) -> int:
+        measured.append(text)
+        return len(text) // 4
+
+    around = surrounding_code(local.head_file, estimate, 4_000)
+    found, left = around(chunk)
+    assert "def check_limit(value, limit):" in found["app/limits.py"] and left < 4_000
+    fitted = len(measured)
+    # the review's prompt asked first; the second look asks again and gets the same, without fitting again
+    assert around(chunk) == (found, left)
+    assert "def check_limit(value, limit):" in for_the_check(around)(chunk)
+    assert len(measured) == fitted
