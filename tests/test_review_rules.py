@@ -19,7 +19,6 @@ from test_review import SERVICE, edited_service, make_model, model_server, revie
 from shared.github.pulls import GitHubPull, LocalPull
 from shared.repo_config.schema import DEFAULTS
 from shared.review.plan import plan_review
-from shared.review.prompt import OUTPUT_RESERVE_TOKENS
 from shared.review.rules import RULE_FILE_CHARS
 
 REPO = "octo-org/widgets"
@@ -176,7 +175,7 @@ def test_a_budget_cut_keeps_every_prompt_within_the_models_context(tmp_path, mod
     assert report.reviewed == ["src/engine.py", "tools/build.py"]
     for request in review_requests(model_server):
         system, user = (m["content"] for m in request["messages"])
-        assert model.estimate(system) + model.estimate(user) + OUTPUT_RESERVE_TOKENS <= context
+        assert model.estimate(system) + model.estimate(user) + model.settings.model_max_output_tokens <= context
         assert "[…cut]" in system and system.count("be careful") <= RULE_FILE_CHARS // len("be careful with ")
         assert "Description Description" in user and "[…cut]" in user
     engine = prompts_by_file(model_server)["src/engine.py"]

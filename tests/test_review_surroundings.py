@@ -30,7 +30,7 @@ from shared.repo_config.schema import DEFAULTS
 from shared.review import verify
 from shared.review.enclosing import innermost, outline
 from shared.review.plan import plan_review
-from shared.review.prompt import OUTPUT_RESERVE_TOKENS, chunk_budget, system_prompt
+from shared.review.prompt import chunk_budget, system_prompt
 from shared.review.surroundings import INTRO, diff_with_surroundings, for_the_check, surrounding_code
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -287,7 +287,7 @@ def test_a_huge_function_is_shown_as_a_window_within_the_budget(tmp_path, model_
     around = prompt[prompt.index(INTRO) : prompt.index("\n@@ ")]
     assert model.estimate(around) <= chunk_budget(model, system_prompt(DEFAULTS)) < model.estimate(body_text(body))
     sent = sum(len(m["content"]) for m in request["messages"])
-    assert sent / 4 + OUTPUT_RESERVE_TOKENS <= 8192
+    assert sent / 4 + model.settings.model_max_output_tokens <= 8192
 
 
 def body_text(lines: list[str]) -> str:
