@@ -12,17 +12,15 @@ no content). Every "not there" answers None; any other error is raised, as for t
 
 from __future__ import annotations
 
-import base64
-import urllib.parse
 from collections.abc import Callable
 
+from shared.github import blobs
 from shared.repo_config import load as repo_config
 from shared.repo_config.schema import MAX_BYTES
 
 COMMITS_PER_PAGE = 100
 MAX_COMMITS = 250  # GitHub lists no more of a pull request's commits
-GONE = (404, 410)  # not found; issues turned off on the repository
-MAX_FILE_BYTES = 1024 * 1024  # GitHub's contents API sends no content above this
+GONE = blobs.GONE  # not found; issues turned off on the repository
 
 
 def commit_messages(get: Callable[..., object], repository: str, number: int) -> list[str]:
@@ -66,15 +64,8 @@ def issue(get: Callable[..., object], repository: str, number: int) -> tuple[str
 
 def default_file(get: Callable[..., object], repository: str, path: str) -> str | None:
     """The text of the regular file `path` on the default branch (the contents API without a ref),
-    or None: missing, a directory, a symbolic link, a submodule, or over 1 MB."""
-    path = path.strip("/")
-    data = _found(get, f"/repos/{repository}/contents/{urllib.parse.quote(path)}")
-    # a symbolic link to a file is answered with that file: its own path then differs
-    if not isinstance(data, dict) or data.get("type") != "file" or (data.get("path") or "").strip("/") != path:
-        return None
-    if data.get("encoding") != "base64":
-        return None  # over 1 MB: GitHub sends no content
-    return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
+    or None: missing, a directory, a symbolic link, a submodule, over 1 MB, binary (blobs.contents)."""
+    return blobs.contents(get, repository, path)
 
 
 def contents_fetcher(client):
