@@ -12,11 +12,16 @@ no content). Every "not there" answers None; any other error is raised, as for t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 from shared.github import blobs
 from shared.repo_config import load as repo_config
 from shared.repo_config.schema import MAX_BYTES
+
+log = logging.getLogger("petrel.review")
+T = TypeVar("T")
 
 COMMITS_PER_PAGE = 100
 MAX_COMMITS = 250  # GitHub lists no more of a pull request's commits
@@ -66,6 +71,19 @@ def default_file(get: Callable[..., object], repository: str, path: str) -> str 
     """The text of the regular file `path` on the default branch (the contents API without a ref),
     or None: missing, a directory, a symbolic link, a submodule, over 1 MB, binary (blobs.contents)."""
     return blobs.contents(get, repository, path)
+
+
+def or_none(read: Callable[[], T], what: str, then: str) -> T | None:
+    """`read()`, or None when GitHub fails to answer it (an HTTP error, the connection), said in one
+    log line "`what` (status): `then`": what a review reads beside the diff is not worth failing it."""
+    from github import GithubException
+
+    try:
+        return read()
+    except (GithubException, OSError) as error:
+        status = error.status if isinstance(error, GithubException) else type(error).__name__
+        log.warning("%s (%s): %s", what, status, then)
+        return None
 
 
 def contents_fetcher(client):
