@@ -57,6 +57,15 @@ class DiffSource:
     def head_file(self, path):
         return None  # the saved diff has no head files: no code around the changes
 
+    def default_file(self, path):
+        return None  # no repository: no rule files
+
+    def commit_messages(self):
+        return []
+
+    def issue(self, number):
+        return None
+
     def config(self):
         raise NotImplementedError
 

@@ -345,10 +345,3 @@ def restrict(files: list[FileDiff], since: list[FileDiff]) -> list[FileDiff]:
         if kept:
             result.append(replace(file, hunks=kept))
     return result
-
-
-def whitespace_only(file: FileDiff) -> bool:
-    """True when the file's change only moves whitespace around."""
-    removed = "".join("".join(l.text.split()) for h in file.hunks for l in h.lines if l.kind == REMOVED)
-    added = "".join("".join(l.text.split()) for h in file.hunks for l in h.lines if l.kind == ADDED)
-    return bool(file.hunks) and removed == added

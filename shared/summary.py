@@ -28,7 +28,6 @@ log = logging.getLogger("petrel.summary")
 SUMMARY_KEY = "summary"
 SUMMARY_OFF = "automatic summaries are off in this repository's config"
 DESCRIPTION_KEY = "description"
-OUTPUT_RESERVE_TOKENS = 2_048
 TABLE_CHARS = 50_000  # GitHub refuses comments over 65,536 characters
 UNLISTED = "_Not in this table: {count} more changed file(s), {reason}._"
 MORE_ROWS = "| … | | {count} more file(s) not shown: the comment would be longer than GitHub allows |"
@@ -94,13 +93,9 @@ def plan_summary(
             reasons[file.path] = "renamed without changes" if file.status == "renamed" else "no text changes"
         else:
             shown.append(file)
-    budget = max(
-        1024,
-        model.specs["light"].context_tokens
-        - model.estimate(SUMMARY_SYSTEM, "light")
-        - model.estimate(intent, "light")
-        - OUTPUT_RESERVE_TOKENS,
-    )
+    # the prompt with the answer's max_tokens fits the light model's context (the title or the intent beside)
+    system = SUMMARY_SYSTEM.format(language=config.language)
+    budget = max(1024, model.room("light", system, intent or f"Title: {info.title}\n\n"))
     packing = diff_packing.pack(shown, budget, lambda text: model.estimate(text, "light"), max_chunks=1)
     for path, reason in packing.not_reviewed:
         reasons.setdefault(path, f"not summarized: {reason}")
@@ -112,7 +107,7 @@ def plan_summary(
         try:
             answer = model.json(
                 "light",
-                SUMMARY_SYSTEM.format(language=config.language),
+                system,
                 f"{intent}\n\n{chunk.text}" if intent else f"Title: {info.title}\n\n{chunk.text}",
                 SUMMARY_SCHEMA,
                 "summary",

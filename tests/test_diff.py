@@ -186,19 +186,6 @@ def test_restrict_keeps_the_pull_request_hunks_touched_since_the_last_review():
     assert [h.new_start for h in restricted[0].hunks] == [41]
 
 
-def test_whitespace_only():
-    change = diff.parse("""diff --git a/a.py b/a.py
---- a/a.py
-+++ b/a.py
-@@ -1,2 +1,2 @@
--x = f(1,2)
-+x = f(1, 2)
- y = 1
-""")[0]
-    assert diff.whitespace_only(change)
-    assert not diff.whitespace_only(by_path(diff.parse(SMALL))["app/core.py"])
-
-
 # --- real diffs from public projects' history (tests/fixtures/diffs/README.md) ---------------
 
 FIXTURES = {  # file: (files, added, removed) as `git diff --shortstat` counts them

@@ -11,6 +11,8 @@ import pytest
 from fakes.github import FakeGitHub
 from github import Auth, Github
 from test_fake_github import BASE_SHA, DIFF, HEAD_SHA, NEW_HEAD, SECOND_DIFF
+from test_pr_functions import world  # noqa: F401 - the fixture
+from test_review_followup import fixed, opened_with_a_finding, reply_posts
 
 from shared import diff
 from shared.github.pulls import NO_PATCH, UNREADABLE_PATCH, GitHubPull, file_from_github
@@ -102,3 +104,13 @@ def test_changes_since_reads_the_comparison_and_falls_back_when_it_cannot(github
     )
     github.add_compare(REPO, BASE_SHA, NEW_HEAD, diff=many)  # GitHub lists 300 of its 301 files
     assert pull(github).changes_since(BASE_SHA) is None
+
+
+def test_a_synchronize_review_with_a_follow_up_reads_the_comparison_once(world):  # noqa: F811
+    # the review (plan.py) and the follow-up of its threads (followup.py) both ask for the files
+    # changed since the last reviewed head: GitHubPull reads the comparison once
+    opened_with_a_finding(world)
+    world.push({"app/service.py": fixed()})
+    world.deliver("synchronize")
+    assert len(reply_posts(world)) == 1  # the follow-up ran: the fixed thread got its reply
+    assert len([r for r in world.github.requests if r.method == "GET" and "/compare/" in r.path]) == 1

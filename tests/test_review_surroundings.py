@@ -30,7 +30,7 @@ from shared.repo_config.schema import DEFAULTS
 from shared.review import verify
 from shared.review.enclosing import innermost, outline
 from shared.review.plan import plan_review
-from shared.review.prompt import OUTPUT_RESERVE_TOKENS, chunk_budget, system_prompt
+from shared.review.prompt import chunk_budget, system_prompt
 from shared.review.surroundings import INTRO, diff_with_surroundings, for_the_check, surrounding_code
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -287,7 +287,7 @@ def test_a_huge_function_is_shown_as_a_window_within_the_budget(tmp_path, model_
     around = prompt[prompt.index(INTRO) : prompt.index("\n@@ ")]
     assert model.estimate(around) <= chunk_budget(model, system_prompt(DEFAULTS)) < model.estimate(body_text(body))
     sent = sum(len(m["content"]) for m in request["messages"])
-    assert sent / 4 + OUTPUT_RESERVE_TOKENS <= 8192
+    assert sent / 4 + model.settings.model_max_output_tokens <= 8192
 
 
 def body_text(lines: list[str]) -> str:
@@ -380,3 +380,24 @@ def test_the_lines_that_say_where_code_is_are_no_evidence_for_the_check():
         line.text for h in tracer.hunks for line in h.lines if line.kind == diff.REMOVED and len(line.text) > 20
     )
     assert verify.evidence_found([removed], shown)  # "this removal breaks X" quotes a removed line
+
+
+def test_each_chunks_surroundings_are_fitted_once_for_the_prompt_and_the_check(tmp_path):
+    repo = init(tmp_path / "repo", {"app/limits.py": CHECK})
+    commit(repo, {"app/limits.py": CHECK.replace("total = value + 1", "total = value + 2")}, "change")
+    local = LocalPull(repo, "main", "feature")
+    [chunk] = diff_packing.pack(local.changes().files, 10_000, lambda text: len(text) // 4).chunks
+    measured: list[str] = []
+
+    def estimate(text: str) -> int:
+        measured.append(text)
+        return len(text) // 4
+
+    around = surrounding_code(local.head_file, estimate, 4_000)
+    found, left = around(chunk)
+    assert "def check_limit(value, limit):" in found["app/limits.py"] and left < 4_000
+    fitted = len(measured)
+    # the review's prompt asked first; the second look asks again and gets the same, without fitting again
+    assert around(chunk) == (found, left)
+    assert "def check_limit(value, limit):" in for_the_check(around)(chunk)
+    assert len(measured) == fitted

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import stat
 import threading
 from html.parser import HTMLParser
@@ -291,6 +292,22 @@ def test_a_state_is_random_used_once_and_forgotten_after_an_hour():
     assert states.take(first) and not states.take(first) and not states.take(None) and not states.take("x")
     now[0] = setup_page.STATE_SECONDS + 1
     assert not states.take(second)
+
+
+def test_make_run_writes_a_new_dotenv_private_from_the_start(env, tmp_path):
+    from shared.modes.cli import ensure_dotenv
+
+    env()
+    dotenv = tmp_path / ".env"
+    before = os.umask(0)  # a plain write would make it readable by everyone
+    try:
+        assert ensure_dotenv(dotenv)
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(dotenv.stat().st_mode) == 0o600 and [p.name for p in tmp_path.iterdir()] == [".env"]
+    assert len(settings.read_dotenv(dotenv)["GITHUB_WEBHOOK_SECRET"]) == 64
+    assert "# GITHUB_APP_ID=\n" in dotenv.read_text(encoding="utf-8")  # the start page fills it in
+    assert not ensure_dotenv(dotenv)
 
 
 def test_make_run_adds_a_webhook_secret_to_a_dotenv_written_by_hand_before_the_app_exists(env, tmp_path):

@@ -10,6 +10,10 @@ Only text is kept: a file over `MAX_FILE_BYTES`, one with a NUL byte, or one tha
 not UTF-8 is None, as is anything that is not a regular file (a symbolic link, a submodule).
 Only such definite answers are cached: a read that failed (the connection, a 5xx, a 403 of the
 rate limit) gives None this time and is tried again the next time.
+
+`contents` is the one reader of GitHub's contents API for both a head file (with its ref) and a
+file of the default branch (pull_texts.default_file, without one): the same checks and the same
+text for both.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ log = logging.getLogger("petrel.pulls")
 MAX_FILE_BYTES = 1_000_000  # GitHub's contents API sends no content above 1 MB either
 CACHE_CHARACTERS = 16_000_000
 CACHE_ENTRIES = 256
+GONE = (404, 410)  # not found; gone
+Get = Callable[[str, dict | None], object]  # one GET of the REST API (a path, its parameters) -> its JSON
 
 
 class NotRead(Exception):
@@ -98,43 +104,47 @@ class BlobCache:
 CACHE = BlobCache()
 
 
-def github_head(client, repository: str, head: str, blob: str | None, path: str) -> str | None:
+def github_head(get: Get, repository: str, head: str, blob: str | None, path: str) -> str | None:
     """A changed file's text at the pull request's `head`, read once per `blob` sha (the sha the
-    pull request's files list gives it); None without a blob sha (a removed file, not a changed one)."""
-    if not blob:
-        return None
-    return CACHE.read((repository, blob), lambda: _contents(client, repository, path, head))
-
-
-def github_text(client, repository: str, path: str, ref: str) -> str | None:
-    """A regular file's text at `ref` from GitHub's contents API (which sends no content over
-    1 MB), or None: not there, not a regular file, too large, binary. Other errors are logged and
-    give None too: the review goes on without the code around that file's changes."""
-    try:
-        return _contents(client, repository, path, ref)
-    except NotRead:
-        return None
-
-
-def _contents(client, repository: str, path: str, ref: str) -> str | None:
-    """As github_text, but a failed read (not a 404) raises NotRead, so that it is not cached."""
+    pull request's files list gives it); None without a blob sha (a removed file, not a changed one).
+    A failed read (the connection, an HTTP error but 404) is logged and gives None, not cached: the
+    review goes on without the code around that file's changes."""
     from github import GithubException
 
-    url = f"/repos/{repository}/contents/{urllib.parse.quote(path)}"
+    if not blob:
+        return None
+
+    def load() -> str | None:
+        try:
+            return contents(get, repository, path, head)
+        except OSError as error:  # the connection failed (requests' errors are OSErrors)
+            log.warning("could not read %s at %s (%s): reviewing it without its surroundings", path, head[:7], error)
+            raise NotRead(path) from error
+        except GithubException as error:
+            log.warning(
+                "could not read %s at %s (HTTP %s): reviewing it without its surroundings", path, head[:7], error.status
+            )
+            raise NotRead(path) from error
+
+    return CACHE.read((repository, blob), load)
+
+
+def contents(get: Get, repository: str, path: str, ref: str | None = None) -> str | None:
+    """A regular file's text from GitHub's contents API at `ref` (the default branch without one), or
+    None: not there (404, 410), a directory, a submodule, a symbolic link (GitHub may answer with its
+    target, whose path then differs), over 1 MB (GitHub sends no content), binary (text_of). Any
+    other error is raised. `get(path, parameters)` is one GET of the REST API answering its JSON."""
+    from github import GithubException
+
+    path = path.strip("/")
     try:
-        _, data = client.requester.requestJsonAndCheck("GET", url, parameters={"ref": ref})
-    except OSError as error:  # the connection failed (requests' errors are OSErrors)
-        log.warning("could not read %s at %s (%s): reviewing it without its surroundings", path, ref[:7], error)
-        raise NotRead(path) from error
+        data = get(f"/repos/{repository}/contents/{urllib.parse.quote(path)}", {"ref": ref} if ref else None)
     except GithubException as error:
-        if error.status == 404:
+        if error.status in GONE:
             return None
-        log.warning(
-            "could not read %s at %s (HTTP %s): reviewing it without its surroundings", path, ref[:7], error.status
-        )
-        raise NotRead(path) from error
+        raise
     if not isinstance(data, dict) or data.get("type") != "file" or (data.get("path") or "").strip("/") != path:
-        return None  # a directory, a submodule, or a symbolic link (GitHub may answer with its target)
+        return None
     if int(data.get("size") or 0) > MAX_FILE_BYTES or data.get("encoding") != "base64":
         return None
     return text_of(base64.b64decode(data.get("content") or ""))

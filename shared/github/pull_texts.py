@@ -12,17 +12,20 @@ no content). Every "not there" answers None; any other error is raised, as for t
 
 from __future__ import annotations
 
-import base64
-import urllib.parse
+import logging
 from collections.abc import Callable
+from typing import TypeVar
 
+from shared.github import blobs
 from shared.repo_config import load as repo_config
 from shared.repo_config.schema import MAX_BYTES
 
+log = logging.getLogger("petrel.review")
+T = TypeVar("T")
+
 COMMITS_PER_PAGE = 100
 MAX_COMMITS = 250  # GitHub lists no more of a pull request's commits
-GONE = (404, 410)  # not found; issues turned off on the repository
-MAX_FILE_BYTES = 1024 * 1024  # GitHub's contents API sends no content above this
+GONE = blobs.GONE  # not found; issues turned off on the repository
 
 
 def commit_messages(get: Callable[..., object], repository: str, number: int) -> list[str]:
@@ -66,15 +69,21 @@ def issue(get: Callable[..., object], repository: str, number: int) -> tuple[str
 
 def default_file(get: Callable[..., object], repository: str, path: str) -> str | None:
     """The text of the regular file `path` on the default branch (the contents API without a ref),
-    or None: missing, a directory, a symbolic link, a submodule, or over 1 MB."""
-    path = path.strip("/")
-    data = _found(get, f"/repos/{repository}/contents/{urllib.parse.quote(path)}")
-    # a symbolic link to a file is answered with that file: its own path then differs
-    if not isinstance(data, dict) or data.get("type") != "file" or (data.get("path") or "").strip("/") != path:
+    or None: missing, a directory, a symbolic link, a submodule, over 1 MB, binary (blobs.contents)."""
+    return blobs.contents(get, repository, path)
+
+
+def or_none(read: Callable[[], T], what: str, then: str) -> T | None:
+    """`read()`, or None when GitHub fails to answer it (an HTTP error, the connection), said in one
+    log line "`what` (status): `then`": what a review reads beside the diff is not worth failing it."""
+    from github import GithubException
+
+    try:
+        return read()
+    except (GithubException, OSError) as error:
+        status = error.status if isinstance(error, GithubException) else type(error).__name__
+        log.warning("%s (%s): %s", what, status, then)
         return None
-    if data.get("encoding") != "base64":
-        return None  # over 1 MB: GitHub sends no content
-    return base64.b64decode(data.get("content") or "").decode("utf-8", errors="replace")
 
 
 def contents_fetcher(client):

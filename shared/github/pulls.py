@@ -134,11 +134,11 @@ class GitHubPull:
         self._me = me
         self._may_steer = may_steer
         self._head_blobs: dict[str, str] | None = None  # path -> blob sha at the head, from the files list
+        self._since: dict[str, list[diff.FileDiff] | None] = {}  # old head -> the files changed since
 
-    def _get(self, path: str, accept: str | None = None):
-        headers = {"Accept": accept} if accept else None
-        _, data = self.client.requester.requestJsonAndCheck("GET", path, headers=headers)
-        return data
+    def _get(self, path: str, parameters: dict | None = None):
+        """One GET of the REST API: the JSON answered (a GithubException on an HTTP error)."""
+        return self.client.requester.requestJsonAndCheck("GET", path, parameters)[1]
 
     def info(self) -> PullInfo:
         """The pull request's PullInfo, read from GitHub once."""
@@ -163,9 +163,15 @@ class GitHubPull:
         return diff.Changes(files, unlisted)
 
     def changes_since(self, old_head: str) -> list[diff.FileDiff] | None:
-        """The files changed from `old_head` to the head, from the comparison's own files list.
-        None (review everything) when the old head is gone or history was rewritten (a
-        force-push), or when the comparison is too large for GitHub to list whole."""
+        """The files changed from `old_head` to the head, from the comparison's own files list, read
+        from GitHub once per `old_head` (the review and its follow-up both ask). None (review
+        everything) when the old head is gone or history was rewritten (a force-push), or when the
+        comparison is too large for GitHub to list whole."""
+        if old_head not in self._since:
+            self._since[old_head] = self._compare(old_head)
+        return self._since[old_head]
+
+    def _compare(self, old_head: str) -> list[diff.FileDiff] | None:
         from github import GithubException
 
         head = self.info().head_sha
@@ -237,26 +243,23 @@ class GitHubPull:
         """The repository's Petrel configuration, read through this installation's client."""
         return repo_config.load(pull_texts.contents_fetcher(self.client), self.repository)
 
-    def _query(self, path: str, parameters: dict | None):
-        return self.client.requester.requestJsonAndCheck("GET", path, parameters)[1]
-
     def commit_messages(self) -> list[str]:
         """The pull request's commit messages, oldest first (GitHub lists at most 250)."""
-        return pull_texts.commit_messages(self._query, self.repository, self.number)
+        return pull_texts.commit_messages(self._get, self.repository, self.number)
 
     def issue(self, number: int) -> tuple[str, str] | None:
         """(title, body) of issue `number` of this repository; None when missing or a pull request."""
-        return pull_texts.issue(self._query, self.repository, number)
+        return pull_texts.issue(self._get, self.repository, number)
 
     def default_file(self, path: str) -> str | None:
         """A regular file's text on the default branch (no ref), or None (see pull_texts.default_file)."""
-        return pull_texts.default_file(self._query, self.repository, path)
+        return pull_texts.default_file(self._get, self.repository, path)
 
     def head_file(self, path: str) -> str | None:
         """A changed file at the head, read once per blob sha (the files list's), or None (blobs.py)."""
         if self._head_blobs is None:
             self.changes()  # the files list names each changed file's blob
-        return blobs.github_head(self.client, self.repository, self.info().head_sha, self._head_blobs.get(path), path)
+        return blobs.github_head(self._get, self.repository, self.info().head_sha, self._head_blobs.get(path), path)
 
 
 def file_from_github(entry: dict) -> diff.FileDiff:

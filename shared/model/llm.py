@@ -170,6 +170,12 @@ class Model:
         """An estimate of the tokens `text` takes for the model of `task`."""
         return ESTIMATOR.estimate(text, self.specs[task].name)
 
+    def room(self, task: str, *texts: str) -> int:
+        """The tokens the context of `task`'s model leaves for the rest of a prompt after `texts`
+        (estimated) and the answer: the `max_tokens` every call asks for (PETREL_MODEL_MAX_OUTPUT_TOKENS)."""
+        used = sum(self.estimate(text, task) for text in texts)
+        return self.specs[task].context_tokens - used - self.settings.model_max_output_tokens
+
     def json(
         self,
         task: str,

@@ -35,13 +35,13 @@ def ensure_dotenv(path: Path = DOTENV) -> bool:
             return False
         dotenv_file.update(path, {"GITHUB_WEBHOOK_SECRET": secrets.token_hex(32)})
         return True
-    path.write_text(
+    # a file holding a secret: made 0600 from the start (dotenv_file, as the branch above writes it)
+    dotenv_file.write_atomically(
+        path,
         "# Written by `make run`. Put the same secret in your GitHub App's webhook settings.\n"
         f"GITHUB_WEBHOOK_SECRET={secrets.token_hex(32)}\n"
         "# GITHUB_APP_ID=\n# GITHUB_PRIVATE_KEY_PATH=\n# GITHUB_TOKEN=\n",
-        encoding="utf-8",
     )
-    path.chmod(0o600)
     return True
 
 

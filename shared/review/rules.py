@@ -22,6 +22,7 @@ import posixpath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from shared.github.pull_texts import or_none
 from shared.repo_config.paths import matches
 from shared.repo_config.schema import Config
 from shared.review.intent import cut
@@ -35,6 +36,7 @@ RULES_TOKENS_CAP = 3_000  # per chunk
 CONTEXT_SHARE = 8  # a chunk's rules take at most this fraction of the model's context
 MAX_LOOKUPS = 40  # directories searched for an AGENTS.md, per review
 EVERY_FILE = "applies to every file"
+WITHOUT_RULES = "reviewing without the repository's rule files"
 
 RULES_HEAD = (
     "\n\nThe repository's review rules, written by its maintainers and read from its default branch "
@@ -106,24 +108,18 @@ def _reading_order(rule: Rule) -> tuple[int, str]:
 
 def read_rules(pull, config: Config, paths: Iterable[str], model) -> Rules:
     """The review rules for the changed files `paths`, read from the default branch of `pull`'s
-    repository (`pull.default_file`; a source without it gives only the config's path instructions)."""
-    from github import GithubException
-
-    reader = getattr(pull, "default_file", None)
+    repository (`pull.default_file`; when GitHub fails, only the config's path instructions)."""
     cache: dict[str, str | None] = {}
-    failed: list[str] = []
+    failed: list[str] = []  # after one failure, no more reads: the review goes on without the rule files
 
     def read(path: str) -> str | None:
         if path not in cache:
-            try:
-                text = reader(path) if callable(reader) and not failed else None
-            except (GithubException, OSError) as error:  # the review goes on without the rules
-                failed.append(path)
-                status = getattr(error, "status", None) or type(error).__name__
-                log.warning(
-                    "rules: could not read %s (%s): reviewing without the repository's rule files", path, status
-                )
-                text = None
+            text = None
+            if not failed:  # a 1-tuple when GitHub answered (maybe None: no such file), None when it failed
+                answer = or_none(lambda: (pull.default_file(path),), f"rules: could not read {path}", WITHOUT_RULES)
+                if answer is None:
+                    failed.append(path)
+                text = answer[0] if answer else None
             cache[path] = text.strip()[:RULE_FILE_CHARS] if text and text.strip() else None
         return cache[path]
 

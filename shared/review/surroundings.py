@@ -164,7 +164,7 @@ def fit(found: list[_Region], estimate: Callable[[str], int], budget: int) -> di
 def surrounding_code(read: Callable[[str], str | None], estimate: Callable[[str], int], room: int) -> Surroundings:
     """What gives each chunk the code around its changes: `read(path)` is the file at the head
     (PullSource.head_file), within min(SURROUNDINGS_TOKENS_CAP, room) tokens; with it, the tokens
-    left of `room` for the repository context."""
+    left of `room` for the repository context. Made once per review: each chunk's answer is kept."""
     budget = max(0, min(SURROUNDINGS_TOKENS_CAP, room))
     outlines: dict[str, tuple[Lines, list[Block]] | None] = {}  # a file split over chunks is parsed once
 
@@ -180,7 +180,15 @@ def surrounding_code(read: Callable[[str], str | None], estimate: Callable[[str]
             )
         return outlines[file.path]
 
+    made: dict[int, tuple[Chunk, tuple[dict[str, str], int]]] = {}  # id -> (the chunk, kept alive; its answer)
+
     def around(chunk: Chunk) -> tuple[dict[str, str], int]:
+        # the review's prompt and its second look (for_the_check) both ask: fit each chunk's once
+        if id(chunk) not in made:
+            made[id(chunk)] = (chunk, fitted(chunk))
+        return made[id(chunk)][1]
+
+    def fitted(chunk: Chunk) -> tuple[dict[str, str], int]:
         if not budget:
             return {}, room
         found: list[_Region] = []

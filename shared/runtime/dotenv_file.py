@@ -13,7 +13,9 @@ import re
 import tempfile
 from pathlib import Path
 
-_ASSIGNMENT = re.compile(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$")
+# the start of an assignment, `export NAME =`, as settings.read_dotenv reads it too
+ASSIGNED = r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*"
+_ASSIGNMENT = re.compile(ASSIGNED + r"(.*)$")
 _PLACEHOLDER = re.compile(r"^[ \t]*#[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*$")
 _BARE = re.compile(r"^[A-Za-z0-9_./:@+,=-]*$")
 

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared.runtime import dotenv_file
 from shared.runtime.credentials import MASK, database_password, mask_url, url_credentials
 from shared.runtime.variables import (
     DEFAULT_API_URL,
@@ -188,8 +189,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     text = path.read_text(encoding="utf-8")
     pattern = re.compile(
-        r"""^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*
-            (?:"((?:[^"\\]|\\.)*)"|'([^'\n]*)'|([^\n#]*?))[ \t]*(?:\#[^\n]*)?$""",
+        dotenv_file.ASSIGNED + r"""(?:"((?:[^"\\]|\\.)*)"|'([^'\n]*)'|([^\n#]*?))[ \t]*(?:\#[^\n]*)?$""",
         re.MULTILINE | re.VERBOSE,
     )
     for match in pattern.finditer(text):
